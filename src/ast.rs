@@ -1,0 +1,395 @@
+//! The typed syntax tree of a `.flow` program: plain data, every node spanned.
+
+use crate::source::Span;
+use chrono::{DateTime, Utc};
+
+/// A whole program: the items of all its files, in file order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Program {
+    pub items: Vec<Item>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    Contact(ContactBlock),
+    Event(EventDecl),
+    Workflow(Workflow),
+}
+
+impl Program {
+    pub fn contacts(&self) -> impl Iterator<Item = &ContactBlock> {
+        self.items.iter().filter_map(|i| match i {
+            Item::Contact(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    pub fn events(&self) -> impl Iterator<Item = &EventDecl> {
+        self.items.iter().filter_map(|i| match i {
+            Item::Event(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    pub fn workflows(&self) -> impl Iterator<Item = &Workflow> {
+        self.items.iter().filter_map(|i| match i {
+            Item::Workflow(w) => Some(w),
+            _ => None,
+        })
+    }
+}
+
+/// A name written in the source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// A string literal (escapes resolved).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StrLit {
+    pub value: String,
+    pub span: Span,
+}
+
+/// A duration literal, in whole seconds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DurationLit {
+    pub seconds: i64,
+    pub span: Span,
+}
+
+// ------------------------------------------------------------------ schema
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContactBlock {
+    pub fields: Vec<FieldDecl>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldDecl {
+    pub name: Ident,
+    pub ty: TypeExpr,
+    pub default: Option<Expr>,
+    pub annotations: Vec<Annotation>,
+    pub span: Span,
+}
+
+/// `@channel(email)` or `@consent(email, sms)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Annotation {
+    pub name: Ident,
+    pub args: Vec<Ident>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeExpr {
+    pub kind: TypeKind,
+    pub optional: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TypeKind {
+    /// `string`, `int`, ...; an unknown name is reported by the checker.
+    Named(Ident),
+    Set(Box<TypeExpr>),
+    List(Box<TypeExpr>),
+    /// `"free" | "trial" | "paid"`
+    Enum(Vec<StrLit>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventDecl {
+    pub name: Ident,
+    pub fields: Vec<PayloadField>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PayloadField {
+    pub name: Ident,
+    pub ty: TypeExpr,
+    pub span: Span,
+}
+
+// ------------------------------------------------------------------ workflows
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workflow {
+    pub name: Ident,
+    pub trigger: Option<Trigger>,
+    pub goal: Option<Criterion>,
+    pub exit_when: Option<Criterion>,
+    pub reenter: Option<Reenter>,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trigger {
+    pub kind: TriggerKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TriggerKind {
+    /// `when EVENT [where COND]`
+    Event(EventMatch),
+    /// `when inactive for D`
+    Inactive(DurationLit),
+    /// `when COND`: fires on the edge where COND becomes true.
+    Condition(Expr),
+}
+
+/// `EVENT [where COND]`
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventMatch {
+    pub event: Ident,
+    pub filter: Option<Expr>,
+}
+
+/// What `goal` and `exit when` test: an event, or a condition on the contact.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Criterion {
+    pub kind: CriterionKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CriterionKind {
+    Event(EventMatch),
+    Condition(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reenter {
+    pub kind: ReenterKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReenterKind {
+    Never,
+    Always,
+    After(DurationLit),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssignOp {
+    Assign,
+    Add,
+    Sub,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListOp {
+    AddToList,
+    RemoveFromList,
+    AddToAudience,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct MapEntry {
+    pub key: Ident,
+    pub value: Expr,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplitArm {
+    pub percent: u32,
+    pub percent_span: Span,
+    pub body: Block,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    Send {
+        channel: Ident,
+        template: StrLit,
+        data: Option<Vec<MapEntry>>,
+    },
+    Tag(Expr),
+    Untag(Expr),
+    Set {
+        field: Ident,
+        op: AssignOp,
+        value: Expr,
+    },
+    List {
+        op: ListOp,
+        name: StrLit,
+    },
+    Notify {
+        to: StrLit,
+        message: Template,
+    },
+    Webhook {
+        name: StrLit,
+        data: Option<Vec<MapEntry>>,
+    },
+    Wait(DurationLit),
+    WaitFor {
+        event: Ident,
+        within: DurationLit,
+        filter: Option<Expr>,
+        received: Option<Block>,
+        timeout: Option<Block>,
+    },
+    If {
+        branches: Vec<(Expr, Block)>,
+        otherwise: Option<Block>,
+    },
+    Split(Vec<SplitArm>),
+    Stage(StrLit),
+    Exit,
+}
+
+/// An interpolated string: `"text {expr} text"`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TemplatePart {
+    Text(String),
+    Expr(Expr),
+}
+
+// ------------------------------------------------------------------ expressions
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PathRoot {
+    Contact,
+    Event,
+    Trigger,
+}
+
+impl PathRoot {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathRoot::Contact => "contact",
+            PathRoot::Event => "event",
+            PathRoot::Trigger => "trigger",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Not,
+    Neg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+impl BinaryOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "or",
+            BinaryOp::And => "and",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::In => "in",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryKind {
+    Seen,
+    Count,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bool(bool),
+    Duration(i64),
+    Datetime(DateTime<Utc>),
+    List(Vec<Expr>),
+    Now,
+    Path {
+        root: PathRoot,
+        field: Ident,
+    },
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+    },
+    History {
+        kind: HistoryKind,
+        event: Ident,
+        filter: Option<Box<Expr>>,
+        within: Option<DurationLit>,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    IsSet {
+        operand: Box<Expr>,
+        negated: bool,
+    },
+}
+
+/// Words that cannot name a workflow, event or field.
+pub const KEYWORDS: &[&str] = &[
+    "contact", "event", "workflow", "when", "where", "inactive", "for", "goal", "exit", "reenter",
+    "send", "with", "tag", "untag", "set", "add", "remove", "notify", "webhook", "wait", "within",
+    "timeout", "if", "else", "split", "stage", "and", "or", "not", "in", "is", "true", "false",
+    "now", "trigger",
+];

@@ -1,0 +1,98 @@
+//! Checking: program structure, then types, in one pass over the AST.
+//!
+//! `check/schema.rs` resolves the contact fields and events,
+//! `check/expr.rs` types expressions and narrowing, `check/flow.rs` walks
+//! workflows statement by statement. Nothing is evaluated here.
+
+pub mod expr;
+mod flow;
+pub mod schema;
+pub mod suggest;
+pub mod types;
+
+use crate::ast::{Item, Program};
+use crate::diagnostic::{self, Diagnostic};
+use crate::source::Span;
+pub use schema::Schema;
+pub use types::Type;
+
+/// The result of checking: the resolved schema and every diagnostic, in source order.
+pub struct Checked {
+    pub schema: Schema,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Checks a parsed program.
+pub fn check(program: &Program) -> Checked {
+    let mut diags = Vec::new();
+    let contacts: Vec<_> = program.contacts().collect();
+    match contacts.as_slice() {
+        [] => diags.push(
+            Diagnostic::error(
+                "nurture::type::no-contact-block",
+                program.items.first().map_or(Span::default(), item_span_start),
+                "the program has no `contact` block",
+            )
+            .with_label("expected a contact schema in the program")
+            .with_help("declare the contact's fields once, as in `contact { email: string @channel(email) }`"),
+        ),
+        [_] => {}
+        [first, rest @ ..] => {
+            for extra in rest {
+                diags.push(
+                    Diagnostic::error(
+                        "nurture::type::multiple-contact-blocks",
+                        Span { end: extra.span.start + 7, ..extra.span },
+                        "the program has more than one `contact` block",
+                    )
+                    .with_label("second contact block")
+                    .with_related(Span { end: first.span.start + 7, ..first.span }, "first one here")
+                    .with_help("merge the fields into one `contact { ... }` block"),
+                );
+            }
+        }
+    }
+    let events: Vec<_> = program.events().collect();
+    let schema = Schema::build(contacts.first().copied(), &events, &mut diags);
+    let mut seen: Vec<&crate::ast::Ident> = Vec::new();
+    for wf in program.workflows() {
+        if let Some(prev) = seen.iter().find(|p| p.name == wf.name.name) {
+            diags.push(
+                Diagnostic::error(
+                    "nurture::type::duplicate-name",
+                    wf.name.span,
+                    format!("the workflow `{}` is declared twice", wf.name.name),
+                )
+                .with_label("declared again here")
+                .with_related(prev.span, "first declared here")
+                .with_help("workflow names must be unique across all files of the program"),
+            );
+        }
+        seen.push(&wf.name);
+        let mut cx = expr::ExprChecker {
+            schema: &schema,
+            diags: &mut diags,
+        };
+        flow::workflow(&mut cx, wf);
+    }
+    diagnostic::sort(&mut diags);
+    Checked {
+        schema,
+        diagnostics: diags,
+    }
+}
+
+fn item_span_start(item: &Item) -> Span {
+    let span = match item {
+        Item::Contact(c) => c.span,
+        Item::Event(e) => e.span,
+        Item::Workflow(w) => w.span,
+    };
+    Span { end: span.start, ..span }
+}

@@ -1,0 +1,422 @@
+//! Checking workflows statement by statement, tracking which optional
+//! values are known to be set on each path.
+
+use super::expr::{facts_false, facts_true, Env, ExprChecker, Facts};
+use super::suggest;
+use super::types::{Type, CHANNELS};
+use crate::ast::*;
+use crate::diagnostic::Diagnostic;
+
+/// Checks one workflow.
+pub fn workflow(cx: &mut ExprChecker, wf: &Workflow) {
+    let mut env = Env::default();
+    if let Some(trigger) = &wf.trigger {
+        match &trigger.kind {
+            TriggerKind::Event(m) => {
+                env.trigger = cx.event_ref(&m.event);
+                if let Some(f) = &m.filter {
+                    let fenv = Env {
+                        event: env.trigger,
+                        ..env.clone()
+                    };
+                    cx.expect(&fenv, f, &Type::Bool, "a `where` condition");
+                    env.facts = facts_true(f);
+                }
+            }
+            TriggerKind::Inactive(d) => cx.positive_duration(d.seconds, d.span, "an inactivity period"),
+            TriggerKind::Condition(c) => {
+                cx.expect(&env, c, &Type::Bool, "a trigger condition");
+                env.facts = facts_true(c);
+            }
+        }
+    }
+    for crit in wf.goal.iter().chain(&wf.exit_when) {
+        match &crit.kind {
+            CriterionKind::Event(m) => {
+                let id = cx.event_ref(&m.event);
+                if let Some(f) = &m.filter {
+                    let fenv = Env {
+                        event: id,
+                        trigger: env.trigger,
+                        facts: Facts::default(),
+                    };
+                    cx.expect(&fenv, f, &Type::Bool, "a `where` condition");
+                }
+            }
+            CriterionKind::Condition(c) => {
+                let cenv = Env {
+                    facts: Facts::default(),
+                    ..env.clone()
+                };
+                cx.expect(&cenv, c, &Type::Bool, "a goal or exit condition");
+            }
+        }
+    }
+    if let Some(Reenter {
+        kind: ReenterKind::After(d),
+        ..
+    }) = &wf.reenter
+    {
+        cx.positive_duration(d.seconds, d.span, "a reentry delay");
+    }
+    block(cx, env, &wf.body);
+}
+
+/// Checks statements in order; returns the facts at the end, or `None`
+/// when every path through them ends with `exit`.
+fn block(cx: &mut ExprChecker, mut env: Env, stmts: &[Stmt]) -> Option<Facts> {
+    let mut ended = false;
+    for s in stmts {
+        match stmt(cx, &mut env, s) {
+            Some(facts) => env.facts = facts,
+            None => ended = true,
+        }
+    }
+    if ended {
+        None
+    } else {
+        Some(env.facts)
+    }
+}
+
+fn meet(outs: impl IntoIterator<Item = Option<Facts>>) -> Option<Facts> {
+    outs.into_iter()
+        .flatten()
+        .reduce(|a, b| a.intersect(&b))
+}
+
+fn stmt(cx: &mut ExprChecker, env: &mut Env, s: &Stmt) -> Option<Facts> {
+    match &s.kind {
+        StmtKind::Send {
+            channel,
+            data,
+            ..
+        } => {
+            send(cx, env, channel);
+            if let Some(data) = data {
+                map(cx, env, data);
+            }
+        }
+        StmtKind::Tag(e) | StmtKind::Untag(e) => {
+            tags_field(cx, s);
+            cx.expect(env, e, &Type::Str, "a tag");
+        }
+        StmtKind::Set { field, op, value } => return set(cx, env, field, *op, value),
+        StmtKind::List { .. } | StmtKind::Stage(_) => {}
+        StmtKind::Notify { message, .. } => {
+            for part in &message.parts {
+                if let TemplatePart::Expr(e) = part {
+                    cx.value(env, e);
+                }
+            }
+        }
+        StmtKind::Webhook { data, .. } => {
+            if let Some(data) = data {
+                map(cx, env, data);
+            }
+        }
+        StmtKind::Wait(d) => {
+            cx.positive_duration(d.seconds, d.span, "a wait");
+            env.facts.forget_contact();
+        }
+        StmtKind::WaitFor {
+            event,
+            within,
+            filter,
+            received,
+            timeout,
+        } => {
+            cx.positive_duration(within.seconds, within.span, "a `within` time limit");
+            let id = cx.event_ref(event);
+            let mut base = env.clone();
+            base.facts.forget_contact();
+            let with_event = Env {
+                event: id,
+                ..base.clone()
+            };
+            if let Some(f) = filter {
+                cx.expect(&with_event, f, &Type::Bool, "a `where` condition");
+            }
+            let without_event = Env {
+                event: None,
+                ..base.clone()
+            };
+            let got = match received {
+                Some(b) => block(cx, with_event, &b.stmts),
+                None => Some(base.facts.clone()),
+            };
+            let lapsed = match timeout {
+                Some(b) => block(cx, without_event, &b.stmts),
+                None => Some(base.facts.clone()),
+            };
+            env.event = None;
+            return meet([got, lapsed]);
+        }
+        StmtKind::If {
+            branches,
+            otherwise,
+        } => {
+            let mut outs = Vec::new();
+            let mut negated = env.facts.clone();
+            for (cond, body) in branches {
+                let cenv = Env {
+                    facts: negated.clone(),
+                    ..env.clone()
+                };
+                cx.expect(&cenv, cond, &Type::Bool, "an `if` condition");
+                let benv = Env {
+                    facts: negated.union(&facts_true(cond)),
+                    ..env.clone()
+                };
+                outs.push(block(cx, benv, &body.stmts));
+                negated = negated.union(&facts_false(cond));
+            }
+            let rest = Env {
+                facts: negated.clone(),
+                ..env.clone()
+            };
+            outs.push(match otherwise {
+                Some(b) => block(cx, rest, &b.stmts),
+                None => Some(negated),
+            });
+            return meet(outs);
+        }
+        StmtKind::Split(arms) => return split(cx, env, s, arms),
+        StmtKind::Exit => return None,
+    }
+    Some(env.facts.clone())
+}
+
+fn split(cx: &mut ExprChecker, env: &Env, s: &Stmt, arms: &[SplitArm]) -> Option<Facts> {
+    let mut total: u64 = 0;
+    for arm in arms {
+        total += u64::from(arm.percent);
+        if arm.percent == 0 {
+            cx.diags.push(
+                Diagnostic::error("nurture::type::split-share", arm.percent_span, "a share of 0% never runs")
+                    .with_label("empty share")
+                    .with_help("give every branch a positive share, or remove it"),
+            );
+        }
+    }
+    if total != 100 {
+        let head = Span::new(s.span.file, s.span.start as usize, s.span.start as usize + 5);
+        let mut d = Diagnostic::error(
+            "nurture::type::split-total",
+            head,
+            format!("the shares of this split add up to {total}%, not 100%"),
+        )
+        .with_label(format!("{total}% in all"))
+        .with_help("make the shares add up to exactly 100%");
+        for arm in arms {
+            d = d.with_related(arm.percent_span, format!("{}%", arm.percent));
+        }
+        cx.diags.push(d);
+    }
+    meet(arms.iter().map(|a| block(cx, env.clone(), &a.body.stmts)).collect::<Vec<_>>())
+}
+
+use crate::source::Span;
+
+fn send(cx: &mut ExprChecker, env: &Env, channel: &Ident) {
+    if !CHANNELS.contains(&channel.name.as_str()) {
+        cx.diags.push(
+            Diagnostic::error(
+                "nurture::type::unknown-channel",
+                channel.span,
+                format!("unknown channel `{}`", channel.name),
+            )
+            .with_label("not a channel")
+            .with_help(suggest::help(&channel.name, CHANNELS.iter().copied(), "channel")),
+        );
+        return;
+    }
+    let Some(i) = cx.schema.channel_field(&channel.name) else {
+        cx.diags.push(
+            Diagnostic::error(
+                "nurture::type::no-channel-field",
+                channel.span,
+                format!("no contact field is marked `@channel({})`", channel.name),
+            )
+            .with_label("no address for this channel")
+            .with_help(format!(
+                "mark the field that holds the address, as in `{}: string? @channel({})`",
+                default_address(&channel.name),
+                channel.name
+            )),
+        );
+        return;
+    };
+    let field = &cx.schema.fields[i];
+    if field.ty.is_optional() && !env.facts.contains(PathRoot::Contact, &field.name) {
+        cx.diags.push(
+            Diagnostic::error(
+                "nurture::type::channel-unset",
+                channel.span,
+                format!(
+                    "`send {}` needs `contact.{}`, which may be unset here",
+                    channel.name, field.name
+                ),
+            )
+            .with_label(format!("the {} address may be missing", channel.name))
+            .with_related(field.span, "declared optional here")
+            .with_help(format!(
+                "send inside `if contact.{} is set {{ ... }}`; checks made before a `wait` no longer hold after it",
+                field.name
+            )),
+        );
+    }
+}
+
+fn default_address(channel: &str) -> &'static str {
+    match channel {
+        "email" => "email",
+        "sms" => "phone",
+        "push" => "push_token",
+        _ => "webpush_endpoint",
+    }
+}
+
+fn map(cx: &mut ExprChecker, env: &Env, entries: &[MapEntry]) {
+    for (i, entry) in entries.iter().enumerate() {
+        if let Some(prev) = entries[..i].iter().find(|p| p.key.name == entry.key.name) {
+            cx.diags.push(
+                Diagnostic::error(
+                    "nurture::type::duplicate-name",
+                    entry.key.span,
+                    format!("the key `{}` is given twice", entry.key.name),
+                )
+                .with_label("repeated key")
+                .with_related(prev.key.span, "first given here")
+                .with_help("remove one of the two entries"),
+            );
+        }
+        cx.value(env, &entry.value);
+    }
+}
+
+fn tags_field(cx: &mut ExprChecker, s: &Stmt) {
+    let ok = cx
+        .schema
+        .field("tags")
+        .is_some_and(|i| matches!(cx.schema.fields[i].ty, Type::Set(_)));
+    if !ok {
+        cx.diags.push(
+            Diagnostic::error(
+                "nurture::type::no-tags-field",
+                s.span,
+                "`tag` and `untag` need a `tags: set<string>` field in the contact block",
+            )
+            .with_label("no tags field")
+            .with_help("declare `tags: set<string>` in `contact { ... }`"),
+        );
+    }
+}
+
+fn set(cx: &mut ExprChecker, env: &Env, field: &Ident, op: AssignOp, value: &Expr) -> Option<Facts> {
+    let Some(i) = cx.schema.field(&field.name) else {
+        cx.value(env, value);
+        cx.diags.push(
+            Diagnostic::error(
+                "nurture::type::unknown-field",
+                field.span,
+                format!("the contact has no field `{}`", field.name),
+            )
+            .with_label("unknown field")
+            .with_help(suggest::help(&field.name, cx.schema.field_names(), "field")),
+        );
+        return Some(env.facts.clone());
+    };
+    let target = cx.schema.fields[i].ty.clone();
+    let name = cx.schema.fields[i].name.clone();
+    let mut facts = env.facts.clone();
+    match op {
+        AssignOp::Assign => {
+            let t = if target.is_optional() { cx.expr(env, value) } else { cx.value(env, value) };
+            if let (Type::Enum(members), ExprKind::Str(s)) = (target.unwrap_optional(), &value.kind) {
+                if !members.contains(s) {
+                    cx.diags.push(super::schema::enum_member_error(s, members, value.span));
+                }
+            } else if !t.assignable_to(&target) {
+                let mut d = Diagnostic::error(
+                    "nurture::type::bad-assign",
+                    value.span,
+                    format!("`contact.{name}` is {target}, but this value is {t}"),
+                )
+                .with_label(format!("this is {t}"))
+                .with_related(cx.schema.fields[i].span, format!("declared {target} here"));
+                d = d.with_help(match super::schema::numeric_hint(&t, &target) {
+                    Some(h) => h,
+                    None if t.is_optional() => format!(
+                        "an optional value can only be stored in an optional field; check it with `is set` first or declare `{name}: {target}?`"
+                    ),
+                    None => format!("assign a value of type {target}"),
+                });
+                cx.diags.push(d);
+            }
+            if !t.is_optional() {
+                facts = facts.union(&one_fact(&name));
+            }
+        }
+        AssignOp::Add | AssignOp::Sub => {
+            let t = cx.value(env, value);
+            let sym = if op == AssignOp::Add { "+=" } else { "-=" };
+            let current = if target.is_optional() && !env.facts.contains(PathRoot::Contact, &name) {
+                cx.diags.push(
+                    Diagnostic::error(
+                        "nurture::type::optional-unchecked",
+                        field.span,
+                        format!("`contact.{name}` may be unset here, so `{sym}` has nothing to update"),
+                    )
+                    .with_label(format!("this is {target}"))
+                    .with_help(format!("check it first with `if contact.{name} is set {{ ... }}`, or assign with `=`")),
+                );
+                target.unwrap_optional().clone()
+            } else {
+                target.unwrap_optional().clone()
+            };
+            let ok = match (&current, &t) {
+                (Type::Set(_), v) => v.is_stringy(),
+                (Type::Int, Type::Int) | (Type::Float, Type::Int | Type::Float) => true,
+                (Type::Duration | Type::Datetime, Type::Duration) => true,
+                (_, Type::Error) | (Type::Error, _) => true,
+                _ => false,
+            };
+            if !ok {
+                cx.diags.push(
+                    Diagnostic::error(
+                        "nurture::type::bad-compound-assign",
+                        value.span,
+                        format!("cannot `{sym}` {t} to `contact.{name}`, which is {target}"),
+                    )
+                    .with_label(format!("this is {t}"))
+                    .with_help(match (&current, &t) {
+                        (Type::Int, Type::Float) => "this field holds whole numbers; add an int".to_string(),
+                        _ => "`+=` and `-=` update numbers (and datetimes or durations by a duration, sets by a string)".to_string(),
+                    }),
+                );
+            }
+        }
+    }
+    Some(facts)
+}
+
+fn one_fact(field: &str) -> Facts {
+    let e = Expr {
+        kind: ExprKind::IsSet {
+            operand: Box::new(Expr {
+                kind: ExprKind::Path {
+                    root: PathRoot::Contact,
+                    field: Ident {
+                        name: field.to_string(),
+                        span: Span::default(),
+                    },
+                },
+                span: Span::default(),
+            }),
+            negated: false,
+        },
+        span: Span::default(),
+    };
+    facts_true(&e)
+}

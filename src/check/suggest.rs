@@ -1,0 +1,27 @@
+//! "Did you mean" suggestions, from one place.
+
+/// The candidate closest to `name`, if it is close enough to be a likely typo.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= limit || (c.len() > 3 && (c.contains(name) || name.contains(*c))))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// A help line: "did you mean `x`?" when there is a close candidate, else
+/// the list of what exists (shortened) so the user can pick.
+pub fn help<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str> + Clone, what: &str) -> String {
+    if let Some(c) = closest(name, candidates.clone()) {
+        return format!("did you mean `{c}`?");
+    }
+    let all: Vec<&str> = candidates.into_iter().collect();
+    if all.is_empty() {
+        return format!("no {what} is declared");
+    }
+    let shown: Vec<String> = all.iter().take(8).map(|c| format!("`{c}`")).collect();
+    let more = if all.len() > 8 { ", ..." } else { "" };
+    format!("the known {what}s are {}{more}", shown.join(", "))
+}

@@ -1,0 +1,84 @@
+//! The command line: argument parsing and dispatch, one file per subcommand.
+
+mod check;
+mod load;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
+pub use load::load_sources;
+
+/// Workflows as code for marketing automation: check, lint, run and explore
+/// `.flow` programs.
+#[derive(Parser, Debug)]
+#[command(name = "nurture", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse and type-check a program (a `.flow` file or a directory of them).
+    ///
+    /// Exits 0 when the program is clean, 1 when it has errors and 2 when it
+    /// cannot be read. Warnings do not change the exit code.
+    Check(check::CheckArgs),
+}
+
+/// How diagnostics are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Rendered for people, with the source and a label (to stderr).
+    #[default]
+    Human,
+    /// One JSON object per line: file, line, column, code, severity, message (to stdout).
+    Json,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+    }
+}
+
+/// Whether to colour output written to stderr.
+pub fn stderr_color() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
+}
+
+/// Prints diagnostics in the chosen format.
+pub fn emit(diags: &[crate::diagnostic::Diagnostic], sources: &crate::source::SourceMap, format: Format) {
+    use std::io::Write;
+    match format {
+        Format::Human => {
+            let color = stderr_color();
+            let mut err = std::io::stderr().lock();
+            for d in diags {
+                let _ = write!(err, "{}", d.render(sources, color, 100));
+                let _ = writeln!(err);
+            }
+        }
+        Format::Json => {
+            let mut out = std::io::stdout().lock();
+            for d in diags {
+                let _ = writeln!(out, "{}", d.to_json(sources));
+            }
+        }
+    }
+}
+
+/// "2 errors, 1 warning"
+pub fn count_summary(diags: &[crate::diagnostic::Diagnostic]) -> String {
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    let warnings = diags.len() - errors;
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    match (errors, warnings) {
+        (0, 0) => "no problems".to_string(),
+        (e, 0) => plural(e, "error"),
+        (0, w) => plural(w, "warning"),
+        (e, w) => format!("{}, {}", plural(e, "error"), plural(w, "warning")),
+    }
+}

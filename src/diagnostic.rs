@@ -1,0 +1,191 @@
+//! Diagnostics shared by every pass: severity, stable codes, and rendering
+//! for people (miette) and for machines (JSON).
+
+use crate::source::{SourceMap, Span};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One problem found in a program.
+///
+/// Messages are lowercase without a final period, with user input in
+/// backticks; a second sentence goes into `help`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    /// Stable code such as `nurture::syntax::unterminated-string`.
+    pub code: String,
+    pub severity: Severity,
+    pub message: String,
+    pub span: Span,
+    /// Text shown under the primary span.
+    pub label: Option<String>,
+    pub help: Option<String>,
+    /// Secondary spans in the same file, with their labels.
+    pub related: Vec<(Span, String)>,
+}
+
+impl Diagnostic {
+    pub fn error(code: impl Into<String>, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            code: code.into(),
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            label: None,
+            help: None,
+            related: Vec::new(),
+        }
+    }
+
+    pub fn warning(code: impl Into<String>, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, span, message)
+        }
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_related(mut self, span: Span, label: impl Into<String>) -> Diagnostic {
+        self.related.push((span, label.into()));
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// A miette report of this diagnostic against its source file.
+    pub fn report<'a>(&'a self, sources: &SourceMap) -> Report<'a> {
+        let file = sources.file(self.span.file);
+        Report {
+            diag: self,
+            source: NamedSource::new(file.name.clone(), Arc::clone(&file.text)),
+        }
+    }
+
+    /// Renders for a person: without colour when `color` is false, at `width` columns.
+    pub fn render(&self, sources: &SourceMap, color: bool, width: usize) -> String {
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        let handler = GraphicalReportHandler::new_themed(theme)
+            .with_width(width)
+            .with_links(false);
+        let mut out = String::new();
+        if handler
+            .render_report(&mut out, &self.report(sources))
+            .is_err()
+        {
+            out = format!("{}: {}\n", sources.location(self.span), self.message);
+        }
+        out
+    }
+
+    /// One JSON object: file, line, column, code, severity, message (and help when present).
+    pub fn to_json(&self, sources: &SourceMap) -> serde_json::Value {
+        let file = sources.file(self.span.file);
+        let (line, column) = file.line_col(self.span.start as usize);
+        let mut v = serde_json::json!({
+            "file": file.name,
+            "line": line,
+            "column": column,
+            "code": self.code,
+            "severity": self.severity.as_str(),
+            "message": self.message,
+        });
+        if let Some(help) = &self.help {
+            v["help"] = serde_json::Value::String(help.clone());
+        }
+        v
+    }
+}
+
+/// Sorts diagnostics by file and position, keeping the order of equal ones.
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| (d.span.file, d.span.start));
+}
+
+/// A [`Diagnostic`] paired with its source, for miette.
+pub struct Report<'a> {
+    diag: &'a Diagnostic,
+    source: NamedSource<Arc<str>>,
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.diag, f)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+
+impl std::error::Error for Report<'_> {}
+
+impl miette::Diagnostic for Report<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(&self.diag.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diag.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.diag
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let d = self.diag;
+        let primary = LabeledSpan::new_primary_with_span(d.label.clone(), to_miette(d.span));
+        let related = d
+            .related
+            .iter()
+            .filter(|(s, _)| s.file == d.span.file)
+            .map(|(s, l)| LabeledSpan::new_with_span(Some(l.clone()), to_miette(*s)));
+        Some(Box::new(std::iter::once(primary).chain(related)))
+    }
+}
+
+fn to_miette(span: Span) -> miette::SourceSpan {
+    (span.start as usize, (span.end - span.start) as usize).into()
+}

@@ -1,0 +1,14 @@
+//! nurture: a rules language and interpreter for marketing-automation workflows.
+//!
+//! The passes, each over the one AST: [`syntax`] parses `.flow` text,
+//! [`check`] proves a program well-typed against its contact schema, and
+//! [`runtime`] executes it against contact events in virtual time.
+
+pub mod ast;
+pub mod diagnostic;
+pub mod source;
+pub mod syntax;
+pub mod check;
+pub mod pretty;
+pub mod cli;
+pub mod pipeline;

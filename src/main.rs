@@ -1,0 +1,5 @@
+//! The `nurture` command.
+
+fn main() -> std::process::ExitCode {
+    nurture::cli::main()
+}

@@ -1,0 +1,695 @@
+//! Lowering pest pairs to the AST: one `lower_<rule>` function per grammar
+//! rule. Spans are copied into owned [`Span`]s here; nothing of pest leaves
+//! this module.
+
+use super::grammar::Rule;
+use crate::ast::*;
+use crate::diagnostic::Diagnostic;
+use crate::source::{FileId, Span};
+use pest::iterators::{Pair, Pairs};
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use std::sync::OnceLock;
+
+fn pratt() -> &'static PrattParser<Rule> {
+    static PRATT: OnceLock<PrattParser<Rule>> = OnceLock::new();
+    PRATT.get_or_init(|| {
+        PrattParser::new()
+            .op(Op::infix(Rule::op_or, Assoc::Left))
+            .op(Op::infix(Rule::op_and, Assoc::Left))
+            .op(Op::prefix(Rule::op_not))
+            .op(Op::infix(Rule::op_eq, Assoc::Left)
+                | Op::infix(Rule::op_ne, Assoc::Left)
+                | Op::infix(Rule::op_lt, Assoc::Left)
+                | Op::infix(Rule::op_le, Assoc::Left)
+                | Op::infix(Rule::op_gt, Assoc::Left)
+                | Op::infix(Rule::op_ge, Assoc::Left)
+                | Op::infix(Rule::op_in, Assoc::Left)
+                | Op::postfix(Rule::op_is_set)
+                | Op::postfix(Rule::op_is_not_set))
+            .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
+            .op(Op::infix(Rule::op_mul, Assoc::Left) | Op::infix(Rule::op_div, Assoc::Left))
+            .op(Op::prefix(Rule::op_neg))
+    })
+}
+
+/// Lowers pairs of one parsed text that starts at byte `offset` of file `file`.
+pub struct Lower {
+    file: FileId,
+    offset: usize,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Lower {
+    pub fn new(file: FileId, offset: usize) -> Lower {
+        Lower {
+            file,
+            offset,
+            diags: Vec::new(),
+        }
+    }
+
+    fn span(&self, pair: &Pair<Rule>) -> Span {
+        let s = pair.as_span();
+        Span::new(
+            self.file,
+            self.offset + s.start(),
+            self.offset + s.end(),
+        )
+    }
+
+    fn ident(&self, pair: Pair<Rule>) -> Ident {
+        Ident {
+            span: self.span(&pair),
+            name: pair.as_str().to_string(),
+        }
+    }
+
+    /// A declared name: keywords are refused.
+    fn name(&mut self, pair: Pair<Rule>, what: &str) -> Ident {
+        let id = self.ident(pair);
+        if KEYWORDS.contains(&id.name.as_str()) {
+            self.diags.push(
+                Diagnostic::error(
+                    "nurture::syntax::keyword-as-name",
+                    id.span,
+                    format!("`{}` is a keyword and cannot name {what}", id.name),
+                )
+                .with_label("keyword")
+                .with_help(format!("choose another name, such as `{}_`", id.name)),
+            );
+        }
+        id
+    }
+
+    /// item = contact_block | event_decl | workflow
+    pub fn lower_item(&mut self, pair: Pair<Rule>) -> Option<Item> {
+        match pair.as_rule() {
+            Rule::contact_block => Some(Item::Contact(self.lower_contact(pair))),
+            Rule::event_decl => Some(Item::Event(self.lower_event(pair))),
+            Rule::workflow => Some(Item::Workflow(self.lower_workflow(pair))),
+            _ => None,
+        }
+    }
+
+    /// contact_block = { kw_contact ~ "{" ~ field_decl* ~ "}" }
+    fn lower_contact(&mut self, pair: Pair<Rule>) -> ContactBlock {
+        let span = self.span(&pair);
+        let fields = pair
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::field_decl)
+            .map(|p| self.lower_field(p))
+            .collect();
+        ContactBlock { fields, span }
+    }
+
+    /// field_decl = { name ~ ":" ~ type_expr ~ annotation* ~ field_default? ~ annotation* ~ ","? }
+    fn lower_field(&mut self, pair: Pair<Rule>) -> FieldDecl {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.name(next(&mut inner), "a field");
+        let ty = self.lower_type(next(&mut inner));
+        let mut default = None;
+        let mut annotations = Vec::new();
+        for p in inner {
+            match p.as_rule() {
+                Rule::field_default => default = p.into_inner().next().map(|e| self.lower_expr(e)),
+                Rule::annotation => annotations.push(self.lower_annotation(p)),
+                _ => {}
+            }
+        }
+        FieldDecl {
+            name,
+            ty,
+            default,
+            annotations,
+            span,
+        }
+    }
+
+    /// annotation = { "@" ~ ident ~ "(" ~ ident ~ ("," ~ ident)* ~ ")" }
+    fn lower_annotation(&mut self, pair: Pair<Rule>) -> Annotation {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let name = self.ident(next(&mut inner));
+        let args = inner.map(|p| self.ident(p)).collect();
+        Annotation { name, args, span }
+    }
+
+    /// type_expr = { (enum_type | set_type | list_type | prim_type) ~ optional_mark? }
+    fn lower_type(&mut self, pair: Pair<Rule>) -> TypeExpr {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let base = next(&mut inner);
+        let optional = inner.next().is_some();
+        let kind = match base.as_rule() {
+            Rule::enum_type => TypeKind::Enum(base.into_inner().map(|p| self.lower_str(p)).collect()),
+            Rule::set_type => TypeKind::Set(Box::new(self.lower_type(last_inner(base)))),
+            Rule::list_type => TypeKind::List(Box::new(self.lower_type(last_inner(base)))),
+            _ => TypeKind::Named(self.ident(base)),
+        };
+        TypeExpr {
+            kind,
+            optional,
+            span,
+        }
+    }
+
+    /// event_decl = { kw_event ~ name ~ "{" ~ payload_field* ~ "}" }
+    fn lower_event(&mut self, pair: Pair<Rule>) -> EventDecl {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner().skip(1);
+        let name = self.name(next(&mut inner), "an event");
+        let fields = inner
+            .map(|p| {
+                let span = self.span(&p);
+                let mut f = p.into_inner();
+                let name = self.name(next(&mut f), "a payload field");
+                let ty = self.lower_type(next(&mut f));
+                PayloadField { name, ty, span }
+            })
+            .collect();
+        EventDecl { name, fields, span }
+    }
+
+    /// workflow = { kw_workflow ~ name ~ "{" ~ (header | stmt)* ~ "}" }
+    fn lower_workflow(&mut self, pair: Pair<Rule>) -> Workflow {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner().skip(1);
+        let name = self.name(next(&mut inner), "a workflow");
+        let mut wf = Workflow {
+            name,
+            trigger: None,
+            goal: None,
+            exit_when: None,
+            reenter: None,
+            body: Vec::new(),
+            span,
+        };
+        for p in inner {
+            let pspan = self.span(&p);
+            let header = match p.as_rule() {
+                Rule::trigger => Some(("trigger", "when")),
+                Rule::goal => Some(("goal", "goal")),
+                Rule::exit_when => Some(("exit criterion", "exit when")),
+                Rule::reenter => Some(("reenter policy", "reenter")),
+                _ => None,
+            };
+            if let Some((what, kw)) = header {
+                if !wf.body.is_empty() {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "nurture::syntax::header-after-statement",
+                            pspan,
+                            format!("`{kw}` must come before the workflow's first statement"),
+                        )
+                        .with_label(format!("{what} here"))
+                        .with_help("move `when`, `goal`, `exit when` and `reenter` to the top of the workflow"),
+                    );
+                }
+                let already = match p.as_rule() {
+                    Rule::trigger => wf.trigger.is_some(),
+                    Rule::goal => wf.goal.is_some(),
+                    Rule::exit_when => wf.exit_when.is_some(),
+                    _ => wf.reenter.is_some(),
+                };
+                if already {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "nurture::syntax::duplicate-header",
+                            pspan,
+                            format!("workflow `{}` has more than one {what}", wf.name.name),
+                        )
+                        .with_label(format!("second {what}"))
+                        .with_help(format!("a workflow has at most one `{kw}`")),
+                    );
+                    continue;
+                }
+            }
+            match p.as_rule() {
+                Rule::trigger => wf.trigger = Some(self.lower_trigger(p)),
+                Rule::goal => wf.goal = Some(self.lower_criterion(p, pspan)),
+                Rule::exit_when => wf.exit_when = Some(self.lower_criterion(p, pspan)),
+                Rule::reenter => wf.reenter = Some(self.lower_reenter(p)),
+                _ => wf.body.push(self.lower_stmt(p)),
+            }
+        }
+        if wf.trigger.is_none() {
+            self.diags.push(
+                Diagnostic::error(
+                    "nurture::syntax::missing-trigger",
+                    wf.name.span,
+                    format!("workflow `{}` has no trigger", wf.name.name),
+                )
+                .with_label("this workflow can never start")
+                .with_help("add a trigger such as `when contact_created` as its first line"),
+            );
+        }
+        wf
+    }
+
+    /// trigger = { kw_when ~ (trigger_inactive | event_match | condition) }
+    fn lower_trigger(&mut self, pair: Pair<Rule>) -> Trigger {
+        let span = self.span(&pair);
+        let p = last_inner(pair);
+        let kind = match p.as_rule() {
+            Rule::trigger_inactive => TriggerKind::Inactive(self.lower_duration(last_inner(p))),
+            Rule::event_match => TriggerKind::Event(self.lower_event_match(p)),
+            _ => TriggerKind::Condition(self.lower_expr(last_inner(p))),
+        };
+        Trigger { kind, span }
+    }
+
+    /// goal = { kw_goal ~ (event_match | condition) }, and likewise `exit when`
+    fn lower_criterion(&mut self, pair: Pair<Rule>, span: Span) -> Criterion {
+        let p = last_inner(pair);
+        let kind = match p.as_rule() {
+            Rule::event_match => CriterionKind::Event(self.lower_event_match(p)),
+            _ => CriterionKind::Condition(self.lower_expr(last_inner(p))),
+        };
+        Criterion { kind, span }
+    }
+
+    /// event_match = { event_ref ~ where_clause? }
+    fn lower_event_match(&mut self, pair: Pair<Rule>) -> EventMatch {
+        let mut inner = pair.into_inner();
+        let event = self.ident(next(&mut inner));
+        let filter = inner.next().map(|w| self.lower_expr(last_inner(w)));
+        EventMatch { event, filter }
+    }
+
+    /// reenter = { kw_reenter ~ (kw_never | kw_always | reenter_after) }
+    fn lower_reenter(&mut self, pair: Pair<Rule>) -> Reenter {
+        let span = self.span(&pair);
+        let p = last_inner(pair);
+        let kind = match p.as_rule() {
+            Rule::kw_never => ReenterKind::Never,
+            Rule::kw_always => ReenterKind::Always,
+            _ => ReenterKind::After(self.lower_duration(last_inner(p))),
+        };
+        Reenter { kind, span }
+    }
+
+    /// block = { "{" ~ stmt* ~ "}" }
+    fn lower_block(&mut self, pair: Pair<Rule>) -> Block {
+        let span = self.span(&pair);
+        let stmts = pair.into_inner().map(|p| self.lower_stmt(p)).collect();
+        Block { stmts, span }
+    }
+
+    /// stmt = send_stmt | tag_stmt | ... | exit_stmt
+    fn lower_stmt(&mut self, pair: Pair<Rule>) -> Stmt {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner();
+        inner.next(); // the statement's keyword
+        let kind = match rule {
+            Rule::send_stmt => {
+                let channel = self.ident(next(&mut inner));
+                let template = self.lower_str(next(&mut inner));
+                let data = inner.next().map(|w| self.lower_with(w));
+                StmtKind::Send {
+                    channel,
+                    template,
+                    data,
+                }
+            }
+            Rule::tag_stmt => StmtKind::Tag(self.lower_expr(next(&mut inner))),
+            Rule::untag_stmt => StmtKind::Untag(self.lower_expr(next(&mut inner))),
+            Rule::set_stmt => {
+                let field = self.ident(last_inner(next(&mut inner)));
+                let op = match next(&mut inner).as_str() {
+                    "+=" => AssignOp::Add,
+                    "-=" => AssignOp::Sub,
+                    _ => AssignOp::Assign,
+                };
+                let value = self.lower_expr(next(&mut inner));
+                StmtKind::Set { field, op, value }
+            }
+            Rule::add_stmt => {
+                inner.next(); // `to`
+                let op = match next(&mut inner).as_rule() {
+                    Rule::kw_audience => ListOp::AddToAudience,
+                    _ => ListOp::AddToList,
+                };
+                let name = self.lower_str(next(&mut inner));
+                StmtKind::List { op, name }
+            }
+            Rule::remove_stmt => {
+                let name = self.lower_str(last_inner_of(inner));
+                StmtKind::List {
+                    op: ListOp::RemoveFromList,
+                    name,
+                }
+            }
+            Rule::notify_stmt => {
+                let to = self.lower_str(next(&mut inner));
+                let message = self.lower_template(next(&mut inner));
+                StmtKind::Notify { to, message }
+            }
+            Rule::webhook_stmt => {
+                let name = self.lower_str(next(&mut inner));
+                let data = inner.next().map(|w| self.lower_with(w));
+                StmtKind::Webhook { name, data }
+            }
+            Rule::wait_stmt => StmtKind::Wait(self.lower_duration(next(&mut inner))),
+            Rule::wait_for_stmt => self.lower_wait_for(inner),
+            Rule::if_stmt => self.lower_if(inner),
+            Rule::split_stmt => StmtKind::Split(
+                inner
+                    .map(|arm| {
+                        let mut a = arm.into_inner();
+                        let pct = next(&mut a);
+                        let percent_span = self.span(&pct);
+                        let percent = pct.as_str().trim_end_matches('%').parse().unwrap_or(u32::MAX);
+                        let body = self.lower_block(next(&mut a));
+                        SplitArm {
+                            percent,
+                            percent_span,
+                            body,
+                        }
+                    })
+                    .collect(),
+            ),
+            Rule::stage_stmt => StmtKind::Stage(self.lower_str(next(&mut inner))),
+            _ => StmtKind::Exit,
+        };
+        Stmt { kind, span }
+    }
+
+    /// wait_for_stmt = { kw_wait ~ kw_for ~ event_ref ~ within_clause ~ where_clause? ~ block? ~ timeout_clause? }
+    fn lower_wait_for(&mut self, mut inner: Pairs<Rule>) -> StmtKind {
+        inner.next(); // `for`
+        let event = self.ident(next(&mut inner));
+        let within = self.lower_duration(last_inner(next(&mut inner)));
+        let mut filter = None;
+        let mut received = None;
+        let mut timeout = None;
+        for p in inner {
+            match p.as_rule() {
+                Rule::where_clause => filter = Some(self.lower_expr(last_inner(p))),
+                Rule::block => received = Some(self.lower_block(p)),
+                _ => timeout = Some(self.lower_block(last_inner(p))),
+            }
+        }
+        StmtKind::WaitFor {
+            event,
+            within,
+            filter,
+            received,
+            timeout,
+        }
+    }
+
+    /// if_stmt = { kw_if ~ expr ~ block ~ else_if* ~ else_clause? }
+    fn lower_if(&mut self, mut inner: Pairs<Rule>) -> StmtKind {
+        let cond = self.lower_expr(next(&mut inner));
+        let block = self.lower_block(next(&mut inner));
+        let mut branches = vec![(cond, block)];
+        let mut otherwise = None;
+        for p in inner {
+            if p.as_rule() == Rule::else_if {
+                let mut e = p.into_inner().skip(2);
+                let cond = self.lower_expr(next(&mut e));
+                let block = self.lower_block(next(&mut e));
+                branches.push((cond, block));
+            } else {
+                otherwise = Some(self.lower_block(last_inner(p)));
+            }
+        }
+        StmtKind::If {
+            branches,
+            otherwise,
+        }
+    }
+
+    /// with_clause = { kw_with ~ "{" ~ map_entry,* ~ "}" }
+    fn lower_with(&mut self, pair: Pair<Rule>) -> Vec<MapEntry> {
+        pair.into_inner()
+            .skip(1)
+            .map(|e| {
+                let mut kv = e.into_inner();
+                let key = self.ident(next(&mut kv));
+                let value = self.lower_expr(next(&mut kv));
+                MapEntry { key, value }
+            })
+            .collect()
+    }
+
+    /// duration = ${ duration_part ~ (" "+ ~ duration_part)* }
+    fn lower_duration(&mut self, pair: Pair<Rule>) -> DurationLit {
+        let span = self.span(&pair);
+        let mut seconds: i64 = 0;
+        for part in pair.as_str().split_whitespace() {
+            let (digits, unit) = part.split_at(part.len() - 1);
+            let scale = match unit {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                "d" => 86_400,
+                _ => 604_800,
+            };
+            let value = digits
+                .parse::<i64>()
+                .ok()
+                .and_then(|n| n.checked_mul(scale))
+                .and_then(|n| n.checked_add(seconds));
+            match value {
+                Some(v) if v <= MAX_SECONDS => seconds = v,
+                _ => {
+                    self.diags.push(
+                        Diagnostic::error("nurture::syntax::duration-too-large", span, "this duration is too large")
+                            .with_label("out of range")
+                            .with_help("durations are limited to about 10,000 years"),
+                    );
+                    return DurationLit { seconds: 0, span };
+                }
+            }
+        }
+        DurationLit { seconds, span }
+    }
+
+    /// string_lit = ${ "\"" ~ string_inner ~ "\"" }
+    fn lower_str(&mut self, pair: Pair<Rule>) -> StrLit {
+        let span = self.span(&pair);
+        let raw = pair.into_inner().next().map_or("", |p| p.as_str());
+        StrLit {
+            value: unescape(raw),
+            span,
+        }
+    }
+
+    /// template = ${ "\"" ~ (interp | template_text)* ~ "\"" }
+    fn lower_template(&mut self, pair: Pair<Rule>) -> Template {
+        let span = self.span(&pair);
+        let parts = pair
+            .into_inner()
+            .map(|p| match p.as_rule() {
+                Rule::interp => TemplatePart::Expr(self.lower_expr(last_inner(p))),
+                _ => TemplatePart::Text(unescape(p.as_str())),
+            })
+            .collect();
+        Template { parts, span }
+    }
+
+    /// expr = { prefix* ~ primary ~ postfix* ~ (infix ~ prefix* ~ primary ~ postfix*)* }
+    pub fn lower_expr(&mut self, pair: Pair<Rule>) -> Expr {
+        let this = std::cell::RefCell::new(self);
+        let out = pratt()
+            .map_primary(|p| this.borrow_mut().lower_primary(p))
+            .map_prefix(|op, rhs| {
+                let span = this.borrow().span(&op).to(rhs.span);
+                let op = if op.as_rule() == Rule::op_not {
+                    UnaryOp::Not
+                } else {
+                    UnaryOp::Neg
+                };
+                Expr {
+                    kind: ExprKind::Unary {
+                        op,
+                        operand: Box::new(rhs),
+                    },
+                    span,
+                }
+            })
+            .map_postfix(|lhs, op| {
+                let span = lhs.span.to(this.borrow().span(&op));
+                Expr {
+                    kind: ExprKind::IsSet {
+                        operand: Box::new(lhs),
+                        negated: op.as_rule() == Rule::op_is_not_set,
+                    },
+                    span,
+                }
+            })
+            .map_infix(|lhs, op, rhs| {
+                let span = lhs.span.to(rhs.span);
+                Expr {
+                    kind: ExprKind::Binary {
+                        op: binary_op(op.as_rule()),
+                        lhs: Box::new(lhs),
+                        rhs: Box::new(rhs),
+                    },
+                    span,
+                }
+            })
+            .parse(pair.into_inner());
+        out
+    }
+
+    /// primary = paren | list_lit | datetime_lit | duration | float_lit | int_lit | ...
+    fn lower_primary(&mut self, pair: Pair<Rule>) -> Expr {
+        let span = self.span(&pair);
+        let kind = match pair.as_rule() {
+            Rule::paren => return self.lower_expr(last_inner(pair)),
+            Rule::list_lit => ExprKind::List(pair.into_inner().map(|e| self.lower_expr(e)).collect()),
+            Rule::datetime_lit => self.lower_datetime(pair.as_str(), span),
+            Rule::duration => ExprKind::Duration(self.lower_duration(pair).seconds),
+            Rule::float_lit => ExprKind::Float(pair.as_str().parse().unwrap_or(f64::NAN)),
+            Rule::int_lit => match pair.as_str().parse() {
+                Ok(n) => ExprKind::Int(n),
+                Err(_) => {
+                    self.diags.push(
+                        Diagnostic::error("nurture::syntax::int-too-large", span, "this number is too large")
+                            .with_label("out of range")
+                            .with_help("integers range from -9223372036854775808 to 9223372036854775807"),
+                    );
+                    ExprKind::Int(0)
+                }
+            },
+            Rule::string_lit => ExprKind::Str(self.lower_str(pair).value),
+            Rule::bool_lit => ExprKind::Bool(pair.as_str() == "true"),
+            Rule::now => ExprKind::Now,
+            Rule::history => self.lower_history(pair),
+            Rule::call => {
+                let mut inner = pair.into_inner();
+                let func = self.ident(next(&mut inner));
+                let args = inner.map(|e| self.lower_expr(e)).collect();
+                ExprKind::Call { func, args }
+            }
+            _ => {
+                let mut inner = pair.into_inner();
+                let root = match next(&mut inner).as_str() {
+                    "contact" => PathRoot::Contact,
+                    "event" => PathRoot::Event,
+                    _ => PathRoot::Trigger,
+                };
+                let field = self.ident(next(&mut inner));
+                ExprKind::Path { root, field }
+            }
+        };
+        Expr { kind, span }
+    }
+
+    /// history = { history_fn ~ "(" ~ event_ref ~ (where_clause | within_clause)* ~ ")" }
+    fn lower_history(&mut self, pair: Pair<Rule>) -> ExprKind {
+        let mut inner = pair.into_inner();
+        let kind = if next(&mut inner).as_str() == "seen" {
+            HistoryKind::Seen
+        } else {
+            HistoryKind::Count
+        };
+        let event = self.ident(next(&mut inner));
+        let mut filter = None;
+        let mut within = None;
+        for p in inner {
+            if p.as_rule() == Rule::where_clause {
+                filter = Some(Box::new(self.lower_expr(last_inner(p))));
+            } else {
+                within = Some(self.lower_duration(last_inner(p)));
+            }
+        }
+        ExprKind::History {
+            kind,
+            event,
+            filter,
+            within,
+        }
+    }
+
+    fn lower_datetime(&mut self, text: &str, span: Span) -> ExprKind {
+        match chrono::DateTime::parse_from_rfc3339(&text[1..]) {
+            Ok(dt) => ExprKind::Datetime(dt.with_timezone(&chrono::Utc)),
+            Err(_) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "nurture::syntax::bad-datetime",
+                        span,
+                        format!("`{text}` is not a valid datetime"),
+                    )
+                    .with_label("not RFC 3339")
+                    .with_help("write a full date, time and zone, such as `@2026-03-01T09:00:00Z`"),
+                );
+                ExprKind::Datetime(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
+            }
+        }
+    }
+}
+
+/// The largest duration accepted, in seconds (about 10,000 years).
+const MAX_SECONDS: i64 = 315_569_520_000;
+
+fn binary_op(rule: Rule) -> BinaryOp {
+    match rule {
+        Rule::op_or => BinaryOp::Or,
+        Rule::op_and => BinaryOp::And,
+        Rule::op_eq => BinaryOp::Eq,
+        Rule::op_ne => BinaryOp::Ne,
+        Rule::op_lt => BinaryOp::Lt,
+        Rule::op_le => BinaryOp::Le,
+        Rule::op_gt => BinaryOp::Gt,
+        Rule::op_ge => BinaryOp::Ge,
+        Rule::op_in => BinaryOp::In,
+        Rule::op_add => BinaryOp::Add,
+        Rule::op_sub => BinaryOp::Sub,
+        Rule::op_mul => BinaryOp::Mul,
+        _ => BinaryOp::Div,
+    }
+}
+
+fn unescape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+// The grammar guarantees the shape of every pair lowered here; these helpers
+// turn a broken guarantee into a visible placeholder instead of a panic.
+fn next<'i>(pairs: &mut impl Iterator<Item = Pair<'i, Rule>>) -> Pair<'i, Rule> {
+    match pairs.next() {
+        Some(p) => p,
+        None => placeholder(),
+    }
+}
+
+fn last_inner(pair: Pair<Rule>) -> Pair<Rule> {
+    last_inner_of(pair.into_inner())
+}
+
+fn last_inner_of(pairs: Pairs<Rule>) -> Pair<Rule> {
+    match pairs.last() {
+        Some(p) => p,
+        None => placeholder(),
+    }
+}
+
+fn placeholder<'i>() -> Pair<'i, Rule> {
+    use pest::Parser;
+    // INVARIANT: `ident` always matches this literal.
+    #[expect(clippy::unwrap_used, reason = "a fixed literal that the grammar accepts")]
+    super::grammar::FlowParser::parse(Rule::ident, "missing")
+        .unwrap()
+        .next()
+        .unwrap()
+}
