@@ -2,6 +2,7 @@
 
 mod check;
 mod load;
+mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -24,6 +25,12 @@ enum Command {
     /// Exits 0 when the program is clean, 1 when it has errors and 2 when it
     /// cannot be read. Warnings do not change the exit code.
     Check(check::CheckArgs),
+    /// Run a program against contact events in virtual time.
+    ///
+    /// Actions go to stdout as JSON Lines, in order of emission; a summary
+    /// goes to stderr. Exits 1 when the program has errors and 2 on a bad
+    /// input record (with --on-error abort) or an unreadable file.
+    Run(run::RunArgs),
 }
 
 /// How diagnostics are printed.
@@ -40,6 +47,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Run(args) => run::run(&args),
     }
 }
 

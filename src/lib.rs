@@ -12,3 +12,4 @@ pub mod check;
 pub mod pretty;
 pub mod cli;
 pub mod pipeline;
+pub mod runtime;

@@ -1,0 +1,243 @@
+//! `nurture run PATH --events FILE`
+
+use super::{emit, load_sources, Format};
+use crate::runtime::engine::{Engine, RunFault};
+use crate::runtime::input::{parse_contact, parse_event};
+use crate::runtime::output::ACTION_KINDS;
+use crate::runtime::value::parse_datetime;
+use crate::source::SourceMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// A `.flow` file, or a directory whose `*.flow` files form one program.
+    pub path: PathBuf,
+    /// Input events, as JSON Lines (`at`, `contact`, `type` and payload fields).
+    #[arg(long, value_name = "FILE")]
+    pub events: PathBuf,
+    /// Contacts to load before the events, as JSON Lines (`id` and attributes).
+    /// Loading fires no trigger.
+    #[arg(long, value_name = "FILE")]
+    pub contacts: Option<PathBuf>,
+    /// After the input, fire the timers due up to this RFC 3339 time (inclusive).
+    #[arg(long, value_name = "DATETIME", conflicts_with = "drain")]
+    pub until: Option<String>,
+    /// After the input, fire every pending timer.
+    #[arg(long)]
+    pub drain: bool,
+    /// Interleave lifecycle records (enter, stage, wait, resume, end) with the actions.
+    #[arg(long)]
+    pub trace: bool,
+    /// What to do with a bad input record: stop with exit code 2, or skip it.
+    #[arg(long, value_enum, default_value_t = OnError::Abort)]
+    pub on_error: OnError,
+    /// With `--on-error skip`, write the rejected lines to this file.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnError {
+    Abort,
+    Skip,
+}
+
+struct Run {
+    engine: Engine,
+    sources: SourceMap,
+    stdout: BufWriter<std::io::Stdout>,
+    rejects: Option<BufWriter<File>>,
+    read: u64,
+    rejected: u64,
+}
+
+pub fn run(args: &RunArgs) -> ExitCode {
+    let sources = match load_sources(&args.path) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e),
+    };
+    let analysis = crate::pipeline::analyse(&sources);
+    if analysis.diagnostics.iter().any(|d| d.is_error()) {
+        emit(&analysis.diagnostics, &sources, Format::Human);
+        eprintln!("error: `{}` has errors; nothing was run", args.path.display());
+        return ExitCode::FAILURE;
+    }
+    let until = match &args.until {
+        Some(t) => match parse_datetime(t) {
+            Some(t) => Some(t),
+            None => return usage_error(&format!("--until `{t}` is not an RFC 3339 datetime")),
+        },
+        None => None,
+    };
+    let rejects = match (&args.rejects, args.on_error) {
+        (Some(p), OnError::Skip) => match File::create(p) {
+            Ok(f) => Some(BufWriter::new(f)),
+            Err(e) => return usage_error(&format!("cannot create `{}`: {e}", p.display())),
+        },
+        (Some(_), OnError::Abort) => return usage_error("--rejects needs --on-error skip"),
+        _ => None,
+    };
+    let compiled = Arc::new(crate::runtime::compile(&analysis.program, &analysis.checked.schema));
+    let mut run = Run {
+        engine: Engine::new(compiled, args.trace),
+        sources,
+        stdout: BufWriter::with_capacity(1 << 16, std::io::stdout()),
+        rejects,
+        read: 0,
+        rejected: 0,
+    };
+    if let Some(path) = &args.contacts {
+        if let Err(code) = run.contacts(path, args.on_error) {
+            return code;
+        }
+    }
+    if let Err(code) = run.events(&args.events, args.on_error) {
+        return code;
+    }
+    if args.drain {
+        run.engine.drain();
+    } else if let Some(t) = until {
+        run.engine.advance_to(t);
+    }
+    run.flush();
+    run.summary();
+    ExitCode::SUCCESS
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+impl Run {
+    fn contacts(&mut self, path: &Path, on_error: OnError) -> Result<(), ExitCode> {
+        let schema = self.engine.prog.schema.clone();
+        self.lines(path, on_error, |run, line| {
+            let (id, attrs) = parse_contact(line, &schema)?;
+            run.engine.preload(&id, attrs)
+        })
+    }
+
+    fn events(&mut self, path: &Path, on_error: OnError) -> Result<(), ExitCode> {
+        let prog = self.engine.prog.clone();
+        self.lines(path, on_error, |run, line| {
+            let input = parse_event(line, &prog.schema)?;
+            run.engine.validate(&input)?;
+            run.read += 1;
+            run.engine.handle(input);
+            if run.engine.out.buf.len() > 1 << 16 {
+                run.flush();
+            }
+            Ok(())
+        })
+    }
+
+    /// Streams a JSON Lines file through `each`, handling bad records.
+    fn lines(
+        &mut self,
+        path: &Path,
+        on_error: OnError,
+        mut each: impl FnMut(&mut Run, &str) -> Result<(), String>,
+    ) -> Result<(), ExitCode> {
+        let file = File::open(path).map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let mut line = String::new();
+        let mut n = 0u64;
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => {
+                    self.flush();
+                    eprintln!("{}:{}: cannot read: {e}", path.display(), n + 1);
+                    return Err(ExitCode::from(2));
+                }
+            }
+            n += 1;
+            let text = line.trim_end_matches(['\n', '\r']);
+            if text.trim().is_empty() {
+                continue;
+            }
+            if let Err(reason) = each(self, text) {
+                self.flush();
+                eprintln!("{}:{n}: {reason}", path.display());
+                if on_error == OnError::Abort {
+                    eprintln!("error: stopped at the first bad record (use --on-error skip to go on)");
+                    self.summary();
+                    return Err(ExitCode::from(2));
+                }
+                self.rejected += 1;
+                if let Some(r) = &mut self.rejects {
+                    let _ = writeln!(r, "{text}");
+                }
+            }
+        }
+    }
+
+    /// Writes pending actions and reports faults.
+    fn flush(&mut self) {
+        let _ = self.stdout.write_all(self.engine.out.buf.as_bytes());
+        self.engine.out.buf.clear();
+        let _ = self.stdout.flush();
+        for f in std::mem::take(&mut self.engine.faults) {
+            self.report(&f);
+        }
+        if let Some(r) = &mut self.rejects {
+            let _ = r.flush();
+        }
+    }
+
+    fn report(&self, f: &RunFault) {
+        let loc = if f.fault.span.end > 0 {
+            format!(" at {}", self.sources.location(f.fault.span))
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "runtime error{loc}: {} (contact `{}`, workflow `{}`, {}); the journey ended as failed",
+            f.fault.message,
+            f.contact,
+            f.workflow,
+            crate::runtime::value::format_datetime(f.at)
+        );
+    }
+
+    fn summary(&mut self) {
+        let _ = self.stdout.flush();
+        let e = &self.engine;
+        let total: u64 = e.out.counts.iter().sum();
+        let kinds: Vec<String> = ACTION_KINDS
+            .iter()
+            .zip(e.out.counts)
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let mut s = format!(
+            "summary: {} events read, {} rejected, {} actions",
+            self.read, self.rejected, total
+        );
+        if !kinds.is_empty() {
+            s.push_str(&format!(" ({})", kinds.join(", ")));
+        }
+        s.push('\n');
+        let width = e.prog.workflows.iter().map(|w| w.name.len()).max().unwrap_or(8).max(8);
+        s.push_str(&format!(
+            "  {:width$}  {:>8} {:>9} {:>7} {:>9} {:>7} {:>8}\n",
+            "workflow", "entered", "converted", "exited", "completed", "failed", "waiting"
+        ));
+        let waiting = e.waiting_counts();
+        for (i, w) in e.prog.workflows.iter().enumerate() {
+            let st = e.stats[i];
+            s.push_str(&format!(
+                "  {:width$}  {:>8} {:>9} {:>7} {:>9} {:>7} {:>8}\n",
+                w.name, st.entered, st.converted, st.exited, st.completed, st.failed, waiting[i]
+            ));
+        }
+        eprint!("{s}");
+    }
+}

@@ -1,0 +1,16 @@
+//! Running: a checked program executed against contact events in virtual time.
+//!
+//! `runtime/compile.rs` turns the AST into instructions, `runtime/engine.rs`
+//! runs them, `runtime/input.rs` reads and validates JSON Lines input and
+//! `runtime/output.rs` writes actions. `nurture run` and the REPL share this.
+
+pub mod compile;
+pub mod engine;
+pub mod eval;
+pub mod input;
+pub mod output;
+pub mod store;
+pub mod value;
+
+pub use compile::{compile, Compiled};
+pub use engine::{Engine, Input};

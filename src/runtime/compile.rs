@@ -1,0 +1,585 @@
+//! Compiling a checked program into its executable form: fields resolved to
+//! slots, events to ids, statements flattened into jump-linked instructions,
+//! so the per-event path does no name lookups.
+
+use super::value::{Millis, Value};
+use crate::ast::{self, AssignOp, BinaryOp, ExprKind, HistoryKind, ListOp, PathRoot, StmtKind, UnaryOp};
+use crate::check::{Schema, Type};
+use crate::source::Span;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// A built-in function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    Len,
+    Lower,
+    Upper,
+    Contains,
+    StartsWith,
+    Days,
+}
+
+#[derive(Clone, Debug)]
+pub enum CExpr {
+    Const(Value),
+    Contact(u16),
+    Event(u16),
+    Trigger(u16),
+    Now,
+    Not(Box<CExpr>),
+    Neg(Box<CExpr>, Span),
+    And(Box<CExpr>, Box<CExpr>),
+    Or(Box<CExpr>, Box<CExpr>),
+    Bin(BinaryOp, Box<CExpr>, Box<CExpr>, Span),
+    IsSet(Box<CExpr>, bool),
+    Call(Builtin, Box<[CExpr]>),
+    History {
+        count: bool,
+        event: u16,
+        filter: Option<Box<CExpr>>,
+        within: Option<Millis>,
+    },
+    List(Box<[CExpr]>),
+}
+
+#[derive(Clone, Debug)]
+pub enum Part {
+    Text(Arc<str>),
+    Expr(CExpr),
+}
+
+pub type Data = Option<Box<[(Arc<str>, CExpr)]>>;
+
+#[derive(Clone, Debug)]
+pub enum Instr {
+    Send {
+        channel: Arc<str>,
+        template: Arc<str>,
+        data: Data,
+    },
+    Tag(CExpr),
+    Untag(CExpr),
+    Set {
+        field: u16,
+        op: AssignOp,
+        value: CExpr,
+    },
+    List {
+        op: ListOp,
+        name: Arc<str>,
+    },
+    Notify {
+        to: Arc<str>,
+        parts: Box<[Part]>,
+    },
+    Webhook {
+        name: Arc<str>,
+        data: Data,
+    },
+    Wait(Millis),
+    /// The received block starts at the next instruction; `timeout` is where the timeout block starts.
+    WaitFor {
+        event: u16,
+        within: Millis,
+        filter: Option<CExpr>,
+        timeout: u32,
+    },
+    /// Falls through when `cond` holds, else jumps to `otherwise`.
+    Branch {
+        cond: CExpr,
+        otherwise: u32,
+    },
+    Jump(u32),
+    /// `arms`: (cumulative upper bound of the bucket, first instruction).
+    Split {
+        index: u32,
+        arms: Box<[(u32, u32)]>,
+    },
+    Stage(Arc<str>),
+    Exit,
+    End,
+}
+
+#[derive(Clone, Debug)]
+pub enum CTrigger {
+    Event { event: u16, filter: Option<CExpr> },
+    Inactive(Millis),
+    /// `bit` indexes the per-contact record of the condition's last value.
+    Condition { cond: CExpr, bit: u32 },
+    /// The trigger failed to check; never fires.
+    Never,
+}
+
+#[derive(Clone, Debug)]
+pub enum Criterion {
+    Event { event: u16, filter: Option<CExpr> },
+    Condition(CExpr),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reenter {
+    Never,
+    Always,
+    After(Millis),
+}
+
+#[derive(Clone, Debug)]
+pub struct Workflow {
+    pub name: Arc<str>,
+    pub trigger: CTrigger,
+    pub goal: Option<Criterion>,
+    pub exit_when: Option<Criterion>,
+    pub reenter: Reenter,
+    pub code: Vec<Instr>,
+    /// The source span of each instruction.
+    pub spans: Vec<Span>,
+}
+
+/// How much event history the program needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retention {
+    None,
+    Within(Millis),
+    All,
+}
+
+/// A program ready to run.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub schema: Schema,
+    pub workflows: Vec<Workflow>,
+    /// Default value of each field (`Unset` where there is none).
+    pub defaults: Vec<Value>,
+    pub retention: Retention,
+    /// Which event types `seen`/`count` look at.
+    pub history_events: Vec<bool>,
+    /// Workflows started by each event type, in declaration order.
+    pub by_event: Vec<Vec<u16>>,
+    pub condition_count: u32,
+}
+
+impl Compiled {
+    pub fn workflow_index(&self, name: &str) -> Option<usize> {
+        self.workflows.iter().position(|w| &*w.name == name)
+    }
+}
+
+/// Compiles a program that checked without errors.
+pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
+    let mut cx = Cx {
+        schema,
+        retention: Retention::None,
+        history_events: vec![false; schema.events.len()],
+        splits: 0,
+        event_scope: None,
+        trigger_scope: None,
+    };
+    let mut workflows = Vec::new();
+    let mut by_event = vec![Vec::new(); schema.events.len()];
+    let mut condition_count = 0;
+    for (wi, wf) in program.workflows().enumerate() {
+        cx.splits = 0;
+        cx.event_scope = None;
+        cx.trigger_scope = None;
+        let trigger = match wf.trigger.as_ref().map(|t| &t.kind) {
+            Some(ast::TriggerKind::Event(m)) => match schema.event(&m.event.name) {
+                Some(ev) => {
+                    by_event[ev].push(wi as u16);
+                    cx.trigger_scope = Some(ev);
+                    CTrigger::Event {
+                        event: ev as u16,
+                        filter: m.filter.as_ref().map(|f| cx.expr_in(Some(ev), f)),
+                    }
+                }
+                None => CTrigger::Never,
+            },
+            Some(ast::TriggerKind::Inactive(d)) => CTrigger::Inactive(d.seconds * 1000),
+            Some(ast::TriggerKind::Condition(c)) => {
+                condition_count += 1;
+                CTrigger::Condition {
+                    cond: cx.expr(c),
+                    bit: condition_count - 1,
+                }
+            }
+            None => CTrigger::Never,
+        };
+        let goal = wf.goal.as_ref().map(|c| cx.criterion(c));
+        let exit_when = wf.exit_when.as_ref().map(|c| cx.criterion(c));
+        let reenter = match wf.reenter.as_ref().map(|r| &r.kind) {
+            None | Some(ast::ReenterKind::Never) => Reenter::Never,
+            Some(ast::ReenterKind::Always) => Reenter::Always,
+            Some(ast::ReenterKind::After(d)) => Reenter::After(d.seconds * 1000),
+        };
+        let mut code = Code::default();
+        cx.block(&mut code, &wf.body);
+        code.push(Instr::End, wf.span);
+        workflows.push(Workflow {
+            name: Arc::from(wf.name.name.as_str()),
+            trigger,
+            goal,
+            exit_when,
+            reenter,
+            code: code.instrs,
+            spans: code.spans,
+        });
+    }
+    let defaults = schema.fields.iter().map(|f| default_value(f.default.as_ref(), &f.ty)).collect();
+    Compiled {
+        schema: schema.clone(),
+        workflows,
+        defaults,
+        retention: cx.retention,
+        history_events: cx.history_events,
+        by_event,
+        condition_count,
+    }
+}
+
+/// The value of a constant default, or the implicit default of the type.
+fn default_value(default: Option<&ast::Expr>, ty: &Type) -> Value {
+    let Some(e) = default else {
+        return match ty {
+            Type::Set(_) => Value::Set(Arc::new(BTreeSet::new())),
+            Type::List(_) => Value::List(Arc::new(Vec::new())),
+            _ => Value::Unset,
+        };
+    };
+    let v = constant(e).unwrap_or(Value::Unset);
+    match (v, ty.unwrap_optional()) {
+        (Value::List(items), Type::Set(_)) => Value::Set(Arc::new(
+            items
+                .iter()
+                .filter_map(|v| match v {
+                    Value::Str(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+        )),
+        (v, _) => v,
+    }
+}
+
+fn constant(e: &ast::Expr) -> Option<Value> {
+    Some(match &e.kind {
+        ExprKind::Int(i) => Value::Int(*i),
+        ExprKind::Float(f) => Value::Float(*f),
+        ExprKind::Str(s) => Value::str(s),
+        ExprKind::Bool(b) => Value::Bool(*b),
+        ExprKind::Duration(s) => Value::Duration(s * 1000),
+        ExprKind::Datetime(dt) => Value::Datetime(dt.timestamp_millis()),
+        ExprKind::List(items) => Value::List(Arc::new(items.iter().map(constant).collect::<Option<Vec<_>>>()?)),
+        ExprKind::Unary {
+            op: UnaryOp::Neg,
+            operand,
+        } => match constant(operand)? {
+            Value::Int(i) => Value::Int(i.checked_neg()?),
+            Value::Float(f) => Value::Float(-f),
+            Value::Duration(d) => Value::Duration(-d),
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
+
+#[derive(Default)]
+struct Code {
+    instrs: Vec<Instr>,
+    spans: Vec<Span>,
+}
+
+impl Code {
+    fn push(&mut self, i: Instr, span: Span) -> usize {
+        self.instrs.push(i);
+        self.spans.push(span);
+        self.instrs.len() - 1
+    }
+
+    fn here(&self) -> u32 {
+        self.instrs.len() as u32
+    }
+
+    /// Points the jump target of instruction `at` to `target`.
+    fn patch(&mut self, at: usize, target: u32) {
+        match &mut self.instrs[at] {
+            Instr::Jump(t) => *t = target,
+            Instr::Branch { otherwise, .. } => *otherwise = target,
+            Instr::WaitFor { timeout, .. } => *timeout = target,
+            _ => {}
+        }
+    }
+}
+
+struct Cx<'a> {
+    schema: &'a Schema,
+    retention: Retention,
+    history_events: Vec<bool>,
+    splits: u32,
+    event_scope: Option<usize>,
+    trigger_scope: Option<usize>,
+}
+
+impl Cx<'_> {
+    fn criterion(&mut self, c: &ast::Criterion) -> Criterion {
+        match &c.kind {
+            ast::CriterionKind::Event(m) => {
+                let ev = self.schema.event(&m.event.name).unwrap_or(0);
+                Criterion::Event {
+                    event: ev as u16,
+                    filter: m.filter.as_ref().map(|f| self.expr_in(Some(ev), f)),
+                }
+            }
+            ast::CriterionKind::Condition(e) => Criterion::Condition(self.expr(e)),
+        }
+    }
+
+    fn block(&mut self, code: &mut Code, stmts: &[ast::Stmt]) {
+        for s in stmts {
+            self.stmt(code, s);
+        }
+    }
+
+    fn data(&mut self, data: &Option<Vec<ast::MapEntry>>) -> Data {
+        data.as_ref().map(|entries| {
+            entries
+                .iter()
+                .map(|e| (Arc::from(e.key.name.as_str()), self.expr(&e.value)))
+                .collect()
+        })
+    }
+
+    fn stmt(&mut self, code: &mut Code, s: &ast::Stmt) {
+        let span = s.span;
+        match &s.kind {
+            StmtKind::Send {
+                channel,
+                template,
+                data,
+            } => {
+                let i = Instr::Send {
+                    channel: Arc::from(channel.name.as_str()),
+                    template: Arc::from(template.value.as_str()),
+                    data: self.data(data),
+                };
+                code.push(i, span);
+            }
+            StmtKind::Tag(e) => {
+                let i = Instr::Tag(self.expr(e));
+                code.push(i, span);
+            }
+            StmtKind::Untag(e) => {
+                let i = Instr::Untag(self.expr(e));
+                code.push(i, span);
+            }
+            StmtKind::Set { field, op, value } => {
+                let i = Instr::Set {
+                    field: self.schema.field(&field.name).unwrap_or(0) as u16,
+                    op: *op,
+                    value: self.expr(value),
+                };
+                code.push(i, span);
+            }
+            StmtKind::List { op, name } => {
+                code.push(
+                    Instr::List {
+                        op: *op,
+                        name: Arc::from(name.value.as_str()),
+                    },
+                    span,
+                );
+            }
+            StmtKind::Notify { to, message } => {
+                let parts = message
+                    .parts
+                    .iter()
+                    .map(|p| match p {
+                        ast::TemplatePart::Text(t) => Part::Text(Arc::from(t.as_str())),
+                        ast::TemplatePart::Expr(e) => Part::Expr(self.expr(e)),
+                    })
+                    .collect();
+                code.push(
+                    Instr::Notify {
+                        to: Arc::from(to.value.as_str()),
+                        parts,
+                    },
+                    span,
+                );
+            }
+            StmtKind::Webhook { name, data } => {
+                let i = Instr::Webhook {
+                    name: Arc::from(name.value.as_str()),
+                    data: self.data(data),
+                };
+                code.push(i, span);
+            }
+            StmtKind::Wait(d) => {
+                code.push(Instr::Wait(d.seconds * 1000), span);
+            }
+            StmtKind::WaitFor {
+                event,
+                within,
+                filter,
+                received,
+                timeout,
+            } => {
+                let ev = self.schema.event(&event.name).unwrap_or(0);
+                let i = Instr::WaitFor {
+                    event: ev as u16,
+                    within: within.seconds * 1000,
+                    filter: filter.as_ref().map(|f| self.expr_in(Some(ev), f)),
+                    timeout: 0,
+                };
+                let at = code.push(i, span);
+                if let Some(b) = received {
+                    self.event_scope = Some(ev);
+                    self.block(code, &b.stmts);
+                }
+                let jump = code.push(Instr::Jump(0), span);
+                let t = code.here();
+                code.patch(at, t);
+                self.event_scope = None;
+                if let Some(b) = timeout {
+                    self.block(code, &b.stmts);
+                }
+                let end = code.here();
+                code.patch(jump, end);
+                // After a `wait for`, `event` names nothing (the checker enforces it).
+                self.event_scope = None;
+            }
+            StmtKind::If {
+                branches,
+                otherwise,
+            } => {
+                let mut ends = Vec::new();
+                for (cond, body) in branches {
+                    let i = Instr::Branch {
+                        cond: self.expr(cond),
+                        otherwise: 0,
+                    };
+                    let at = code.push(i, cond.span);
+                    self.block(code, &body.stmts);
+                    ends.push(code.push(Instr::Jump(0), body.span));
+                    let next = code.here();
+                    code.patch(at, next);
+                }
+                if let Some(b) = otherwise {
+                    self.block(code, &b.stmts);
+                }
+                let end = code.here();
+                for j in ends {
+                    code.patch(j, end);
+                }
+            }
+            StmtKind::Split(arms) => {
+                let index = self.splits;
+                self.splits += 1;
+                let at = code.push(
+                    Instr::Split {
+                        index,
+                        arms: Box::new([]),
+                    },
+                    span,
+                );
+                let mut table = Vec::new();
+                let mut ends = Vec::new();
+                let mut bound = 0;
+                for arm in arms {
+                    bound += arm.percent;
+                    table.push((bound, code.here()));
+                    self.block(code, &arm.body.stmts);
+                    ends.push(code.push(Instr::Jump(0), arm.body.span));
+                }
+                let end = code.here();
+                for j in ends {
+                    code.patch(j, end);
+                }
+                code.instrs[at] = Instr::Split {
+                    index,
+                    arms: table.into(),
+                };
+            }
+            StmtKind::Stage(name) => {
+                code.push(Instr::Stage(Arc::from(name.value.as_str())), span);
+            }
+            StmtKind::Exit => {
+                code.push(Instr::Exit, span);
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &ast::Expr) -> CExpr {
+        if let Some(v) = constant(e) {
+            return CExpr::Const(v);
+        }
+        match &e.kind {
+            ExprKind::Now => CExpr::Now,
+            ExprKind::Path { root, field } => match root {
+                PathRoot::Contact => CExpr::Contact(self.schema.field(&field.name).unwrap_or(0) as u16),
+                PathRoot::Event => CExpr::Event(self.payload_slot(self.event_scope, &field.name)),
+                PathRoot::Trigger => CExpr::Trigger(self.payload_slot(self.trigger_scope, &field.name)),
+            },
+            ExprKind::List(items) => CExpr::List(items.iter().map(|i| self.expr(i)).collect()),
+            ExprKind::Call { func, args } => {
+                let f = match func.name.as_str() {
+                    "len" => Builtin::Len,
+                    "lower" => Builtin::Lower,
+                    "upper" => Builtin::Upper,
+                    "contains" => Builtin::Contains,
+                    "starts_with" => Builtin::StartsWith,
+                    _ => Builtin::Days,
+                };
+                CExpr::Call(f, args.iter().map(|a| self.expr(a)).collect())
+            }
+            ExprKind::History {
+                kind,
+                event,
+                filter,
+                within,
+            } => {
+                let ev = self.schema.event(&event.name).unwrap_or(0);
+                self.history_events[ev] = true;
+                let filter = filter.as_ref().map(|f| Box::new(self.expr_in(Some(ev), f)));
+                let within = within.as_ref().map(|w| w.seconds * 1000);
+                self.retention = match (self.retention, within) {
+                    (Retention::All, _) | (_, None) => Retention::All,
+                    (Retention::None, Some(w)) => Retention::Within(w),
+                    (Retention::Within(a), Some(w)) => Retention::Within(a.max(w)),
+                };
+                CExpr::History {
+                    count: *kind == HistoryKind::Count,
+                    event: ev as u16,
+                    filter,
+                    within,
+                }
+            }
+            ExprKind::Unary { op: UnaryOp::Not, operand } => CExpr::Not(Box::new(self.expr(operand))),
+            ExprKind::Unary { op: UnaryOp::Neg, operand } => CExpr::Neg(Box::new(self.expr(operand)), e.span),
+            ExprKind::Binary { op: BinaryOp::And, lhs, rhs } => {
+                CExpr::And(Box::new(self.expr(lhs)), Box::new(self.expr(rhs)))
+            }
+            ExprKind::Binary { op: BinaryOp::Or, lhs, rhs } => {
+                CExpr::Or(Box::new(self.expr(lhs)), Box::new(self.expr(rhs)))
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                CExpr::Bin(*op, Box::new(self.expr(lhs)), Box::new(self.expr(rhs)), e.span)
+            }
+            ExprKind::IsSet { operand, negated } => CExpr::IsSet(Box::new(self.expr(operand)), *negated),
+            _ => CExpr::Const(Value::Unset),
+        }
+    }
+
+    /// The slot of a payload field in the event the scope names.
+    fn payload_slot(&self, scope: Option<usize>, name: &str) -> u16 {
+        scope
+            .and_then(|ev| self.schema.events[ev].field(name))
+            .map_or(0, |(i, _)| i as u16)
+    }
+
+    /// Compiles `e` with `event` naming event `ev`.
+    fn expr_in(&mut self, ev: Option<usize>, e: &ast::Expr) -> CExpr {
+        let saved = std::mem::replace(&mut self.event_scope, ev);
+        let out = self.expr(e);
+        self.event_scope = saved;
+        out
+    }
+}

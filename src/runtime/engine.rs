@@ -1,0 +1,915 @@
+//! The engine: events in, actions out, in virtual time.
+//!
+//! For an event at time T for contact C (LANGUAGE.md section 6):
+//! timers due at or before T fire first (by due time, then creation order);
+//! then C's attributes change, the event joins C's history, journeys whose
+//! goal or exit matches end, journeys waiting for the event resume, and
+//! workflows whose trigger matches start, in declaration order.
+
+use super::compile::{CTrigger, Compiled, Criterion, Instr, Reenter};
+use super::eval::{arithmetic, eval, Ctx, Fault};
+use super::output::Output;
+use super::store::{Event, Journey, Store, NEVER};
+use super::value::{Millis, Value};
+use crate::ast::{AssignOp, BinaryOp, ListOp};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+use std::sync::Arc;
+
+/// Event type ids of the built-in events.
+pub const CONTACT_CREATED: u16 = 0;
+pub const CONTACT_UPDATED: u16 = 1;
+
+/// How many attribute-triggered journeys may start one another in a row.
+pub const CASCADE_LIMIT: usize = 32;
+
+/// A validated input event.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub at: Millis,
+    pub contact: String,
+    pub ty: u16,
+    pub payload: Box<[Value]>,
+    /// Attribute changes (`contact_created`/`contact_updated`), by field slot.
+    pub attrs: Vec<(u16, Value)>,
+}
+
+/// A fault raised while running a journey.
+#[derive(Clone, Debug)]
+pub struct RunFault {
+    pub at: Millis,
+    pub contact: Arc<str>,
+    pub workflow: Arc<str>,
+    pub fault: Fault,
+}
+
+/// Per-workflow counts for the summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkflowStats {
+    pub entered: u64,
+    pub converted: u64,
+    pub exited: u64,
+    pub completed: u64,
+    pub failed: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Converted,
+    Exited,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Converted => "converted",
+            Outcome::Exited => "exited",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    Journey { id: u32, generation: u32 },
+    Inactive { contact: u32, workflow: u16 },
+}
+
+/// Ordered by due time, then creation order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Timer {
+    due: Millis,
+    seq: u64,
+    sub: u16,
+    kind: TimerKind,
+}
+
+pub struct Engine {
+    pub prog: Arc<Compiled>,
+    pub store: Store,
+    timers: BinaryHeap<Reverse<Timer>>,
+    seq: u64,
+    /// The virtual clock.
+    pub now: Millis,
+    started: bool,
+    pub out: Output,
+    pub faults: Vec<RunFault>,
+    pub stats: Vec<WorkflowStats>,
+    /// Inactivity-triggered workflows: (workflow, period).
+    inactive: Vec<(u16, Millis)>,
+    /// Attribute-triggered workflows started by the current cascade.
+    cascade: Vec<u16>,
+    /// The journey being run.
+    running: u32,
+}
+
+enum Step {
+    Next,
+    Jump(u32),
+    Suspend,
+    End(Outcome),
+}
+
+impl Engine {
+    pub fn new(prog: Arc<Compiled>, trace: bool) -> Engine {
+        let inactive = prog
+            .workflows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| match w.trigger {
+                CTrigger::Inactive(d) => Some((i as u16, d)),
+                _ => None,
+            })
+            .collect();
+        Engine {
+            stats: vec![WorkflowStats::default(); prog.workflows.len()],
+            prog,
+            store: Store::default(),
+            timers: BinaryHeap::new(),
+            seq: 0,
+            now: Millis::MIN,
+            started: false,
+            out: Output::new(trace),
+            faults: Vec::new(),
+            inactive,
+            cascade: Vec::new(),
+            running: u32::MAX,
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Loads a contact as state: no trigger fires.
+    pub fn preload(&mut self, id: &str, attrs: Vec<(u16, Value)>) -> Result<(), String> {
+        if self.store.contact_id(id).is_some() {
+            return Err(format!("contact `{id}` is loaded twice"));
+        }
+        let c = self.create(id, attrs);
+        self.eval_conditions(c);
+        Ok(())
+    }
+
+    fn create(&mut self, id: &str, attrs: Vec<(u16, Value)>) -> u32 {
+        let mut values = self.prog.defaults.clone();
+        for (slot, v) in attrs {
+            values[slot as usize] = v;
+        }
+        self.store.add_contact(id, values, self.prog.workflows.len())
+    }
+
+    /// What only the state can tell about an input event: known contact, time order.
+    pub fn validate(&self, ev: &Input) -> Result<(), String> {
+        if self.started && ev.at < self.now {
+            return Err(format!(
+                "time goes backwards: {} is before the previous event at {}",
+                super::value::format_datetime(ev.at),
+                super::value::format_datetime(self.now)
+            ));
+        }
+        let exists = self.store.contact_id(&ev.contact).is_some();
+        if ev.ty == CONTACT_CREATED && exists {
+            return Err(format!("contact `{}` already exists", ev.contact));
+        }
+        if ev.ty != CONTACT_CREATED && !exists {
+            return Err(format!(
+                "unknown contact `{}`: create it with a `contact_created` event or load it with --contacts",
+                ev.contact
+            ));
+        }
+        Ok(())
+    }
+
+    /// Processes one event (already validated).
+    pub fn handle(&mut self, ev: Input) {
+        self.advance_to(ev.at);
+        self.now = ev.at;
+        if !self.started {
+            self.started = true;
+            for c in 0..self.store.contacts.len() as u32 {
+                self.touch(c);
+            }
+        }
+        // 1. Attributes.
+        let c = match self.store.contact_id(&ev.contact) {
+            Some(c) => {
+                for (slot, v) in ev.attrs {
+                    self.store.contacts[c as usize].attrs[slot as usize] = v;
+                }
+                c
+            }
+            None => self.create(&ev.contact, ev.attrs),
+        };
+        let edges = if ev.ty == CONTACT_CREATED || ev.ty == CONTACT_UPDATED {
+            self.eval_conditions(c)
+        } else {
+            0
+        };
+        self.touch(c);
+        // 2. History.
+        let event = Arc::new(Event {
+            ty: ev.ty,
+            at: ev.at,
+            payload: ev.payload,
+        });
+        self.remember(c, &event);
+        // 3. Goals and exits.
+        self.goals_and_exits(c, &event);
+        // 4. Waiting journeys.
+        self.resume_waiting(c, &event);
+        // 5. Triggers.
+        self.start_triggered(c, &event, edges);
+    }
+
+    /// Fires every timer due at or before `t`.
+    pub fn advance_to(&mut self, t: Millis) {
+        while let Some(Reverse(top)) = self.timers.peek() {
+            if top.due > t {
+                break;
+            }
+            let timer = *top;
+            self.timers.pop();
+            self.now = self.now.max(timer.due);
+            self.fire(timer);
+        }
+        if self.started {
+            self.now = self.now.max(t);
+        }
+    }
+
+    /// Fires every pending timer.
+    pub fn drain(&mut self) {
+        self.advance_to(Millis::MAX);
+    }
+
+    /// The due time of the next timer.
+    pub fn next_timer(&self) -> Option<Millis> {
+        self.timers.peek().map(|Reverse(t)| t.due)
+    }
+
+    /// Records activity: arms the inactivity timers.
+    fn touch(&mut self, c: u32) {
+        if self.inactive.is_empty() {
+            self.store.contacts[c as usize].last_activity = Some(self.now);
+            return;
+        }
+        let seq = self.next_seq();
+        let now = self.now;
+        let contact = &mut self.store.contacts[c as usize];
+        contact.last_activity = Some(now);
+        contact.activity_seq = seq;
+        for (bit, &(wf, period)) in self.inactive.iter().enumerate() {
+            if contact.inactive_pending & (1 << bit) == 0 {
+                contact.inactive_pending |= 1 << bit;
+                self.timers.push(Reverse(Timer {
+                    due: now.saturating_add(period),
+                    seq,
+                    sub: wf,
+                    kind: TimerKind::Inactive { contact: c, workflow: wf },
+                }));
+            }
+        }
+    }
+
+    fn remember(&mut self, c: u32, event: &Arc<Event>) {
+        use super::compile::Retention;
+        let keep = self.prog.retention;
+        if keep == Retention::None || !self.prog.history_events[event.ty as usize] {
+            return;
+        }
+        let history = &mut self.store.contacts[c as usize].history;
+        history.push_back(event.clone());
+        if let Retention::Within(w) = keep {
+            let since = self.now.saturating_sub(w);
+            while history.front().is_some_and(|e| e.at < since) {
+                history.pop_front();
+            }
+        }
+    }
+
+    fn fire(&mut self, timer: Timer) {
+        match timer.kind {
+            TimerKind::Journey { id, generation } => {
+                let Some(j) = self.store.journey_mut(id) else { return };
+                if j.generation != generation {
+                    return;
+                }
+                j.generation += 1;
+                let timed_out = j.waiting_for.take().is_some();
+                if timed_out {
+                    j.received = None;
+                    if let Instr::WaitFor { timeout, .. } = &self.prog.workflows[j.workflow as usize].code[j.pc as usize] {
+                        j.pc = *timeout;
+                    }
+                }
+                let (wf, c) = (j.workflow, j.contact);
+                if self.out.trace {
+                    self.trace(c, wf, "resume");
+                    if timed_out {
+                        self.out.field_value("timeout", &Value::Bool(true));
+                    }
+                    self.out.end();
+                }
+                self.run(id);
+            }
+            TimerKind::Inactive { contact, workflow } => {
+                let Some(bit) = self.inactive.iter().position(|(w, _)| *w == workflow) else { return };
+                let period = self.inactive[bit].1;
+                let ct = &mut self.store.contacts[contact as usize];
+                let last = ct.last_activity.unwrap_or(timer.due);
+                let due = last.saturating_add(period);
+                if due > timer.due {
+                    self.timers.push(Reverse(Timer {
+                        due,
+                        seq: ct.activity_seq,
+                        sub: workflow,
+                        kind: timer.kind,
+                    }));
+                } else {
+                    ct.inactive_pending &= !(1 << bit);
+                    self.try_start(contact, workflow, None);
+                }
+            }
+        }
+    }
+
+    /// Re-evaluates the attribute-trigger conditions; returns those that became true.
+    fn eval_conditions(&mut self, c: u32) -> u64 {
+        if self.prog.condition_count == 0 {
+            return 0;
+        }
+        let prog = self.prog.clone();
+        let mut edges = 0;
+        let mut bits = self.store.contacts[c as usize].cond_bits;
+        for (wi, wf) in prog.workflows.iter().enumerate() {
+            let CTrigger::Condition { cond, bit } = &wf.trigger else { continue };
+            let contact = &self.store.contacts[c as usize];
+            let cx = Ctx {
+                attrs: &contact.attrs,
+                event: None,
+                trigger: None,
+                now: self.now,
+                history: &contact.history,
+            };
+            let now_true = match eval(cond, &cx) {
+                Ok(v) => v.as_bool(),
+                Err(f) => {
+                    self.report(c, wi as u16, f);
+                    false
+                }
+            };
+            let mask = 1u64 << bit;
+            if now_true && bits & mask == 0 {
+                edges |= mask;
+            }
+            if now_true {
+                bits |= mask;
+            } else {
+                bits &= !mask;
+            }
+        }
+        self.store.contacts[c as usize].cond_bits = bits;
+        edges
+    }
+
+    fn report(&mut self, c: u32, wf: u16, fault: Fault) {
+        self.faults.push(RunFault {
+            at: self.now,
+            contact: self.store.contacts[c as usize].id.clone(),
+            workflow: self.prog.workflows[wf as usize].name.clone(),
+            fault,
+        });
+    }
+
+    /// Journeys of `c`, in workflow declaration order.
+    fn journeys_of(&self, c: u32) -> Vec<u32> {
+        let mut ids = self.store.contacts[c as usize].active.clone();
+        ids.sort_by_key(|id| self.store.journey(*id).map_or(u16::MAX, |j| j.workflow));
+        ids
+    }
+
+    fn matches(&mut self, c: u32, wf: u16, crit: &Criterion, event: &Event, trigger: Option<&Event>) -> bool {
+        let contact = &self.store.contacts[c as usize];
+        let cx = Ctx {
+            attrs: &contact.attrs,
+            event: Some(event),
+            trigger,
+            now: self.now,
+            history: &contact.history,
+        };
+        let result = match crit {
+            Criterion::Event { event: ty, filter } => {
+                if *ty != event.ty {
+                    return false;
+                }
+                match filter {
+                    Some(f) => eval(f, &cx).map(|v| v.as_bool()),
+                    None => Ok(true),
+                }
+            }
+            Criterion::Condition(e) => eval(e, &cx).map(|v| v.as_bool()),
+        };
+        result.unwrap_or_else(|f| {
+            self.report(c, wf, f);
+            false
+        })
+    }
+
+    fn goals_and_exits(&mut self, c: u32, event: &Arc<Event>) {
+        if self.store.contacts[c as usize].active.is_empty() {
+            return;
+        }
+        let prog = self.prog.clone();
+        for id in self.journeys_of(c) {
+            let Some(j) = self.store.journey(id) else { continue };
+            let wf = j.workflow;
+            let trigger = j.trigger.clone();
+            let w = &prog.workflows[wf as usize];
+            let outcome = if w.goal.as_ref().is_some_and(|g| self.matches(c, wf, g, event, trigger.as_deref())) {
+                Some(super::engine::Outcome::Converted)
+            } else if w.exit_when.as_ref().is_some_and(|x| self.matches(c, wf, x, event, trigger.as_deref())) {
+                Some(Outcome::Exited)
+            } else {
+                None
+            };
+            if let Some(outcome) = outcome {
+                if let Some(j) = self.store.take(id) {
+                    self.end(id, &j, outcome);
+                }
+            }
+        }
+    }
+
+    fn resume_waiting(&mut self, c: u32, event: &Arc<Event>) {
+        let waiting: Vec<u32> = self
+            .journeys_of(c)
+            .into_iter()
+            .filter(|id| self.store.journey(*id).is_some_and(|j| j.waiting_for == Some(event.ty)))
+            .collect();
+        let prog = self.prog.clone();
+        for id in waiting {
+            let Some(j) = self.store.journey(id) else { continue };
+            if j.waiting_for != Some(event.ty) {
+                continue;
+            }
+            let (wf, pc) = (j.workflow, j.pc);
+            let Instr::WaitFor { filter, .. } = &prog.workflows[wf as usize].code[pc as usize] else { continue };
+            if let Some(f) = filter {
+                let contact = &self.store.contacts[c as usize];
+                let cx = Ctx {
+                    attrs: &contact.attrs,
+                    event: Some(event),
+                    trigger: j.trigger.as_deref(),
+                    now: self.now,
+                    history: &contact.history,
+                };
+                match eval(f, &cx) {
+                    Ok(v) if v.as_bool() => {}
+                    Ok(_) => continue,
+                    Err(fault) => {
+                        self.report(c, wf, fault);
+                        if let Some(j) = self.store.take(id) {
+                            self.end(id, &j, Outcome::Failed);
+                        }
+                        continue;
+                    }
+                }
+            }
+            if let Some(j) = self.store.journey_mut(id) {
+                j.generation += 1;
+                j.waiting_for = None;
+                j.received = Some(event.clone());
+                j.pc += 1;
+            }
+            if self.out.trace {
+                self.trace(c, wf, "resume");
+                let name = &prog.schema.events[event.ty as usize].name;
+                self.out.field_str("event", name);
+                self.out.end();
+            }
+            self.run(id);
+        }
+    }
+
+    fn start_triggered(&mut self, c: u32, event: &Arc<Event>, edges: u64) {
+        let prog = self.prog.clone();
+        let candidates: Vec<u16> = if edges == 0 {
+            prog.by_event[event.ty as usize].clone()
+        } else {
+            (0..prog.workflows.len() as u16).collect()
+        };
+        for wf in candidates {
+            let start = match &prog.workflows[wf as usize].trigger {
+                CTrigger::Event { event: ty, filter } if *ty == event.ty => match filter {
+                    Some(f) => {
+                        let contact = &self.store.contacts[c as usize];
+                        let cx = Ctx {
+                            attrs: &contact.attrs,
+                            event: Some(event),
+                            trigger: Some(event),
+                            now: self.now,
+                            history: &contact.history,
+                        };
+                        match eval(f, &cx) {
+                            Ok(v) => v.as_bool(),
+                            Err(fault) => {
+                                self.report(c, wf, fault);
+                                false
+                            }
+                        }
+                    }
+                    None => true,
+                },
+                CTrigger::Condition { bit, .. } => edges & (1 << bit) != 0,
+                _ => false,
+            };
+            if start {
+                let trigger = matches!(prog.workflows[wf as usize].trigger, CTrigger::Event { .. }).then(|| event.clone());
+                self.try_start(c, wf, trigger);
+            }
+        }
+    }
+
+    /// Starts a journey if the contact may enter; runs it to its first wait.
+    fn try_start(&mut self, c: u32, wf: u16, trigger: Option<Arc<Event>>) -> bool {
+        let contact = &self.store.contacts[c as usize];
+        if contact
+            .active
+            .iter()
+            .any(|id| self.store.journey(*id).is_some_and(|j| j.workflow == wf))
+        {
+            return false;
+        }
+        let last = contact.last_entry[wf as usize];
+        let allowed = match self.prog.workflows[wf as usize].reenter {
+            Reenter::Never => last == NEVER,
+            Reenter::Always => true,
+            Reenter::After(d) => last == NEVER || self.now.saturating_sub(last) >= d,
+        };
+        if !allowed {
+            return false;
+        }
+        self.store.contacts[c as usize].last_entry[wf as usize] = self.now;
+        self.stats[wf as usize].entered += 1;
+        let id = self.store.insert_journey(Journey {
+            workflow: wf,
+            contact: c,
+            pc: 0,
+            entered_at: self.now,
+            generation: 0,
+            waiting_for: None,
+            wake_at: self.now,
+            trigger,
+            received: None,
+        });
+        if self.out.trace {
+            self.trace(c, wf, "enter");
+            self.out.end();
+        }
+        self.run(id);
+        true
+    }
+
+    /// Starts a trace record for journey of `wf` and contact `c`.
+    fn trace(&mut self, c: u32, wf: u16, what: &str) {
+        let id = &self.store.contacts[c as usize].id;
+        let name = &self.prog.workflows[wf as usize].name;
+        self.out.begin(self.now, id, name, what);
+    }
+
+    fn end(&mut self, id: u32, j: &Journey, outcome: Outcome) {
+        let s = &mut self.stats[j.workflow as usize];
+        match outcome {
+            Outcome::Completed => s.completed += 1,
+            Outcome::Converted => s.converted += 1,
+            Outcome::Exited => s.exited += 1,
+            Outcome::Failed => s.failed += 1,
+        }
+        if self.out.trace {
+            self.trace(j.contact, j.workflow, "end");
+            self.out.field_str("outcome", outcome.as_str());
+            self.out.end();
+        }
+        self.store.finish(id, j.contact);
+    }
+
+    /// Runs a journey until it waits or ends, then fires the attribute
+    /// triggers its `set`s made true.
+    fn run(&mut self, id: u32) {
+        let Some(mut j) = self.store.take(id) else { return };
+        let prog = self.prog.clone();
+        let wf = &prog.workflows[j.workflow as usize];
+        let contact = j.contact;
+        let mut changed = false;
+        loop {
+            self.running = id;
+            let pc = j.pc as usize;
+            let step = match self.exec(&mut j, &wf.code[pc], &mut changed) {
+                Ok(step) => step,
+                Err(fault) => {
+                    self.report(j.contact, j.workflow, fault);
+                    Step::End(Outcome::Failed)
+                }
+            };
+            match step {
+                Step::Next => j.pc += 1,
+                Step::Jump(t) => j.pc = t,
+                Step::Suspend => {
+                    self.store.put(id, j);
+                    break;
+                }
+                Step::End(outcome) => {
+                    self.end(id, &j, outcome);
+                    break;
+                }
+            }
+        }
+        if changed && prog.condition_count > 0 {
+            let edges = self.eval_conditions(contact);
+            self.cascade(contact, edges);
+        }
+    }
+
+    fn cascade(&mut self, c: u32, edges: u64) {
+        if edges == 0 {
+            return;
+        }
+        let prog = self.prog.clone();
+        for (wi, wf) in prog.workflows.iter().enumerate() {
+            let CTrigger::Condition { bit, .. } = wf.trigger else { continue };
+            if edges & (1 << bit) == 0 {
+                continue;
+            }
+            if self.cascade.len() >= CASCADE_LIMIT {
+                let mut chain: Vec<&str> = self.cascade.iter().map(|w| &*prog.workflows[*w as usize].name).collect();
+                chain.push(&wf.name);
+                chain.dedup();
+                let message = format!(
+                    "attribute triggers set one another off more than {CASCADE_LIMIT} times in a row: {}",
+                    chain.join(" -> ")
+                );
+                let span = wf.spans.first().copied().unwrap_or_default();
+                self.report(c, wi as u16, Fault { message, span });
+                self.stats[wi].entered += 1;
+                self.stats[wi].failed += 1;
+                if self.out.trace {
+                    self.trace(c, wi as u16, "enter");
+                    self.out.end();
+                    self.trace(c, wi as u16, "end");
+                    self.out.field_str("outcome", "failed");
+                    self.out.end();
+                }
+                continue;
+            }
+            self.cascade.push(wi as u16);
+            self.try_start(c, wi as u16, None);
+            self.cascade.pop();
+        }
+    }
+
+    fn exec(&mut self, j: &mut Journey, instr: &Instr, changed: &mut bool) -> Result<Step, Fault> {
+        let c = j.contact as usize;
+        let prog = self.prog.clone();
+        let wf_name = &prog.workflows[j.workflow as usize].name;
+        let eval_here = |engine: &Engine, e| {
+            let contact = &engine.store.contacts[c];
+            eval(
+                e,
+                &Ctx {
+                    attrs: &contact.attrs,
+                    event: j.received.as_deref(),
+                    trigger: j.trigger.as_deref(),
+                    now: engine.now,
+                    history: &contact.history,
+                },
+            )
+        };
+        match instr {
+            Instr::Send {
+                channel,
+                template,
+                data,
+            } => {
+                let values = match data {
+                    Some(d) => Some(d.iter().map(|(_, e)| eval_here(self, e)).collect::<Result<Vec<_>, _>>()?),
+                    None => None,
+                };
+                self.begin(c, wf_name, "send");
+                self.out.field_str("channel", channel);
+                self.out.field_str("template", template);
+                if let (Some(d), Some(values)) = (data, values) {
+                    self.write_data(d, &values);
+                }
+                self.out.end();
+            }
+            Instr::Tag(e) | Instr::Untag(e) => {
+                let tag = match eval_here(self, e)? {
+                    Value::Str(s) => s,
+                    _ => Arc::from(""),
+                };
+                let add = matches!(instr, Instr::Tag(_));
+                if let Some(slot) = prog.schema.field("tags") {
+                    if let Value::Set(set) = &mut self.store.contacts[c].attrs[slot] {
+                        let set = Arc::make_mut(set);
+                        if add {
+                            set.insert(tag.clone());
+                        } else {
+                            set.remove(&tag);
+                        }
+                    }
+                }
+                *changed = true;
+                let action = if add { "tag" } else { "untag" };
+                self.begin(c, wf_name, action);
+                self.out.field_str("tag", &tag);
+                self.out.end();
+            }
+            Instr::Set { field, op, value } => {
+                let v = eval_here(self, value)?;
+                let slot = *field as usize;
+                let old = &self.store.contacts[c].attrs[slot];
+                let new = assign(*op, old, v, &prog.schema.fields[slot].ty, prog.workflows[j.workflow as usize].spans[j.pc as usize])?;
+                self.store.contacts[c].attrs[slot] = new.clone();
+                *changed = true;
+                self.begin(c, wf_name, "set");
+                self.out.field_str("field", &prog.schema.fields[slot].name);
+                self.out.field_value("value", &new);
+                self.out.end();
+            }
+            Instr::List { op, name } => {
+                let (action, key) = match op {
+                    ListOp::AddToList => ("add_to_list", "list"),
+                    ListOp::RemoveFromList => ("remove_from_list", "list"),
+                    ListOp::AddToAudience => ("add_to_audience", "audience"),
+                };
+                self.begin(c, wf_name, action);
+                self.out.field_str(key, name);
+                self.out.end();
+            }
+            Instr::Notify { to, parts } => {
+                let mut text = String::new();
+                for p in parts.iter() {
+                    match p {
+                        super::compile::Part::Text(t) => text.push_str(t),
+                        super::compile::Part::Expr(e) => eval_here(self, e)?.write_text(&mut text),
+                    }
+                }
+                self.begin(c, wf_name, "notify");
+                self.out.field_str("to", to);
+                self.out.field_str("message", &text);
+                self.out.end();
+            }
+            Instr::Webhook { name, data } => {
+                let values = match data {
+                    Some(d) => Some(d.iter().map(|(_, e)| eval_here(self, e)).collect::<Result<Vec<_>, _>>()?),
+                    None => None,
+                };
+                self.begin(c, wf_name, "webhook");
+                self.out.field_str("name", name);
+                if let (Some(d), Some(values)) = (data, values) {
+                    self.write_data(d, &values);
+                }
+                self.out.end();
+            }
+            Instr::Wait(d) => {
+                j.pc += 1;
+                self.suspend(j, self.now.saturating_add(*d), None);
+                return Ok(Step::Suspend);
+            }
+            Instr::WaitFor { event, within, .. } => {
+                self.suspend(j, self.now.saturating_add(*within), Some(*event));
+                return Ok(Step::Suspend);
+            }
+            Instr::Branch { cond, otherwise } => {
+                if !eval_here(self, cond)?.as_bool() {
+                    return Ok(Step::Jump(*otherwise));
+                }
+            }
+            Instr::Jump(t) => return Ok(Step::Jump(*t)),
+            Instr::Split { index, arms } => {
+                let bucket = split_bucket(&self.store.contacts[c].id, wf_name, *index);
+                let target = arms
+                    .iter()
+                    .find(|(bound, _)| bucket < *bound)
+                    .or(arms.last())
+                    .map_or(j.pc + 1, |(_, pc)| *pc);
+                return Ok(Step::Jump(target));
+            }
+            Instr::Stage(name) => {
+                if self.out.trace {
+                    self.begin(c, wf_name, "stage");
+                    self.out.field_str("stage", name);
+                    self.out.end();
+                }
+            }
+            Instr::Exit => return Ok(Step::End(Outcome::Exited)),
+            Instr::End => return Ok(Step::End(Outcome::Completed)),
+        }
+        Ok(Step::Next)
+    }
+
+    fn begin(&mut self, c: usize, wf: &str, action: &str) {
+        let id = &self.store.contacts[c].id;
+        self.out.begin(self.now, id, wf, action);
+    }
+
+    fn write_data(&mut self, keys: &[(Arc<str>, super::compile::CExpr)], values: &[Value]) {
+        self.out.open_object("data");
+        for (i, ((k, _), v)) in keys.iter().zip(values).enumerate() {
+            self.out.object_entry(i == 0, k, v);
+        }
+        self.out.close_object();
+    }
+
+    fn suspend(&mut self, j: &mut Journey, until: Millis, event: Option<u16>) {
+        j.generation += 1;
+        j.waiting_for = event;
+        j.wake_at = until;
+        let seq = self.next_seq();
+        let id = self.running;
+        self.timers.push(Reverse(Timer {
+            due: until,
+            seq,
+            sub: 0,
+            kind: TimerKind::Journey {
+                id,
+                generation: j.generation,
+            },
+        }));
+        if self.out.trace {
+            self.trace(j.contact, j.workflow, "wait");
+            self.out.field_value("until", &Value::Datetime(until));
+            if let Some(ev) = event {
+                let name = &self.prog.schema.events[ev as usize].name;
+                self.out.field_str("event", name);
+            }
+            self.out.end();
+        }
+    }
+
+    /// Journeys still waiting, per workflow.
+    pub fn waiting_counts(&self) -> Vec<u64> {
+        let mut counts = vec![0; self.prog.workflows.len()];
+        for (_, j) in self.store.active_journeys() {
+            counts[j.workflow as usize] += 1;
+        }
+        counts
+    }
+}
+
+/// Applies `=`, `+=` or `-=` to a field's current value.
+fn assign(op: AssignOp, old: &Value, v: Value, ty: &crate::check::Type, span: crate::source::Span) -> Result<Value, Fault> {
+    use crate::check::Type;
+    Ok(match (op, old) {
+        (AssignOp::Assign, _) => match (v, ty.unwrap_optional()) {
+            (Value::List(items), Type::Set(_)) => Value::Set(Arc::new(
+                items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Value::Str(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect::<BTreeSet<_>>(),
+            )),
+            (v, _) => v,
+        },
+        (_, Value::Set(set)) => {
+            let mut set = (**set).clone();
+            if let Value::Str(s) = v {
+                if op == AssignOp::Add {
+                    set.insert(s);
+                } else {
+                    set.remove(&s);
+                }
+            }
+            Value::Set(Arc::new(set))
+        }
+        (AssignOp::Add, old) => arithmetic(BinaryOp::Add, old.clone(), v, span)?,
+        (AssignOp::Sub, old) => arithmetic(BinaryOp::Sub, old.clone(), v, span)?,
+    })
+}
+
+/// The bucket (0..100) of a split: FNV-1a (64-bit) over the contact id, a
+/// 0xff byte, the workflow name, a 0xff byte and the split's position in the
+/// workflow (0-based, 4 bytes little-endian), modulo 100.
+pub fn split_bucket(contact: &str, workflow: &str, index: u32) -> u32 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let bytes = contact
+        .bytes()
+        .chain([0xff])
+        .chain(workflow.bytes())
+        .chain([0xff])
+        .chain(index.to_le_bytes());
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(PRIME);
+    }
+    (h % 100) as u32
+}

@@ -1,0 +1,267 @@
+//! Reading input records (events and contacts) as JSON Lines, validated
+//! against the schema.
+
+use super::engine::{Input, CONTACT_CREATED, CONTACT_UPDATED};
+use super::value::{parse_datetime, Value};
+use crate::check::{suggest, Schema, Type};
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde_json::Value as Json;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+/// The fields of one input line, before validation.
+#[derive(Default)]
+struct RawRecord<'a> {
+    at: Option<Cow<'a, str>>,
+    contact: Option<Cow<'a, str>>,
+    id: Option<Cow<'a, str>>,
+    ty: Option<Cow<'a, str>>,
+    attributes: Option<Json>,
+    rest: Vec<(Cow<'a, str>, Json)>,
+}
+
+struct RawSeed;
+
+impl<'de> DeserializeSeed<'de> for RawSeed {
+    type Value = RawRecord<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RawSeed {
+    type Value = RawRecord<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut r = RawRecord::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match &*key {
+                "at" => r.at = Some(map.next_value::<Str>()?.0),
+                "contact" => r.contact = Some(map.next_value::<Str>()?.0),
+                "type" => r.ty = Some(map.next_value::<Str>()?.0),
+                "attributes" => r.attributes = Some(map.next_value()?),
+                "id" => {
+                    let v: Json = map.next_value()?;
+                    match v {
+                        Json::String(s) => r.id = Some(Cow::Owned(s)),
+                        other => r.rest.push((key, other)),
+                    }
+                }
+                _ => {
+                    let v = map.next_value()?;
+                    r.rest.push((key, v));
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// A string that borrows from the input when it has no escapes.
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Str<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+fn parse_raw(line: &str) -> Result<RawRecord<'_>, String> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    let raw = RawSeed.deserialize(&mut de).map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    Ok(raw)
+}
+
+fn json_error(e: serde_json::Error) -> String {
+    let msg = e.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    if e.is_data() {
+        msg
+    } else {
+        format!("malformed JSON: {msg} (column {})", e.column())
+    }
+}
+
+/// Parses and validates one event line.
+pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
+    let raw = parse_raw(line)?;
+    let at = raw.at.ok_or("missing field `at`")?;
+    let at = parse_datetime(&at).ok_or_else(|| format!("`at` is not an RFC 3339 datetime: `{at}`"))?;
+    let contact = raw.contact.ok_or("missing field `contact`")?.into_owned();
+    if contact.is_empty() {
+        return Err("`contact` is empty".into());
+    }
+    let ty_name = raw.ty.ok_or("missing field `type`")?;
+    let ty = schema.event(&ty_name).ok_or_else(|| {
+        let mut msg = format!("unknown event type `{ty_name}`");
+        if let Some(c) = suggest::closest(&ty_name, schema.event_names()) {
+            msg.push_str(&format!(" (did you mean `{c}`?)"));
+        }
+        msg
+    })?;
+    let event = &schema.events[ty];
+    let mut payload = vec![Value::Unset; event.fields.len()];
+    let mut given = vec![false; event.fields.len()];
+    for (key, value) in raw.rest {
+        if key == "id" {
+            continue;
+        }
+        let Some((slot, fty)) = event.field(&key) else {
+            let mut msg = format!("event `{}` has no field `{key}`", event.name);
+            if let Some(c) = suggest::closest(&key, event.fields.iter().map(|(n, _)| n.as_str())) {
+                msg.push_str(&format!(" (did you mean `{c}`?)"));
+            }
+            return Err(msg);
+        };
+        payload[slot] = convert(&value, fty).map_err(|e| format!("field `{key}` of `{}` {e}", event.name))?;
+        given[slot] = true;
+    }
+    for (slot, (name, fty)) in event.fields.iter().enumerate() {
+        if !given[slot] && !fty.is_optional() {
+            return Err(format!("event `{}` is missing field `{name}`", event.name));
+        }
+    }
+    let ty = ty as u16;
+    let attrs = if ty == CONTACT_CREATED || ty == CONTACT_UPDATED {
+        let attrs = match raw.attributes {
+            Some(Json::Object(map)) => map,
+            Some(_) => return Err("`attributes` must be an object".into()),
+            None => serde_json::Map::new(),
+        };
+        attributes(attrs.into_iter(), schema, ty == CONTACT_CREATED)?
+    } else if raw.attributes.is_some() {
+        return Err(format!("`attributes` is only allowed on `contact_created` and `contact_updated`, not on `{}`", event.name));
+    } else {
+        Vec::new()
+    };
+    Ok(Input {
+        at,
+        contact,
+        ty,
+        payload: payload.into_boxed_slice(),
+        attrs,
+    })
+}
+
+/// Parses one line of a contacts file: `{"id": ..., field: value, ...}`.
+pub fn parse_contact(line: &str, schema: &Schema) -> Result<(String, Vec<(u16, Value)>), String> {
+    let raw = parse_raw(line)?;
+    let id = raw.id.ok_or("missing field `id` (a string)")?.into_owned();
+    let mut fields: Vec<(String, Json)> = raw.rest.into_iter().map(|(k, v)| (k.into_owned(), v)).collect();
+    for (k, v) in [("at", raw.at), ("contact", raw.contact), ("type", raw.ty)] {
+        if let Some(v) = v {
+            fields.push((k.to_string(), Json::String(v.into_owned())));
+        }
+    }
+    if let Some(a) = raw.attributes {
+        fields.push(("attributes".into(), a));
+    }
+    Ok((id, attributes(fields.into_iter(), schema, true)?))
+}
+
+/// Validates attribute values; on creation, every required field must be given.
+fn attributes(
+    items: impl Iterator<Item = (String, Json)>,
+    schema: &Schema,
+    creating: bool,
+) -> Result<Vec<(u16, Value)>, String> {
+    let mut out = Vec::new();
+    let mut given = vec![false; schema.fields.len()];
+    for (key, value) in items {
+        let Some(slot) = schema.field(&key) else {
+            let mut msg = format!("the contact has no field `{key}`");
+            if let Some(c) = suggest::closest(&key, schema.field_names()) {
+                msg.push_str(&format!(" (did you mean `{c}`?)"));
+            }
+            return Err(msg);
+        };
+        let field = &schema.fields[slot];
+        let v = convert(&value, &field.ty).map_err(|e| format!("attribute `{key}` {e}"))?;
+        given[slot] = true;
+        out.push((slot as u16, v));
+    }
+    if creating {
+        if let Some(f) = schema.fields.iter().enumerate().find(|(i, f)| !given[*i] && f.is_required()) {
+            return Err(format!(
+                "required attribute `{}` is missing (it has no default and is not optional)",
+                f.1.name
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Converts a JSON value to a value of type `ty`; the error completes "field `x` ...".
+pub fn convert(v: &Json, ty: &Type) -> Result<Value, String> {
+    let wrong = || format!("must be {ty}, found {}", describe(v));
+    Ok(match (ty, v) {
+        (Type::Optional(_), Json::Null) => Value::Unset,
+        (Type::Optional(inner), v) => return convert(v, inner),
+        (Type::Str, Json::String(s)) => Value::str(s),
+        (Type::Enum(members), Json::String(s)) => {
+            if !members.contains(s) {
+                let list: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
+                return Err(format!("must be one of {}, found \"{s}\"", list.join(", ")));
+            }
+            Value::str(s)
+        }
+        (Type::Int, Json::Number(n)) => Value::Int(n.as_i64().ok_or_else(wrong)?),
+        (Type::Float, Json::Number(n)) => Value::Float(n.as_f64().ok_or_else(wrong)?),
+        (Type::Bool, Json::Bool(b)) => Value::Bool(*b),
+        (Type::Datetime, Json::String(s)) => {
+            Value::Datetime(parse_datetime(s).ok_or_else(|| format!("must be an RFC 3339 datetime, found \"{s}\""))?)
+        }
+        (Type::Duration, Json::Number(n)) => {
+            Value::Duration(n.as_i64().and_then(|s| s.checked_mul(1000)).ok_or_else(wrong)?)
+        }
+        (Type::Set(_), Json::Array(items)) => {
+            let mut set = BTreeSet::new();
+            for i in items {
+                match i {
+                    Json::String(s) => {
+                        set.insert(Arc::from(s.as_str()));
+                    }
+                    other => return Err(format!("must hold strings, found {}", describe(other))),
+                }
+            }
+            Value::Set(Arc::new(set))
+        }
+        (Type::List(inner), Json::Array(items)) => Value::List(Arc::new(
+            items.iter().map(|i| convert(i, inner)).collect::<Result<Vec<_>, _>>()?,
+        )),
+        _ => return Err(wrong()),
+    })
+}
+
+fn describe(v: &Json) -> String {
+    match v {
+        Json::Null => "null".into(),
+        Json::Bool(b) => format!("bool `{b}`"),
+        Json::Number(n) if n.is_i64() || n.is_u64() => format!("int `{n}`"),
+        Json::Number(n) => format!("float `{n}`"),
+        Json::String(s) => format!("string \"{s}\""),
+        Json::Array(_) => "a list".into(),
+        Json::Object(_) => "an object".into(),
+    }
+}

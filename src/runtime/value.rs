@@ -1,0 +1,179 @@
+//! Run-time values and their JSON and text forms.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// Milliseconds since the Unix epoch (datetimes) or a length of time (durations).
+pub type Millis = i64;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub enum Value {
+    /// An optional field with no value.
+    #[default]
+    Unset,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Arc<str>),
+    Datetime(Millis),
+    Duration(Millis),
+    Set(Arc<BTreeSet<Arc<str>>>),
+    List(Arc<Vec<Value>>),
+}
+
+impl Value {
+    pub fn is_set(&self) -> bool {
+        !matches!(self, Value::Unset)
+    }
+
+    pub fn as_bool(&self) -> bool {
+        matches!(self, Value::Bool(true))
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    pub fn str(s: &str) -> Value {
+        Value::Str(Arc::from(s))
+    }
+
+    /// Writes the value as JSON.
+    pub fn write_json(&self, out: &mut String) {
+        match self {
+            Value::Unset => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Float(f) => write_json_float(out, *f),
+            Value::Str(s) => write_json_str(out, s),
+            Value::Datetime(ms) => {
+                out.push('"');
+                out.push_str(&format_datetime(*ms));
+                out.push('"');
+            }
+            Value::Duration(ms) => write_json_str(out, &format_duration(*ms)),
+            Value::Set(items) => {
+                out.push('[');
+                for (i, s) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_json_str(out, s);
+                }
+                out.push(']');
+            }
+            Value::List(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.write_json(out);
+                }
+                out.push(']');
+            }
+        }
+    }
+
+    /// The value as interpolated into a message.
+    pub fn write_text(&self, out: &mut String) {
+        match self {
+            Value::Unset => {}
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Float(f) => {
+                let _ = write!(out, "{f}");
+            }
+            Value::Str(s) => out.push_str(s),
+            Value::Datetime(ms) => out.push_str(&format_datetime(*ms)),
+            Value::Duration(ms) => out.push_str(&format_duration(*ms)),
+            Value::Set(items) => {
+                out.push('[');
+                for (i, s) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(s);
+                }
+                out.push(']');
+            }
+            Value::List(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    v.write_text(out);
+                }
+                out.push(']');
+            }
+        }
+    }
+}
+
+fn write_json_float(out: &mut String, f: f64) {
+    if f.is_finite() {
+        let s = format!("{f:?}");
+        out.push_str(&s);
+    } else {
+        out.push_str("null");
+    }
+}
+
+/// Writes a JSON string literal with escapes.
+pub fn write_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// RFC 3339 in UTC, with milliseconds only when there are any.
+pub fn format_datetime(ms: Millis) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(dt) => dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        None => ms.to_string(),
+    }
+}
+
+/// Parses an RFC 3339 datetime to milliseconds.
+pub fn parse_datetime(s: &str) -> Option<Millis> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.timestamp_millis())
+}
+
+/// A duration in the language's literal form, such as `1d 12h`.
+pub fn format_duration(ms: Millis) -> String {
+    if ms % 1000 == 0 {
+        let s = crate::pretty::duration(ms.abs() / 1000);
+        if ms < 0 {
+            format!("-{s}")
+        } else {
+            s
+        }
+    } else {
+        format!("{ms}ms")
+    }
+}
