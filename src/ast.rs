@@ -10,6 +10,10 @@ pub struct Program {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a program holds few items; boxing buys nothing"
+)]
 pub enum Item {
     Contact(ContactBlock),
     Event(EventDecl),

@@ -94,5 +94,8 @@ fn item_span_start(item: &Item) -> Span {
         Item::Event(e) => e.span,
         Item::Workflow(w) => w.span,
     };
-    Span { end: span.start, ..span }
+    Span {
+        end: span.start,
+        ..span
+    }
 }

@@ -58,7 +58,11 @@ pub fn stderr_color() -> bool {
 }
 
 /// Prints diagnostics in the chosen format.
-pub fn emit(diags: &[crate::diagnostic::Diagnostic], sources: &crate::source::SourceMap, format: Format) {
+pub fn emit(
+    diags: &[crate::diagnostic::Diagnostic],
+    sources: &crate::source::SourceMap,
+    format: Format,
+) {
     use std::io::Write;
     match format {
         Format::Human => {

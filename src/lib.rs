@@ -5,11 +5,11 @@
 //! [`runtime`] executes it against contact events in virtual time.
 
 pub mod ast;
+pub mod check;
+pub mod cli;
 pub mod diagnostic;
+pub mod pipeline;
+pub mod pretty;
+pub mod runtime;
 pub mod source;
 pub mod syntax;
-pub mod check;
-pub mod pretty;
-pub mod cli;
-pub mod pipeline;
-pub mod runtime;

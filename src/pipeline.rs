@@ -20,11 +20,21 @@ pub fn analyse(sources: &SourceMap) -> Analysis {
     let (program, mut diags) = syntax::parse_program(sources);
     let checked = check::check(&program);
     let syntax_failed = diags.iter().any(Diagnostic::is_error);
-    diags.extend(checked.diagnostics.iter().filter(|d| {
-        // After a syntax error some names may be missing only because their
-        // declaration failed to parse: keep the type errors that do not depend on that.
-        !syntax_failed || !matches!(d.code.as_str(), "nurture::type::unknown-event" | "nurture::type::no-contact-block")
-    }).cloned());
+    diags.extend(
+        checked
+            .diagnostics
+            .iter()
+            .filter(|d| {
+                // After a syntax error some names may be missing only because their
+                // declaration failed to parse: keep the type errors that do not depend on that.
+                !syntax_failed
+                    || !matches!(
+                        d.code.as_str(),
+                        "nurture::type::unknown-event" | "nurture::type::no-contact-block"
+                    )
+            })
+            .cloned(),
+    );
     diagnostic::sort(&mut diags);
     Analysis {
         program,
@@ -37,7 +47,13 @@ pub fn analyse(sources: &SourceMap) -> Analysis {
 pub fn check_sources(sources: &SourceMap) -> (Vec<Diagnostic>, String) {
     let a = analyse(sources);
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    let user_events = a.checked.schema.events.iter().filter(|e| !e.builtin).count();
+    let user_events = a
+        .checked
+        .schema
+        .events
+        .iter()
+        .filter(|e| !e.builtin)
+        .count();
     let summary = format!(
         "{}, {}, {}",
         plural(sources.files.len(), "file"),

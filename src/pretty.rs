@@ -18,7 +18,13 @@ pub fn duration(seconds: i64) -> String {
     }
     let mut rest = seconds;
     let mut parts = Vec::new();
-    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+    for (unit, size) in [
+        ("w", 604_800),
+        ("d", 86_400),
+        ("h", 3600),
+        ("m", 60),
+        ("s", 1),
+    ] {
         if rest >= size {
             parts.push(format!("{}{unit}", rest / size));
             rest %= size;
@@ -70,12 +76,18 @@ fn write_expr(out: &mut String, e: &Expr, min: u8) {
             write_expr(&mut s, rhs, p + 1);
             (p, s)
         }
-        ExprKind::Unary { op: UnaryOp::Not, operand } => {
+        ExprKind::Unary {
+            op: UnaryOp::Not,
+            operand,
+        } => {
             let mut s = String::from("not ");
             write_expr(&mut s, operand, 3);
             (3, s)
         }
-        ExprKind::Unary { op: UnaryOp::Neg, operand } => {
+        ExprKind::Unary {
+            op: UnaryOp::Neg,
+            operand,
+        } => {
             let mut s = String::from("-");
             write_expr(&mut s, operand, 7);
             (7, s)
@@ -109,7 +121,10 @@ fn atom(e: &Expr) -> String {
         ExprKind::Str(s) => string(s),
         ExprKind::Bool(b) => b.to_string(),
         ExprKind::Duration(d) => duration(*d),
-        ExprKind::Datetime(dt) => format!("@{}", dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        ExprKind::Datetime(dt) => format!(
+            "@{}",
+            dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        ),
         ExprKind::List(items) => {
             let parts: Vec<String> = items.iter().map(expr).collect();
             format!("[{}]", parts.join(", "))

@@ -10,7 +10,7 @@ pub type FileId = u16;
 /// Spans compare equal to each other whatever they cover, so that two ASTs
 /// that differ only in layout compare equal; use [`Span::same_as`] to compare
 /// positions.
-#[derive(Clone, Copy, Default, Eq, Hash)]
+#[derive(Clone, Copy, Default, Eq)]
 pub struct Span {
     pub file: FileId,
     pub start: u32,

@@ -67,7 +67,7 @@ pub fn parse_file(file: FileId, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
 }
 
 /// Parses a single expression (the REPL's bare expressions).
-pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Diagnostic> {
+pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
     pest::set_error_detail(true);
     match FlowParser::parse(Rule::expr_only, text) {
         Ok(mut pairs) => {
@@ -77,17 +77,17 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Diagnostic> {
             let mut lower = lower::Lower::new(file, 0);
             let out = expr.map(|e| lower.lower_expr(e));
             if let Some(d) = lower.diags.into_iter().next() {
-                return Err(d);
+                return Err(Box::new(d));
             }
             out.ok_or_else(|| {
-                Diagnostic::error(
+                Box::new(Diagnostic::error(
                     "nurture::syntax::unexpected-token",
                     crate::source::Span::new(file, 0, text.len()),
                     "expected an expression",
-                )
+                ))
             })
         }
-        Err(e) => Err(error::syntax_error(file, text, 0, &e)),
+        Err(e) => Err(Box::new(error::syntax_error(file, text, 0, &e))),
     }
 }
 
@@ -99,7 +99,7 @@ fn resume_point(text: &str, after: usize) -> Option<usize> {
         let trimmed = line.trim_start();
         for kw in ["workflow", "event", "contact"] {
             if let Some(rest) = trimmed.strip_prefix(kw) {
-                if rest.starts_with(|c: char| c == ' ' || c == '\t' || c == '{') {
+                if rest.starts_with([' ', '\t', '{']) {
                     return Some(line_start + (line.len() - trimmed.len()));
                 }
             }

@@ -38,11 +38,28 @@ impl Facts {
 /// What facts hold when `e` is true.
 pub fn facts_true(e: &Expr) -> Facts {
     match &e.kind {
-        ExprKind::IsSet { operand, negated: false } => path_fact(operand),
-        ExprKind::IsSet { operand: _, negated: true } => Facts::default(),
-        ExprKind::Binary { op: BinaryOp::And, lhs, rhs } => facts_true(lhs).union(&facts_true(rhs)),
-        ExprKind::Binary { op: BinaryOp::Or, lhs, rhs } => facts_true(lhs).intersect(&facts_true(rhs)),
-        ExprKind::Unary { op: UnaryOp::Not, operand } => facts_false(operand),
+        ExprKind::IsSet {
+            operand,
+            negated: false,
+        } => path_fact(operand),
+        ExprKind::IsSet {
+            operand: _,
+            negated: true,
+        } => Facts::default(),
+        ExprKind::Binary {
+            op: BinaryOp::And,
+            lhs,
+            rhs,
+        } => facts_true(lhs).union(&facts_true(rhs)),
+        ExprKind::Binary {
+            op: BinaryOp::Or,
+            lhs,
+            rhs,
+        } => facts_true(lhs).intersect(&facts_true(rhs)),
+        ExprKind::Unary {
+            op: UnaryOp::Not,
+            operand,
+        } => facts_false(operand),
         _ => Facts::default(),
     }
 }
@@ -50,10 +67,24 @@ pub fn facts_true(e: &Expr) -> Facts {
 /// What facts hold when `e` is false.
 pub fn facts_false(e: &Expr) -> Facts {
     match &e.kind {
-        ExprKind::IsSet { operand, negated: true } => path_fact(operand),
-        ExprKind::Binary { op: BinaryOp::Or, lhs, rhs } => facts_false(lhs).union(&facts_false(rhs)),
-        ExprKind::Binary { op: BinaryOp::And, lhs, rhs } => facts_false(lhs).intersect(&facts_false(rhs)),
-        ExprKind::Unary { op: UnaryOp::Not, operand } => facts_true(operand),
+        ExprKind::IsSet {
+            operand,
+            negated: true,
+        } => path_fact(operand),
+        ExprKind::Binary {
+            op: BinaryOp::Or,
+            lhs,
+            rhs,
+        } => facts_false(lhs).union(&facts_false(rhs)),
+        ExprKind::Binary {
+            op: BinaryOp::And,
+            lhs,
+            rhs,
+        } => facts_false(lhs).intersect(&facts_false(rhs)),
+        ExprKind::Unary {
+            op: UnaryOp::Not,
+            operand,
+        } => facts_true(operand),
         _ => Facts::default(),
     }
 }
@@ -237,7 +268,11 @@ impl ExprChecker<'_> {
                     format!("unknown event `{}`", name.name),
                 )
                 .with_label("not declared")
-                .with_help(suggest::help(&name.name, self.schema.event_names(), "event")),
+                .with_help(suggest::help(
+                    &name.name,
+                    self.schema.event_names(),
+                    "event",
+                )),
             );
         }
         found
@@ -255,15 +290,24 @@ impl ExprChecker<'_> {
                             format!("the contact has no field `{}`", field.name),
                         )
                         .with_label("unknown field")
-                        .with_help(suggest::help(&field.name, self.schema.field_names(), "field")),
+                        .with_help(suggest::help(
+                            &field.name,
+                            self.schema.field_names(),
+                            "field",
+                        )),
                     );
                     return Type::Error;
                 }
             },
             PathRoot::Event | PathRoot::Trigger => {
-                let scope = if root == PathRoot::Event { env.event } else { env.trigger };
+                let scope = if root == PathRoot::Event {
+                    env.event
+                } else {
+                    env.trigger
+                };
                 let Some(ev) = scope else {
-                    self.diags.push(out_of_scope(root, field.span.to(field.span)));
+                    self.diags
+                        .push(out_of_scope(root, field.span.to(field.span)));
                     return Type::Error;
                 };
                 let event = &self.schema.events[ev];
@@ -360,7 +404,9 @@ impl ExprChecker<'_> {
         match name {
             "len" => {
                 let t = self.value(env, &args[0]);
-                if !matches!(t, Type::Str | Type::Enum(_) | Type::Set(_) | Type::List(_)) && !t.is_error() {
+                if !matches!(t, Type::Str | Type::Enum(_) | Type::Set(_) | Type::List(_))
+                    && !t.is_error()
+                {
                     self.diags.push(
                         Diagnostic::error(
                             "nurture::type::mismatch",
@@ -409,8 +455,17 @@ impl ExprChecker<'_> {
     fn binary(&mut self, env: &Env, op: BinaryOp, lhs: &Expr, rhs: &Expr, span: Span) -> Type {
         match op {
             BinaryOp::And | BinaryOp::Or => {
-                self.expect(env, lhs, &Type::Bool, &format!("the left side of `{}`", op.as_str()));
-                let extra = if op == BinaryOp::And { facts_true(lhs) } else { facts_false(lhs) };
+                self.expect(
+                    env,
+                    lhs,
+                    &Type::Bool,
+                    &format!("the left side of `{}`", op.as_str()),
+                );
+                let extra = if op == BinaryOp::And {
+                    facts_true(lhs)
+                } else {
+                    facts_false(lhs)
+                };
                 self.expect(
                     &env.with_facts(&extra),
                     rhs,
@@ -553,7 +608,9 @@ fn bad_operand(op: &str, l: &Type, r: &Type, span: Span) -> Diagnostic {
     };
     Diagnostic::error("nurture::type::bad-operand", span, msg)
         .with_label("here")
-        .with_help("arithmetic works on numbers, on a datetime with a duration, and `+` joins strings")
+        .with_help(
+            "arithmetic works on numbers, on a datetime with a duration, and `+` joins strings",
+        )
 }
 
 fn out_of_scope(root: PathRoot, span: Span) -> Diagnostic {

@@ -23,7 +23,9 @@ pub fn workflow(cx: &mut ExprChecker, wf: &Workflow) {
                     env.facts = facts_true(f);
                 }
             }
-            TriggerKind::Inactive(d) => cx.positive_duration(d.seconds, d.span, "an inactivity period"),
+            TriggerKind::Inactive(d) => {
+                cx.positive_duration(d.seconds, d.span, "an inactivity period")
+            }
             TriggerKind::Condition(c) => {
                 cx.expect(&env, c, &Type::Bool, "a trigger condition");
                 env.facts = facts_true(c);
@@ -80,18 +82,12 @@ fn block(cx: &mut ExprChecker, mut env: Env, stmts: &[Stmt]) -> Option<Facts> {
 }
 
 fn meet(outs: impl IntoIterator<Item = Option<Facts>>) -> Option<Facts> {
-    outs.into_iter()
-        .flatten()
-        .reduce(|a, b| a.intersect(&b))
+    outs.into_iter().flatten().reduce(|a, b| a.intersect(&b))
 }
 
 fn stmt(cx: &mut ExprChecker, env: &mut Env, s: &Stmt) -> Option<Facts> {
     match &s.kind {
-        StmtKind::Send {
-            channel,
-            data,
-            ..
-        } => {
+        StmtKind::Send { channel, data, .. } => {
             send(cx, env, channel);
             if let Some(data) = data {
                 map(cx, env, data);
@@ -193,14 +189,22 @@ fn split(cx: &mut ExprChecker, env: &Env, s: &Stmt, arms: &[SplitArm]) -> Option
         total += u64::from(arm.percent);
         if arm.percent == 0 {
             cx.diags.push(
-                Diagnostic::error("nurture::type::split-share", arm.percent_span, "a share of 0% never runs")
-                    .with_label("empty share")
-                    .with_help("give every branch a positive share, or remove it"),
+                Diagnostic::error(
+                    "nurture::type::split-share",
+                    arm.percent_span,
+                    "a share of 0% never runs",
+                )
+                .with_label("empty share")
+                .with_help("give every branch a positive share, or remove it"),
             );
         }
     }
     if total != 100 {
-        let head = Span::new(s.span.file, s.span.start as usize, s.span.start as usize + 5);
+        let head = Span::new(
+            s.span.file,
+            s.span.start as usize,
+            s.span.start as usize + 5,
+        );
         let mut d = Diagnostic::error(
             "nurture::type::split-total",
             head,
@@ -213,7 +217,11 @@ fn split(cx: &mut ExprChecker, env: &Env, s: &Stmt, arms: &[SplitArm]) -> Option
         }
         cx.diags.push(d);
     }
-    meet(arms.iter().map(|a| block(cx, env.clone(), &a.body.stmts)).collect::<Vec<_>>())
+    meet(
+        arms.iter()
+            .map(|a| block(cx, env.clone(), &a.body.stmts))
+            .collect::<Vec<_>>(),
+    )
 }
 
 use crate::source::Span;
@@ -227,7 +235,11 @@ fn send(cx: &mut ExprChecker, env: &Env, channel: &Ident) {
                 format!("unknown channel `{}`", channel.name),
             )
             .with_label("not a channel")
-            .with_help(suggest::help(&channel.name, CHANNELS.iter().copied(), "channel")),
+            .with_help(suggest::help(
+                &channel.name,
+                CHANNELS.iter().copied(),
+                "channel",
+            )),
         );
         return;
     }
@@ -313,7 +325,13 @@ fn tags_field(cx: &mut ExprChecker, s: &Stmt) {
     }
 }
 
-fn set(cx: &mut ExprChecker, env: &Env, field: &Ident, op: AssignOp, value: &Expr) -> Option<Facts> {
+fn set(
+    cx: &mut ExprChecker,
+    env: &Env,
+    field: &Ident,
+    op: AssignOp,
+    value: &Expr,
+) -> Option<Facts> {
     let Some(i) = cx.schema.field(&field.name) else {
         cx.value(env, value);
         cx.diags.push(
@@ -332,10 +350,12 @@ fn set(cx: &mut ExprChecker, env: &Env, field: &Ident, op: AssignOp, value: &Exp
     let mut facts = env.facts.clone();
     match op {
         AssignOp::Assign => {
-            let t = if target.is_optional() { cx.expr(env, value) } else { cx.value(env, value) };
-            if let (Type::Enum(members), ExprKind::Str(s)) = (target.unwrap_optional(), &value.kind) {
+            let t = cx.expr(env, value);
+            if let (Type::Enum(members), ExprKind::Str(s)) = (target.unwrap_optional(), &value.kind)
+            {
                 if !members.contains(s) {
-                    cx.diags.push(super::schema::enum_member_error(s, members, value.span));
+                    cx.diags
+                        .push(super::schema::enum_member_error(s, members, value.span));
                 }
             } else if !t.assignable_to(&target) {
                 let mut d = Diagnostic::error(

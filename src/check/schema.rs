@@ -24,7 +24,8 @@ pub struct Field {
 impl Field {
     /// A field a contact must be given: not optional, no default, not a collection.
     pub fn is_required(&self) -> bool {
-        self.default.is_none() && !matches!(self.ty, Type::Optional(_) | Type::Set(_) | Type::List(_))
+        self.default.is_none()
+            && !matches!(self.ty, Type::Optional(_) | Type::Set(_) | Type::List(_))
     }
 }
 
@@ -93,7 +94,11 @@ impl Schema {
     }
 
     /// Builds the schema, reporting bad declarations.
-    pub fn build(contact: Option<&ContactBlock>, events: &[&EventDecl], diags: &mut Vec<Diagnostic>) -> Schema {
+    pub fn build(
+        contact: Option<&ContactBlock>,
+        events: &[&EventDecl],
+        diags: &mut Vec<Diagnostic>,
+    ) -> Schema {
         let mut schema = Schema::default();
         for name in BUILTIN_EVENTS {
             schema.add_event(Event {
@@ -110,7 +115,9 @@ impl Schema {
                     continue;
                 }
                 let field = build_field(decl, &schema, diags);
-                schema.field_index.insert(field.name.clone(), schema.fields.len());
+                schema
+                    .field_index
+                    .insert(field.name.clone(), schema.fields.len());
                 schema.fields.push(field);
             }
         }
@@ -150,7 +157,8 @@ impl Schema {
     }
 
     fn add_event(&mut self, event: Event) {
-        self.event_index.insert(event.name.clone(), self.events.len());
+        self.event_index
+            .insert(event.name.clone(), self.events.len());
         self.events.push(event);
     }
 }
@@ -163,7 +171,10 @@ fn duplicate(what: &str, name: &ast::Ident, first: Span) -> Diagnostic {
     )
     .with_label("declared again here")
     .with_related(first, "first declared here")
-    .with_help(format!("rename or remove one of the two declarations of `{}`", name.name))
+    .with_help(format!(
+        "rename or remove one of the two declarations of `{}`",
+        name.name
+    ))
 }
 
 fn build_field(decl: &ast::FieldDecl, schema: &Schema, diags: &mut Vec<Diagnostic>) -> Field {
@@ -185,7 +196,12 @@ fn build_field(decl: &ast::FieldDecl, schema: &Schema, diags: &mut Vec<Diagnosti
     field
 }
 
-fn annotate(field: &mut Field, ann: &ast::Annotation, schema: &Schema, diags: &mut Vec<Diagnostic>) {
+fn annotate(
+    field: &mut Field,
+    ann: &ast::Annotation,
+    schema: &Schema,
+    diags: &mut Vec<Diagnostic>,
+) {
     let base = field.ty.unwrap_optional().clone();
     for arg in &ann.args {
         if !CHANNELS.contains(&arg.name.as_str()) {
@@ -196,7 +212,11 @@ fn annotate(field: &mut Field, ann: &ast::Annotation, schema: &Schema, diags: &m
                     format!("unknown channel `{}`", arg.name),
                 )
                 .with_label("not a channel")
-                .with_help(suggest::help(&arg.name, CHANNELS.iter().copied(), "channel")),
+                .with_help(suggest::help(
+                    &arg.name,
+                    CHANNELS.iter().copied(),
+                    "channel",
+                )),
             );
         }
     }
@@ -210,7 +230,9 @@ fn annotate(field: &mut Field, ann: &ast::Annotation, schema: &Schema, diags: &m
                         "`@channel` takes exactly one channel",
                     )
                     .with_label("here")
-                    .with_help("mark each address field with its own channel, as in `@channel(sms)`"),
+                    .with_help(
+                        "mark each address field with its own channel, as in `@channel(sms)`",
+                    ),
                 );
             }
             if !base.is_stringy() {
@@ -246,13 +268,18 @@ fn annotate(field: &mut Field, ann: &ast::Annotation, schema: &Schema, diags: &m
                     Diagnostic::error(
                         "nurture::type::bad-annotation",
                         ann.span,
-                        format!("a consent field must be a bool, but `{}` is {}", field.name, field.ty),
+                        format!(
+                            "a consent field must be a bool, but `{}` is {}",
+                            field.name, field.ty
+                        ),
                     )
                     .with_label("not a bool field")
                     .with_help("put `@consent(...)` on a bool such as `opted_in: bool`"),
                 );
             }
-            field.consent.extend(ann.args.iter().map(|a| a.name.clone()));
+            field
+                .consent
+                .extend(ann.args.iter().map(|a| a.name.clone()));
         }
         other => diags.push(
             Diagnostic::error(
@@ -283,7 +310,11 @@ fn check_default(field: &Field, default: &Expr, diags: &mut Vec<Diagnostic>) {
             _ => Type::Str,
         },
         ExprKind::List(items) if items.iter().all(|i| matches!(i.kind, ExprKind::Str(_))) => {
-            Type::List(Box::new(if items.is_empty() { Type::Unknown } else { Type::Str }))
+            Type::List(Box::new(if items.is_empty() {
+                Type::Unknown
+            } else {
+                Type::Str
+            }))
         }
         ExprKind::Unary {
             op: ast::UnaryOp::Neg,
@@ -313,10 +344,16 @@ fn check_default(field: &Field, default: &Expr, diags: &mut Vec<Diagnostic>) {
             Diagnostic::error(
                 "nurture::type::mismatch",
                 default.span,
-                format!("the default of `{}` must be {}, found {}", field.name, field.ty, ty),
+                format!(
+                    "the default of `{}` must be {}, found {}",
+                    field.name, field.ty, ty
+                ),
             )
             .with_label(format!("this is {ty}"))
-            .with_help(numeric_hint(&ty, &field.ty).unwrap_or_else(|| format!("write a value of type {}", field.ty))),
+            .with_help(
+                numeric_hint(&ty, &field.ty)
+                    .unwrap_or_else(|| format!("write a value of type {}", field.ty)),
+            ),
         );
     }
 }
@@ -324,8 +361,12 @@ fn check_default(field: &Field, default: &Expr, diags: &mut Vec<Diagnostic>) {
 /// A hint for int/float confusion.
 pub fn numeric_hint(found: &Type, expected: &Type) -> Option<String> {
     match (found, expected.unwrap_optional()) {
-        (Type::Int, Type::Float) => Some("write the number with a decimal point, such as `5.0`".into()),
-        (Type::Float, Type::Int) => Some("this field holds whole numbers; drop the decimals".into()),
+        (Type::Int, Type::Float) => {
+            Some("write the number with a decimal point, such as `5.0`".into())
+        }
+        (Type::Float, Type::Int) => {
+            Some("this field holds whole numbers; drop the decimals".into())
+        }
         _ => None,
     }
 }
@@ -356,11 +397,21 @@ pub fn resolve_type(ty: &TypeExpr, diags: &mut Vec<Diagnostic>) -> Type {
             "datetime" => Type::Datetime,
             "duration" => Type::Duration,
             other => {
-                const NAMES: &[&str] = &["string", "int", "float", "bool", "datetime", "duration", "set", "list"];
+                const NAMES: &[&str] = &[
+                    "string", "int", "float", "bool", "datetime", "duration", "set", "list",
+                ];
                 diags.push(
-                    Diagnostic::error("nurture::type::unknown-type", name.span, format!("unknown type `{other}`"))
-                        .with_label("not a type")
-                        .with_help(suggest::help(other, NAMES.iter().copied(), "type")),
+                    Diagnostic::error(
+                        "nurture::type::unknown-type",
+                        name.span,
+                        format!("unknown type `{other}`"),
+                    )
+                    .with_label("not a type")
+                    .with_help(suggest::help(
+                        other,
+                        NAMES.iter().copied(),
+                        "type",
+                    )),
                 );
                 Type::Error
             }

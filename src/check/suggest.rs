@@ -13,7 +13,11 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// A help line: "did you mean `x`?" when there is a close candidate, else
 /// the list of what exists (shortened) so the user can pick.
-pub fn help<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str> + Clone, what: &str) -> String {
+pub fn help<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+    what: &str,
+) -> String {
     if let Some(c) = closest(name, candidates.clone()) {
         return format!("did you mean `{c}`?");
     }

@@ -63,7 +63,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let analysis = crate::pipeline::analyse(&sources);
     if analysis.diagnostics.iter().any(|d| d.is_error()) {
         emit(&analysis.diagnostics, &sources, Format::Human);
-        eprintln!("error: `{}` has errors; nothing was run", args.path.display());
+        eprintln!(
+            "error: `{}` has errors; nothing was run",
+            args.path.display()
+        );
         return ExitCode::FAILURE;
     }
     let until = match &args.until {
@@ -81,7 +84,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
         (Some(_), OnError::Abort) => return usage_error("--rejects needs --on-error skip"),
         _ => None,
     };
-    let compiled = Arc::new(crate::runtime::compile(&analysis.program, &analysis.checked.schema));
+    let compiled = Arc::new(crate::runtime::compile(
+        &analysis.program,
+        &analysis.checked.schema,
+    ));
     let mut run = Run {
         engine: Engine::new(compiled, args.trace),
         sources,
@@ -143,7 +149,8 @@ impl Run {
         on_error: OnError,
         mut each: impl FnMut(&mut Run, &str) -> Result<(), String>,
     ) -> Result<(), ExitCode> {
-        let file = File::open(path).map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
+        let file = File::open(path)
+            .map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
         let mut reader = BufReader::with_capacity(1 << 16, file);
         let mut line = String::new();
         let mut n = 0u64;
@@ -167,7 +174,9 @@ impl Run {
                 self.flush();
                 eprintln!("{}:{n}: {reason}", path.display());
                 if on_error == OnError::Abort {
-                    eprintln!("error: stopped at the first bad record (use --on-error skip to go on)");
+                    eprintln!(
+                        "error: stopped at the first bad record (use --on-error skip to go on)"
+                    );
                     self.summary();
                     return Err(ExitCode::from(2));
                 }
@@ -225,7 +234,14 @@ impl Run {
             s.push_str(&format!(" ({})", kinds.join(", ")));
         }
         s.push('\n');
-        let width = e.prog.workflows.iter().map(|w| w.name.len()).max().unwrap_or(8).max(8);
+        let width = e
+            .prog
+            .workflows
+            .iter()
+            .map(|w| w.name.len())
+            .max()
+            .unwrap_or(8)
+            .max(8);
         s.push_str(&format!(
             "  {:width$}  {:>8} {:>9} {:>7} {:>9} {:>7} {:>8}\n",
             "workflow", "entered", "converted", "exited", "completed", "failed", "waiting"

@@ -3,7 +3,9 @@
 //! so the per-event path does no name lookups.
 
 use super::value::{Millis, Value};
-use crate::ast::{self, AssignOp, BinaryOp, ExprKind, HistoryKind, ListOp, PathRoot, StmtKind, UnaryOp};
+use crate::ast::{
+    self, AssignOp, BinaryOp, ExprKind, HistoryKind, ListOp, PathRoot, StmtKind, UnaryOp,
+};
 use crate::check::{Schema, Type};
 use crate::source::Span;
 use std::collections::BTreeSet;
@@ -103,10 +105,16 @@ pub enum Instr {
 
 #[derive(Clone, Debug)]
 pub enum CTrigger {
-    Event { event: u16, filter: Option<CExpr> },
+    Event {
+        event: u16,
+        filter: Option<CExpr>,
+    },
     Inactive(Millis),
     /// `bit` indexes the per-contact record of the condition's last value.
-    Condition { cond: CExpr, bit: u32 },
+    Condition {
+        cond: CExpr,
+        bit: u32,
+    },
     /// The trigger failed to check; never fires.
     Never,
 }
@@ -224,7 +232,11 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
             spans: code.spans,
         });
     }
-    let defaults = schema.fields.iter().map(|f| default_value(f.default.as_ref(), &f.ty)).collect();
+    let defaults = schema
+        .fields
+        .iter()
+        .map(|f| default_value(f.default.as_ref(), &f.ty))
+        .collect();
     Compiled {
         schema: schema.clone(),
         workflows,
@@ -268,7 +280,9 @@ fn constant(e: &ast::Expr) -> Option<Value> {
         ExprKind::Bool(b) => Value::Bool(*b),
         ExprKind::Duration(s) => Value::Duration(s * 1000),
         ExprKind::Datetime(dt) => Value::Datetime(dt.timestamp_millis()),
-        ExprKind::List(items) => Value::List(Arc::new(items.iter().map(constant).collect::<Option<Vec<_>>>()?)),
+        ExprKind::List(items) => Value::List(Arc::new(
+            items.iter().map(constant).collect::<Option<Vec<_>>>()?,
+        )),
         ExprKind::Unary {
             op: UnaryOp::Neg,
             operand,
@@ -514,9 +528,13 @@ impl Cx<'_> {
         match &e.kind {
             ExprKind::Now => CExpr::Now,
             ExprKind::Path { root, field } => match root {
-                PathRoot::Contact => CExpr::Contact(self.schema.field(&field.name).unwrap_or(0) as u16),
+                PathRoot::Contact => {
+                    CExpr::Contact(self.schema.field(&field.name).unwrap_or(0) as u16)
+                }
                 PathRoot::Event => CExpr::Event(self.payload_slot(self.event_scope, &field.name)),
-                PathRoot::Trigger => CExpr::Trigger(self.payload_slot(self.trigger_scope, &field.name)),
+                PathRoot::Trigger => {
+                    CExpr::Trigger(self.payload_slot(self.trigger_scope, &field.name))
+                }
             },
             ExprKind::List(items) => CExpr::List(items.iter().map(|i| self.expr(i)).collect()),
             ExprKind::Call { func, args } => {
@@ -552,18 +570,33 @@ impl Cx<'_> {
                     within,
                 }
             }
-            ExprKind::Unary { op: UnaryOp::Not, operand } => CExpr::Not(Box::new(self.expr(operand))),
-            ExprKind::Unary { op: UnaryOp::Neg, operand } => CExpr::Neg(Box::new(self.expr(operand)), e.span),
-            ExprKind::Binary { op: BinaryOp::And, lhs, rhs } => {
-                CExpr::And(Box::new(self.expr(lhs)), Box::new(self.expr(rhs)))
+            ExprKind::Unary {
+                op: UnaryOp::Not,
+                operand,
+            } => CExpr::Not(Box::new(self.expr(operand))),
+            ExprKind::Unary {
+                op: UnaryOp::Neg,
+                operand,
+            } => CExpr::Neg(Box::new(self.expr(operand)), e.span),
+            ExprKind::Binary {
+                op: BinaryOp::And,
+                lhs,
+                rhs,
+            } => CExpr::And(Box::new(self.expr(lhs)), Box::new(self.expr(rhs))),
+            ExprKind::Binary {
+                op: BinaryOp::Or,
+                lhs,
+                rhs,
+            } => CExpr::Or(Box::new(self.expr(lhs)), Box::new(self.expr(rhs))),
+            ExprKind::Binary { op, lhs, rhs } => CExpr::Bin(
+                *op,
+                Box::new(self.expr(lhs)),
+                Box::new(self.expr(rhs)),
+                e.span,
+            ),
+            ExprKind::IsSet { operand, negated } => {
+                CExpr::IsSet(Box::new(self.expr(operand)), *negated)
             }
-            ExprKind::Binary { op: BinaryOp::Or, lhs, rhs } => {
-                CExpr::Or(Box::new(self.expr(lhs)), Box::new(self.expr(rhs)))
-            }
-            ExprKind::Binary { op, lhs, rhs } => {
-                CExpr::Bin(*op, Box::new(self.expr(lhs)), Box::new(self.expr(rhs)), e.span)
-            }
-            ExprKind::IsSet { operand, negated } => CExpr::IsSet(Box::new(self.expr(operand)), *negated),
             _ => CExpr::Const(Value::Unset),
         }
     }

@@ -160,7 +160,8 @@ impl Engine {
         for (slot, v) in attrs {
             values[slot as usize] = v;
         }
-        self.store.add_contact(id, values, self.prog.workflows.len())
+        self.store
+            .add_contact(id, values, self.prog.workflows.len())
     }
 
     /// What only the state can tell about an input event: known contact, time order.
@@ -270,7 +271,10 @@ impl Engine {
                     due: now.saturating_add(period),
                     seq,
                     sub: wf,
-                    kind: TimerKind::Inactive { contact: c, workflow: wf },
+                    kind: TimerKind::Inactive {
+                        contact: c,
+                        workflow: wf,
+                    },
                 }));
             }
         }
@@ -295,7 +299,9 @@ impl Engine {
     fn fire(&mut self, timer: Timer) {
         match timer.kind {
             TimerKind::Journey { id, generation } => {
-                let Some(j) = self.store.journey_mut(id) else { return };
+                let Some(j) = self.store.journey_mut(id) else {
+                    return;
+                };
                 if j.generation != generation {
                     return;
                 }
@@ -303,7 +309,9 @@ impl Engine {
                 let timed_out = j.waiting_for.take().is_some();
                 if timed_out {
                     j.received = None;
-                    if let Instr::WaitFor { timeout, .. } = &self.prog.workflows[j.workflow as usize].code[j.pc as usize] {
+                    if let Instr::WaitFor { timeout, .. } =
+                        &self.prog.workflows[j.workflow as usize].code[j.pc as usize]
+                    {
                         j.pc = *timeout;
                     }
                 }
@@ -318,7 +326,9 @@ impl Engine {
                 self.run(id);
             }
             TimerKind::Inactive { contact, workflow } => {
-                let Some(bit) = self.inactive.iter().position(|(w, _)| *w == workflow) else { return };
+                let Some(bit) = self.inactive.iter().position(|(w, _)| *w == workflow) else {
+                    return;
+                };
                 let period = self.inactive[bit].1;
                 let ct = &mut self.store.contacts[contact as usize];
                 let last = ct.last_activity.unwrap_or(timer.due);
@@ -347,7 +357,9 @@ impl Engine {
         let mut edges = 0;
         let mut bits = self.store.contacts[c as usize].cond_bits;
         for (wi, wf) in prog.workflows.iter().enumerate() {
-            let CTrigger::Condition { cond, bit } = &wf.trigger else { continue };
+            let CTrigger::Condition { cond, bit } = &wf.trigger else {
+                continue;
+            };
             let contact = &self.store.contacts[c as usize];
             let cx = Ctx {
                 attrs: &contact.attrs,
@@ -393,7 +405,14 @@ impl Engine {
         ids
     }
 
-    fn matches(&mut self, c: u32, wf: u16, crit: &Criterion, event: &Event, trigger: Option<&Event>) -> bool {
+    fn matches(
+        &mut self,
+        c: u32,
+        wf: u16,
+        crit: &Criterion,
+        event: &Event,
+        trigger: Option<&Event>,
+    ) -> bool {
         let contact = &self.store.contacts[c as usize];
         let cx = Ctx {
             attrs: &contact.attrs,
@@ -426,13 +445,23 @@ impl Engine {
         }
         let prog = self.prog.clone();
         for id in self.journeys_of(c) {
-            let Some(j) = self.store.journey(id) else { continue };
+            let Some(j) = self.store.journey(id) else {
+                continue;
+            };
             let wf = j.workflow;
             let trigger = j.trigger.clone();
             let w = &prog.workflows[wf as usize];
-            let outcome = if w.goal.as_ref().is_some_and(|g| self.matches(c, wf, g, event, trigger.as_deref())) {
+            let outcome = if w
+                .goal
+                .as_ref()
+                .is_some_and(|g| self.matches(c, wf, g, event, trigger.as_deref()))
+            {
                 Some(super::engine::Outcome::Converted)
-            } else if w.exit_when.as_ref().is_some_and(|x| self.matches(c, wf, x, event, trigger.as_deref())) {
+            } else if w
+                .exit_when
+                .as_ref()
+                .is_some_and(|x| self.matches(c, wf, x, event, trigger.as_deref()))
+            {
                 Some(Outcome::Exited)
             } else {
                 None
@@ -449,16 +478,25 @@ impl Engine {
         let waiting: Vec<u32> = self
             .journeys_of(c)
             .into_iter()
-            .filter(|id| self.store.journey(*id).is_some_and(|j| j.waiting_for == Some(event.ty)))
+            .filter(|id| {
+                self.store
+                    .journey(*id)
+                    .is_some_and(|j| j.waiting_for == Some(event.ty))
+            })
             .collect();
         let prog = self.prog.clone();
         for id in waiting {
-            let Some(j) = self.store.journey(id) else { continue };
+            let Some(j) = self.store.journey(id) else {
+                continue;
+            };
             if j.waiting_for != Some(event.ty) {
                 continue;
             }
             let (wf, pc) = (j.workflow, j.pc);
-            let Instr::WaitFor { filter, .. } = &prog.workflows[wf as usize].code[pc as usize] else { continue };
+            let Instr::WaitFor { filter, .. } = &prog.workflows[wf as usize].code[pc as usize]
+            else {
+                continue;
+            };
             if let Some(f) = filter {
                 let contact = &self.store.contacts[c as usize];
                 let cx = Ctx {
@@ -529,7 +567,8 @@ impl Engine {
                 _ => false,
             };
             if start {
-                let trigger = matches!(prog.workflows[wf as usize].trigger, CTrigger::Event { .. }).then(|| event.clone());
+                let trigger = matches!(prog.workflows[wf as usize].trigger, CTrigger::Event { .. })
+                    .then(|| event.clone());
                 self.try_start(c, wf, trigger);
             }
         }
@@ -601,7 +640,9 @@ impl Engine {
     /// Runs a journey until it waits or ends, then fires the attribute
     /// triggers its `set`s made true.
     fn run(&mut self, id: u32) {
-        let Some(mut j) = self.store.take(id) else { return };
+        let Some(mut j) = self.store.take(id) else {
+            return;
+        };
         let prog = self.prog.clone();
         let wf = &prog.workflows[j.workflow as usize];
         let contact = j.contact;
@@ -641,12 +682,18 @@ impl Engine {
         }
         let prog = self.prog.clone();
         for (wi, wf) in prog.workflows.iter().enumerate() {
-            let CTrigger::Condition { bit, .. } = wf.trigger else { continue };
+            let CTrigger::Condition { bit, .. } = wf.trigger else {
+                continue;
+            };
             if edges & (1 << bit) == 0 {
                 continue;
             }
             if self.cascade.len() >= CASCADE_LIMIT {
-                let mut chain: Vec<&str> = self.cascade.iter().map(|w| &*prog.workflows[*w as usize].name).collect();
+                let mut chain: Vec<&str> = self
+                    .cascade
+                    .iter()
+                    .map(|w| &*prog.workflows[*w as usize].name)
+                    .collect();
                 chain.push(&wf.name);
                 chain.dedup();
                 let message = format!(
@@ -696,7 +743,11 @@ impl Engine {
                 data,
             } => {
                 let values = match data {
-                    Some(d) => Some(d.iter().map(|(_, e)| eval_here(self, e)).collect::<Result<Vec<_>, _>>()?),
+                    Some(d) => Some(
+                        d.iter()
+                            .map(|(_, e)| eval_here(self, e))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
                     None => None,
                 };
                 self.begin(c, wf_name, "send");
@@ -733,7 +784,13 @@ impl Engine {
                 let v = eval_here(self, value)?;
                 let slot = *field as usize;
                 let old = &self.store.contacts[c].attrs[slot];
-                let new = assign(*op, old, v, &prog.schema.fields[slot].ty, prog.workflows[j.workflow as usize].spans[j.pc as usize])?;
+                let new = assign(
+                    *op,
+                    old,
+                    v,
+                    &prog.schema.fields[slot].ty,
+                    prog.workflows[j.workflow as usize].spans[j.pc as usize],
+                )?;
                 self.store.contacts[c].attrs[slot] = new.clone();
                 *changed = true;
                 self.begin(c, wf_name, "set");
@@ -766,7 +823,11 @@ impl Engine {
             }
             Instr::Webhook { name, data } => {
                 let values = match data {
-                    Some(d) => Some(d.iter().map(|(_, e)| eval_here(self, e)).collect::<Result<Vec<_>, _>>()?),
+                    Some(d) => Some(
+                        d.iter()
+                            .map(|(_, e)| eval_here(self, e))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
                     None => None,
                 };
                 self.begin(c, wf_name, "webhook");
@@ -863,7 +924,13 @@ impl Engine {
 }
 
 /// Applies `=`, `+=` or `-=` to a field's current value.
-fn assign(op: AssignOp, old: &Value, v: Value, ty: &crate::check::Type, span: crate::source::Span) -> Result<Value, Fault> {
+fn assign(
+    op: AssignOp,
+    old: &Value,
+    v: Value,
+    ty: &crate::check::Type,
+    span: crate::source::Span,
+) -> Result<Value, Fault> {
     use crate::check::Type;
     Ok(match (op, old) {
         (AssignOp::Assign, _) => match (v, ty.unwrap_optional()) {

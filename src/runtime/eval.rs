@@ -40,7 +40,10 @@ pub fn eval(e: &CExpr, cx: &Ctx) -> Result<Value, Fault> {
         CExpr::Now => Value::Datetime(cx.now),
         CExpr::Not(x) => Value::Bool(!eval(x, cx)?.as_bool()),
         CExpr::Neg(x, span) => match eval(x, cx)? {
-            Value::Int(i) => Value::Int(i.checked_neg().ok_or_else(|| fault("integer overflow", *span))?),
+            Value::Int(i) => Value::Int(
+                i.checked_neg()
+                    .ok_or_else(|| fault("integer overflow", *span))?,
+            ),
             Value::Float(f) => Value::Float(-f),
             Value::Duration(d) => Value::Duration(-d),
             other => other,
@@ -57,16 +60,27 @@ pub fn eval(e: &CExpr, cx: &Ctx) -> Result<Value, Fault> {
             within,
         } => history(*count, *event, filter.as_deref(), *within, cx)?,
         CExpr::List(items) => Value::List(Arc::new(
-            items.iter().map(|i| eval(i, cx)).collect::<Result<Vec<_>, _>>()?,
+            items
+                .iter()
+                .map(|i| eval(i, cx))
+                .collect::<Result<Vec<_>, _>>()?,
         )),
     })
 }
 
 fn payload(ev: Option<&Event>, slot: u16) -> Value {
-    ev.and_then(|e| e.payload.get(slot as usize)).cloned().unwrap_or_default()
+    ev.and_then(|e| e.payload.get(slot as usize))
+        .cloned()
+        .unwrap_or_default()
 }
 
-fn history(count: bool, ty: u16, filter: Option<&CExpr>, within: Option<Millis>, cx: &Ctx) -> Result<Value, Fault> {
+fn history(
+    count: bool,
+    ty: u16,
+    filter: Option<&CExpr>,
+    within: Option<Millis>,
+    cx: &Ctx,
+) -> Result<Value, Fault> {
     let since = within.map_or(Millis::MIN, |w| cx.now.saturating_sub(w));
     let mut n: i64 = 0;
     // Newest first, so the scan stops at the window's start.
@@ -94,7 +108,11 @@ fn history(count: bool, ty: u16, filter: Option<&CExpr>, within: Option<Millis>,
             }
         }
     }
-    Ok(if count { Value::Int(n) } else { Value::Bool(false) })
+    Ok(if count {
+        Value::Int(n)
+    } else {
+        Value::Bool(false)
+    })
 }
 
 fn call(f: Builtin, args: &[CExpr], cx: &Ctx) -> Result<Value, Fault> {
@@ -129,7 +147,10 @@ pub fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
         (Value::List(items), Value::Set(set)) | (Value::Set(set), Value::List(items)) => {
-            items.len() == set.len() && items.iter().all(|v| matches!(v, Value::Str(s) if set.contains(s)))
+            items.len() == set.len()
+                && items
+                    .iter()
+                    .all(|v| matches!(v, Value::Str(s) if set.contains(s)))
         }
         _ => a == b,
     }
@@ -139,7 +160,9 @@ fn order(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
         (Value::Str(x), Value::Str(y)) => Some(x.cmp(y)),
-        (Value::Datetime(x), Value::Datetime(y)) | (Value::Duration(x), Value::Duration(y)) => Some(x.cmp(y)),
+        (Value::Datetime(x), Value::Datetime(y)) | (Value::Duration(x), Value::Duration(y)) => {
+            Some(x.cmp(y))
+        }
         _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
     }
 }
@@ -173,7 +196,9 @@ pub fn arithmetic(op: BinaryOp, a: Value, b: Value, span: Span) -> Result<Value,
         (BinaryOp::Div, Int(_), Int(0)) => return Err(fault("division by zero", span)),
         (BinaryOp::Div, Int(x), Int(y)) => Int(x.checked_div(y).ok_or_else(overflow)?),
         (BinaryOp::Add, Str(x), Str(y)) => Str(Arc::from(format!("{x}{y}"))),
-        (BinaryOp::Add, Datetime(t), Duration(d)) | (BinaryOp::Add, Duration(d), Datetime(t)) => Datetime(t + d),
+        (BinaryOp::Add, Datetime(t), Duration(d)) | (BinaryOp::Add, Duration(d), Datetime(t)) => {
+            Datetime(t + d)
+        }
         (BinaryOp::Sub, Datetime(t), Duration(d)) => Datetime(t - d),
         (BinaryOp::Sub, Datetime(x), Datetime(y)) => Duration(x - y),
         (BinaryOp::Add, Duration(x), Duration(y)) => Duration(x + y),

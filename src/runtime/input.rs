@@ -107,7 +107,8 @@ fn json_error(e: serde_json::Error) -> String {
 pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
     let raw = parse_raw(line)?;
     let at = raw.at.ok_or("missing field `at`")?;
-    let at = parse_datetime(&at).ok_or_else(|| format!("`at` is not an RFC 3339 datetime: `{at}`"))?;
+    let at =
+        parse_datetime(&at).ok_or_else(|| format!("`at` is not an RFC 3339 datetime: `{at}`"))?;
     let contact = raw.contact.ok_or("missing field `contact`")?.into_owned();
     if contact.is_empty() {
         return Err("`contact` is empty".into());
@@ -134,7 +135,8 @@ pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
             }
             return Err(msg);
         };
-        payload[slot] = convert(&value, fty).map_err(|e| format!("field `{key}` of `{}` {e}", event.name))?;
+        payload[slot] =
+            convert(&value, fty).map_err(|e| format!("field `{key}` of `{}` {e}", event.name))?;
         given[slot] = true;
     }
     for (slot, (name, fty)) in event.fields.iter().enumerate() {
@@ -151,7 +153,10 @@ pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
         };
         attributes(attrs.into_iter(), schema, ty == CONTACT_CREATED)?
     } else if raw.attributes.is_some() {
-        return Err(format!("`attributes` is only allowed on `contact_created` and `contact_updated`, not on `{}`", event.name));
+        return Err(format!(
+            "`attributes` is only allowed on `contact_created` and `contact_updated`, not on `{}`",
+            event.name
+        ));
     } else {
         Vec::new()
     };
@@ -168,7 +173,11 @@ pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
 pub fn parse_contact(line: &str, schema: &Schema) -> Result<(String, Vec<(u16, Value)>), String> {
     let raw = parse_raw(line)?;
     let id = raw.id.ok_or("missing field `id` (a string)")?.into_owned();
-    let mut fields: Vec<(String, Json)> = raw.rest.into_iter().map(|(k, v)| (k.into_owned(), v)).collect();
+    let mut fields: Vec<(String, Json)> = raw
+        .rest
+        .into_iter()
+        .map(|(k, v)| (k.into_owned(), v))
+        .collect();
     for (k, v) in [("at", raw.at), ("contact", raw.contact), ("type", raw.ty)] {
         if let Some(v) = v {
             fields.push((k.to_string(), Json::String(v.into_owned())));
@@ -202,7 +211,12 @@ fn attributes(
         out.push((slot as u16, v));
     }
     if creating {
-        if let Some(f) = schema.fields.iter().enumerate().find(|(i, f)| !given[*i] && f.is_required()) {
+        if let Some(f) = schema
+            .fields
+            .iter()
+            .enumerate()
+            .find(|(i, f)| !given[*i] && f.is_required())
+        {
             return Err(format!(
                 "required attribute `{}` is missing (it has no default and is not optional)",
                 f.1.name
@@ -229,12 +243,15 @@ pub fn convert(v: &Json, ty: &Type) -> Result<Value, String> {
         (Type::Int, Json::Number(n)) => Value::Int(n.as_i64().ok_or_else(wrong)?),
         (Type::Float, Json::Number(n)) => Value::Float(n.as_f64().ok_or_else(wrong)?),
         (Type::Bool, Json::Bool(b)) => Value::Bool(*b),
-        (Type::Datetime, Json::String(s)) => {
-            Value::Datetime(parse_datetime(s).ok_or_else(|| format!("must be an RFC 3339 datetime, found \"{s}\""))?)
-        }
-        (Type::Duration, Json::Number(n)) => {
-            Value::Duration(n.as_i64().and_then(|s| s.checked_mul(1000)).ok_or_else(wrong)?)
-        }
+        (Type::Datetime, Json::String(s)) => Value::Datetime(
+            parse_datetime(s)
+                .ok_or_else(|| format!("must be an RFC 3339 datetime, found \"{s}\""))?,
+        ),
+        (Type::Duration, Json::Number(n)) => Value::Duration(
+            n.as_i64()
+                .and_then(|s| s.checked_mul(1000))
+                .ok_or_else(wrong)?,
+        ),
         (Type::Set(_), Json::Array(items)) => {
             let mut set = BTreeSet::new();
             for i in items {
@@ -248,7 +265,10 @@ pub fn convert(v: &Json, ty: &Type) -> Result<Value, String> {
             Value::Set(Arc::new(set))
         }
         (Type::List(inner), Json::Array(items)) => Value::List(Arc::new(
-            items.iter().map(|i| convert(i, inner)).collect::<Result<Vec<_>, _>>()?,
+            items
+                .iter()
+                .map(|i| convert(i, inner))
+                .collect::<Result<Vec<_>, _>>()?,
         )),
         _ => return Err(wrong()),
     })

@@ -133,7 +133,9 @@ impl Store {
     /// Removes a finished journey.
     pub fn remove_journey(&mut self, id: u32) -> Option<Journey> {
         let j = self.journeys.get_mut(id as usize)?.take()?;
-        self.contacts[j.contact as usize].active.retain(|a| *a != id);
+        self.contacts[j.contact as usize]
+            .active
+            .retain(|a| *a != id);
         self.free.push(id);
         Some(j)
     }

@@ -21,7 +21,12 @@ struct Expected {
 }
 
 /// Builds the diagnostic for a failure of parsing `text[offset..]`.
-pub fn syntax_error(file: FileId, text: &str, offset: usize, err: &pest::error::Error<Rule>) -> Diagnostic {
+pub fn syntax_error(
+    file: FileId,
+    text: &str,
+    offset: usize,
+    err: &pest::error::Error<Rule>,
+) -> Diagnostic {
     let rel = match (err.parse_attempts(), err.location.clone()) {
         (Some(a), _) => a.max_position,
         (None, InputLocation::Pos(p)) => p,
@@ -61,14 +66,25 @@ pub fn syntax_error(file: FileId, text: &str, offset: usize, err: &pest::error::
     let list = join_or(&expected.items);
 
     if found.starts_with('=') && prev == "=" && expected.expression {
-        return Diagnostic::error("nurture::syntax::compare-in-set", Span::new(file, pos - 1, pos + 1), "`==` compares; it cannot assign")
-            .with_label("expected `=`")
-            .with_help("to assign write `set contact.F = value`; to add or subtract, `+=` or `-=`");
+        return Diagnostic::error(
+            "nurture::syntax::compare-in-set",
+            Span::new(file, pos - 1, pos + 1),
+            "`==` compares; it cannot assign",
+        )
+        .with_label("expected `=`")
+        .with_help("to assign write `set contact.F = value`; to add or subtract, `+=` or `-=`");
     }
-    if found.starts_with('=') && !found.starts_with("==") && (expected.expression || expected.open_brace) {
-        return Diagnostic::error("nurture::syntax::assign-in-condition", span, "`=` is not a comparison")
-            .with_label("expected a comparison")
-            .with_help("to compare values use `==`; `=` only assigns, in `set contact.F = ...`");
+    if found.starts_with('=')
+        && !found.starts_with("==")
+        && (expected.expression || expected.open_brace)
+    {
+        return Diagnostic::error(
+            "nurture::syntax::assign-in-condition",
+            span,
+            "`=` is not a comparison",
+        )
+        .with_label("expected a comparison")
+        .with_help("to compare values use `==`; `=` only assigns, in `set contact.F = ...`");
     }
     if let Some((whole, len)) = bad_duration(text, pos, &found, &prev, expected.duration) {
         let span = Span::new(file, pos, pos + len);
@@ -87,7 +103,9 @@ pub fn syntax_error(file: FileId, text: &str, offset: usize, err: &pest::error::
             format!("expected `within` after `wait for {prev}`, found {found_desc}"),
         )
         .with_label("expected `within DURATION` here")
-        .with_help(format!("a `wait for` needs a time limit, as in `wait for {prev} within 2d`"));
+        .with_help(format!(
+            "a `wait for` needs a time limit, as in `wait for {prev} within 2d`"
+        ));
     }
     if found.is_empty() && expected.close_brace {
         let mut d = Diagnostic::error(
@@ -107,7 +125,11 @@ pub fn syntax_error(file: FileId, text: &str, offset: usize, err: &pest::error::
         span,
         format!("expected {list}{after}, found {found_desc}"),
     )
-    .with_label(if found.is_empty() { "unexpected end of file".to_string() } else { format!("unexpected {found_desc}") });
+    .with_label(if found.is_empty() {
+        "unexpected end of file".to_string()
+    } else {
+        format!("unexpected {found_desc}")
+    });
     if expected.expression && is_word(&found) && !is_keyword(&found) {
         d = d.with_help(format!(
             "contact attributes are written `contact.{found}`; event fields `event.{found}` or `trigger.{found}`"
@@ -115,15 +137,20 @@ pub fn syntax_error(file: FileId, text: &str, offset: usize, err: &pest::error::
     } else if let Some(kw) = close_keyword(&found, &expected.items, expected.statement) {
         d = d.with_help(format!("did you mean `{kw}`?"));
     } else if is_keyword(&found) && expected.items.iter().any(|i| i == "a name") {
-        d = d.with_help(format!("`{found}` is a keyword and cannot be used as a name"));
+        d = d.with_help(format!(
+            "`{found}` is a keyword and cannot be used as a name"
+        ));
     }
     d
 }
 
 const STATEMENT_WORDS: &[&str] = &[
-    "send", "tag", "untag", "set", "add", "remove", "notify", "webhook", "wait", "if", "split", "stage", "exit",
+    "send", "tag", "untag", "set", "add", "remove", "notify", "webhook", "wait", "if", "split",
+    "stage", "exit",
 ];
-const EXPRESSION_WORDS: &[&str] = &["not", "true", "false", "now", "contact", "event", "trigger", "seen", "count"];
+const EXPRESSION_WORDS: &[&str] = &[
+    "not", "true", "false", "now", "contact", "event", "trigger", "seen", "count",
+];
 
 fn expected(err: &pest::error::Error<Rule>) -> Expected {
     let mut items: Vec<String> = Vec::new();
@@ -177,7 +204,20 @@ fn expected(err: &pest::error::Error<Rule>) -> Expected {
                 }
             } else if !matches!(
                 token.as_str(),
-                "+" | "-" | "*" | "/" | "==" | "!=" | "<" | ">" | "<=" | ">=" | "\"" | "@" | "[" | "=" | "("
+                "+" | "-"
+                    | "*"
+                    | "/"
+                    | "=="
+                    | "!="
+                    | "<"
+                    | ">"
+                    | "<="
+                    | ">="
+                    | "\""
+                    | "@"
+                    | "["
+                    | "="
+                    | "("
             ) || (token == "(" && !expression && items.is_empty())
             {
                 push(&mut items, format!("`{token}`"));
@@ -226,11 +266,16 @@ enum Friendly {
 fn rule_name(rule: Rule) -> Friendly {
     use Friendly::*;
     match rule {
-        Rule::name | Rule::ident | Rule::event_ref | Rule::field_name | Rule::map_key | Rule::func_name => {
-            Name("a name")
-        }
+        Rule::name
+        | Rule::ident
+        | Rule::event_ref
+        | Rule::field_name
+        | Rule::map_key
+        | Rule::func_name => Name("a name"),
         Rule::channel => Name("a channel (`email`, `sms`, `push` or `webpush`)"),
-        Rule::prim_type | Rule::type_expr | Rule::enum_type | Rule::set_type | Rule::list_type => Name("a type"),
+        Rule::prim_type | Rule::type_expr | Rule::enum_type | Rule::set_type | Rule::list_type => {
+            Name("a type")
+        }
         Rule::string_lit | Rule::template => Name("a string in double quotes"),
         Rule::duration | Rule::duration_part => Name("a duration such as `2d`"),
         Rule::percent => Name("a share such as `50%`"),
@@ -241,17 +286,57 @@ fn rule_name(rule: Rule) -> Friendly {
         Rule::assign_op => Name("`=`, `+=` or `-=`"),
         Rule::block => Name("`{`"),
         Rule::EOI => Name("end of file"),
-        Rule::contact_block | Rule::event_decl | Rule::workflow | Rule::kw_contact | Rule::kw_event
+        Rule::contact_block
+        | Rule::event_decl
+        | Rule::workflow
+        | Rule::kw_contact
+        | Rule::kw_event
         | Rule::kw_workflow => Name("`contact`, `event` or `workflow`"),
-        Rule::expr | Rule::condition | Rule::paren | Rule::list_lit | Rule::datetime_lit | Rule::float_lit
-        | Rule::int_lit | Rule::bool_lit | Rule::history | Rule::call | Rule::path | Rule::now
-        | Rule::path_root | Rule::op_not | Rule::op_neg | Rule::event_match => Expression,
-        Rule::send_stmt | Rule::tag_stmt | Rule::untag_stmt | Rule::set_stmt | Rule::add_stmt
-        | Rule::remove_stmt | Rule::notify_stmt | Rule::webhook_stmt | Rule::wait_for_stmt | Rule::wait_stmt
-        | Rule::if_stmt | Rule::split_stmt | Rule::stage_stmt | Rule::exit_stmt => Statement,
-        Rule::op_or | Rule::op_and | Rule::op_in | Rule::op_eq | Rule::op_ne | Rule::op_le | Rule::op_ge
-        | Rule::op_lt | Rule::op_gt | Rule::op_add | Rule::op_sub | Rule::op_mul | Rule::op_div
-        | Rule::op_is_set | Rule::op_is_not_set => Operator,
+        Rule::expr
+        | Rule::condition
+        | Rule::paren
+        | Rule::list_lit
+        | Rule::datetime_lit
+        | Rule::float_lit
+        | Rule::int_lit
+        | Rule::bool_lit
+        | Rule::history
+        | Rule::call
+        | Rule::path
+        | Rule::now
+        | Rule::path_root
+        | Rule::op_not
+        | Rule::op_neg
+        | Rule::event_match => Expression,
+        Rule::send_stmt
+        | Rule::tag_stmt
+        | Rule::untag_stmt
+        | Rule::set_stmt
+        | Rule::add_stmt
+        | Rule::remove_stmt
+        | Rule::notify_stmt
+        | Rule::webhook_stmt
+        | Rule::wait_for_stmt
+        | Rule::wait_stmt
+        | Rule::if_stmt
+        | Rule::split_stmt
+        | Rule::stage_stmt
+        | Rule::exit_stmt => Statement,
+        Rule::op_or
+        | Rule::op_and
+        | Rule::op_in
+        | Rule::op_eq
+        | Rule::op_ne
+        | Rule::op_le
+        | Rule::op_ge
+        | Rule::op_lt
+        | Rule::op_gt
+        | Rule::op_add
+        | Rule::op_sub
+        | Rule::op_mul
+        | Rule::op_div
+        | Rule::op_is_set
+        | Rule::op_is_not_set => Operator,
         Rule::kw_when | Rule::trigger => Keyword("when"),
         Rule::kw_where | Rule::where_clause => Keyword("where"),
         Rule::kw_for => Keyword("for"),
@@ -269,10 +354,18 @@ fn rule_name(rule: Rule) -> Friendly {
         Rule::kw_from => Keyword("from"),
         Rule::kw_list => Keyword("list"),
         Rule::kw_audience => Keyword("audience"),
-        Rule::kw_set | Rule::kw_send | Rule::kw_tag | Rule::kw_untag | Rule::kw_add | Rule::kw_remove
-        | Rule::kw_notify | Rule::kw_webhook | Rule::kw_wait | Rule::kw_if | Rule::kw_split | Rule::kw_stage => {
-            Statement
-        }
+        Rule::kw_set
+        | Rule::kw_send
+        | Rule::kw_tag
+        | Rule::kw_untag
+        | Rule::kw_add
+        | Rule::kw_remove
+        | Rule::kw_notify
+        | Rule::kw_webhook
+        | Rule::kw_wait
+        | Rule::kw_if
+        | Rule::kw_split
+        | Rule::kw_stage => Statement,
         Rule::kw_not => Keyword("not"),
         Rule::kw_exit | Rule::exit_when => Keyword("exit"),
         _ => Skip,
@@ -281,14 +374,23 @@ fn rule_name(rule: Rule) -> Friendly {
 
 /// A number followed by letters where a duration was due: `3dayz`, `3 days`,
 /// or letters right after a number. Returns the text and its length from `pos`.
-fn bad_duration(text: &str, pos: usize, found: &str, prev: &str, expected: bool) -> Option<(String, usize)> {
+fn bad_duration(
+    text: &str,
+    pos: usize,
+    found: &str,
+    prev: &str,
+    expected: bool,
+) -> Option<(String, usize)> {
     let starts_digit = found.starts_with(|c: char| c.is_ascii_digit());
     if expected && starts_digit {
         let rest = &text[pos..];
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
         let after = &rest[digits..];
         let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
-        let word: String = after[gap..].chars().take_while(|c| c.is_alphanumeric()).collect();
+        let word: String = after[gap..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric())
+            .collect();
         if word.is_empty() {
             return Some((rest[..digits].to_string(), digits));
         }
@@ -297,7 +399,11 @@ fn bad_duration(text: &str, pos: usize, found: &str, prev: &str, expected: bool)
     }
     if is_word(found) && !prev.is_empty() && prev.chars().all(|c| c.is_ascii_digit()) {
         let glued = pos > 0 && text.as_bytes()[pos - 1].is_ascii_digit();
-        let whole = if glued { format!("{prev}{found}") } else { format!("{prev} {found}") };
+        let whole = if glued {
+            format!("{prev}{found}")
+        } else {
+            format!("{prev} {found}")
+        };
         return Some((whole, found.len()));
     }
     None
@@ -328,7 +434,9 @@ fn join_or(items: &[String]) -> String {
 }
 
 fn is_word(s: &str) -> bool {
-    s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
 }
 
 fn is_keyword(s: &str) -> bool {

@@ -50,11 +50,7 @@ impl Lower {
 
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(
-            self.file,
-            self.offset + s.start(),
-            self.offset + s.end(),
-        )
+        Span::new(self.file, self.offset + s.start(), self.offset + s.end())
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
@@ -142,7 +138,9 @@ impl Lower {
         let base = next(&mut inner);
         let optional = inner.next().is_some();
         let kind = match base.as_rule() {
-            Rule::enum_type => TypeKind::Enum(base.into_inner().map(|p| self.lower_str(p)).collect()),
+            Rule::enum_type => {
+                TypeKind::Enum(base.into_inner().map(|p| self.lower_str(p)).collect())
+            }
             Rule::set_type => TypeKind::Set(Box::new(self.lower_type(last_inner(base)))),
             Rule::list_type => TypeKind::List(Box::new(self.lower_type(last_inner(base)))),
             _ => TypeKind::Named(self.ident(base)),
@@ -360,7 +358,11 @@ impl Lower {
                         let mut a = arm.into_inner();
                         let pct = next(&mut a);
                         let percent_span = self.span(&pct);
-                        let percent = pct.as_str().trim_end_matches('%').parse().unwrap_or(u32::MAX);
+                        let percent = pct
+                            .as_str()
+                            .trim_end_matches('%')
+                            .parse()
+                            .unwrap_or(u32::MAX);
                         let body = self.lower_block(next(&mut a));
                         SplitArm {
                             percent,
@@ -457,9 +459,13 @@ impl Lower {
                 Some(v) if v <= MAX_SECONDS => seconds = v,
                 _ => {
                     self.diags.push(
-                        Diagnostic::error("nurture::syntax::duration-too-large", span, "this duration is too large")
-                            .with_label("out of range")
-                            .with_help("durations are limited to about 10,000 years"),
+                        Diagnostic::error(
+                            "nurture::syntax::duration-too-large",
+                            span,
+                            "this duration is too large",
+                        )
+                        .with_label("out of range")
+                        .with_help("durations are limited to about 10,000 years"),
                     );
                     return DurationLit { seconds: 0, span };
                 }
@@ -541,7 +547,9 @@ impl Lower {
         let span = self.span(&pair);
         let kind = match pair.as_rule() {
             Rule::paren => return self.lower_expr(last_inner(pair)),
-            Rule::list_lit => ExprKind::List(pair.into_inner().map(|e| self.lower_expr(e)).collect()),
+            Rule::list_lit => {
+                ExprKind::List(pair.into_inner().map(|e| self.lower_expr(e)).collect())
+            }
             Rule::datetime_lit => self.lower_datetime(pair.as_str(), span),
             Rule::duration => ExprKind::Duration(self.lower_duration(pair).seconds),
             Rule::float_lit => ExprKind::Float(pair.as_str().parse().unwrap_or(f64::NAN)),
@@ -549,9 +557,15 @@ impl Lower {
                 Ok(n) => ExprKind::Int(n),
                 Err(_) => {
                     self.diags.push(
-                        Diagnostic::error("nurture::syntax::int-too-large", span, "this number is too large")
-                            .with_label("out of range")
-                            .with_help("integers range from -9223372036854775808 to 9223372036854775807"),
+                        Diagnostic::error(
+                            "nurture::syntax::int-too-large",
+                            span,
+                            "this number is too large",
+                        )
+                        .with_label("out of range")
+                        .with_help(
+                            "integers range from -9223372036854775808 to 9223372036854775807",
+                        ),
                     );
                     ExprKind::Int(0)
                 }
@@ -687,7 +701,10 @@ fn last_inner_of(pairs: Pairs<Rule>) -> Pair<Rule> {
 fn placeholder<'i>() -> Pair<'i, Rule> {
     use pest::Parser;
     // INVARIANT: `ident` always matches this literal.
-    #[expect(clippy::unwrap_used, reason = "a fixed literal that the grammar accepts")]
+    #[expect(
+        clippy::unwrap_used,
+        reason = "a fixed literal that the grammar accepts"
+    )]
     super::grammar::FlowParser::parse(Rule::ident, "missing")
         .unwrap()
         .next()

@@ -1,0 +1,115 @@
+//! The binary as a person runs it.
+
+use crate::helpers::{bin, root, stderr, stdout, with_schema};
+
+#[test]
+fn check_examples_exits_zero() {
+    let o = bin()
+        .arg("check")
+        .arg(root().join("examples"))
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no problems"));
+}
+
+#[test]
+fn five_unrelated_errors_are_reported_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("five.flow");
+    let body = "workflow five {
+  when purchse
+  send sms \"hi\"
+  if contact.plan == \"gold\" { tag \"x\" }
+  set contact.score = \"high\"
+  wait 0s
+}
+";
+    std::fs::write(&path, with_schema(body)).expect("write");
+    let o = bin()
+        .args(["check", "--format", "json"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let got: Vec<(u64, &str)> = lines
+        .iter()
+        .map(|v| {
+            (
+                v["line"].as_u64().unwrap_or(0),
+                v["code"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (20, "nurture::type::unknown-event"),
+            (21, "nurture::type::channel-unset"),
+            (22, "nurture::type::enum-member"),
+            (23, "nurture::type::bad-assign"),
+            (24, "nurture::type::non-positive-duration"),
+        ]
+    );
+    for v in &lines {
+        for key in ["file", "line", "column", "code", "severity", "message"] {
+            assert!(v.get(key).is_some(), "missing {key} in {v}");
+        }
+        assert_eq!(v["severity"], "error");
+    }
+}
+
+#[test]
+fn check_directory_reads_all_files_as_one_program() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("a_schema.flow"),
+        "contact { email: string @channel(email) }\nevent e {}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("b_flow.flow"),
+        "workflow w { when e send email \"x\" }\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("c_bad.flow"), "workflow v { when f }\n").expect("write");
+    let o = bin().arg("check").arg(dir.path()).output().expect("runs");
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("c_bad.flow:1:19"), "{err}");
+    assert!(err.contains("unknown event `f`"), "{err}");
+}
+
+#[test]
+fn check_missing_path_is_a_clear_error() {
+    let o = bin()
+        .args(["check", "/nonexistent/x.flow"])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot read `/nonexistent/x.flow`"));
+}
+
+#[test]
+fn help_explains_commands() {
+    let o = bin().arg("--help").output().expect("runs");
+    let out = stdout(&o);
+    assert!(out.contains("check") && out.contains("run"), "{out}");
+    let o = bin().args(["run", "--help"]).output().expect("runs");
+    let out = stdout(&o);
+    for flag in [
+        "--events",
+        "--contacts",
+        "--until",
+        "--drain",
+        "--trace",
+        "--on-error",
+        "--rejects",
+    ] {
+        assert!(out.contains(flag), "{flag} missing from {out}");
+    }
+}

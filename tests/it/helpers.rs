@@ -1,0 +1,71 @@
+//! Shared helpers: parse, check and render without colour at a fixed width.
+
+use nurture::diagnostic::Diagnostic;
+use nurture::source::SourceMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+pub fn sources(text: &str) -> SourceMap {
+    let mut s = SourceMap::default();
+    s.add("test.flow", text);
+    s
+}
+
+/// Every diagnostic of a program, rendered as a person sees it.
+pub fn diagnostics(text: &str) -> (Vec<Diagnostic>, String) {
+    let src = sources(text);
+    let a = nurture::pipeline::analyse(&src);
+    let rendered: String = a
+        .diagnostics
+        .iter()
+        .map(|d| d.render(&src, false, 90))
+        .collect();
+    (a.diagnostics, rendered)
+}
+
+/// The snapshot body: the source, then what `check` prints.
+pub fn snapshot_body(text: &str) -> String {
+    let (_, rendered) = diagnostics(text);
+    format!("{text}\n---\n{rendered}")
+}
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nurture"))
+}
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A schema used by small test programs.
+pub const SCHEMA: &str = r#"contact {
+  email: string          @channel(email)
+  phone: string?         @channel(sms)
+  first_name: string?
+  country: string
+  opted_in: bool         @consent(email, sms)
+  score: int = 0
+  tags: set<string>
+  plan: "free" | "trial" | "paid" = "free"
+  signed_up_at: datetime?
+  lifetime_value: float = 0.0
+}
+
+event email_opened  { campaign: string }
+event page_visited  { url: string, seconds: int }
+event purchase      { order_id: string, amount: float, category: string }
+event unsubscribed  {}
+"#;
+
+/// The program `SCHEMA` + `body`.
+pub fn with_schema(body: &str) -> String {
+    format!("{SCHEMA}\n{body}")
+}

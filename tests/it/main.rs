@@ -1,0 +1,10 @@
+//! The integration test binary: one module per part of the pipeline.
+
+mod accept;
+mod cli;
+mod helpers;
+mod parse;
+mod props;
+mod run;
+mod syntax_errors;
+mod type_errors;

@@ -1,0 +1,56 @@
+//! Properties: the parser and checker never panic, whatever the input.
+
+use proptest::prelude::*;
+
+fn examples() -> Vec<String> {
+    let dir = crate::helpers::root().join("examples");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("examples") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "flow") {
+            out.push(std::fs::read_to_string(p).expect("read"));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn analyse(text: &str) {
+    let mut s = nurture::source::SourceMap::default();
+    s.add("p.flow", text);
+    let a = nurture::pipeline::analyse(&s);
+    // Rendering must not panic either.
+    for d in &a.diagnostics {
+        let _ = d.render(&s, false, 80);
+        let _ = d.to_json(&s);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        analyse(&text);
+    }
+
+    #[test]
+    fn token_soup_never_panics(words in prop::collection::vec(prop::sample::select(vec![
+        "workflow", "w", "{", "}", "when", "contact", ".", "email", "send", "sms", "\"x\"", "wait", "for",
+        "within", "2d", "if", "else", "is", "set", "not", "and", "==", "=", "+=", "(", ")", "[", "]", ",",
+        "split", "50%", "timeout", "event", ":", "int", "?", "@channel", "seen", "count", "\n", "exit",
+    ]), 0..60)) {
+        analyse(&words.join(" "));
+    }
+
+    #[test]
+    fn mutated_examples_never_panic(idx in 0usize..8, cut in 0usize..4000, len in 0usize..40, insert in "\\PC{0,8}") {
+        let ex = examples();
+        let text = &ex[idx % ex.len()];
+        let mut chars: Vec<char> = text.chars().collect();
+        let at = cut.min(chars.len());
+        let end = (at + len).min(chars.len());
+        chars.splice(at..end, insert.chars());
+        analyse(&chars.into_iter().collect::<String>());
+    }
+}
