@@ -6,7 +6,10 @@
 mod workload;
 
 fn main() -> std::io::Result<()> {
-    let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let contacts = args.first().copied().unwrap_or(100_000);
     let events = args.get(1).copied().unwrap_or(1_000_000);
     let seed = args.get(2).copied().unwrap_or(42);

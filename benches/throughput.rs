@@ -16,14 +16,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn rss_kib() -> u64 {
+    proc_status("VmRSS:")
+}
+
+fn proc_status(key: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(key))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
@@ -49,8 +56,15 @@ fn main() -> std::io::Result<()> {
         sources.add(f, std::fs::read_to_string(root.join(f))?);
     }
     let analysis = nurture::pipeline::analyse(&sources);
-    assert!(analysis.diagnostics.is_empty(), "{:#?}", analysis.diagnostics);
-    let compiled = Arc::new(nurture::runtime::compile(&analysis.program, &analysis.checked.schema));
+    assert!(
+        analysis.diagnostics.is_empty(),
+        "{:#?}",
+        analysis.diagnostics
+    );
+    let compiled = Arc::new(nurture::runtime::compile(
+        &analysis.program,
+        &analysis.checked.schema,
+    ));
 
     // 1. Bare serde_json: parse every line into a `serde_json::Value`.
     let start = Instant::now();
@@ -72,10 +86,20 @@ fn main() -> std::io::Result<()> {
     let mut sink = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
     let mut r = BufReader::with_capacity(1 << 16, std::fs::File::open(&path)?);
     let mut actions_bytes = 0usize;
+    let mut seen = 0u64;
+    let mut mid = (0u64, 0u64);
     while r.read_line(&mut line)? > 0 {
-        let input = parse_event(line.trim_end(), &engine.prog.schema).map_err(std::io::Error::other)?;
-        engine.validate(&input).map_err(std::io::Error::other)?;
-        engine.handle(input);
+        seen += 1;
+        if seen == contacts + 1 {
+            // Every contact is created and the opted-in ones wait in the workflow.
+            mid = (
+                rss_kib().saturating_sub(rss_before),
+                engine.waiting_counts().iter().sum(),
+            );
+        }
+        let input =
+            parse_event(line.trim_end(), &engine.prog.schema).map_err(std::io::Error::other)?;
+        engine.accept(input).map_err(std::io::Error::other)?;
         if engine.out.buf.len() > 1 << 16 {
             actions_bytes += engine.out.buf.len();
             sink.write_all(engine.out.buf.as_bytes())?;
@@ -91,15 +115,30 @@ fn main() -> std::io::Result<()> {
     let in_flight = engine.waiting_counts().iter().sum::<u64>();
     let actions: u64 = engine.out.counts.iter().sum();
 
-    println!("workload: {contacts} contacts, {n} events, {:.1} MiB ({})", bytes as f64 / 1048576.0, path.display());
-    println!("bare serde_json parse:  {:.3} s  {:>12.0} events/s", bare, n as f64 / bare);
+    println!(
+        "workload: {contacts} contacts, {n} events, {:.1} MiB ({})",
+        bytes as f64 / 1048576.0,
+        path.display()
+    );
+    println!(
+        "bare serde_json parse:  {:.3} s  {:>12.0} events/s",
+        bare,
+        n as f64 / bare
+    );
     println!("nurture end to end:     {:.3} s  {:>12.0} events/s  ({actions} actions, {:.1} MiB of output)", full, n as f64 / full, actions_bytes as f64 / 1048576.0);
     println!("ratio end-to-end / bare parse: {:.2}x", full / bare);
     println!(
-        "memory: {} KiB resident for state; {} contacts, {in_flight} journeys in flight; {:.0} bytes per contact",
+        "memory after the contacts are created: {} KiB for {contacts} contacts with {} journeys in flight: {:.0} bytes per contact",
+        mid.0,
+        mid.1,
+        (mid.0 * 1024) as f64 / contacts.max(1) as f64
+    );
+    println!(
+        "memory at the end: {} KiB for {} contacts ({in_flight} journeys in flight): {:.0} bytes per contact; peak resident {} KiB",
         rss_after.saturating_sub(rss_before),
         engine.store.contacts.len(),
-        (rss_after.saturating_sub(rss_before) * 1024) as f64 / engine.store.contacts.len().max(1) as f64
+        (rss_after.saturating_sub(rss_before) * 1024) as f64 / engine.store.contacts.len().max(1) as f64,
+        proc_status("VmHWM:")
     );
     Ok(())
 }

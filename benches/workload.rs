@@ -28,11 +28,17 @@ impl Rng {
 const START: i64 = 1_772_323_200;
 
 fn stamp(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).map_or_else(String::new, |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    chrono::DateTime::from_timestamp(t, 0)
+        .map_or_else(String::new, |d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 /// Writes `contacts` contact_created events, then events until `events` lines in all.
-pub fn generate(out: &mut impl Write, contacts: u64, events: u64, seed: u64) -> std::io::Result<()> {
+pub fn generate(
+    out: &mut impl Write,
+    contacts: u64,
+    events: u64,
+    seed: u64,
+) -> std::io::Result<()> {
     let mut rng = Rng::new(seed);
     let day = 86_400i64;
     let create_step = (day / contacts.max(1) as i64).max(0);

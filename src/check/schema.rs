@@ -5,7 +5,7 @@ use super::types::{Type, CHANNELS};
 use crate::ast::{self, ContactBlock, EventDecl, Expr, ExprKind, TypeExpr, TypeKind};
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// One contact attribute.
 #[derive(Clone, Debug)]
@@ -56,8 +56,8 @@ pub const BUILTIN_EVENTS: &[&str] = &["contact_created", "contact_updated"];
 pub struct Schema {
     pub fields: Vec<Field>,
     pub events: Vec<Event>,
-    field_index: HashMap<String, usize>,
-    event_index: HashMap<String, usize>,
+    field_index: FxHashMap<String, usize>,
+    event_index: FxHashMap<String, usize>,
 }
 
 impl Schema {

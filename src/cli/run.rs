@@ -132,9 +132,8 @@ impl Run {
         let prog = self.engine.prog.clone();
         self.lines(path, on_error, |run, line| {
             let input = parse_event(line, &prog.schema)?;
-            run.engine.validate(&input)?;
+            run.engine.accept(input)?;
             run.read += 1;
-            run.engine.handle(input);
             if run.engine.out.buf.len() > 1 << 16 {
                 run.flush();
             }

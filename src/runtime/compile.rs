@@ -8,7 +8,6 @@ use crate::ast::{
 };
 use crate::check::{Schema, Type};
 use crate::source::Span;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// A built-in function.
@@ -252,7 +251,7 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
 fn default_value(default: Option<&ast::Expr>, ty: &Type) -> Value {
     let Some(e) = default else {
         return match ty {
-            Type::Set(_) => Value::Set(Arc::new(BTreeSet::new())),
+            Type::Set(_) => Value::Set(Arc::new(super::value::StrSet::default())),
             Type::List(_) => Value::List(Arc::new(Vec::new())),
             _ => Value::Unset,
         };

@@ -13,7 +13,7 @@ use super::store::{Event, Journey, Store, NEVER};
 use super::value::{Millis, Value};
 use crate::ast::{AssignOp, BinaryOp, ListOp};
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 /// Event type ids of the built-in events.
@@ -25,9 +25,9 @@ pub const CASCADE_LIMIT: usize = 32;
 
 /// A validated input event.
 #[derive(Clone, Debug)]
-pub struct Input {
+pub struct Input<'a> {
     pub at: Millis,
-    pub contact: String,
+    pub contact: std::borrow::Cow<'a, str>,
     pub ty: u16,
     pub payload: Box<[Value]>,
     /// Attribute changes (`contact_created`/`contact_updated`), by field slot.
@@ -38,7 +38,7 @@ pub struct Input {
 #[derive(Clone, Debug)]
 pub struct RunFault {
     pub at: Millis,
-    pub contact: Arc<str>,
+    pub contact: smol_str::SmolStr,
     pub workflow: Arc<str>,
     pub fault: Fault,
 }
@@ -166,6 +166,18 @@ impl Engine {
 
     /// What only the state can tell about an input event: known contact, time order.
     pub fn validate(&self, ev: &Input) -> Result<(), String> {
+        self.resolve(ev).map(|_| ())
+    }
+
+    /// Validates and handles an event, looking the contact up once.
+    pub fn accept(&mut self, ev: Input) -> Result<(), String> {
+        let c = self.resolve(&ev)?;
+        self.handle_resolved(ev, c);
+        Ok(())
+    }
+
+    /// Validates an event; returns the contact's index when it exists.
+    fn resolve(&self, ev: &Input) -> Result<Option<u32>, String> {
         if self.started && ev.at < self.now {
             return Err(format!(
                 "time goes backwards: {} is before the previous event at {}",
@@ -173,7 +185,8 @@ impl Engine {
                 super::value::format_datetime(self.now)
             ));
         }
-        let exists = self.store.contact_id(&ev.contact).is_some();
+        let found = self.store.contact_id(&ev.contact);
+        let exists = found.is_some();
         if ev.ty == CONTACT_CREATED && exists {
             return Err(format!("contact `{}` already exists", ev.contact));
         }
@@ -183,11 +196,16 @@ impl Engine {
                 ev.contact
             ));
         }
-        Ok(())
+        Ok(found)
     }
 
     /// Processes one event (already validated).
     pub fn handle(&mut self, ev: Input) {
+        let c = self.store.contact_id(&ev.contact);
+        self.handle_resolved(ev, c);
+    }
+
+    fn handle_resolved(&mut self, ev: Input, found: Option<u32>) {
         self.advance_to(ev.at);
         self.now = ev.at;
         if !self.started {
@@ -197,7 +215,7 @@ impl Engine {
             }
         }
         // 1. Attributes.
-        let c = match self.store.contact_id(&ev.contact) {
+        let c = match found {
             Some(c) => {
                 for (slot, v) in ev.attrs {
                     self.store.contacts[c as usize].attrs[slot as usize] = v;
@@ -398,11 +416,10 @@ impl Engine {
         });
     }
 
-    /// Journeys of `c`, in workflow declaration order.
-    fn journeys_of(&self, c: u32) -> Vec<u32> {
-        let mut ids = self.store.contacts[c as usize].active.clone();
-        ids.sort_by_key(|id| self.store.journey(*id).map_or(u16::MAX, |j| j.workflow));
-        ids
+    /// A snapshot of the journeys of `c`, in workflow declaration order
+    /// (the store keeps them sorted); no allocation for up to 8.
+    fn journeys_of(&self, c: u32) -> Ids {
+        Ids::from(&self.store.contacts[c as usize].active)
     }
 
     fn matches(
@@ -475,15 +492,10 @@ impl Engine {
     }
 
     fn resume_waiting(&mut self, c: u32, event: &Arc<Event>) {
-        let waiting: Vec<u32> = self
-            .journeys_of(c)
-            .into_iter()
-            .filter(|id| {
-                self.store
-                    .journey(*id)
-                    .is_some_and(|j| j.waiting_for == Some(event.ty))
-            })
-            .collect();
+        if self.store.contacts[c as usize].active.is_empty() {
+            return;
+        }
+        let waiting = self.journeys_of(c);
         let prog = self.prog.clone();
         for id in waiting {
             let Some(j) = self.store.journey(id) else {
@@ -536,12 +548,14 @@ impl Engine {
 
     fn start_triggered(&mut self, c: u32, event: &Arc<Event>, edges: u64) {
         let prog = self.prog.clone();
-        let candidates: Vec<u16> = if edges == 0 {
-            prog.by_event[event.ty as usize].clone()
+        let all: Vec<u16>;
+        let candidates: &[u16] = if edges == 0 {
+            &prog.by_event[event.ty as usize]
         } else {
-            (0..prog.workflows.len() as u16).collect()
+            all = (0..prog.workflows.len() as u16).collect();
+            &all
         };
-        for wf in candidates {
+        for &wf in candidates {
             let start = match &prog.workflows[wf as usize].trigger {
                 CTrigger::Event { event: ty, filter } if *ty == event.ty => match filter {
                     Some(f) => {
@@ -923,6 +937,43 @@ impl Engine {
     }
 }
 
+/// A small copy of journey ids, on the stack when there are few.
+enum Ids {
+    Inline(usize, [u32; 8]),
+    Heap(Vec<u32>),
+}
+
+impl Ids {
+    fn from(ids: &[u32]) -> Ids {
+        if ids.len() <= 8 {
+            let mut buf = [0; 8];
+            buf[..ids.len()].copy_from_slice(ids);
+            Ids::Inline(ids.len(), buf)
+        } else {
+            Ids::Heap(ids.to_vec())
+        }
+    }
+}
+
+impl Iterator for Ids {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            Ids::Inline(n, buf) => {
+                if *n == 0 {
+                    return None;
+                }
+                let first = buf[0];
+                buf.copy_within(1.., 0);
+                *n -= 1;
+                Some(first)
+            }
+            Ids::Heap(v) => (!v.is_empty()).then(|| v.remove(0)),
+        }
+    }
+}
+
 /// Applies `=`, `+=` or `-=` to a field's current value.
 fn assign(
     op: AssignOp,
@@ -941,7 +992,7 @@ fn assign(
                         Value::Str(s) => Some(s.clone()),
                         _ => None,
                     })
-                    .collect::<BTreeSet<_>>(),
+                    .collect::<super::value::StrSet>(),
             )),
             (v, _) => v,
         },

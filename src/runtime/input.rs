@@ -5,9 +5,9 @@ use super::engine::{Input, CONTACT_CREATED, CONTACT_UPDATED};
 use super::value::{parse_datetime, Value};
 use crate::check::{suggest, Schema, Type};
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::Value as Json;
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -18,8 +18,8 @@ struct RawRecord<'a> {
     contact: Option<Cow<'a, str>>,
     id: Option<Cow<'a, str>>,
     ty: Option<Cow<'a, str>>,
-    attributes: Option<Json>,
-    rest: Vec<(Cow<'a, str>, Json)>,
+    attributes: Option<&'a RawValue>,
+    rest: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
 
 struct RawSeed;
@@ -48,10 +48,10 @@ impl<'de> Visitor<'de> for RawSeed {
                 "type" => r.ty = Some(map.next_value::<Str>()?.0),
                 "attributes" => r.attributes = Some(map.next_value()?),
                 "id" => {
-                    let v: Json = map.next_value()?;
-                    match v {
-                        Json::String(s) => r.id = Some(Cow::Owned(s)),
-                        other => r.rest.push((key, other)),
+                    let v: &RawValue = map.next_value()?;
+                    match serde_json::from_str::<Str>(v.get()) {
+                        Ok(s) => r.id = Some(Cow::Owned(s.0.into_owned())),
+                        Err(_) => r.rest.push((key, v)),
                     }
                 }
                 _ => {
@@ -104,12 +104,12 @@ fn json_error(e: serde_json::Error) -> String {
 }
 
 /// Parses and validates one event line.
-pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
+pub fn parse_event<'a>(line: &'a str, schema: &Schema) -> Result<Input<'a>, String> {
     let raw = parse_raw(line)?;
     let at = raw.at.ok_or("missing field `at`")?;
     let at =
         parse_datetime(&at).ok_or_else(|| format!("`at` is not an RFC 3339 datetime: `{at}`"))?;
-    let contact = raw.contact.ok_or("missing field `contact`")?.into_owned();
+    let contact = raw.contact.ok_or("missing field `contact`")?;
     if contact.is_empty() {
         return Err("`contact` is empty".into());
     }
@@ -135,8 +135,8 @@ pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
             }
             return Err(msg);
         };
-        payload[slot] =
-            convert(&value, fty).map_err(|e| format!("field `{key}` of `{}` {e}", event.name))?;
+        payload[slot] = convert_raw(value, fty)
+            .map_err(|e| format!("field `{key}` of `{}` {e}", event.name))?;
         given[slot] = true;
     }
     for (slot, (name, fty)) in event.fields.iter().enumerate() {
@@ -146,10 +146,13 @@ pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
     }
     let ty = ty as u16;
     let attrs = if ty == CONTACT_CREATED || ty == CONTACT_UPDATED {
-        let attrs = match raw.attributes {
-            Some(Json::Object(map)) => map,
-            Some(_) => return Err("`attributes` must be an object".into()),
-            None => serde_json::Map::new(),
+        let attrs: Vec<(Cow<str>, &RawValue)> = match raw.attributes {
+            Some(raw) => {
+                serde_json::from_str::<Pairs>(raw.get())
+                    .map_err(|_| "`attributes` must be an object".to_string())?
+                    .0
+            }
+            None => Vec::new(),
         };
         attributes(attrs.into_iter(), schema, ty == CONTACT_CREATED)?
     } else if raw.attributes.is_some() {
@@ -173,25 +176,28 @@ pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
 pub fn parse_contact(line: &str, schema: &Schema) -> Result<(String, Vec<(u16, Value)>), String> {
     let raw = parse_raw(line)?;
     let id = raw.id.ok_or("missing field `id` (a string)")?.into_owned();
-    let mut fields: Vec<(String, Json)> = raw
-        .rest
-        .into_iter()
-        .map(|(k, v)| (k.into_owned(), v))
-        .collect();
-    for (k, v) in [("at", raw.at), ("contact", raw.contact), ("type", raw.ty)] {
-        if let Some(v) = v {
-            fields.push((k.to_string(), Json::String(v.into_owned())));
+    for (k, v) in [
+        ("at", &raw.at),
+        ("contact", &raw.contact),
+        ("type", &raw.ty),
+    ] {
+        if v.is_some() {
+            return Err(format!(
+                "a contact record has no field `{k}`; it holds `id` and the contact's attributes"
+            ));
         }
     }
-    if let Some(a) = raw.attributes {
-        fields.push(("attributes".into(), a));
+    if raw.attributes.is_some() {
+        return Err(
+            "a contact record holds its attributes at the top level, not under `attributes`".into(),
+        );
     }
-    Ok((id, attributes(fields.into_iter(), schema, true)?))
+    Ok((id, attributes(raw.rest.into_iter(), schema, true)?))
 }
 
 /// Validates attribute values; on creation, every required field must be given.
-fn attributes(
-    items: impl Iterator<Item = (String, Json)>,
+fn attributes<'a>(
+    items: impl Iterator<Item = (Cow<'a, str>, &'a RawValue)>,
     schema: &Schema,
     creating: bool,
 ) -> Result<Vec<(u16, Value)>, String> {
@@ -206,7 +212,7 @@ fn attributes(
             return Err(msg);
         };
         let field = &schema.fields[slot];
-        let v = convert(&value, &field.ty).map_err(|e| format!("attribute `{key}` {e}"))?;
+        let v = convert_raw(value, &field.ty).map_err(|e| format!("attribute `{key}` {e}"))?;
         given[slot] = true;
         out.push((slot as u16, v));
     }
@@ -224,6 +230,132 @@ fn attributes(
         }
     }
     Ok(out)
+}
+
+/// Converts raw JSON to a value of type `ty` without building a JSON tree;
+/// on failure the slower [`convert`] words the error.
+pub fn convert_raw(raw: &RawValue, ty: &Type) -> Result<Value, String> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    match Typed(ty).deserialize(&mut de) {
+        Ok(v) => Ok(v),
+        Err(_) => {
+            let json: Json = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+            convert(&json, ty)
+        }
+    }
+}
+
+/// The key/value pairs of a JSON object, values left raw.
+struct Pairs<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> de::Deserialize<'de> for Pairs<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Pairs<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                    out.push((k, map.next_value()?));
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Deserializes straight into a [`Value`] of one type.
+struct Typed<'t>(&'t Type);
+
+impl<'de> DeserializeSeed<'de> for Typed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Typed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        match self.0 {
+            Type::Optional(_) => Ok(Value::Unset),
+            _ => Err(E::custom("null")),
+        }
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        match self.0.unwrap_optional() {
+            Type::Bool => Ok(Value::Bool(v)),
+            _ => Err(E::custom("bool")),
+        }
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        match self.0.unwrap_optional() {
+            Type::Int => Ok(Value::Int(v)),
+            Type::Float => Ok(Value::Float(v as f64)),
+            Type::Duration => v
+                .checked_mul(1000)
+                .map(Value::Duration)
+                .ok_or_else(|| E::custom("range")),
+            _ => Err(E::custom("int")),
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        match i64::try_from(v) {
+            Ok(i) => self.visit_i64(i),
+            Err(_) => Err(E::custom("range")),
+        }
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        match self.0.unwrap_optional() {
+            Type::Float => Ok(Value::Float(v)),
+            _ => Err(E::custom("float")),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        match self.0.unwrap_optional() {
+            Type::Str => Ok(Value::str(v)),
+            Type::Enum(members) if members.iter().any(|m| m == v) => Ok(Value::str(v)),
+            Type::Datetime => parse_datetime(v)
+                .map(Value::Datetime)
+                .ok_or_else(|| E::custom("datetime")),
+            _ => Err(E::custom("string")),
+        }
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        match self.0.unwrap_optional() {
+            Type::Set(_) => {
+                let mut set = super::value::StrSet::default();
+                while let Some(s) = seq.next_element::<Str>()? {
+                    set.insert(Arc::from(&*s.0));
+                }
+                Ok(Value::Set(Arc::new(set)))
+            }
+            Type::List(inner) => {
+                let mut items = Vec::new();
+                while let Some(v) = seq.next_element_seed(Typed(inner))? {
+                    items.push(v);
+                }
+                Ok(Value::List(Arc::new(items)))
+            }
+            _ => Err(de::Error::custom("list")),
+        }
+    }
 }
 
 /// Converts a JSON value to a value of type `ty`; the error completes "field `x` ...".
@@ -253,7 +385,7 @@ pub fn convert(v: &Json, ty: &Type) -> Result<Value, String> {
                 .ok_or_else(wrong)?,
         ),
         (Type::Set(_), Json::Array(items)) => {
-            let mut set = BTreeSet::new();
+            let mut set = super::value::StrSet::default();
             for i in items {
                 match i {
                     Json::String(s) => {

@@ -1,8 +1,10 @@
 //! Contact and journey state: plain, serialisable data behind one interface.
 
 use super::value::{Millis, Value};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use smol_str::SmolStr;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// One event as the runtime keeps it.
@@ -19,7 +21,8 @@ pub const NEVER: Millis = Millis::MIN;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Contact {
-    pub id: Arc<str>,
+    /// Ids of up to 23 bytes are stored inline, with no pointer to chase.
+    pub id: SmolStr,
     /// Attribute values by field slot.
     pub attrs: Vec<Value>,
     /// Past events that `seen`/`count` may look at, oldest first.
@@ -61,7 +64,7 @@ pub struct Journey {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Store {
     pub contacts: Vec<Contact>,
-    index: HashMap<Arc<str>, u32>,
+    index: FxHashMap<SmolStr, u32>,
     journeys: Vec<Option<Journey>>,
     free: Vec<u32>,
 }
@@ -72,7 +75,7 @@ impl Store {
     }
 
     pub fn add_contact(&mut self, id: &str, attrs: Vec<Value>, workflows: usize) -> u32 {
-        let id: Arc<str> = Arc::from(id);
+        let id = SmolStr::new(id);
         let n = self.contacts.len() as u32;
         self.contacts.push(Contact {
             id: id.clone(),
@@ -109,7 +112,18 @@ impl Store {
                 (self.journeys.len() - 1) as u32
             }
         };
-        self.contacts[contact as usize].active.push(id);
+        // INVARIANT: `active` is sorted by workflow (declaration order).
+        let wf = self.journeys[id as usize]
+            .as_ref()
+            .map_or(0, |j| j.workflow);
+        let journeys = &self.journeys;
+        let active = &mut self.contacts[contact as usize].active;
+        let at = active.partition_point(|a| {
+            journeys[*a as usize]
+                .as_ref()
+                .is_some_and(|j| j.workflow < wf)
+        });
+        active.insert(at, id);
         id
     }
 

@@ -1,9 +1,52 @@
 //! Run-time values and their JSON and text forms.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::sync::Arc;
+
+/// A set of strings: a sorted vector, smaller than a tree for the few
+/// elements a contact's set holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StrSet(Vec<Arc<str>>);
+
+impl StrSet {
+    pub fn insert(&mut self, s: Arc<str>) {
+        if let Err(at) = self.0.binary_search(&s) {
+            self.0.insert(at, s);
+        }
+    }
+
+    pub fn remove(&mut self, s: &str) {
+        if let Ok(at) = self.0.binary_search_by(|e| (**e).cmp(s)) {
+            self.0.remove(at);
+        }
+    }
+
+    pub fn contains(&self, s: &str) -> bool {
+        self.0.binary_search_by(|e| (**e).cmp(s)).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.0.iter()
+    }
+}
+
+impl FromIterator<Arc<str>> for StrSet {
+    fn from_iter<I: IntoIterator<Item = Arc<str>>>(iter: I) -> StrSet {
+        let mut v: Vec<Arc<str>> = iter.into_iter().collect();
+        v.sort();
+        v.dedup();
+        StrSet(v)
+    }
+}
 
 /// Milliseconds since the Unix epoch (datetimes) or a length of time (durations).
 pub type Millis = i64;
@@ -19,7 +62,7 @@ pub enum Value {
     Str(Arc<str>),
     Datetime(Millis),
     Duration(Millis),
-    Set(Arc<BTreeSet<Arc<str>>>),
+    Set(Arc<StrSet>),
     List(Arc<Vec<Value>>),
 }
 
