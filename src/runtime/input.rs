@@ -20,11 +20,18 @@ struct RawRecord<'a> {
     ty: Option<Cow<'a, str>>,
     attributes: Option<&'a RawValue>,
     rest: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// The event type, when `type` came before the payload (the fast path).
+    event: Option<usize>,
+    /// Payload values parsed straight to their declared types.
+    typed: Vec<(usize, Value)>,
 }
 
-struct RawSeed;
+/// Parses one record; with a schema, payload fields that follow `type` are
+/// parsed straight to their declared types.
+#[derive(Clone, Copy)]
+struct RawSeed<'s>(Option<&'s Schema>);
 
-impl<'de> DeserializeSeed<'de> for RawSeed {
+impl<'de> DeserializeSeed<'de> for RawSeed<'_> {
     type Value = RawRecord<'de>;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -32,7 +39,7 @@ impl<'de> DeserializeSeed<'de> for RawSeed {
     }
 }
 
-impl<'de> Visitor<'de> for RawSeed {
+impl<'de> Visitor<'de> for RawSeed<'_> {
     type Value = RawRecord<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -45,7 +52,11 @@ impl<'de> Visitor<'de> for RawSeed {
             match &*key {
                 "at" => r.at = Some(map.next_value::<Str>()?.0),
                 "contact" => r.contact = Some(map.next_value::<Str>()?.0),
-                "type" => r.ty = Some(map.next_value::<Str>()?.0),
+                "type" => {
+                    let ty = map.next_value::<Str>()?.0;
+                    r.event = self.0.and_then(|schema| schema.event(&ty));
+                    r.ty = Some(ty);
+                }
                 "attributes" => r.attributes = Some(map.next_value()?),
                 "id" => {
                     let v: &RawValue = map.next_value()?;
@@ -55,8 +66,20 @@ impl<'de> Visitor<'de> for RawSeed {
                     }
                 }
                 _ => {
-                    let v = map.next_value()?;
-                    r.rest.push((key, v));
+                    let field = match (self.0, r.event) {
+                        (Some(schema), Some(ev)) => schema.events[ev].field(&key),
+                        _ => None,
+                    };
+                    match field {
+                        Some((slot, ty)) => {
+                            let v = map.next_value_seed(Typed(ty))?;
+                            r.typed.push((slot, v));
+                        }
+                        None => {
+                            let v = map.next_value()?;
+                            r.rest.push((key, v));
+                        }
+                    }
                 }
             }
         }
@@ -86,9 +109,9 @@ impl<'de> de::Deserialize<'de> for Str<'de> {
     }
 }
 
-fn parse_raw(line: &str) -> Result<RawRecord<'_>, String> {
+fn parse_raw<'a>(line: &'a str, schema: Option<&Schema>) -> Result<RawRecord<'a>, String> {
     let mut de = serde_json::Deserializer::from_str(line);
-    let raw = RawSeed.deserialize(&mut de).map_err(json_error)?;
+    let raw = RawSeed(schema).deserialize(&mut de).map_err(json_error)?;
     de.end().map_err(json_error)?;
     Ok(raw)
 }
@@ -105,7 +128,12 @@ fn json_error(e: serde_json::Error) -> String {
 
 /// Parses and validates one event line.
 pub fn parse_event<'a>(line: &'a str, schema: &Schema) -> Result<Input<'a>, String> {
-    let raw = parse_raw(line)?;
+    // The fast path types payload values while parsing; when a value does not
+    // fit its type, the slow path parses again to word the error.
+    let raw = match parse_raw(line, Some(schema)) {
+        Ok(raw) => raw,
+        Err(_) => parse_raw(line, None)?,
+    };
     let at = raw.at.ok_or("missing field `at`")?;
     let at =
         parse_datetime(&at).ok_or_else(|| format!("`at` is not an RFC 3339 datetime: `{at}`"))?;
@@ -124,6 +152,10 @@ pub fn parse_event<'a>(line: &'a str, schema: &Schema) -> Result<Input<'a>, Stri
     let event = &schema.events[ty];
     let mut payload = vec![Value::Unset; event.fields.len()];
     let mut given = vec![false; event.fields.len()];
+    for (slot, value) in raw.typed {
+        payload[slot] = value;
+        given[slot] = true;
+    }
     for (key, value) in raw.rest {
         if key == "id" {
             continue;
@@ -174,7 +206,7 @@ pub fn parse_event<'a>(line: &'a str, schema: &Schema) -> Result<Input<'a>, Stri
 
 /// Parses one line of a contacts file: `{"id": ..., field: value, ...}`.
 pub fn parse_contact(line: &str, schema: &Schema) -> Result<(String, Vec<(u16, Value)>), String> {
-    let raw = parse_raw(line)?;
+    let raw = parse_raw(line, None)?;
     let id = raw.id.ok_or("missing field `id` (a string)")?.into_owned();
     for (k, v) in [
         ("at", &raw.at),
