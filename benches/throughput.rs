@@ -160,9 +160,13 @@ fn main() -> std::io::Result<()> {
     let (mut bare, mut parse, mut full) = (f64::MAX, f64::MAX, f64::MAX);
     let mut n = 0;
     let mut first = None;
+    // NURTURE_BENCH_ONLY=e2e skips the other passes (for profiling).
+    let only_e2e = std::env::var("NURTURE_BENCH_ONLY").is_ok_and(|v| v == "e2e");
     for _ in 0..RUNS {
-        n = timed(&mut bare, || bare_parse(&path))?;
-        timed(&mut parse, || parse_validate(&path, &prog))?;
+        if !only_e2e {
+            n = timed(&mut bare, || bare_parse(&path))?;
+            timed(&mut parse, || parse_validate(&path, &prog))?;
+        }
         let e = timed(&mut full, || end_to_end(&path, &prog, contacts))?;
         first.get_or_insert(e);
     }

@@ -115,6 +115,7 @@ enum Step {
 
 impl Engine {
     pub fn new(prog: Arc<Compiled>, trace: bool) -> Engine {
+        let workflows = prog.workflows.len();
         let inactive = prog
             .workflows
             .iter()
@@ -127,7 +128,7 @@ impl Engine {
         Engine {
             stats: vec![WorkflowStats::default(); prog.workflows.len()],
             prog,
-            store: Store::default(),
+            store: Store::new(workflows),
             timers: BinaryHeap::new(),
             seq: 0,
             now: Millis::MIN,
@@ -161,7 +162,7 @@ impl Engine {
             values[slot as usize] = v;
         }
         self.store
-            .add_contact(id, values, self.prog.workflows.len())
+            .add_contact(id, values)
     }
 
     /// What only the state can tell about an input event: known contact, time order.
@@ -231,18 +232,18 @@ impl Engine {
         };
         self.touch(c);
         // 2. History.
-        let event = Arc::new(Event {
+        let mut event = Shared::new(Event {
             ty: ev.ty,
             at: ev.at,
             payload: ev.payload,
         });
-        self.remember(c, &event);
+        self.remember(c, &mut event);
         // 3. Goals and exits.
-        self.goals_and_exits(c, &event);
+        self.goals_and_exits(c, event.event());
         // 4. Waiting journeys.
-        self.resume_waiting(c, &event);
+        self.resume_waiting(c, &mut event);
         // 5. Triggers.
-        self.start_triggered(c, &event, edges);
+        self.start_triggered(c, &mut event, edges);
     }
 
     /// Fires every timer due at or before `t`.
@@ -274,13 +275,13 @@ impl Engine {
     /// Records activity: arms the inactivity timers.
     fn touch(&mut self, c: u32) {
         if self.inactive.is_empty() {
-            self.store.contacts[c as usize].last_activity = Some(self.now);
+            self.store.contacts[c as usize].last_activity = self.now;
             return;
         }
         let seq = self.next_seq();
         let now = self.now;
         let contact = &mut self.store.contacts[c as usize];
-        contact.last_activity = Some(now);
+        contact.last_activity = now;
         contact.activity_seq = seq;
         for (bit, &(wf, period)) in self.inactive.iter().enumerate() {
             if contact.inactive_pending & (1 << bit) == 0 {
@@ -298,14 +299,14 @@ impl Engine {
         }
     }
 
-    fn remember(&mut self, c: u32, event: &Arc<Event>) {
+    fn remember(&mut self, c: u32, event: &mut Shared) {
         use super::compile::Retention;
         let keep = self.prog.retention;
-        if keep == Retention::None || !self.prog.history_events[event.ty as usize] {
+        if keep == Retention::None || !self.prog.history_events[event.event().ty as usize] {
             return;
         }
         let history = &mut self.store.contacts[c as usize].history;
-        history.push_back(event.clone());
+        history.push_back(event.arc());
         if let Retention::Within(w) = keep {
             let since = self.now.saturating_sub(w);
             while history.front().is_some_and(|e| e.at < since) {
@@ -349,7 +350,7 @@ impl Engine {
                 };
                 let period = self.inactive[bit].1;
                 let ct = &mut self.store.contacts[contact as usize];
-                let last = ct.last_activity.unwrap_or(timer.due);
+                let last = if ct.last_activity == NEVER { timer.due } else { ct.last_activity };
                 let due = last.saturating_add(period);
                 if due > timer.due {
                     self.timers.push(Reverse(Timer {
@@ -419,7 +420,7 @@ impl Engine {
     /// A snapshot of the journeys of `c`, in workflow declaration order
     /// (the store keeps them sorted); no allocation for up to 8.
     fn journeys_of(&self, c: u32) -> Ids {
-        Ids::from(&self.store.contacts[c as usize].active)
+        Ids::from_slots(self.store.slots(c))
     }
 
     fn matches(
@@ -456,8 +457,8 @@ impl Engine {
         })
     }
 
-    fn goals_and_exits(&mut self, c: u32, event: &Arc<Event>) {
-        if self.store.contacts[c as usize].active.is_empty() {
+    fn goals_and_exits(&mut self, c: u32, event: &Event) {
+        if !self.store.has_journeys(c) {
             return;
         }
         let prog = self.prog.clone();
@@ -491,8 +492,8 @@ impl Engine {
         }
     }
 
-    fn resume_waiting(&mut self, c: u32, event: &Arc<Event>) {
-        if self.store.contacts[c as usize].active.is_empty() {
+    fn resume_waiting(&mut self, c: u32, shared: &mut Shared) {
+        if !self.store.has_journeys(c) {
             return;
         }
         let waiting = self.journeys_of(c);
@@ -501,7 +502,7 @@ impl Engine {
             let Some(j) = self.store.journey(id) else {
                 continue;
             };
-            if j.waiting_for != Some(event.ty) {
+            if j.waiting_for != Some(shared.event().ty) {
                 continue;
             }
             let (wf, pc) = (j.workflow, j.pc);
@@ -513,7 +514,7 @@ impl Engine {
                 let contact = &self.store.contacts[c as usize];
                 let cx = Ctx {
                     attrs: &contact.attrs,
-                    event: Some(event),
+                    event: Some(shared.event()),
                     trigger: j.trigger.as_deref(),
                     now: self.now,
                     history: &contact.history,
@@ -533,12 +534,12 @@ impl Engine {
             if let Some(j) = self.store.journey_mut(id) {
                 j.generation += 1;
                 j.waiting_for = None;
-                j.received = Some(event.clone());
+                j.received = Some(shared.arc());
                 j.pc += 1;
             }
             if self.out.trace {
                 self.trace(c, wf, "resume");
-                let name = &prog.schema.events[event.ty as usize].name;
+                let name = &prog.schema.events[shared.event().ty as usize].name;
                 self.out.field_str("event", name);
                 self.out.end();
             }
@@ -546,24 +547,24 @@ impl Engine {
         }
     }
 
-    fn start_triggered(&mut self, c: u32, event: &Arc<Event>, edges: u64) {
+    fn start_triggered(&mut self, c: u32, shared: &mut Shared, edges: u64) {
         let prog = self.prog.clone();
         let all: Vec<u16>;
         let candidates: &[u16] = if edges == 0 {
-            &prog.by_event[event.ty as usize]
+            &prog.by_event[shared.event().ty as usize]
         } else {
             all = (0..prog.workflows.len() as u16).collect();
             &all
         };
         for &wf in candidates {
             let start = match &prog.workflows[wf as usize].trigger {
-                CTrigger::Event { event: ty, filter } if *ty == event.ty => match filter {
+                CTrigger::Event { event: ty, filter } if *ty == shared.event().ty => match filter {
                     Some(f) => {
                         let contact = &self.store.contacts[c as usize];
                         let cx = Ctx {
                             attrs: &contact.attrs,
-                            event: Some(event),
-                            trigger: Some(event),
+                            event: Some(shared.event()),
+                            trigger: Some(shared.event()),
                             now: self.now,
                             history: &contact.history,
                         };
@@ -582,7 +583,7 @@ impl Engine {
             };
             if start {
                 let trigger = matches!(prog.workflows[wf as usize].trigger, CTrigger::Event { .. })
-                    .then(|| event.clone());
+                    .then(|| shared.arc());
                 self.try_start(c, wf, trigger);
             }
         }
@@ -590,15 +591,11 @@ impl Engine {
 
     /// Starts a journey if the contact may enter; runs it to its first wait.
     fn try_start(&mut self, c: u32, wf: u16, trigger: Option<Arc<Event>>) -> bool {
-        let contact = &self.store.contacts[c as usize];
-        if contact
-            .active
-            .iter()
-            .any(|id| self.store.journey(*id).is_some_and(|j| j.workflow == wf))
-        {
+        let slot = *self.store.slot_mut(c, wf);
+        if slot.journey != super::store::NO_JOURNEY {
             return false;
         }
-        let last = contact.last_entry[wf as usize];
+        let last = slot.last_entry;
         let allowed = match self.prog.workflows[wf as usize].reenter {
             Reenter::Never => last == NEVER,
             Reenter::Always => true,
@@ -607,7 +604,7 @@ impl Engine {
         if !allowed {
             return false;
         }
-        self.store.contacts[c as usize].last_entry[wf as usize] = self.now;
+        self.store.slot_mut(c, wf).last_entry = self.now;
         self.stats[wf as usize].entered += 1;
         let id = self.store.insert_journey(Journey {
             workflow: wf,
@@ -648,7 +645,7 @@ impl Engine {
             self.out.field_str("outcome", outcome.as_str());
             self.out.end();
         }
-        self.store.finish(id, j.contact);
+        self.store.finish(id, j);
     }
 
     /// Runs a journey until it waits or ends, then fires the attribute
@@ -937,6 +934,39 @@ impl Engine {
     }
 }
 
+/// The event being handled: moved into an `Arc` only when something keeps it.
+enum Shared {
+    Owned(Event),
+    Kept(Arc<Event>),
+}
+
+impl Shared {
+    fn new(event: Event) -> Shared {
+        Shared::Owned(event)
+    }
+
+    fn event(&self) -> &Event {
+        match self {
+            Shared::Owned(e) => e,
+            Shared::Kept(e) => e,
+        }
+    }
+
+    fn arc(&mut self) -> Arc<Event> {
+        let empty = Shared::Owned(Event {
+            ty: 0,
+            at: 0,
+            payload: Box::new([]),
+        });
+        let arc = match std::mem::replace(self, empty) {
+            Shared::Owned(e) => Arc::new(e),
+            Shared::Kept(a) => a,
+        };
+        *self = Shared::Kept(arc.clone());
+        arc
+    }
+}
+
 /// A small copy of journey ids, on the stack when there are few.
 enum Ids {
     Inline(usize, [u32; 8]),
@@ -944,15 +974,28 @@ enum Ids {
 }
 
 impl Ids {
-    fn from(ids: &[u32]) -> Ids {
-        if ids.len() <= 8 {
-            let mut buf = [0; 8];
-            buf[..ids.len()].copy_from_slice(ids);
-            Ids::Inline(ids.len(), buf)
+    fn from_slots(slots: &[super::store::Slot]) -> Ids {
+        let mut buf = [0; 8];
+        let mut n = 0;
+        let mut spill = Vec::new();
+        for s in slots.iter().filter(|s| s.journey != super::store::NO_JOURNEY) {
+            if n < 8 {
+                buf[n] = s.journey;
+                n += 1;
+            } else {
+                if spill.is_empty() {
+                    spill.extend_from_slice(&buf);
+                }
+                spill.push(s.journey);
+            }
+        }
+        if spill.is_empty() {
+            Ids::Inline(n, buf)
         } else {
-            Ids::Heap(ids.to_vec())
+            Ids::Heap(spill)
         }
     }
+
 }
 
 impl Iterator for Ids {

@@ -151,10 +151,11 @@ pub fn parse_event<'a>(line: &'a str, schema: &Schema) -> Result<Input<'a>, Stri
     })?;
     let event = &schema.events[ty];
     let mut payload = vec![Value::Unset; event.fields.len()];
-    let mut given = vec![false; event.fields.len()];
+    // Which fields were given: a bit per field (events declare few fields).
+    let mut given = Given::new(event.fields.len());
     for (slot, value) in raw.typed {
         payload[slot] = value;
-        given[slot] = true;
+        given.set(slot);
     }
     for (key, value) in raw.rest {
         if key == "id" {
@@ -169,10 +170,10 @@ pub fn parse_event<'a>(line: &'a str, schema: &Schema) -> Result<Input<'a>, Stri
         };
         payload[slot] = convert_raw(value, fty)
             .map_err(|e| format!("field `{key}` of `{}` {e}", event.name))?;
-        given[slot] = true;
+        given.set(slot);
     }
     for (slot, (name, fty)) in event.fields.iter().enumerate() {
-        if !given[slot] && !fty.is_optional() {
+        if !given.get(slot) && !fty.is_optional() {
             return Err(format!("event `{}` is missing field `{name}`", event.name));
         }
     }
@@ -202,6 +203,37 @@ pub fn parse_event<'a>(line: &'a str, schema: &Schema) -> Result<Input<'a>, Stri
         payload: payload.into_boxed_slice(),
         attrs,
     })
+}
+
+/// A set of field slots: inline bits for the first 64, a vector beyond.
+struct Given {
+    bits: u64,
+    more: Vec<bool>,
+}
+
+impl Given {
+    fn new(n: usize) -> Given {
+        Given {
+            bits: 0,
+            more: if n > 64 { vec![false; n - 64] } else { Vec::new() },
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        if i < 64 {
+            self.bits |= 1 << i;
+        } else if let Some(b) = self.more.get_mut(i - 64) {
+            *b = true;
+        }
+    }
+
+    fn get(&self, i: usize) -> bool {
+        if i < 64 {
+            self.bits & (1 << i) != 0
+        } else {
+            self.more.get(i - 64).copied().unwrap_or(false)
+        }
+    }
 }
 
 /// Parses one line of a contacts file: `{"id": ..., field: value, ...}`.

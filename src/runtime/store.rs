@@ -1,4 +1,8 @@
 //! Contact and journey state: plain, serialisable data behind one interface.
+//!
+//! Laid out for the per-event path: a contact's journeys and last entry
+//! times live in one flat table of per-workflow slots, so handling an event
+//! touches few cache lines.
 
 use super::value::{Millis, Value};
 use rustc_hash::FxHashMap;
@@ -16,29 +20,37 @@ pub struct Event {
     pub payload: Box<[Value]>,
 }
 
-/// Marks "never entered" in [`Contact::last_entry`].
+/// Marks "never entered" in [`Slot::last_entry`].
 pub const NEVER: Millis = Millis::MIN;
+
+/// Marks an empty [`Slot::journey`].
+pub const NO_JOURNEY: u32 = u32::MAX;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Contact {
     /// Ids of up to 23 bytes are stored inline, with no pointer to chase.
     pub id: SmolStr,
     /// Attribute values by field slot.
-    pub attrs: Vec<Value>,
+    pub attrs: Box<[Value]>,
     /// Past events that `seen`/`count` may look at, oldest first.
     pub history: VecDeque<Arc<Event>>,
-    /// Time of the contact's last event.
-    pub last_activity: Option<Millis>,
+    /// Time of the contact's last event, or [`NEVER`].
+    pub last_activity: Millis,
     /// Creation order of the last activity, for inactivity timers.
     pub activity_seq: u64,
     /// Bit per inactivity-triggered workflow: a timer is pending.
     pub inactive_pending: u64,
-    /// Active journeys (ids into the journey table).
-    pub active: Vec<u32>,
-    /// Entry time of the latest journey per workflow, or [`NEVER`].
-    pub last_entry: Vec<Millis>,
     /// Last value of each attribute-trigger condition, one bit each.
     pub cond_bits: u64,
+}
+
+/// A contact's standing in one workflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    /// The active journey, or [`NO_JOURNEY`].
+    pub journey: u32,
+    /// Entry time of the latest journey, or [`NEVER`].
+    pub last_entry: Millis,
 }
 
 /// One contact's progress through one workflow.
@@ -65,31 +77,61 @@ pub struct Journey {
 pub struct Store {
     pub contacts: Vec<Contact>,
     index: FxHashMap<SmolStr, u32>,
+    /// `workflows` slots per contact, contact after contact.
+    slots: Vec<Slot>,
+    workflows: usize,
     journeys: Vec<Option<Journey>>,
     free: Vec<u32>,
 }
 
 impl Store {
+    pub fn new(workflows: usize) -> Store {
+        Store {
+            workflows,
+            ..Store::default()
+        }
+    }
+
     pub fn contact_id(&self, id: &str) -> Option<u32> {
         self.index.get(id).copied()
     }
 
-    pub fn add_contact(&mut self, id: &str, attrs: Vec<Value>, workflows: usize) -> u32 {
+    pub fn add_contact(&mut self, id: &str, attrs: Vec<Value>) -> u32 {
         let id = SmolStr::new(id);
         let n = self.contacts.len() as u32;
         self.contacts.push(Contact {
             id: id.clone(),
-            attrs,
+            attrs: attrs.into_boxed_slice(),
             history: VecDeque::new(),
-            last_activity: None,
+            last_activity: NEVER,
             activity_seq: 0,
             inactive_pending: 0,
-            active: Vec::new(),
-            last_entry: vec![NEVER; workflows],
             cond_bits: 0,
         });
+        self.slots.extend(std::iter::repeat_n(
+            Slot {
+                journey: NO_JOURNEY,
+                last_entry: NEVER,
+            },
+            self.workflows,
+        ));
         self.index.insert(id, n);
         n
+    }
+
+    /// The per-workflow slots of a contact, in declaration order.
+    pub fn slots(&self, contact: u32) -> &[Slot] {
+        let at = contact as usize * self.workflows;
+        &self.slots[at..at + self.workflows]
+    }
+
+    pub fn slot_mut(&mut self, contact: u32, workflow: u16) -> &mut Slot {
+        &mut self.slots[contact as usize * self.workflows + workflow as usize]
+    }
+
+    /// Whether the contact has any journey in flight.
+    pub fn has_journeys(&self, contact: u32) -> bool {
+        self.slots(contact).iter().any(|s| s.journey != NO_JOURNEY)
     }
 
     pub fn journey(&self, id: u32) -> Option<&Journey> {
@@ -101,7 +143,7 @@ impl Store {
     }
 
     pub fn insert_journey(&mut self, j: Journey) -> u32 {
-        let contact = j.contact;
+        let (contact, workflow) = (j.contact, j.workflow);
         let id = match self.free.pop() {
             Some(id) => {
                 self.journeys[id as usize] = Some(j);
@@ -112,18 +154,7 @@ impl Store {
                 (self.journeys.len() - 1) as u32
             }
         };
-        // INVARIANT: `active` is sorted by workflow (declaration order).
-        let wf = self.journeys[id as usize]
-            .as_ref()
-            .map_or(0, |j| j.workflow);
-        let journeys = &self.journeys;
-        let active = &mut self.contacts[contact as usize].active;
-        let at = active.partition_point(|a| {
-            journeys[*a as usize]
-                .as_ref()
-                .is_some_and(|j| j.workflow < wf)
-        });
-        active.insert(at, id);
+        self.slot_mut(contact, workflow).journey = id;
         id
     }
 
@@ -139,19 +170,12 @@ impl Store {
     }
 
     /// Forgets a journey that was taken out and has ended.
-    pub fn finish(&mut self, id: u32, contact: u32) {
-        self.contacts[contact as usize].active.retain(|a| *a != id);
+    pub fn finish(&mut self, id: u32, j: &Journey) {
+        let slot = self.slot_mut(j.contact, j.workflow);
+        if slot.journey == id {
+            slot.journey = NO_JOURNEY;
+        }
         self.free.push(id);
-    }
-
-    /// Removes a finished journey.
-    pub fn remove_journey(&mut self, id: u32) -> Option<Journey> {
-        let j = self.journeys.get_mut(id as usize)?.take()?;
-        self.contacts[j.contact as usize]
-            .active
-            .retain(|a| *a != id);
-        self.free.push(id);
-        Some(j)
     }
 
     /// Journeys still in flight.

@@ -194,6 +194,27 @@ pub fn write_json_str(out: &mut String, s: &str) {
 
 /// RFC 3339 in UTC, with milliseconds only when there are any.
 pub fn format_datetime(ms: Millis) -> String {
+    if ms % 1000 == 0 && (0..253_402_300_800_000).contains(&ms) {
+        // Whole seconds in years 1970-9999: the civil date without a general formatter
+        // (H. Hinnant's algorithm).
+        let secs = ms / 1000;
+        let (days, rem) = (secs / 86_400, secs % 86_400);
+        let z = days + 719_468;
+        let era = z / 146_097;
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        return format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        );
+    }
     match chrono::DateTime::from_timestamp_millis(ms) {
         Some(dt) => dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         None => ms.to_string(),
@@ -281,6 +302,16 @@ pub fn format_duration(ms: Millis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn datetime_formatting_agrees_with_chrono() {
+        for ms in [0, 1_772_355_600_000, 951_782_400_000, 4_102_444_799_000, 1_709_251_199_000] {
+            let slow = chrono::DateTime::from_timestamp_millis(ms)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+            assert_eq!(Some(format_datetime(ms)), slow, "{ms}");
+        }
+        assert_eq!(format_datetime(1_500), "1970-01-01T00:00:01.500Z");
+    }
 
     #[test]
     fn fast_datetime_agrees_with_chrono() {
