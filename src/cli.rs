@@ -2,6 +2,7 @@
 
 mod check;
 mod load;
+mod repl;
 mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -31,6 +32,11 @@ enum Command {
     /// goes to stderr. Exits 1 when the program has errors and 2 on a bad
     /// input record (with --on-error abort) or an unreadable file.
     Run(run::RunArgs),
+    /// Try workflows interactively: contacts, events and virtual time.
+    ///
+    /// Type `:help` for the commands. Without a terminal (input piped on
+    /// stdin) it prints the same replies without prompts, for scripts.
+    Repl(repl::ReplArgs),
 }
 
 /// How diagnostics are printed.
@@ -48,6 +54,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Repl(args) => repl::run(&args),
     }
 }
 

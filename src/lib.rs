@@ -13,3 +13,4 @@ pub mod pretty;
 pub mod runtime;
 pub mod source;
 pub mod syntax;
+pub mod repl;

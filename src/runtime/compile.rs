@@ -247,6 +247,19 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
     }
 }
 
+/// Compiles one expression over the contact (the REPL's bare expressions).
+pub fn compile_expr(e: &ast::Expr, schema: &Schema) -> CExpr {
+    let mut cx = Cx {
+        schema,
+        retention: Retention::None,
+        history_events: vec![false; schema.events.len()],
+        splits: 0,
+        event_scope: None,
+        trigger_scope: None,
+    };
+    cx.expr(e)
+}
+
 /// The value of a constant default, or the implicit default of the type.
 fn default_value(default: Option<&ast::Expr>, ty: &Type) -> Value {
     let Some(e) = default else {

@@ -74,7 +74,9 @@ impl Outcome {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerKind {
-    Journey { id: u32, generation: u32 },
+    /// `generation` is the timer's own sequence number: unique for the whole run,
+    /// so a stale timer never matches a later journey that reuses the id.
+    Journey { id: u32, generation: u64 },
     Inactive { contact: u32, workflow: u16 },
 }
 
@@ -324,7 +326,7 @@ impl Engine {
                 if j.generation != generation {
                     return;
                 }
-                j.generation += 1;
+                j.generation = 0;
                 let timed_out = j.waiting_for.take().is_some();
                 if timed_out {
                     j.received = None;
@@ -532,7 +534,7 @@ impl Engine {
                 }
             }
             if let Some(j) = self.store.journey_mut(id) {
-                j.generation += 1;
+                j.generation = 0;
                 j.waiting_for = None;
                 j.received = Some(shared.arc());
                 j.pc += 1;
@@ -899,10 +901,10 @@ impl Engine {
     }
 
     fn suspend(&mut self, j: &mut Journey, until: Millis, event: Option<u16>) {
-        j.generation += 1;
+        let seq = self.next_seq();
+        j.generation = seq;
         j.waiting_for = event;
         j.wake_at = until;
-        let seq = self.next_seq();
         let id = self.running;
         self.timers.push(Reverse(Timer {
             due: until,
@@ -922,6 +924,25 @@ impl Engine {
             }
             self.out.end();
         }
+    }
+
+    /// Evaluates an expression against a contact (or the schema defaults) at the current time.
+    pub fn eval_for(&self, contact: Option<u32>, e: &super::compile::CExpr, now: Millis) -> Result<Value, Fault> {
+        let empty = std::collections::VecDeque::new();
+        let (attrs, history) = match contact.and_then(|c| self.store.contacts.get(c as usize)) {
+            Some(ct) => (&ct.attrs[..], &ct.history),
+            None => (&self.prog.defaults[..], &empty),
+        };
+        eval(
+            e,
+            &Ctx {
+                attrs,
+                event: None,
+                trigger: None,
+                now,
+                history,
+            },
+        )
     }
 
     /// Journeys still waiting, per workflow.

@@ -61,8 +61,9 @@ pub struct Journey {
     /// The next instruction to run.
     pub pc: u32,
     pub entered_at: Millis,
-    /// Bumped whenever the journey stops waiting, so stale timers are ignored.
-    pub generation: u32,
+    /// The sequence number of the timer the journey waits on (0 when it is
+    /// not waiting), so stale timers are ignored.
+    pub generation: u64,
     /// The event a `wait for` waits for.
     pub waiting_for: Option<u16>,
     /// When the current wait ends.

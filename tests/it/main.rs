@@ -5,6 +5,7 @@ mod cli;
 mod helpers;
 mod parse;
 mod props;
+mod repl;
 mod run;
 mod syntax_errors;
 mod type_errors;

@@ -854,3 +854,16 @@ workflow idle { when inactive for 3h reenter always untag "active" }"#;
         assert!(Path::new(&root().join("examples")).exists());
     }
 }
+
+/// A finished journey's pending deadline must not wake a later journey that reuses its slot.
+#[test]
+fn stale_timer_never_wakes_a_later_journey() {
+    let prog = r#"workflow a { when contact_created wait for email_opened within 3d { tag "a" } }
+workflow b { when purchase wait 5d tag "b" }"#;
+    let ev = events(&[
+        CREATE_C1,
+        r#"{"at":"2026-03-02T09:00:00Z","contact":"c1","type":"email_opened","campaign":"x"}"#,
+        r#"{"at":"2026-03-02T10:00:00Z","contact":"c1","type":"purchase","order_id":"1","amount":1.0,"category":"x"}"#,
+    ]);
+    assert_eq!(actions(&run(prog, &ev, &["--drain"]).out), ["03-02T09:00 c1 a tag tag=a", "03-07T10:00 c1 b tag tag=b"]);
+}

@@ -1,0 +1,37 @@
+//! `nurture repl [PATH]`
+
+use crate::repl::{editor, Session};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct ReplArgs {
+    /// A `.flow` file or directory to load (an empty program when left out).
+    pub path: Option<PathBuf>,
+}
+
+pub fn run(args: &ReplArgs) -> ExitCode {
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let color = tty && std::env::var_os("NO_COLOR").is_none();
+    let session = match Session::new(args.path.clone(), color) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = if tty {
+        editor::interactive(session).map_err(|e| e.to_string())
+    } else {
+        let stdin = std::io::stdin();
+        editor::piped(session, stdin.lock(), std::io::stdout().lock()).map_err(|e| e.to_string())
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! The REPL's core: a session that owns a program, an engine and a virtual
+//! clock, and turns one input into text. No terminal code here: the
+//! rustyline front end is `repl/editor.rs`, and piped input uses the same core.
+//!
+//! Changing the program (`:load`, `:reload`, a typed declaration) compiles it
+//! again and replays the session's events into a fresh engine, silently, so
+//! contacts and journeys are always those the current program produces.
+
+mod command;
+pub mod editor;
+
+pub use command::{is_complete, parse, Command, COMMANDS};
+
+use crate::check::expr::{Env, ExprChecker};
+use crate::diagnostic::Diagnostic;
+use crate::pipeline::{analyse, Analysis};
+use crate::runtime::engine::Engine;
+use crate::runtime::input::parse_event;
+use crate::runtime::value::{format_datetime, parse_datetime, Millis, Value};
+use crate::runtime::{compile, Compiled};
+use crate::source::{SourceMap, Span};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where the clock starts.
+pub const START: &str = "2026-01-01T00:00:00Z";
+
+/// An input the session replays after the program changes.
+#[derive(Clone, Debug)]
+enum Logged {
+    Event(String),
+    Advance(Millis),
+}
+
+/// What one input produced.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub text: String,
+    pub quit: bool,
+}
+
+pub struct Session {
+    path: Option<PathBuf>,
+    /// Declarations typed in the session, kept across reloads.
+    typed: Vec<String>,
+    sources: SourceMap,
+    analysis: Analysis,
+    prog: Arc<Compiled>,
+    engine: Engine,
+    log: Vec<Logged>,
+    actions: Vec<String>,
+    current: Option<String>,
+    trace: bool,
+    clock: Millis,
+    color: bool,
+}
+
+const EMPTY_PROGRAM: &str = "contact {\n}\n";
+
+impl Session {
+    /// A session over the program at `path` (or an empty one).
+    pub fn new(path: Option<PathBuf>, color: bool) -> Result<Session, String> {
+        let sources = match &path {
+            Some(p) => crate::cli::load_sources(p)?,
+            None => {
+                let mut s = SourceMap::default();
+                s.add("<empty>", EMPTY_PROGRAM);
+                s
+            }
+        };
+        let analysis = analyse(&sources);
+        let prog = Arc::new(compile(&analysis.program, &analysis.checked.schema));
+        let session = Session {
+            path,
+            typed: Vec::new(),
+            engine: Engine::new(prog.clone(), false),
+            sources,
+            analysis,
+            prog,
+            log: Vec::new(),
+            actions: Vec::new(),
+            current: None,
+            trace: false,
+            clock: parse_datetime(START).unwrap_or(0),
+            color,
+        };
+        if session.has_errors() {
+            let text = session.render(&session.analysis.diagnostics.clone(), &session.sources.clone());
+            return Err(format!("{text}the program has errors"));
+        }
+        Ok(session)
+    }
+
+    fn has_errors(&self) -> bool {
+        self.analysis.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The prompt: the virtual clock and the current contact.
+    pub fn prompt(&self) -> String {
+        match &self.current {
+            Some(c) => format!("[{} {c}]> ", format_datetime(self.clock)),
+            None => format!("[{}]> ", format_datetime(self.clock)),
+        }
+    }
+
+    /// Handles one complete input (possibly several lines).
+    pub fn eval(&mut self, input: &str) -> Reply {
+        let mut reply = Reply::default();
+        let result = match parse(input) {
+            Command::Empty => Ok(String::new()),
+            Command::Help => Ok(help()),
+            Command::Quit => {
+                reply.quit = true;
+                Ok(String::new())
+            }
+            Command::Load(path) => self.load(Some(PathBuf::from(path))),
+            Command::Reload => self.load(self.path.clone()),
+            Command::Schema => Ok(self.schema()),
+            Command::Workflows => Ok(self.workflows()),
+            Command::Contact { id, json, json_at } => self.contact(input, id, json, json_at),
+            Command::Use(id) => self.use_contact(id),
+            Command::Event { id, ty, json, json_at } => self.event(input, id, ty, json, json_at),
+            Command::Advance(d) => self.advance(input, d),
+            Command::Time => Ok(format!("{}\n", format_datetime(self.clock))),
+            Command::Journeys(id) => self.journeys(id),
+            Command::History(id) => self.history(id),
+            Command::Actions => Ok(self.actions.iter().map(|a| format!("{a}\n")).collect()),
+            Command::Type(expr, at) => self.type_of(input, expr, at, false),
+            Command::Trace(arg) => self.set_trace(arg),
+            Command::Reset => {
+                self.log.clear();
+                self.actions.clear();
+                self.current = None;
+                self.clock = parse_datetime(START).unwrap_or(0);
+                self.engine = Engine::new(self.prog.clone(), self.trace);
+                Ok("contacts, events and time forgotten; the program is kept\n".into())
+            }
+            Command::Declaration(text) => self.declare(text),
+            Command::Expr(expr) => self.type_of(input, expr, 0, true),
+            Command::Unknown(name) => Err(format!(
+                "unknown command `{}`; `:help` lists the commands\n",
+                name.trim()
+            )),
+        };
+        reply.text = match result {
+            Ok(t) | Err(t) => t,
+        };
+        reply
+    }
+
+    /// Renders diagnostics against their sources.
+    fn render(&self, diags: &[Diagnostic], sources: &SourceMap) -> String {
+        diags.iter().map(|d| d.render(sources, self.color, 100)).collect()
+    }
+
+    /// An error about the line just typed, spanning `start..end` of it.
+    fn line_error(&self, input: &str, start: usize, end: usize, code: &str, msg: &str, help: Option<&str>) -> String {
+        let mut map = SourceMap::default();
+        map.add("<input>", input);
+        let end = end.clamp(start, input.len());
+        let mut d = Diagnostic::error(code, Span::new(0, start.min(input.len()), end), msg).with_label("here");
+        if let Some(h) = help {
+            d = d.with_help(h);
+        }
+        d.render(&map, self.color, 100)
+    }
+
+    fn load(&mut self, path: Option<PathBuf>) -> Result<String, String> {
+        let Some(p) = path else {
+            return Err("no program was loaded; use `:load PATH`\n".into());
+        };
+        let mut sources = crate::cli::load_sources(&p).map_err(|e| format!("error: {e}\n"))?;
+        for (i, t) in self.typed.iter().enumerate() {
+            sources.add(format!("<typed {}>", i + 1), t.as_str());
+        }
+        let analysis = analyse(&sources);
+        if analysis.diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(self.render(&analysis.diagnostics, &sources));
+        }
+        self.path = Some(p.clone());
+        let warnings = self.render(&analysis.diagnostics, &sources);
+        let replayed = self.install(sources, analysis);
+        Ok(format!(
+            "{warnings}loaded `{}`: {} workflows{replayed}\n",
+            p.display(),
+            self.prog.workflows.len()
+        ))
+    }
+
+    /// Adds a typed `workflow`/`event` declaration to the program.
+    fn declare(&mut self, text: &str) -> Result<String, String> {
+        let mut sources = self.sources.clone();
+        sources.add(format!("<typed {}>", self.typed.len() + 1), text);
+        let analysis = analyse(&sources);
+        if analysis.diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(self.render(&analysis.diagnostics, &sources));
+        }
+        self.typed.push(text.to_string());
+        let what = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let warnings = self.render(&analysis.diagnostics, &sources);
+        let replayed = self.install(sources, analysis);
+        Ok(format!("{warnings}added {what}{replayed}\n"))
+    }
+
+    /// Switches to a new program and replays the session's inputs into it.
+    fn install(&mut self, sources: SourceMap, analysis: Analysis) -> String {
+        self.prog = Arc::new(compile(&analysis.program, &analysis.checked.schema));
+        self.sources = sources;
+        self.analysis = analysis;
+        self.engine = Engine::new(self.prog.clone(), self.trace);
+        let mut dropped = 0;
+        for item in self.log.clone() {
+            match item {
+                Logged::Event(line) => match parse_event(&line, &self.prog.schema) {
+                    Ok(input) => {
+                        if self.engine.accept(input).is_err() {
+                            dropped += 1;
+                        }
+                    }
+                    Err(_) => dropped += 1,
+                },
+                Logged::Advance(t) => self.engine.advance_to(t),
+            }
+        }
+        self.engine.out.buf.clear();
+        self.engine.faults.clear();
+        match (self.log.len(), dropped) {
+            (0, _) => String::new(),
+            (n, 0) => format!(" (replayed {n} inputs)"),
+            (n, d) => format!(" (replayed {n} inputs; {d} no longer fit the program and were dropped)"),
+        }
+    }
+
+    fn schema(&self) -> String {
+        let mut out = String::from("contact {\n");
+        for f in &self.prog.schema.fields {
+            let _ = write!(out, "  {}: {}", f.name, f.ty);
+            if let Some(d) = &f.default {
+                let _ = write!(out, " = {}", crate::pretty::expr(d));
+            }
+            if let Some(c) = &f.channel {
+                let _ = write!(out, " @channel({c})");
+            }
+            if !f.consent.is_empty() {
+                let _ = write!(out, " @consent({})", f.consent.join(", "));
+            }
+            out.push('\n');
+        }
+        out.push_str("}\n");
+        for e in &self.prog.schema.events {
+            let fields: Vec<String> = e.fields.iter().map(|(n, t)| format!("{n}: {t}")).collect();
+            let builtin = if e.builtin { "  // built-in, carries `attributes`" } else { "" };
+            let _ = writeln!(out, "event {} {{ {} }}{builtin}", e.name, fields.join(", "));
+        }
+        out
+    }
+
+    fn workflows(&self) -> String {
+        let mut out = String::new();
+        for wf in self.analysis.program.workflows() {
+            let trigger = match wf.trigger.as_ref().map(|t| &t.kind) {
+                Some(crate::ast::TriggerKind::Event(m)) => match &m.filter {
+                    Some(f) => format!("when {} where {}", m.event.name, crate::pretty::expr(f)),
+                    None => format!("when {}", m.event.name),
+                },
+                Some(crate::ast::TriggerKind::Inactive(d)) => {
+                    format!("when inactive for {}", crate::pretty::duration(d.seconds))
+                }
+                Some(crate::ast::TriggerKind::Condition(c)) => format!("when {}", crate::pretty::expr(c)),
+                None => String::new(),
+            };
+            let _ = writeln!(out, "{}  {trigger}  ({})", wf.name.name, self.sources.location(wf.name.span));
+        }
+        if out.is_empty() {
+            out.push_str("no workflows; type one in, or `:load PATH`\n");
+        }
+        out
+    }
+
+    /// Runs one event line through the engine and reports what it caused.
+    fn feed(&mut self, input: &str, json_at: usize, json_len: usize, line: String) -> Result<String, String> {
+        let event = parse_event(&line, &self.prog.schema)
+            .map_err(|e| self.line_error(input, json_at, json_at + json_len, "nurture::repl::bad-input", &e, None))?;
+        self.engine
+            .accept(event)
+            .map_err(|e| self.line_error(input, 0, input.len(), "nurture::repl::bad-input", &e, None))?;
+        self.log.push(Logged::Event(line));
+        Ok(self.drain_output())
+    }
+
+    /// Actions and faults produced since the last call.
+    fn drain_output(&mut self) -> String {
+        let buf = std::mem::take(&mut self.engine.out.buf);
+        let mut out = String::new();
+        for line in buf.lines() {
+            let lifecycle = ["enter", "stage", "wait", "resume", "end"]
+                .iter()
+                .any(|k| line.contains(&format!(r#""action":"{k}""#)));
+            if !lifecycle {
+                self.actions.push(line.to_string());
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        for f in std::mem::take(&mut self.engine.faults) {
+            let d = Diagnostic::error("nurture::runtime::fault", f.fault.span, f.fault.message.clone())
+                .with_label("here")
+                .with_help(format!(
+                    "contact `{}`, workflow `{}`; the journey ended as failed",
+                    f.contact, f.workflow
+                ));
+            out.push_str(&d.render(&self.sources, self.color, 100));
+        }
+        if out.is_empty() {
+            out.push_str("(no actions)\n");
+        }
+        out
+    }
+
+    fn json_object(&self, input: &str, json: &str, json_at: usize) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        if json.trim().is_empty() {
+            return Ok(serde_json::Map::new());
+        }
+        match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(serde_json::Value::Object(m)) => Ok(m),
+            Ok(_) => Err(self.line_error(input, json_at, json_at + json.len(), "nurture::repl::bad-json", "expected a JSON object", Some("write the fields as `{\"name\": value}`"))),
+            Err(e) => {
+                let col = e.column().saturating_sub(1);
+                let at = json_at + col.min(json.len());
+                let msg = e.to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg);
+                Err(self.line_error(input, at, at + 1, "nurture::repl::bad-json", &format!("bad JSON: {msg}"), None))
+            }
+        }
+    }
+
+    fn contact(&mut self, input: &str, id: &str, json: &str, json_at: usize) -> Result<String, String> {
+        if id.is_empty() {
+            return Err(self.line_error(input, 0, input.len(), "nurture::repl::usage", "expected a contact id", Some("`:contact ID {\"email\": \"a@x.com\", ...}`")));
+        }
+        let attrs = self.json_object(input, json, json_at)?;
+        let exists = self.engine.store.contact_id(id).is_some();
+        let ty = if exists { "contact_updated" } else { "contact_created" };
+        let mut extra = serde_json::Map::new();
+        extra.insert("attributes".into(), serde_json::Value::Object(attrs));
+        let line = self.record(id, ty, extra);
+        let out = self.feed(input, json_at, json.len(), line)?;
+        self.current = Some(id.to_string());
+        Ok(out)
+    }
+
+    /// An input record as `nurture run` reads it: `at`, `contact`, `type`, then the rest.
+    fn record(&self, id: &str, ty: &str, rest: serde_json::Map<String, serde_json::Value>) -> String {
+        let mut line = serde_json::json!({ "at": format_datetime(self.clock) }).to_string();
+        line.pop();
+        let _ = write!(line, ",\"contact\":{},\"type\":{}", serde_json::Value::from(id), serde_json::Value::from(ty));
+        for (k, v) in rest {
+            let _ = write!(line, ",{}:{v}", serde_json::Value::from(k));
+        }
+        line.push('}');
+        line
+    }
+
+    fn use_contact(&mut self, id: &str) -> Result<String, String> {
+        if self.engine.store.contact_id(id).is_none() {
+            return Err(format!("unknown contact `{id}`; create it with `:contact {id} {{...}}`\n"));
+        }
+        self.current = Some(id.to_string());
+        Ok(format!("current contact: {id}\n"))
+    }
+
+    fn event(&mut self, input: &str, id: Option<&str>, ty: &str, json: &str, json_at: usize) -> Result<String, String> {
+        let Some(id) = id.map(str::to_string).or_else(|| self.current.clone()) else {
+            return Err(self.line_error(input, 0, input.len(), "nurture::repl::usage", "no current contact", Some("name one, `:event ID TYPE {...}`, or pick one with `:use ID`")));
+        };
+        let payload = self.json_object(input, json, json_at)?;
+        let line = self.record(&id, ty, payload);
+        if self.prog.schema.event(ty).is_none() {
+            let ty_at = input.find(ty).unwrap_or(0);
+            let help = crate::check::suggest::help(ty, self.prog.schema.event_names(), "event");
+            return Err(self.line_error(input, ty_at, ty_at + ty.len(), "nurture::repl::bad-input", &format!("unknown event type `{ty}`"), Some(&help)));
+        }
+        self.feed(input, json_at, json.len(), line)
+    }
+
+    fn advance(&mut self, input: &str, d: &str) -> Result<String, String> {
+        let secs = parse_duration(d).ok_or_else(|| {
+            self.line_error(input, input.len() - d.len(), input.len(), "nurture::repl::usage", "expected a duration", Some("such as `:advance 2d` or `:advance 1d 12h`"))
+        })?;
+        self.clock += secs * 1000;
+        self.engine.advance_to(self.clock);
+        self.log.push(Logged::Advance(self.clock));
+        let out = self.drain_output();
+        Ok(format!("{out}now {}\n", format_datetime(self.clock)))
+    }
+
+    fn contact_index(&self, id: Option<&str>) -> Result<(String, u32), String> {
+        let Some(id) = id.map(str::to_string).or_else(|| self.current.clone()) else {
+            return Err("no current contact; name one or pick one with `:use ID`\n".into());
+        };
+        let c = self
+            .engine
+            .store
+            .contact_id(&id)
+            .ok_or_else(|| format!("unknown contact `{id}`\n"))?;
+        Ok((id, c))
+    }
+
+    fn journeys(&self, id: Option<&str>) -> Result<String, String> {
+        let (id, c) = self.contact_index(id)?;
+        let mut out = String::new();
+        for slot in self.engine.store.slots(c) {
+            let Some(j) = self.engine.store.journey(slot.journey) else { continue };
+            let wf = &self.prog.workflows[j.workflow as usize];
+            // A plain `wait` has already moved past itself; a `wait for` has not.
+            let pc = if j.waiting_for.is_some() { j.pc } else { j.pc.saturating_sub(1) };
+            let span = wf.spans.get(pc as usize).copied().unwrap_or_default();
+            let what = match j.waiting_for {
+                Some(ev) => format!("waits for {}", self.prog.schema.events[ev as usize].name),
+                None => "waits".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "{}  {what} until {}  at {}  (entered {})",
+                wf.name,
+                format_datetime(j.wake_at),
+                self.sources.location(span),
+                format_datetime(j.entered_at)
+            );
+        }
+        if out.is_empty() {
+            let _ = writeln!(out, "{id} has no journey in flight");
+        }
+        Ok(out)
+    }
+
+    fn history(&self, id: Option<&str>) -> Result<String, String> {
+        let (id, _) = self.contact_index(id)?;
+        let mut out = String::new();
+        for item in &self.log {
+            if let Logged::Event(line) = item {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                    if v["contact"] == id.as_str() {
+                        out.push_str(line);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_trace(&mut self, arg: &str) -> Result<String, String> {
+        self.trace = match arg {
+            "on" => true,
+            "off" => false,
+            _ => return Err("use `:trace on` or `:trace off`\n".into()),
+        };
+        self.engine.out.trace = self.trace;
+        Ok(format!("trace {arg}\n"))
+    }
+
+    /// Types an expression, and with `evaluate` computes it for the current contact.
+    fn type_of(&mut self, input: &str, text: &str, at: usize, evaluate: bool) -> Result<String, String> {
+        let mut map = SourceMap::default();
+        map.add("<input>", input);
+        let padded = format!("{}{}", " ".repeat(at), text);
+        let expr = crate::syntax::parse_expr(0, &padded).map_err(|d| d.render(&map, self.color, 100))?;
+        let mut diags = Vec::new();
+        let ty = ExprChecker {
+            schema: &self.prog.schema,
+            diags: &mut diags,
+        }
+        .expr(&Env::default(), &expr);
+        if diags.iter().any(Diagnostic::is_error) {
+            return Err(self.render(&diags, &map));
+        }
+        if !evaluate {
+            return Ok(format!("{ty}\n"));
+        }
+        let uses_contact = text.contains("contact.");
+        let contact = self.current.as_deref().and_then(|c| self.engine.store.contact_id(c));
+        if uses_contact && contact.is_none() {
+            return Err(self.line_error(input, 0, input.len(), "nurture::repl::usage", "no current contact to read", Some("create one with `:contact ID {...}` or pick one with `:use ID`")));
+        }
+        let compiled = crate::runtime::compile::compile_expr(&expr, &self.prog.schema);
+        match self.engine.eval_for(contact, &compiled, self.clock) {
+            Ok(v) => Ok(format!("{} : {ty}\n", show(&v))),
+            Err(f) => Err(self.line_error(input, f.span.start as usize, f.span.end as usize, "nurture::runtime::fault", &f.message, None)),
+        }
+    }
+
+    /// Names for completion: commands, fields, events with their payload fields, workflows, contacts.
+    pub fn names(&self) -> editor::Names {
+        editor::Names {
+            fields: self.prog.schema.fields.iter().map(|f| f.name.clone()).collect(),
+            events: self
+                .prog
+                .schema
+                .events
+                .iter()
+                .map(|e| (e.name.clone(), e.fields.iter().map(|(n, _)| n.clone()).collect()))
+                .collect(),
+            workflows: self.prog.workflows.iter().map(|w| w.name.to_string()).collect(),
+            contacts: self.engine.store.contacts.iter().map(|c| c.id.to_string()).collect(),
+        }
+    }
+}
+
+fn show(v: &Value) -> String {
+    if matches!(v, Value::Unset) {
+        return "unset".into();
+    }
+    let mut s = String::new();
+    v.write_json(&mut s);
+    s
+}
+
+/// `2d`, `1d 12h`, `90m`: a duration in seconds.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    let mut total: i64 = 0;
+    let mut any = false;
+    for part in text.split_whitespace() {
+        let split = part.find(|c: char| !c.is_ascii_digit())?;
+        let (n, unit) = part.split_at(split);
+        let scale = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 604_800,
+            _ => return None,
+        };
+        total = total.checked_add(n.parse::<i64>().ok()?.checked_mul(scale)?)?;
+        any = true;
+    }
+    any.then_some(total)
+}
+
+fn help() -> String {
+    let mut out = String::from("commands:\n");
+    for (c, d) in COMMANDS {
+        let _ = writeln!(out, "  {c:<26} {d}");
+    }
+    out.push_str(
+        "anything else is an expression, evaluated for the current contact (`contact.score + 10`),\n\
+         or a `workflow`/`event` declaration, checked and added to the program.\n\
+         Input continues on the next line while a brace or bracket is open.\n",
+    );
+    out
+}
