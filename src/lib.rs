@@ -10,7 +10,7 @@ pub mod cli;
 pub mod diagnostic;
 pub mod pipeline;
 pub mod pretty;
+pub mod repl;
 pub mod runtime;
 pub mod source;
 pub mod syntax;
-pub mod repl;

@@ -86,7 +86,10 @@ impl Session {
             color,
         };
         if session.has_errors() {
-            let text = session.render(&session.analysis.diagnostics.clone(), &session.sources.clone());
+            let text = session.render(
+                &session.analysis.diagnostics.clone(),
+                &session.sources.clone(),
+            );
             return Err(format!("{text}the program has errors"));
         }
         Ok(session)
@@ -120,7 +123,12 @@ impl Session {
             Command::Workflows => Ok(self.workflows()),
             Command::Contact { id, json, json_at } => self.contact(input, id, json, json_at),
             Command::Use(id) => self.use_contact(id),
-            Command::Event { id, ty, json, json_at } => self.event(input, id, ty, json, json_at),
+            Command::Event {
+                id,
+                ty,
+                json,
+                json_at,
+            } => self.event(input, id, ty, json, json_at),
             Command::Advance(d) => self.advance(input, d),
             Command::Time => Ok(format!("{}\n", format_datetime(self.clock))),
             Command::Journeys(id) => self.journeys(id),
@@ -151,15 +159,27 @@ impl Session {
 
     /// Renders diagnostics against their sources.
     fn render(&self, diags: &[Diagnostic], sources: &SourceMap) -> String {
-        diags.iter().map(|d| d.render(sources, self.color, 100)).collect()
+        diags
+            .iter()
+            .map(|d| d.render(sources, self.color, 100))
+            .collect()
     }
 
     /// An error about the line just typed, spanning `start..end` of it.
-    fn line_error(&self, input: &str, start: usize, end: usize, code: &str, msg: &str, help: Option<&str>) -> String {
+    fn line_error(
+        &self,
+        input: &str,
+        start: usize,
+        end: usize,
+        code: &str,
+        msg: &str,
+        help: Option<&str>,
+    ) -> String {
         let mut map = SourceMap::default();
         map.add("<input>", input);
         let end = end.clamp(start, input.len());
-        let mut d = Diagnostic::error(code, Span::new(0, start.min(input.len()), end), msg).with_label("here");
+        let mut d = Diagnostic::error(code, Span::new(0, start.min(input.len()), end), msg)
+            .with_label("here");
         if let Some(h) = help {
             d = d.with_help(h);
         }
@@ -197,7 +217,11 @@ impl Session {
             return Err(self.render(&analysis.diagnostics, &sources));
         }
         self.typed.push(text.to_string());
-        let what = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let what = text
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
         let warnings = self.render(&analysis.diagnostics, &sources);
         let replayed = self.install(sources, analysis);
         Ok(format!("{warnings}added {what}{replayed}\n"))
@@ -228,7 +252,9 @@ impl Session {
         match (self.log.len(), dropped) {
             (0, _) => String::new(),
             (n, 0) => format!(" (replayed {n} inputs)"),
-            (n, d) => format!(" (replayed {n} inputs; {d} no longer fit the program and were dropped)"),
+            (n, d) => {
+                format!(" (replayed {n} inputs; {d} no longer fit the program and were dropped)")
+            }
         }
     }
 
@@ -250,7 +276,11 @@ impl Session {
         out.push_str("}\n");
         for e in &self.prog.schema.events {
             let fields: Vec<String> = e.fields.iter().map(|(n, t)| format!("{n}: {t}")).collect();
-            let builtin = if e.builtin { "  // built-in, carries `attributes`" } else { "" };
+            let builtin = if e.builtin {
+                "  // built-in, carries `attributes`"
+            } else {
+                ""
+            };
             let _ = writeln!(out, "event {} {{ {} }}{builtin}", e.name, fields.join(", "));
         }
         out
@@ -267,10 +297,17 @@ impl Session {
                 Some(crate::ast::TriggerKind::Inactive(d)) => {
                     format!("when inactive for {}", crate::pretty::duration(d.seconds))
                 }
-                Some(crate::ast::TriggerKind::Condition(c)) => format!("when {}", crate::pretty::expr(c)),
+                Some(crate::ast::TriggerKind::Condition(c)) => {
+                    format!("when {}", crate::pretty::expr(c))
+                }
                 None => String::new(),
             };
-            let _ = writeln!(out, "{}  {trigger}  ({})", wf.name.name, self.sources.location(wf.name.span));
+            let _ = writeln!(
+                out,
+                "{}  {trigger}  ({})",
+                wf.name.name,
+                self.sources.location(wf.name.span)
+            );
         }
         if out.is_empty() {
             out.push_str("no workflows; type one in, or `:load PATH`\n");
@@ -279,12 +316,26 @@ impl Session {
     }
 
     /// Runs one event line through the engine and reports what it caused.
-    fn feed(&mut self, input: &str, json_at: usize, json_len: usize, line: String) -> Result<String, String> {
-        let event = parse_event(&line, &self.prog.schema)
-            .map_err(|e| self.line_error(input, json_at, json_at + json_len, "nurture::repl::bad-input", &e, None))?;
-        self.engine
-            .accept(event)
-            .map_err(|e| self.line_error(input, 0, input.len(), "nurture::repl::bad-input", &e, None))?;
+    fn feed(
+        &mut self,
+        input: &str,
+        json_at: usize,
+        json_len: usize,
+        line: String,
+    ) -> Result<String, String> {
+        let event = parse_event(&line, &self.prog.schema).map_err(|e| {
+            self.line_error(
+                input,
+                json_at,
+                json_at + json_len,
+                "nurture::repl::bad-input",
+                &e,
+                None,
+            )
+        })?;
+        self.engine.accept(event).map_err(|e| {
+            self.line_error(input, 0, input.len(), "nurture::repl::bad-input", &e, None)
+        })?;
         self.log.push(Logged::Event(line));
         Ok(self.drain_output())
     }
@@ -304,12 +355,16 @@ impl Session {
             out.push('\n');
         }
         for f in std::mem::take(&mut self.engine.faults) {
-            let d = Diagnostic::error("nurture::runtime::fault", f.fault.span, f.fault.message.clone())
-                .with_label("here")
-                .with_help(format!(
-                    "contact `{}`, workflow `{}`; the journey ended as failed",
-                    f.contact, f.workflow
-                ));
+            let d = Diagnostic::error(
+                "nurture::runtime::fault",
+                f.fault.span,
+                f.fault.message.clone(),
+            )
+            .with_label("here")
+            .with_help(format!(
+                "contact `{}`, workflow `{}`; the journey ended as failed",
+                f.contact, f.workflow
+            ));
             out.push_str(&d.render(&self.sources, self.color, 100));
         }
         if out.is_empty() {
@@ -318,30 +373,66 @@ impl Session {
         out
     }
 
-    fn json_object(&self, input: &str, json: &str, json_at: usize) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    fn json_object(
+        &self,
+        input: &str,
+        json: &str,
+        json_at: usize,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
         if json.trim().is_empty() {
             return Ok(serde_json::Map::new());
         }
         match serde_json::from_str::<serde_json::Value>(json) {
             Ok(serde_json::Value::Object(m)) => Ok(m),
-            Ok(_) => Err(self.line_error(input, json_at, json_at + json.len(), "nurture::repl::bad-json", "expected a JSON object", Some("write the fields as `{\"name\": value}`"))),
+            Ok(_) => Err(self.line_error(
+                input,
+                json_at,
+                json_at + json.len(),
+                "nurture::repl::bad-json",
+                "expected a JSON object",
+                Some("write the fields as `{\"name\": value}`"),
+            )),
             Err(e) => {
                 let col = e.column().saturating_sub(1);
                 let at = json_at + col.min(json.len());
                 let msg = e.to_string();
                 let msg = msg.split(" at line ").next().unwrap_or(&msg);
-                Err(self.line_error(input, at, at + 1, "nurture::repl::bad-json", &format!("bad JSON: {msg}"), None))
+                Err(self.line_error(
+                    input,
+                    at,
+                    at + 1,
+                    "nurture::repl::bad-json",
+                    &format!("bad JSON: {msg}"),
+                    None,
+                ))
             }
         }
     }
 
-    fn contact(&mut self, input: &str, id: &str, json: &str, json_at: usize) -> Result<String, String> {
+    fn contact(
+        &mut self,
+        input: &str,
+        id: &str,
+        json: &str,
+        json_at: usize,
+    ) -> Result<String, String> {
         if id.is_empty() {
-            return Err(self.line_error(input, 0, input.len(), "nurture::repl::usage", "expected a contact id", Some("`:contact ID {\"email\": \"a@x.com\", ...}`")));
+            return Err(self.line_error(
+                input,
+                0,
+                input.len(),
+                "nurture::repl::usage",
+                "expected a contact id",
+                Some("`:contact ID {\"email\": \"a@x.com\", ...}`"),
+            ));
         }
         let attrs = self.json_object(input, json, json_at)?;
         let exists = self.engine.store.contact_id(id).is_some();
-        let ty = if exists { "contact_updated" } else { "contact_created" };
+        let ty = if exists {
+            "contact_updated"
+        } else {
+            "contact_created"
+        };
         let mut extra = serde_json::Map::new();
         extra.insert("attributes".into(), serde_json::Value::Object(attrs));
         let line = self.record(id, ty, extra);
@@ -351,10 +442,20 @@ impl Session {
     }
 
     /// An input record as `nurture run` reads it: `at`, `contact`, `type`, then the rest.
-    fn record(&self, id: &str, ty: &str, rest: serde_json::Map<String, serde_json::Value>) -> String {
+    fn record(
+        &self,
+        id: &str,
+        ty: &str,
+        rest: serde_json::Map<String, serde_json::Value>,
+    ) -> String {
         let mut line = serde_json::json!({ "at": format_datetime(self.clock) }).to_string();
         line.pop();
-        let _ = write!(line, ",\"contact\":{},\"type\":{}", serde_json::Value::from(id), serde_json::Value::from(ty));
+        let _ = write!(
+            line,
+            ",\"contact\":{},\"type\":{}",
+            serde_json::Value::from(id),
+            serde_json::Value::from(ty)
+        );
         for (k, v) in rest {
             let _ = write!(line, ",{}:{v}", serde_json::Value::from(k));
         }
@@ -364,29 +465,59 @@ impl Session {
 
     fn use_contact(&mut self, id: &str) -> Result<String, String> {
         if self.engine.store.contact_id(id).is_none() {
-            return Err(format!("unknown contact `{id}`; create it with `:contact {id} {{...}}`\n"));
+            return Err(format!(
+                "unknown contact `{id}`; create it with `:contact {id} {{...}}`\n"
+            ));
         }
         self.current = Some(id.to_string());
         Ok(format!("current contact: {id}\n"))
     }
 
-    fn event(&mut self, input: &str, id: Option<&str>, ty: &str, json: &str, json_at: usize) -> Result<String, String> {
+    fn event(
+        &mut self,
+        input: &str,
+        id: Option<&str>,
+        ty: &str,
+        json: &str,
+        json_at: usize,
+    ) -> Result<String, String> {
         let Some(id) = id.map(str::to_string).or_else(|| self.current.clone()) else {
-            return Err(self.line_error(input, 0, input.len(), "nurture::repl::usage", "no current contact", Some("name one, `:event ID TYPE {...}`, or pick one with `:use ID`")));
+            return Err(self.line_error(
+                input,
+                0,
+                input.len(),
+                "nurture::repl::usage",
+                "no current contact",
+                Some("name one, `:event ID TYPE {...}`, or pick one with `:use ID`"),
+            ));
         };
         let payload = self.json_object(input, json, json_at)?;
         let line = self.record(&id, ty, payload);
         if self.prog.schema.event(ty).is_none() {
             let ty_at = input.find(ty).unwrap_or(0);
             let help = crate::check::suggest::help(ty, self.prog.schema.event_names(), "event");
-            return Err(self.line_error(input, ty_at, ty_at + ty.len(), "nurture::repl::bad-input", &format!("unknown event type `{ty}`"), Some(&help)));
+            return Err(self.line_error(
+                input,
+                ty_at,
+                ty_at + ty.len(),
+                "nurture::repl::bad-input",
+                &format!("unknown event type `{ty}`"),
+                Some(&help),
+            ));
         }
         self.feed(input, json_at, json.len(), line)
     }
 
     fn advance(&mut self, input: &str, d: &str) -> Result<String, String> {
         let secs = parse_duration(d).ok_or_else(|| {
-            self.line_error(input, input.len() - d.len(), input.len(), "nurture::repl::usage", "expected a duration", Some("such as `:advance 2d` or `:advance 1d 12h`"))
+            self.line_error(
+                input,
+                input.len() - d.len(),
+                input.len(),
+                "nurture::repl::usage",
+                "expected a duration",
+                Some("such as `:advance 2d` or `:advance 1d 12h`"),
+            )
         })?;
         self.clock += secs * 1000;
         self.engine.advance_to(self.clock);
@@ -411,10 +542,16 @@ impl Session {
         let (id, c) = self.contact_index(id)?;
         let mut out = String::new();
         for slot in self.engine.store.slots(c) {
-            let Some(j) = self.engine.store.journey(slot.journey) else { continue };
+            let Some(j) = self.engine.store.journey(slot.journey) else {
+                continue;
+            };
             let wf = &self.prog.workflows[j.workflow as usize];
             // A plain `wait` has already moved past itself; a `wait for` has not.
-            let pc = if j.waiting_for.is_some() { j.pc } else { j.pc.saturating_sub(1) };
+            let pc = if j.waiting_for.is_some() {
+                j.pc
+            } else {
+                j.pc.saturating_sub(1)
+            };
             let span = wf.spans.get(pc as usize).copied().unwrap_or_default();
             let what = match j.waiting_for {
                 Some(ev) => format!("waits for {}", self.prog.schema.events[ev as usize].name),
@@ -462,11 +599,18 @@ impl Session {
     }
 
     /// Types an expression, and with `evaluate` computes it for the current contact.
-    fn type_of(&mut self, input: &str, text: &str, at: usize, evaluate: bool) -> Result<String, String> {
+    fn type_of(
+        &mut self,
+        input: &str,
+        text: &str,
+        at: usize,
+        evaluate: bool,
+    ) -> Result<String, String> {
         let mut map = SourceMap::default();
         map.add("<input>", input);
         let padded = format!("{}{}", " ".repeat(at), text);
-        let expr = crate::syntax::parse_expr(0, &padded).map_err(|d| d.render(&map, self.color, 100))?;
+        let expr =
+            crate::syntax::parse_expr(0, &padded).map_err(|d| d.render(&map, self.color, 100))?;
         let mut diags = Vec::new();
         let ty = ExprChecker {
             schema: &self.prog.schema,
@@ -480,30 +624,69 @@ impl Session {
             return Ok(format!("{ty}\n"));
         }
         let uses_contact = text.contains("contact.");
-        let contact = self.current.as_deref().and_then(|c| self.engine.store.contact_id(c));
+        let contact = self
+            .current
+            .as_deref()
+            .and_then(|c| self.engine.store.contact_id(c));
         if uses_contact && contact.is_none() {
-            return Err(self.line_error(input, 0, input.len(), "nurture::repl::usage", "no current contact to read", Some("create one with `:contact ID {...}` or pick one with `:use ID`")));
+            return Err(self.line_error(
+                input,
+                0,
+                input.len(),
+                "nurture::repl::usage",
+                "no current contact to read",
+                Some("create one with `:contact ID {...}` or pick one with `:use ID`"),
+            ));
         }
         let compiled = crate::runtime::compile::compile_expr(&expr, &self.prog.schema);
         match self.engine.eval_for(contact, &compiled, self.clock) {
             Ok(v) => Ok(format!("{} : {ty}\n", show(&v))),
-            Err(f) => Err(self.line_error(input, f.span.start as usize, f.span.end as usize, "nurture::runtime::fault", &f.message, None)),
+            Err(f) => Err(self.line_error(
+                input,
+                f.span.start as usize,
+                f.span.end as usize,
+                "nurture::runtime::fault",
+                &f.message,
+                None,
+            )),
         }
     }
 
     /// Names for completion: commands, fields, events with their payload fields, workflows, contacts.
     pub fn names(&self) -> editor::Names {
         editor::Names {
-            fields: self.prog.schema.fields.iter().map(|f| f.name.clone()).collect(),
+            fields: self
+                .prog
+                .schema
+                .fields
+                .iter()
+                .map(|f| f.name.clone())
+                .collect(),
             events: self
                 .prog
                 .schema
                 .events
                 .iter()
-                .map(|e| (e.name.clone(), e.fields.iter().map(|(n, _)| n.clone()).collect()))
+                .map(|e| {
+                    (
+                        e.name.clone(),
+                        e.fields.iter().map(|(n, _)| n.clone()).collect(),
+                    )
+                })
                 .collect(),
-            workflows: self.prog.workflows.iter().map(|w| w.name.to_string()).collect(),
-            contacts: self.engine.store.contacts.iter().map(|c| c.id.to_string()).collect(),
+            workflows: self
+                .prog
+                .workflows
+                .iter()
+                .map(|w| w.name.to_string())
+                .collect(),
+            contacts: self
+                .engine
+                .store
+                .contacts
+                .iter()
+                .map(|c| c.id.to_string())
+                .collect(),
         }
     }
 }

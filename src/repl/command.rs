@@ -9,10 +9,19 @@ pub enum Command<'a> {
     Schema,
     Workflows,
     /// `:contact ID {json}`; `json_at` is the byte offset of the JSON in the line.
-    Contact { id: &'a str, json: &'a str, json_at: usize },
+    Contact {
+        id: &'a str,
+        json: &'a str,
+        json_at: usize,
+    },
     Use(&'a str),
     /// `:event [ID] TYPE {json}`
-    Event { id: Option<&'a str>, ty: &'a str, json: &'a str, json_at: usize },
+    Event {
+        id: Option<&'a str>,
+        ty: &'a str,
+        json: &'a str,
+        json_at: usize,
+    },
     Advance(&'a str),
     Time,
     Journeys(Option<&'a str>),
@@ -33,21 +42,42 @@ pub enum Command<'a> {
 /// The commands, with a one-line description each, for `:help` and completion.
 pub const COMMANDS: &[(&str, &str)] = &[
     (":help", "this list"),
-    (":load PATH", "load a .flow file or directory (replaces the program)"),
+    (
+        ":load PATH",
+        "load a .flow file or directory (replaces the program)",
+    ),
     (":reload", "read the program's files again"),
     (":schema", "the contact fields and the events"),
     (":workflows", "the workflows and their triggers"),
-    (":contact ID {json}", "create a contact (fires contact_created) or change one (contact_updated)"),
+    (
+        ":contact ID {json}",
+        "create a contact (fires contact_created) or change one (contact_updated)",
+    ),
     (":use ID", "make ID the current contact"),
-    (":event [ID] TYPE {json}", "an event for ID (default: the current contact); shows the actions it caused"),
-    (":advance DURATION", "move the clock forward, firing timers, such as `:advance 1d 2h`"),
+    (
+        ":event [ID] TYPE {json}",
+        "an event for ID (default: the current contact); shows the actions it caused",
+    ),
+    (
+        ":advance DURATION",
+        "move the clock forward, firing timers, such as `:advance 1d 2h`",
+    ),
     (":time", "the virtual clock"),
-    (":journeys [ID]", "journeys in flight: workflow, where it stands, what it waits for"),
+    (
+        ":journeys [ID]",
+        "journeys in flight: workflow, where it stands, what it waits for",
+    ),
     (":history [ID]", "the events of a contact"),
     (":actions", "every action so far"),
     (":type EXPR", "the type of an expression"),
-    (":trace on|off", "show lifecycle records (enter, wait, resume, end) with the actions"),
-    (":reset", "forget contacts, events and time; keep the program"),
+    (
+        ":trace on|off",
+        "show lifecycle records (enter, wait, resume, end) with the actions",
+    ),
+    (
+        ":reset",
+        "forget contacts, events and time; keep the program",
+    ),
     (":quit", "leave (Ctrl-D also leaves)"),
 ];
 
@@ -190,7 +220,10 @@ mod tests {
                 json_at: 12
             }
         );
-        assert_eq!(parse("contact.score + 1"), Command::Expr("contact.score + 1"));
+        assert_eq!(
+            parse("contact.score + 1"),
+            Command::Expr("contact.score + 1")
+        );
         assert_eq!(parse("workflow w {"), Command::Declaration("workflow w {"));
         assert_eq!(parse(":frobnicate"), Command::Unknown(":frobnicate"));
     }

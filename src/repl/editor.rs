@@ -21,8 +21,26 @@ pub struct Names {
 }
 
 const WORDS: &[&str] = &[
-    "contact.", "event.", "trigger.", "now", "and", "or", "not", "in", "is set", "is not set", "true", "false",
-    "len(", "lower(", "upper(", "contains(", "starts_with(", "days(", "seen(", "count(",
+    "contact.",
+    "event.",
+    "trigger.",
+    "now",
+    "and",
+    "or",
+    "not",
+    "in",
+    "is set",
+    "is not set",
+    "true",
+    "false",
+    "len(",
+    "lower(",
+    "upper(",
+    "contains(",
+    "starts_with(",
+    "days(",
+    "seen(",
+    "count(",
 ];
 
 /// Candidates for the word ending at `pos`; returns the word's start.
@@ -41,14 +59,28 @@ pub fn complete(names: &Names, line: &str, pos: usize) -> (usize, Vec<String>) {
         v
     };
     if first_word && word.starts_with(':') {
-        return (start, pick(&mut COMMANDS.iter().map(|(c, _)| c.split(' ').next().unwrap_or(c).to_string())));
+        return (
+            start,
+            pick(
+                &mut COMMANDS
+                    .iter()
+                    .map(|(c, _)| c.split(' ').next().unwrap_or(c).to_string()),
+            ),
+        );
     }
     if let Some(field) = word.strip_prefix("contact.") {
         let _ = field;
-        return (start, pick(&mut names.fields.iter().map(|f| format!("contact.{f}"))));
+        return (
+            start,
+            pick(&mut names.fields.iter().map(|f| format!("contact.{f}"))),
+        );
     }
     let command = head.first().copied().unwrap_or("");
-    let arg_index = if before.ends_with(char::is_whitespace) { head.len() } else { head.len().saturating_sub(1) };
+    let arg_index = if before.ends_with(char::is_whitespace) {
+        head.len()
+    } else {
+        head.len().saturating_sub(1)
+    };
     match (command, arg_index) {
         (":use" | ":contact" | ":history" | ":journeys", 1) => {
             return (start, pick(&mut names.contacts.iter().cloned()));
@@ -60,11 +92,18 @@ pub fn complete(names: &Names, line: &str, pos: usize) -> (usize, Vec<String>) {
         }
         (":event", _) if before.contains('{') => {
             // Payload fields of the event named before the JSON, quoted.
-            let ty = before[..before.find('{').unwrap_or(0)].split_whitespace().last().unwrap_or("");
+            let ty = before[..before.find('{').unwrap_or(0)]
+                .split_whitespace()
+                .last()
+                .unwrap_or("");
             if let Some((_, fields)) = names.events.iter().find(|(e, _)| e == ty) {
                 let quoted = word.trim_start_matches('"');
                 let qstart = pos - quoted.len();
-                let mut v: Vec<String> = fields.iter().filter(|f| f.starts_with(quoted)).map(|f| format!("{f}\": ")).collect();
+                let mut v: Vec<String> = fields
+                    .iter()
+                    .filter(|f| f.starts_with(quoted))
+                    .map(|f| format!("{f}\": "))
+                    .collect();
                 v.sort();
                 return (qstart, v);
             }
@@ -73,11 +112,21 @@ pub fn complete(names: &Names, line: &str, pos: usize) -> (usize, Vec<String>) {
         (":contact", _) if before.contains('{') => {
             let quoted = word.trim_start_matches('"');
             let qstart = pos - quoted.len();
-            let mut v: Vec<String> = names.fields.iter().filter(|f| f.starts_with(quoted)).map(|f| format!("{f}\": ")).collect();
+            let mut v: Vec<String> = names
+                .fields
+                .iter()
+                .filter(|f| f.starts_with(quoted))
+                .map(|f| format!("{f}\": "))
+                .collect();
             v.sort();
             return (qstart, v);
         }
-        (":trace", 1) => return (start, pick(&mut ["on", "off"].iter().map(|s| s.to_string()))),
+        (":trace", 1) => {
+            return (
+                start,
+                pick(&mut ["on", "off"].iter().map(|s| s.to_string())),
+            )
+        }
         _ => {}
     }
     let mut all = WORDS
@@ -96,7 +145,12 @@ struct FlowHelper {
 impl Completer for FlowHelper {
     type Candidate = Pair;
 
-    fn complete(&self, line: &str, pos: usize, ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
         if line.trim_start().starts_with(":load ") {
             return self.files.complete(line, pos, ctx);
         }
@@ -177,7 +231,11 @@ pub fn interactive(mut session: Session) -> rustyline::Result<()> {
 }
 
 /// The plain loop for piped input: no prompt, the same replies.
-pub fn piped(mut session: Session, input: impl BufRead, mut out: impl Write) -> std::io::Result<()> {
+pub fn piped(
+    mut session: Session,
+    input: impl BufRead,
+    mut out: impl Write,
+) -> std::io::Result<()> {
     let mut pending = String::new();
     for line in input.lines() {
         let line = line?;

@@ -76,8 +76,14 @@ impl Outcome {
 enum TimerKind {
     /// `generation` is the timer's own sequence number: unique for the whole run,
     /// so a stale timer never matches a later journey that reuses the id.
-    Journey { id: u32, generation: u64 },
-    Inactive { contact: u32, workflow: u16 },
+    Journey {
+        id: u32,
+        generation: u64,
+    },
+    Inactive {
+        contact: u32,
+        workflow: u16,
+    },
 }
 
 /// Ordered by due time, then creation order.
@@ -163,8 +169,7 @@ impl Engine {
         for (slot, v) in attrs {
             values[slot as usize] = v;
         }
-        self.store
-            .add_contact(id, values)
+        self.store.add_contact(id, values)
     }
 
     /// What only the state can tell about an input event: known contact, time order.
@@ -352,7 +357,11 @@ impl Engine {
                 };
                 let period = self.inactive[bit].1;
                 let ct = &mut self.store.contacts[contact as usize];
-                let last = if ct.last_activity == NEVER { timer.due } else { ct.last_activity };
+                let last = if ct.last_activity == NEVER {
+                    timer.due
+                } else {
+                    ct.last_activity
+                };
                 let due = last.saturating_add(period);
                 if due > timer.due {
                     self.timers.push(Reverse(Timer {
@@ -927,7 +936,12 @@ impl Engine {
     }
 
     /// Evaluates an expression against a contact (or the schema defaults) at the current time.
-    pub fn eval_for(&self, contact: Option<u32>, e: &super::compile::CExpr, now: Millis) -> Result<Value, Fault> {
+    pub fn eval_for(
+        &self,
+        contact: Option<u32>,
+        e: &super::compile::CExpr,
+        now: Millis,
+    ) -> Result<Value, Fault> {
         let empty = std::collections::VecDeque::new();
         let (attrs, history) = match contact.and_then(|c| self.store.contacts.get(c as usize)) {
             Some(ct) => (&ct.attrs[..], &ct.history),
@@ -999,7 +1013,10 @@ impl Ids {
         let mut buf = [0; 8];
         let mut n = 0;
         let mut spill = Vec::new();
-        for s in slots.iter().filter(|s| s.journey != super::store::NO_JOURNEY) {
+        for s in slots
+            .iter()
+            .filter(|s| s.journey != super::store::NO_JOURNEY)
+        {
             if n < 8 {
                 buf[n] = s.journey;
                 n += 1;
@@ -1016,7 +1033,6 @@ impl Ids {
             Ids::Heap(spill)
         }
     }
-
 }
 
 impl Iterator for Ids {

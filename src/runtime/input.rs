@@ -215,7 +215,11 @@ impl Given {
     fn new(n: usize) -> Given {
         Given {
             bits: 0,
-            more: if n > 64 { vec![false; n - 64] } else { Vec::new() },
+            more: if n > 64 {
+                vec![false; n - 64]
+            } else {
+                Vec::new()
+            },
         }
     }
 

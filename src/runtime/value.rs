@@ -305,7 +305,13 @@ mod tests {
 
     #[test]
     fn datetime_formatting_agrees_with_chrono() {
-        for ms in [0, 1_772_355_600_000, 951_782_400_000, 4_102_444_799_000, 1_709_251_199_000] {
+        for ms in [
+            0,
+            1_772_355_600_000,
+            951_782_400_000,
+            4_102_444_799_000,
+            1_709_251_199_000,
+        ] {
             let slow = chrono::DateTime::from_timestamp_millis(ms)
                 .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
             assert_eq!(Some(format_datetime(ms)), slow, "{ms}");

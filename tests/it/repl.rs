@@ -41,7 +41,11 @@ fn golden(name: &str) {
     for (i, (g, e)) in got.lines().zip(expected.lines()).enumerate() {
         assert_eq!(g, e, "{name}: first difference at output line {}", i + 1);
     }
-    assert_eq!(got.lines().count(), expected.lines().count(), "{name}: line counts differ");
+    assert_eq!(
+        got.lines().count(),
+        expected.lines().count(),
+        "{name}: line counts differ"
+    );
 }
 
 #[test]
@@ -84,14 +88,18 @@ fn terminal_session_with_tab_completion() {
         .env("TERM", "xterm");
     let mut p = rexpect::session::spawn_command(cmd, Some(10_000)).expect("spawn in a pty");
     p.exp_string("`:help` lists the commands").expect("banner");
-    p.exp_string("[2026-01-01T00:00:00Z]> ").expect("prompt with the clock");
+    p.exp_string("[2026-01-01T00:00:00Z]> ")
+        .expect("prompt with the clock");
     // `:sch` + Tab completes to `:schema`.
     p.send(":sch").expect("type");
     p.send("\t").expect("tab");
     p.send_line("").expect("enter");
-    p.exp_string("plan: \"free\" | \"trial\" | \"paid\"").expect("schema printed");
-    p.send_line(":contact ana {\"email\": \"a@x.com\", \"country\": \"ES\", \"score\": 41}").expect("type");
-    p.exp_string("[2026-01-01T00:00:00Z ana]> ").expect("prompt with the contact");
+    p.exp_string("plan: \"free\" | \"trial\" | \"paid\"")
+        .expect("schema printed");
+    p.send_line(":contact ana {\"email\": \"a@x.com\", \"country\": \"ES\", \"score\": 41}")
+        .expect("type");
+    p.exp_string("[2026-01-01T00:00:00Z ana]> ")
+        .expect("prompt with the contact");
     // `contact.sco` + Tab completes to `contact.score`.
     p.send("contact.sco").expect("type");
     p.send("\t").expect("tab");
@@ -105,6 +113,7 @@ fn terminal_session_with_tab_completion() {
     p.send_line(":quit").expect("quit");
     p.exp_eof().expect("exits");
     // History was written to the user's data directory.
-    let history = std::fs::read_to_string(home.path().join("nurture").join("history.txt")).unwrap_or_default();
+    let history = std::fs::read_to_string(home.path().join("nurture").join("history.txt"))
+        .unwrap_or_default();
     assert!(history.contains(":schema"), "{history}");
 }

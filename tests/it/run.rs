@@ -865,5 +865,8 @@ workflow b { when purchase wait 5d tag "b" }"#;
         r#"{"at":"2026-03-02T09:00:00Z","contact":"c1","type":"email_opened","campaign":"x"}"#,
         r#"{"at":"2026-03-02T10:00:00Z","contact":"c1","type":"purchase","order_id":"1","amount":1.0,"category":"x"}"#,
     ]);
-    assert_eq!(actions(&run(prog, &ev, &["--drain"]).out), ["03-02T09:00 c1 a tag tag=a", "03-07T10:00 c1 b tag tag=b"]);
+    assert_eq!(
+        actions(&run(prog, &ev, &["--drain"]).out),
+        ["03-02T09:00 c1 a tag tag=a", "03-07T10:00 c1 b tag tag=b"]
+    );
 }
