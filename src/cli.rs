@@ -1,6 +1,7 @@
 //! The command line: argument parsing and dispatch, one file per subcommand.
 
 mod check;
+mod fmt;
 mod load;
 mod repl;
 mod run;
@@ -37,6 +38,11 @@ enum Command {
     /// Type `:help` for the commands. Without a terminal (input piped on
     /// stdin) it prints the same replies without prompts, for scripts.
     Repl(repl::ReplArgs),
+    /// Rewrite `.flow` files in the one canonical layout, keeping comments.
+    ///
+    /// With --check nothing is written: the files that would change are
+    /// listed and the exit code is 1 if there are any.
+    Fmt(fmt::FmtArgs),
 }
 
 /// How diagnostics are printed.
@@ -55,6 +61,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Repl(args) => repl::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod ast;
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
+pub mod fmt;
 pub mod pipeline;
 pub mod pretty;
 pub mod repl;

@@ -11,20 +11,18 @@ pub fn expr(e: &Expr) -> String {
     out
 }
 
-/// A duration in seconds as the shortest literal, such as `1d 12h`.
+/// A duration in seconds as a literal: whole weeks as `2w`, otherwise days
+/// as the largest unit (`30d`, `1d 12h`), as people write them.
 pub fn duration(seconds: i64) -> String {
     if seconds == 0 {
         return "0s".to_string();
     }
+    if seconds % 604_800 == 0 {
+        return format!("{}w", seconds / 604_800);
+    }
     let mut rest = seconds;
     let mut parts = Vec::new();
-    for (unit, size) in [
-        ("w", 604_800),
-        ("d", 86_400),
-        ("h", 3600),
-        ("m", 60),
-        ("s", 1),
-    ] {
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
         if rest >= size {
             parts.push(format!("{}{unit}", rest / size));
             rest %= size;

@@ -48,9 +48,16 @@ impl Lower {
         }
     }
 
+    /// The pair's span, without the whitespace and comments pest may have
+    /// skipped at its end while looking for an optional part.
     fn span(&self, pair: &Pair<Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, self.offset + s.start(), self.offset + s.end())
+        let len = trimmed_len(pair.as_str());
+        Span::new(
+            self.file,
+            self.offset + s.start(),
+            self.offset + s.start() + len,
+        )
     }
 
     fn ident(&self, pair: Pair<Rule>) -> Ident {
@@ -637,6 +644,35 @@ impl Lower {
             }
         }
     }
+}
+
+/// The length of `text` without trailing whitespace and `//` comments.
+fn trimmed_len(text: &str) -> usize {
+    let mut t = text.trim_end();
+    loop {
+        let line_start = t.rfind('\n').map_or(0, |i| i + 1);
+        match comment_start(&t[line_start..]) {
+            Some(i) => t = t[..line_start + i].trim_end(),
+            None => return t.len(),
+        }
+    }
+}
+
+/// Where a `//` comment starts on a line, outside string literals.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut in_str = false;
+    let mut chars = line.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' if in_str => {
+                chars.next();
+            }
+            '"' => in_str = !in_str,
+            '/' if !in_str && line[i..].starts_with("//") => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The largest duration accepted, in seconds (about 10,000 years).

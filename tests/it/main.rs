@@ -2,6 +2,7 @@
 
 mod accept;
 mod cli;
+mod fmt;
 mod helpers;
 mod parse;
 mod props;

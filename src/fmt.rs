@@ -1,0 +1,483 @@
+//! `nurture fmt`: one canonical layout for a file, keeping its comments.
+//!
+//! The layout: two-space indents; one item per block separated by a blank
+//! line; one field, header or statement per line; single blank lines between
+//! statements kept where the source had any; expressions printed with the
+//! fewest parentheses (`pretty.rs`); durations in their shortest form.
+//! Comments on a line of their own stay before the line that followed them;
+//! comments after code stay at the end of that code's line.
+
+use crate::ast::*;
+use crate::diagnostic::Diagnostic;
+use crate::pretty;
+use crate::source::FileId;
+
+/// Formats one file; syntax errors are returned instead.
+pub fn format_source(text: &str) -> Result<String, Vec<Diagnostic>> {
+    let file: FileId = 0;
+    let (items, diags) = crate::syntax::parse_file(file, text);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(diags);
+    }
+    let mut p = Printer::new(text);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            // Consecutive event declarations stay grouped unless the source separated them.
+            let grouped = matches!((&items[i - 1], item), (Item::Event(_), Item::Event(_)));
+            if grouped {
+                p.keep_blank(
+                    item_span(&items[i - 1]).end as usize,
+                    item_span(item).start as usize,
+                );
+            } else {
+                p.blank();
+            }
+        }
+        p.item(item);
+    }
+    p.flush_comments_before(text.len(), 0);
+    Ok(p.finish())
+}
+
+fn item_span(item: &Item) -> crate::source::Span {
+    match item {
+        Item::Contact(c) => c.span,
+        Item::Event(e) => e.span,
+        Item::Workflow(w) => w.span,
+    }
+}
+
+struct Comment {
+    offset: usize,
+    line: usize,
+    text: String,
+    /// Alone on its line (else it follows code).
+    own_line: bool,
+    done: bool,
+}
+
+struct Printer<'a> {
+    src: &'a str,
+    /// Output lines with the source line that produced them.
+    lines: Vec<(String, Option<usize>)>,
+    comments: Vec<Comment>,
+}
+
+/// The comments of a text, found outside string literals.
+fn comments(src: &str) -> Vec<Comment> {
+    let mut out = Vec::new();
+    for (line_no, line) in src.split('\n').enumerate() {
+        let start = src_offset_of_line(src, line_no);
+        let mut in_str = false;
+        let mut chars = line.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' if in_str => {
+                    chars.next();
+                }
+                '"' => in_str = !in_str,
+                '/' if !in_str && line[i..].starts_with("//") => {
+                    out.push(Comment {
+                        offset: start + i,
+                        line: line_no,
+                        text: line[i..].trim_end().to_string(),
+                        own_line: line[..i].trim().is_empty(),
+                        done: false,
+                    });
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+fn src_offset_of_line(src: &str, line: usize) -> usize {
+    if line == 0 {
+        return 0;
+    }
+    src.match_indices('\n')
+        .nth(line - 1)
+        .map_or(src.len(), |(i, _)| i + 1)
+}
+
+impl<'a> Printer<'a> {
+    fn new(src: &'a str) -> Printer<'a> {
+        Printer {
+            src,
+            lines: Vec::new(),
+            comments: comments(src),
+        }
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.src[..offset.min(self.src.len())].matches('\n').count()
+    }
+
+    /// Writes a line at `indent` for the node starting at `offset`, after the
+    /// own-line comments that precede it.
+    fn line(&mut self, indent: usize, text: String, offset: usize) {
+        self.flush_comments_before(offset, indent);
+        let src_line = self.line_of(offset);
+        self.lines
+            .push((format!("{}{text}", "  ".repeat(indent)), Some(src_line)));
+    }
+
+    /// A line that closes a block (`}`), at the position of the block's end.
+    fn close(&mut self, indent: usize, text: &str, end: usize) {
+        self.flush_comments_before(end.saturating_sub(1), indent + 1);
+        let src_line = self.line_of(end.saturating_sub(1));
+        self.lines
+            .push((format!("{}{text}", "  ".repeat(indent)), Some(src_line)));
+    }
+
+    fn blank(&mut self) {
+        if self.lines.last().is_some_and(|(l, _)| !l.is_empty()) {
+            self.lines.push((String::new(), None));
+        }
+    }
+
+    /// A blank line when the source had one between `prev_end` and `next_start`.
+    fn keep_blank(&mut self, prev_end: usize, next_start: usize) {
+        let gap = &self.src[prev_end.min(next_start)..next_start];
+        let segments: Vec<&str> = gap.split('\n').collect();
+        // The first segment ends the previous line, the last starts the next one.
+        if segments.len() > 2
+            && segments[1..segments.len() - 1]
+                .iter()
+                .any(|l| l.trim().is_empty())
+        {
+            self.blank();
+        }
+    }
+
+    fn flush_comments_before(&mut self, offset: usize, indent: usize) {
+        for i in 0..self.comments.len() {
+            let c = &self.comments[i];
+            if c.done || c.offset >= offset {
+                continue;
+            }
+            let text = c.text.clone();
+            let (own, line) = (c.own_line, c.line);
+            self.comments[i].done = true;
+            if !own {
+                if let Some(slot) = self.lines.iter_mut().rev().find(|(_, l)| *l == Some(line)) {
+                    slot.0.push_str("  ");
+                    slot.0.push_str(&text);
+                    continue;
+                }
+            }
+            self.lines
+                .push((format!("{}{text}", "  ".repeat(indent)), None));
+            // A blank line after a comment block stays.
+            let next_line = self.src.split('\n').nth(line + 1);
+            if next_line.is_some_and(|l| l.trim().is_empty()) && line + 1 < self.src.lines().count()
+            {
+                self.blank();
+            }
+        }
+    }
+
+    fn finish(mut self) -> String {
+        // Trailing comments whose code line was printed last.
+        self.flush_comments_before(self.src.len() + 1, 0);
+        while self.lines.last().is_some_and(|(l, _)| l.is_empty()) {
+            self.lines.pop();
+        }
+        let mut out: String = self.lines.into_iter().map(|(l, _)| l + "\n").collect();
+        if out.is_empty() {
+            out.push('\n');
+        }
+        out
+    }
+
+    fn item(&mut self, item: &Item) {
+        match item {
+            Item::Contact(c) => {
+                self.line(0, "contact {".into(), c.span.start as usize);
+                for f in &c.fields {
+                    self.line(1, field(f), f.span.start as usize);
+                }
+                self.close(0, "}", c.span.end as usize);
+            }
+            Item::Event(e) => {
+                let fields: Vec<String> = e
+                    .fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name.name, ty(&f.ty)))
+                    .collect();
+                let body = if fields.is_empty() {
+                    "{}".to_string()
+                } else {
+                    format!("{{ {} }}", fields.join(", "))
+                };
+                self.line(
+                    0,
+                    format!("event {} {body}", e.name.name),
+                    e.span.start as usize,
+                );
+            }
+            Item::Workflow(w) => self.workflow(w),
+        }
+    }
+
+    fn workflow(&mut self, w: &Workflow) {
+        self.line(
+            0,
+            format!("workflow {} {{", w.name.name),
+            w.span.start as usize,
+        );
+        let mut last_header_end = None;
+        if let Some(t) = &w.trigger {
+            let text = match &t.kind {
+                TriggerKind::Event(m) => format!("when {}", event_match(m)),
+                TriggerKind::Inactive(d) => {
+                    format!("when inactive for {}", pretty::duration(d.seconds))
+                }
+                TriggerKind::Condition(c) => format!("when {}", pretty::expr(c)),
+            };
+            self.line(1, text, t.span.start as usize);
+            last_header_end = Some(t.span.end);
+        }
+        for (kw, c) in [("goal", &w.goal), ("exit when", &w.exit_when)] {
+            if let Some(c) = c {
+                let text = match &c.kind {
+                    CriterionKind::Event(m) => format!("{kw} {}", event_match(m)),
+                    CriterionKind::Condition(e) => format!("{kw} {}", pretty::expr(e)),
+                };
+                self.line(1, text, c.span.start as usize);
+                last_header_end = Some(c.span.end);
+            }
+        }
+        if let Some(r) = &w.reenter {
+            let text = match &r.kind {
+                ReenterKind::Never => "reenter never".to_string(),
+                ReenterKind::Always => "reenter always".to_string(),
+                ReenterKind::After(d) => format!("reenter after {}", pretty::duration(d.seconds)),
+            };
+            self.line(1, text, r.span.start as usize);
+            last_header_end = Some(r.span.end);
+        }
+        if last_header_end.is_some() && !w.body.is_empty() {
+            self.blank();
+        }
+        self.stmts(1, &w.body, None);
+        self.close(0, "}", w.span.end as usize);
+    }
+
+    fn stmts(&mut self, indent: usize, stmts: &[Stmt], mut prev_end: Option<u32>) {
+        for s in stmts {
+            if let Some(end) = prev_end {
+                self.keep_blank(end as usize, s.span.start as usize);
+            }
+            self.stmt(indent, s);
+            prev_end = Some(s.span.end);
+        }
+    }
+
+    /// `{` ... `}` of a block whose opening line was just written.
+    fn block_body(&mut self, indent: usize, b: &Block) {
+        self.stmts(indent + 1, &b.stmts, None);
+    }
+
+    fn stmt(&mut self, indent: usize, s: &Stmt) {
+        let at = s.span.start as usize;
+        let simple = match &s.kind {
+            StmtKind::Send {
+                channel,
+                template,
+                data,
+            } => Some(format!(
+                "send {} {}{}",
+                channel.name,
+                pretty::string(&template.value),
+                with(data)
+            )),
+            StmtKind::Tag(e) => Some(format!("tag {}", pretty::expr(e))),
+            StmtKind::Untag(e) => Some(format!("untag {}", pretty::expr(e))),
+            StmtKind::Set { field, op, value } => {
+                let op = match op {
+                    AssignOp::Assign => "=",
+                    AssignOp::Add => "+=",
+                    AssignOp::Sub => "-=",
+                };
+                Some(format!(
+                    "set contact.{} {op} {}",
+                    field.name,
+                    pretty::expr(value)
+                ))
+            }
+            StmtKind::List { op, name } => Some(match op {
+                ListOp::AddToList => format!("add to list {}", pretty::string(&name.value)),
+                ListOp::RemoveFromList => {
+                    format!("remove from list {}", pretty::string(&name.value))
+                }
+                ListOp::AddToAudience => format!("add to audience {}", pretty::string(&name.value)),
+            }),
+            StmtKind::Notify { to, message } => Some(format!(
+                "notify {} {}",
+                pretty::string(&to.value),
+                template(message)
+            )),
+            StmtKind::Webhook { name, data } => Some(format!(
+                "webhook {}{}",
+                pretty::string(&name.value),
+                with(data)
+            )),
+            StmtKind::Wait(d) => Some(format!("wait {}", pretty::duration(d.seconds))),
+            StmtKind::Stage(name) => Some(format!("stage {}", pretty::string(&name.value))),
+            StmtKind::Exit => Some("exit".to_string()),
+            _ => None,
+        };
+        if let Some(text) = simple {
+            self.line(indent, text, at);
+            return;
+        }
+        match &s.kind {
+            StmtKind::WaitFor {
+                event,
+                within,
+                filter,
+                received,
+                timeout,
+            } => {
+                let mut head = format!(
+                    "wait for {} within {}",
+                    event.name,
+                    pretty::duration(within.seconds)
+                );
+                if let Some(f) = filter {
+                    head.push_str(&format!(" where {}", pretty::expr(f)));
+                }
+                match (received, timeout) {
+                    (None, None) => self.line(indent, head, at),
+                    (Some(r), None) => {
+                        self.line(indent, format!("{head} {{"), at);
+                        self.block_body(indent, r);
+                        self.close(indent, "}", r.span.end as usize);
+                    }
+                    (None, Some(t)) => {
+                        self.line(indent, format!("{head} timeout {{"), at);
+                        self.block_body(indent, t);
+                        self.close(indent, "}", t.span.end as usize);
+                    }
+                    (Some(r), Some(t)) => {
+                        self.line(indent, format!("{head} {{"), at);
+                        self.block_body(indent, r);
+                        self.close(indent, "} timeout {", t.span.start as usize + 1);
+                        self.block_body(indent, t);
+                        self.close(indent, "}", t.span.end as usize);
+                    }
+                }
+            }
+            StmtKind::If {
+                branches,
+                otherwise,
+            } => {
+                for (i, (cond, body)) in branches.iter().enumerate() {
+                    if i == 0 {
+                        self.line(indent, format!("if {} {{", pretty::expr(cond)), at);
+                    } else {
+                        self.close(
+                            indent,
+                            &format!("}} else if {} {{", pretty::expr(cond)),
+                            cond.span.start as usize,
+                        );
+                    }
+                    self.block_body(indent, body);
+                }
+                if let Some(b) = otherwise {
+                    self.close(indent, "} else {", b.span.start as usize + 1);
+                    self.block_body(indent, b);
+                }
+                self.close(indent, "}", s.span.end as usize);
+            }
+            StmtKind::Split(arms) => {
+                self.line(indent, "split {".into(), at);
+                for arm in arms {
+                    self.line(
+                        indent + 1,
+                        format!("{}% {{", arm.percent),
+                        arm.percent_span.start as usize,
+                    );
+                    self.block_body(indent + 1, &arm.body);
+                    self.close(indent + 1, "}", arm.body.span.end as usize);
+                }
+                self.close(indent, "}", s.span.end as usize);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn field(f: &FieldDecl) -> String {
+    let mut s = format!("{}: {}", f.name.name, ty(&f.ty));
+    if let Some(d) = &f.default {
+        s.push_str(&format!(" = {}", pretty::expr(d)));
+    }
+    for a in &f.annotations {
+        let args: Vec<&str> = a.args.iter().map(|x| x.name.as_str()).collect();
+        s.push_str(&format!(" @{}({})", a.name.name, args.join(", ")));
+    }
+    s
+}
+
+fn ty(t: &TypeExpr) -> String {
+    let base = match &t.kind {
+        TypeKind::Named(n) => n.name.clone(),
+        TypeKind::Set(inner) => format!("set<{}>", ty(inner)),
+        TypeKind::List(inner) => format!("list<{}>", ty(inner)),
+        TypeKind::Enum(members) => members
+            .iter()
+            .map(|m| pretty::string(&m.value))
+            .collect::<Vec<_>>()
+            .join(" | "),
+    };
+    if t.optional {
+        format!("{base}?")
+    } else {
+        base
+    }
+}
+
+fn event_match(m: &EventMatch) -> String {
+    match &m.filter {
+        Some(f) => format!("{} where {}", m.event.name, pretty::expr(f)),
+        None => m.event.name.clone(),
+    }
+}
+
+fn with(data: &Option<Vec<MapEntry>>) -> String {
+    match data {
+        None => String::new(),
+        Some(entries) if entries.is_empty() => " with {}".to_string(),
+        Some(entries) => {
+            let parts: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{}: {}", e.key.name, pretty::expr(&e.value)))
+                .collect();
+            format!(" with {{ {} }}", parts.join(", "))
+        }
+    }
+}
+
+fn template(t: &Template) -> String {
+    let mut s = String::from("\"");
+    for part in &t.parts {
+        match part {
+            TemplatePart::Text(text) => {
+                let quoted = pretty::string(text);
+                let inner = &quoted[1..quoted.len() - 1];
+                s.push_str(&inner.replace('{', "\\{").replace('}', "\\}"));
+            }
+            TemplatePart::Expr(e) => {
+                s.push('{');
+                s.push_str(&pretty::expr(e));
+                s.push('}');
+            }
+        }
+    }
+    s.push('"');
+    s
+}
