@@ -2,6 +2,7 @@
 
 mod check;
 mod fmt;
+mod lint;
 mod load;
 mod repl;
 mod run;
@@ -27,6 +28,12 @@ enum Command {
     /// Exits 0 when the program is clean, 1 when it has errors and 2 when it
     /// cannot be read. Warnings do not change the exit code.
     Check(check::CheckArgs),
+    /// Check a program, then run the lint rules for marketing mistakes.
+    ///
+    /// Exits 1 on errors, or on warnings with `--deny warnings`. Rules can be
+    /// silenced with `// nurture:allow(rule)` and given levels in a
+    /// `nurture.toml` beside the program.
+    Lint(lint::LintArgs),
     /// Run a program against contact events in virtual time.
     ///
     /// Actions go to stdout as JSON Lines, in order of emission; a summary
@@ -60,6 +67,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Lint(args) => lint::run(&args),
         Command::Repl(args) => repl::run(&args),
         Command::Fmt(args) => fmt::run(&args),
     }

@@ -9,6 +9,7 @@ pub mod check;
 pub mod cli;
 pub mod diagnostic;
 pub mod fmt;
+pub mod lint;
 pub mod pipeline;
 pub mod pretty;
 pub mod repl;
