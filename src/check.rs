@@ -81,6 +81,17 @@ pub fn check(program: &Program) -> Checked {
         };
         flow::workflow(&mut cx, wf);
     }
+    if contacts.is_empty() {
+        // Without a schema every field is unknown: the missing block says it once.
+        diags.retain(|d| {
+            !matches!(
+                d.code.as_str(),
+                "nurture::type::unknown-field"
+                    | "nurture::type::no-channel-field"
+                    | "nurture::type::no-tags-field"
+            )
+        });
+    }
     diagnostic::sort(&mut diags);
     Checked {
         schema,
