@@ -5,10 +5,11 @@
 //! touches few cache lines.
 
 use super::value::{Millis, Value};
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 /// One event as the runtime keeps it.
@@ -18,6 +19,16 @@ pub struct Event {
     pub at: Millis,
     /// Payload values, in the order the event declares its fields.
     pub payload: Box<[Value]>,
+}
+
+fn hash_id(id: &str) -> u64 {
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    id.hash(&mut h);
+    h.finish()
+}
+
+fn id_str(id: &SmolStr) -> &str {
+    id.as_str()
 }
 
 /// Marks "never entered" in [`Slot::last_entry`].
@@ -77,7 +88,10 @@ pub struct Journey {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Store {
     pub contacts: Vec<Contact>,
-    index: FxHashMap<SmolStr, u32>,
+    /// Contact indices by id. The table holds only 4-byte indices (the ids
+    /// live in the contacts), so it stays small enough for the CPU caches.
+    #[serde(skip)]
+    index: HashTable<u32>,
     /// `workflows` slots per contact, contact after contact.
     slots: Vec<Slot>,
     workflows: usize,
@@ -94,7 +108,21 @@ impl Store {
     }
 
     pub fn contact_id(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+        let contacts = &self.contacts;
+        self.index
+            .find(hash_id(id), |&i| contacts[i as usize].id == id)
+            .copied()
+    }
+
+    /// Rebuilds the id index (after deserialising a store).
+    pub fn reindex(&mut self) {
+        let mut index = HashTable::with_capacity(self.contacts.len());
+        for (i, c) in self.contacts.iter().enumerate() {
+            index.insert_unique(hash_id(&c.id), i as u32, |&j| {
+                hash_id(&self.contacts[j as usize].id)
+            });
+        }
+        self.index = index;
     }
 
     pub fn add_contact(&mut self, id: &str, attrs: Vec<Value>) -> u32 {
@@ -116,7 +144,11 @@ impl Store {
             },
             self.workflows,
         ));
-        self.index.insert(id, n);
+        let contacts = &self.contacts;
+        self.index
+            .insert_unique(hash_id(id_str(&contacts[n as usize].id)), n, |&j| {
+                hash_id(&contacts[j as usize].id)
+            });
         n
     }
 
