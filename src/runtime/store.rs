@@ -9,7 +9,7 @@ use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// One event as the runtime keeps it.
@@ -22,9 +22,7 @@ pub struct Event {
 }
 
 fn hash_id(id: &str) -> u64 {
-    let mut h = rustc_hash::FxBuildHasher.build_hasher();
-    id.hash(&mut h);
-    h.finish()
+    rustc_hash::FxBuildHasher.hash_one(id)
 }
 
 fn id_str(id: &SmolStr) -> &str {
