@@ -174,14 +174,7 @@ impl Compiled {
 
 /// Compiles a program that checked without errors.
 pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
-    let mut cx = Cx {
-        schema,
-        retention: Retention::None,
-        history_events: vec![false; schema.events.len()],
-        splits: 0,
-        event_scope: None,
-        trigger_scope: None,
-    };
+    let mut cx = Cx::new(schema);
     let mut workflows = Vec::new();
     let mut by_event = vec![Vec::new(); schema.events.len()];
     let mut condition_count = 0;
@@ -249,14 +242,7 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
 
 /// Compiles one expression over the contact (the REPL's bare expressions).
 pub fn compile_expr(e: &ast::Expr, schema: &Schema) -> CExpr {
-    let mut cx = Cx {
-        schema,
-        retention: Retention::None,
-        history_events: vec![false; schema.events.len()],
-        splits: 0,
-        event_scope: None,
-        trigger_scope: None,
-    };
+    let mut cx = Cx::new(schema);
     cx.expr(e)
 }
 
@@ -345,7 +331,18 @@ struct Cx<'a> {
     trigger_scope: Option<usize>,
 }
 
-impl Cx<'_> {
+impl<'a> Cx<'a> {
+    fn new(schema: &'a Schema) -> Cx<'a> {
+        Cx {
+            schema,
+            retention: Retention::None,
+            history_events: vec![false; schema.events.len()],
+            splits: 0,
+            event_scope: None,
+            trigger_scope: None,
+        }
+    }
+
     fn criterion(&mut self, c: &ast::Criterion) -> Criterion {
         match &c.kind {
             ast::CriterionKind::Event(m) => {

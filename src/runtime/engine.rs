@@ -745,7 +745,7 @@ impl Engine {
         let c = j.contact as usize;
         let prog = self.prog.clone();
         let wf_name = &prog.workflows[j.workflow as usize].name;
-        let eval_here = |engine: &Engine, e| {
+        let eval_here = |engine: &Engine, e: &super::compile::CExpr| {
             let contact = &engine.store.contacts[c];
             eval(
                 e,
@@ -764,14 +764,7 @@ impl Engine {
                 template,
                 data,
             } => {
-                let values = match data {
-                    Some(d) => Some(
-                        d.iter()
-                            .map(|(_, e)| eval_here(self, e))
-                            .collect::<Result<Vec<_>, _>>()?,
-                    ),
-                    None => None,
-                };
+                let values = eval_data(data, |e| eval_here(self, e))?;
                 self.begin(c, wf_name, "send");
                 self.out.field_str("channel", channel);
                 self.out.field_str("template", template);
@@ -844,14 +837,7 @@ impl Engine {
                 self.out.end();
             }
             Instr::Webhook { name, data } => {
-                let values = match data {
-                    Some(d) => Some(
-                        d.iter()
-                            .map(|(_, e)| eval_here(self, e))
-                            .collect::<Result<Vec<_>, _>>()?,
-                    ),
-                    None => None,
-                };
+                let values = eval_data(data, |e| eval_here(self, e))?;
                 self.begin(c, wf_name, "webhook");
                 self.out.field_str("name", name);
                 if let (Some(d), Some(values)) = (data, values) {
@@ -1052,6 +1038,16 @@ impl Iterator for Ids {
             Ids::Heap(v) => (!v.is_empty()).then(|| v.remove(0)),
         }
     }
+}
+
+/// The values of a `with { ... }` map, evaluated before anything is written.
+fn eval_data(
+    data: &super::compile::Data,
+    mut eval: impl FnMut(&super::compile::CExpr) -> Result<Value, Fault>,
+) -> Result<Option<Vec<Value>>, Fault> {
+    data.as_ref()
+        .map(|d| d.iter().map(|(_, e)| eval(e)).collect())
+        .transpose()
 }
 
 /// Applies `=`, `+=` or `-=` to a field's current value.

@@ -69,3 +69,20 @@ event unsubscribed  {}
 pub fn with_schema(body: &str) -> String {
     format!("{SCHEMA}\n{body}")
 }
+
+/// Compares `got` with the golden file at `path` line by line; with
+/// NURTURE_BLESS set, writes `got` there first.
+pub fn assert_golden(name: &str, path: &std::path::Path, got: &str) {
+    if std::env::var_os("NURTURE_BLESS").is_some() {
+        std::fs::write(path, got).expect("bless");
+    }
+    let expected = std::fs::read_to_string(path).expect("golden file");
+    for (i, (g, e)) in got.lines().zip(expected.lines()).enumerate() {
+        assert_eq!(g, e, "{name}: first difference at output line {}", i + 1);
+    }
+    assert_eq!(
+        got.lines().count(),
+        expected.lines().count(),
+        "{name}: line counts differ"
+    );
+}

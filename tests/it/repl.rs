@@ -33,19 +33,7 @@ fn golden(name: &str) {
     let dir = root().join("tests").join("repl");
     let script = std::fs::read_to_string(dir.join(format!("{name}.txt"))).expect("script");
     let got = session(&script);
-    let path = dir.join(format!("{name}.out"));
-    if std::env::var_os("NURTURE_BLESS").is_some() {
-        std::fs::write(&path, &got).expect("bless");
-    }
-    let expected = std::fs::read_to_string(&path).expect("golden output");
-    for (i, (g, e)) in got.lines().zip(expected.lines()).enumerate() {
-        assert_eq!(g, e, "{name}: first difference at output line {}", i + 1);
-    }
-    assert_eq!(
-        got.lines().count(),
-        expected.lines().count(),
-        "{name}: line counts differ"
-    );
+    crate::helpers::assert_golden(name, &dir.join(format!("{name}.out")), &got);
 }
 
 #[test]

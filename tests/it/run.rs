@@ -82,20 +82,8 @@ fn golden(name: &str) {
         .output()
         .expect("runs");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let expected_path = ex.join("expected").join(format!("{name}.jsonl"));
-    if std::env::var_os("NURTURE_BLESS").is_some() {
-        std::fs::write(&expected_path, &o.stdout).expect("bless");
-    }
-    let expected = std::fs::read_to_string(&expected_path).expect("golden file");
-    let got = stdout(&o);
-    for (i, (g, e)) in got.lines().zip(expected.lines()).enumerate() {
-        assert_eq!(g, e, "{name}: first difference at output line {}", i + 1);
-    }
-    assert_eq!(
-        got.lines().count(),
-        expected.lines().count(),
-        "{name}: line counts differ"
-    );
+    let path = ex.join("expected").join(format!("{name}.jsonl"));
+    crate::helpers::assert_golden(name, &path, &stdout(&o));
 }
 
 #[test]
