@@ -255,19 +255,7 @@ fn default_value(default: Option<&ast::Expr>, ty: &Type) -> Value {
             _ => Value::Unset,
         };
     };
-    let v = constant(e).unwrap_or(Value::Unset);
-    match (v, ty.unwrap_optional()) {
-        (Value::List(items), Type::Set(_)) => Value::Set(Arc::new(
-            items
-                .iter()
-                .filter_map(|v| match v {
-                    Value::Str(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .collect(),
-        )),
-        (v, _) => v,
-    }
+    constant(e).unwrap_or(Value::Unset).stored_as(ty)
 }
 
 fn constant(e: &ast::Expr) -> Option<Value> {

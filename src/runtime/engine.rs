@@ -1058,20 +1058,8 @@ fn assign(
     ty: &crate::check::Type,
     span: crate::source::Span,
 ) -> Result<Value, Fault> {
-    use crate::check::Type;
     Ok(match (op, old) {
-        (AssignOp::Assign, _) => match (v, ty.unwrap_optional()) {
-            (Value::List(items), Type::Set(_)) => Value::Set(Arc::new(
-                items
-                    .iter()
-                    .filter_map(|i| match i {
-                        Value::Str(s) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect::<super::value::StrSet>(),
-            )),
-            (v, _) => v,
-        },
+        (AssignOp::Assign, _) => v.stored_as(ty),
         (_, Value::Set(set)) => {
             let mut set = (**set).clone();
             if let Value::Str(s) = v {

@@ -87,6 +87,23 @@ impl Value {
         Value::Str(Arc::from(s))
     }
 
+    /// The value as a field of type `ty` stores it: a list of strings
+    /// assigned to a set becomes a set.
+    pub fn stored_as(self, ty: &crate::check::Type) -> Value {
+        match (self, ty.unwrap_optional()) {
+            (Value::List(items), crate::check::Type::Set(_)) => Value::Set(Arc::new(
+                items
+                    .iter()
+                    .filter_map(|v| match v {
+                        Value::Str(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+            )),
+            (v, _) => v,
+        }
+    }
+
     /// Writes the value as JSON.
     pub fn write_json(&self, out: &mut String) {
         match self {
