@@ -55,7 +55,9 @@ pub fn parse_file(file: FileId, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
             Err(e) => {
                 let d = error::syntax_error(file, text, pos, &e);
                 let resume = resume_point(text, (d.span.start as usize).max(pos));
+                let end = resume.unwrap_or(text.len());
                 diags.push(d);
+                more_errors(file, text, pos, end, &mut diags);
                 match resume {
                     Some(next) => pos = next,
                     None => break,
@@ -64,6 +66,56 @@ pub fn parse_file(file: FileId, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
         }
     }
     (items, diags)
+}
+
+/// Finds further syntax errors in the item at `start..end` after its first
+/// one: the failing line is blanked out (offsets stay the same) and the item
+/// parsed again, as long as the blanked line holds balanced braces (so the
+/// blanking cannot invent an error) and the errors move forward.
+fn more_errors(file: FileId, text: &str, start: usize, end: usize, diags: &mut Vec<Diagnostic>) {
+    const MAX_PER_ITEM: usize = 10;
+    let mut copy = text[..end].to_string();
+    for _ in 0..MAX_PER_ITEM {
+        let Some(last) = diags.last() else { return };
+        let at = last.span.start as usize;
+        let line_start = copy[..at.min(copy.len())].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = copy[line_start..]
+            .find('\n')
+            .map_or(copy.len(), |i| line_start + i);
+        let line = &copy[line_start..line_end];
+        let opens = line.matches(['{', '[', '(']).count();
+        let closes = line.matches(['}', ']', ')']).count();
+        let blank: String = if line_start < start {
+            return;
+        } else if opens == closes {
+            // Same byte length, so every offset stays put.
+            " ".repeat(line.len())
+        } else if closes == 0 && opens == 1 && line.trim_end().ends_with('{') && line.len() >= 9 {
+            // A line that opens a block becomes `if true {`, so the block still parses.
+            format!("if true{}{{", " ".repeat(line.len() - 8))
+        } else {
+            return;
+        };
+        copy.replace_range(line_start..line_end, &blank);
+        match FlowParser::parse(Rule::item_or_end, &copy[start..]) {
+            Ok(_) => return,
+            Err(e) => {
+                let d = error::syntax_error(file, &copy, start, &e);
+                // The same expectation again means the blanked line did not hold the mistake.
+                let expects = |m: &str| m.split(", found").next().unwrap_or("").to_string();
+                let same = diags
+                    .last()
+                    .is_some_and(|l| expects(&l.message) == expects(&d.message));
+                if (d.span.start as usize) <= line_end
+                    || d.code == "nurture::syntax::unclosed-brace"
+                    || same
+                {
+                    return;
+                }
+                diags.push(d);
+            }
+        }
+    }
 }
 
 /// Parses a single expression (the REPL's bare expressions).

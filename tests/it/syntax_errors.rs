@@ -175,3 +175,29 @@ fn messages_never_name_grammar_rules() {
         }
     }
 }
+
+/// Several mistakes in one workflow are all reported, each where it is.
+#[test]
+fn errors_in_one_workflow_are_all_reported() {
+    let src = "workflow w {\n  when purchase\n  wait 3dayz\n  send email \"x\n  if contact.a = 1 {\n    tag \"é\"\n  }\n  sned email \"y\"\n}\n";
+    let (diags, _) = diagnostics(src);
+    let got: Vec<(usize, &str)> = diags
+        .iter()
+        .filter(|d| d.code.starts_with("nurture::syntax"))
+        .map(|d| {
+            (
+                src[..d.span.start as usize].matches('\n').count() + 1,
+                d.code.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (3, "nurture::syntax::bad-duration-unit"),
+            (4, "nurture::syntax::unterminated-string"),
+            (5, "nurture::syntax::assign-in-condition"),
+            (8, "nurture::syntax::unexpected-token"),
+        ]
+    );
+}
