@@ -151,11 +151,11 @@ impl Run {
         let file = File::open(path)
             .map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
         let mut reader = BufReader::with_capacity(1 << 16, file);
-        let mut line = String::new();
+        let mut bytes = Vec::new();
         let mut n = 0u64;
         loop {
-            line.clear();
-            match reader.read_line(&mut line) {
+            bytes.clear();
+            match reader.read_until(b'\n', &mut bytes) {
                 Ok(0) => return Ok(()),
                 Ok(_) => {}
                 Err(e) => {
@@ -164,12 +164,20 @@ impl Run {
                     return Err(ExitCode::from(2));
                 }
             }
+            let utf8 = std::str::from_utf8(&bytes);
             n += 1;
-            let text = line.trim_end_matches(['\n', '\r']);
-            if text.trim().is_empty() {
+            let text = utf8.unwrap_or("").trim_end_matches(['\n', '\r']);
+            if utf8.is_ok() && text.trim().is_empty() {
                 continue;
             }
-            if let Err(reason) = each(self, text) {
+            let result = match utf8 {
+                Ok(_) => each(self, text),
+                Err(e) => Err(format!(
+                    "the line is not valid UTF-8 (byte {})",
+                    e.valid_up_to() + 1
+                )),
+            };
+            if let Err(reason) = result {
                 self.flush();
                 eprintln!("{}:{n}: {reason}", path.display());
                 if on_error == OnError::Abort {
@@ -181,7 +189,10 @@ impl Run {
                 }
                 self.rejected += 1;
                 if let Some(r) = &mut self.rejects {
-                    let _ = writeln!(r, "{text}");
+                    let _ = r.write_all(&bytes);
+                    if !bytes.ends_with(b"\n") {
+                        let _ = writeln!(r);
+                    }
                 }
             }
         }

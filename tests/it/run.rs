@@ -858,3 +858,46 @@ workflow b { when purchase wait 5d tag "b" }"#;
         ["03-02T09:00 c1 a tag tag=a", "03-07T10:00 c1 b tag tag=b"]
     );
 }
+
+#[test]
+fn bad_input_invalid_utf8_is_a_bad_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p.flow");
+    let e = dir.path().join("events.jsonl");
+    std::fs::write(
+        &p,
+        with_schema(r#"workflow w { when contact_created tag "x" }"#),
+    )
+    .expect("write");
+    let mut bytes = format!("{CREATE_C1}\n").into_bytes();
+    bytes.extend_from_slice(b"\xff\xfe\n");
+    bytes.extend_from_slice(CREATE_C1.replace("c1", "c2").as_bytes());
+    std::fs::write(&e, &bytes).expect("write");
+    let o = bin()
+        .arg("run")
+        .arg(&p)
+        .arg("--events")
+        .arg(&e)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("events.jsonl:2: the line is not valid UTF-8"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(actions(&stdout(&o)).len(), 1);
+    let rejects = dir.path().join("rejects.jsonl");
+    let o = bin()
+        .arg("run")
+        .arg(&p)
+        .arg("--events")
+        .arg(&e)
+        .args(["--on-error", "skip", "--rejects"])
+        .arg(&rejects)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(actions(&stdout(&o)).len(), 2);
+    assert_eq!(std::fs::read(&rejects).expect("rejects"), b"\xff\xfe\n");
+}
