@@ -10,6 +10,7 @@ pub mod eval;
 pub mod input;
 pub mod output;
 pub mod store;
+pub mod stream;
 pub mod value;
 
 pub use compile::{compile, Compiled};

@@ -2,7 +2,7 @@
 
 use super::{emit, load_sources, Format};
 use crate::runtime::engine::{Engine, RunFault};
-use crate::runtime::input::{parse_contact, parse_event};
+use crate::runtime::input::parse_contact;
 use crate::runtime::output::ACTION_KINDS;
 use crate::runtime::value::parse_datetime;
 use crate::source::SourceMap;
@@ -128,17 +128,65 @@ impl Run {
         })
     }
 
+    /// Runs the events, parsed on a second thread while the engine works.
     fn events(&mut self, path: &Path, on_error: OnError) -> Result<(), ExitCode> {
-        let prog = self.engine.prog.clone();
-        self.lines(path, on_error, |run, line| {
-            let input = parse_event(line, &prog.schema)?;
-            run.engine.accept(input)?;
-            run.read += 1;
-            if run.engine.out.buf.len() > 1 << 16 {
-                run.flush();
+        use crate::runtime::stream::{spawn, Record};
+        let file = File::open(path)
+            .map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
+        let schema = Arc::new(self.engine.prog.schema.clone());
+        let keep_raw = self.rejects.is_some();
+        let (batches, reader) = spawn(BufReader::with_capacity(1 << 16, file), schema, keep_raw);
+        for batch in batches.iter() {
+            for (n, record) in batch {
+                let (reason, raw) = match record {
+                    Record::Event(input, raw) => match self.engine.accept(input) {
+                        Ok(()) => {
+                            self.read += 1;
+                            if self.engine.out.buf.len() > 1 << 16 {
+                                self.flush();
+                            }
+                            continue;
+                        }
+                        Err(reason) => (reason, raw),
+                    },
+                    Record::Bad { reason, raw } => (reason, Some(raw)),
+                    Record::Unreadable(e) => {
+                        self.flush();
+                        eprintln!("{}:{n}: cannot read: {e}", path.display());
+                        return Err(ExitCode::from(2));
+                    }
+                };
+                self.reject(path, n, &reason, raw.as_deref(), on_error)?;
             }
-            Ok(())
-        })
+        }
+        let _ = reader.join();
+        Ok(())
+    }
+
+    /// Reports a bad record; stops the run unless bad records are skipped.
+    fn reject(
+        &mut self,
+        path: &Path,
+        n: u64,
+        reason: &str,
+        raw: Option<&[u8]>,
+        on_error: OnError,
+    ) -> Result<(), ExitCode> {
+        self.flush();
+        eprintln!("{}:{n}: {reason}", path.display());
+        if on_error == OnError::Abort {
+            eprintln!("error: stopped at the first bad record (use --on-error skip to go on)");
+            self.summary();
+            return Err(ExitCode::from(2));
+        }
+        self.rejected += 1;
+        if let (Some(r), Some(raw)) = (&mut self.rejects, raw) {
+            let _ = r.write_all(raw);
+            if !raw.ends_with(b"\n") {
+                let _ = writeln!(r);
+            }
+        }
+        Ok(())
     }
 
     /// Streams a JSON Lines file through `each`, handling bad records.
