@@ -60,11 +60,10 @@ pub fn spawn(
             let stop = matches!(record, Record::Unreadable(_));
             batch.push((n, record));
             if batch.len() == BATCH || stop {
-                if tx
-                    .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                    .is_err()
-                    || stop
-                {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                // A closed channel means the consumer stopped: so do we.
+                let sent = tx.send(full).is_ok();
+                if !sent || stop {
                     return;
                 }
             }
