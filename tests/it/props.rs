@@ -54,3 +54,50 @@ proptest! {
         analyse(&chars.into_iter().collect::<String>());
     }
 }
+
+/// The examples' program, compiled once for all cases.
+fn example_program() -> &'static std::sync::Arc<nurture::runtime::Compiled> {
+    static PROGRAM: std::sync::OnceLock<std::sync::Arc<nurture::runtime::Compiled>> =
+        std::sync::OnceLock::new();
+    PROGRAM.get_or_init(|| {
+        let src =
+            nurture::cli::load_sources(&crate::helpers::root().join("examples")).expect("examples");
+        let a = nurture::pipeline::analyse(&src);
+        std::sync::Arc::new(nurture::runtime::compile(&a.program, &a.checked.schema))
+    })
+}
+
+fn example_schema() -> &'static nurture::check::Schema {
+    &example_program().schema
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Input lines never panic the reader, whatever they hold.
+    #[test]
+    fn arbitrary_input_lines_never_panic(line in "\\PC{0,120}") {
+        let schema = example_schema();
+        let _ = nurture::runtime::input::parse_event(&line, schema);
+        let _ = nurture::runtime::input::parse_contact(&line, schema);
+    }
+
+    /// Nor do mutations of real event lines.
+    #[test]
+    fn mutated_event_lines_never_panic(idx in 0usize..40, cut in 0usize..200, len in 0usize..12, insert in "\\PC{0,6}") {
+        let schema = example_schema();
+        let text = std::fs::read_to_string(crate::helpers::root().join("examples/events/lead_nurturing.jsonl")).expect("events");
+        let lines: Vec<&str> = text.lines().collect();
+        let mut chars: Vec<char> = lines[idx % lines.len()].chars().collect();
+        let at = cut.min(chars.len());
+        let end = (at + len).min(chars.len());
+        chars.splice(at..end, insert.chars());
+        let line: String = chars.into_iter().collect();
+        if let Ok(input) = nurture::runtime::input::parse_event(&line, schema) {
+            // Whatever validates must also run without a panic.
+            let mut engine = nurture::runtime::Engine::new(example_program().clone(), true);
+            let _ = engine.accept(input);
+            engine.drain();
+        }
+    }
+}

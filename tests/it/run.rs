@@ -106,6 +106,44 @@ fn golden_content_and_sales() {
     golden("content_and_sales");
 }
 
+#[test]
+fn golden_welcome() {
+    golden("welcome");
+}
+
+#[test]
+fn golden_anonymous_visitor() {
+    golden("anonymous_visitor");
+}
+
+#[test]
+fn golden_re_engagement() {
+    golden("re_engagement");
+}
+
+/// Every events file of the examples has its golden output, and a test above.
+#[test]
+fn every_example_events_file_has_a_golden_output() {
+    let ex = root().join("examples");
+    for e in std::fs::read_dir(ex.join("events")).expect("events") {
+        let p = e.expect("entry").path();
+        let name = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            ex.join("expected").join(format!("{name}.jsonl")).exists(),
+            "no golden output for {name}"
+        );
+        let this = std::fs::read_to_string(file!()).unwrap_or_default();
+        assert!(
+            this.contains(&format!("golden(\"{name}\")")),
+            "no golden test for {name}"
+        );
+    }
+}
+
 // ------------------------------------------------------------------ statements
 
 #[test]
