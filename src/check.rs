@@ -81,6 +81,7 @@ pub fn check(program: &Program) -> Checked {
         };
         flow::workflow(&mut cx, wf);
     }
+    limits(program, &mut diags);
     if contacts.is_empty() {
         // Without a schema every field is unknown: the missing block says it once.
         diags.retain(|d| {
@@ -96,6 +97,43 @@ pub fn check(program: &Program) -> Checked {
     Checked {
         schema,
         diagnostics: diags,
+    }
+}
+
+/// The runtime keeps one bit per condition- and per inactivity-triggered
+/// workflow for each contact: at most 64 of each.
+const MAX_BIT_TRIGGERS: usize = 64;
+
+fn limits(program: &Program, diags: &mut Vec<Diagnostic>) {
+    use crate::ast::TriggerKind;
+    for (what, pick) in [
+        (
+            "a condition (`when COND`)",
+            (|k: &TriggerKind| matches!(k, TriggerKind::Condition(_))) as fn(&TriggerKind) -> bool,
+        ),
+        ("inactivity (`when inactive for`)", |k: &TriggerKind| {
+            matches!(k, TriggerKind::Inactive(_))
+        }),
+    ] {
+        let over: Vec<_> = program
+            .workflows()
+            .filter(|w| w.trigger.as_ref().is_some_and(|t| pick(&t.kind)))
+            .skip(MAX_BIT_TRIGGERS)
+            .collect();
+        if let Some(first) = over.first() {
+            diags.push(
+                Diagnostic::error(
+                    "nurture::type::too-many-triggers",
+                    first.name.span,
+                    format!("at most {MAX_BIT_TRIGGERS} workflows can be triggered by {what}"),
+                )
+                .with_label(format!(
+                    "workflow number {} of this kind",
+                    MAX_BIT_TRIGGERS + 1
+                ))
+                .with_help("merge some of these workflows, or trigger them by events"),
+            );
+        }
     }
 }
 

@@ -233,3 +233,15 @@ fn one_mistake_one_error() {
         .iter()
         .all(|d| d.code == "nurture::type::unknown-field"));
 }
+
+#[test]
+fn too_many_condition_triggers() {
+    let mut src = String::from("contact { score: int = 0 }\n");
+    for i in 0..65 {
+        src.push_str(&format!("workflow w{i} {{ when contact.score > {i} }}\n"));
+    }
+    let (diags, _) = diagnostics(&src);
+    assert_eq!(diags.len(), 1, "{diags:#?}");
+    assert_eq!(diags[0].code, "nurture::type::too-many-triggers");
+    assert!(diags[0].message.contains("at most 64"));
+}
