@@ -45,7 +45,9 @@ pub fn eval(e: &CExpr, cx: &Ctx) -> Result<Value, Fault> {
                     .ok_or_else(|| fault("integer overflow", *span))?,
             ),
             Value::Float(f) => Value::Float(-f),
-            Value::Duration(d) => Value::Duration(-d),
+            Value::Duration(d) => {
+                Value::Duration(d.checked_neg().ok_or_else(|| fault("overflow", *span))?)
+            }
             other => other,
         },
         CExpr::And(a, b) => Value::Bool(eval(a, cx)?.as_bool() && eval(b, cx)?.as_bool()),
@@ -188,7 +190,7 @@ fn binary(op: BinaryOp, a: Value, b: Value, span: Span) -> Result<Value, Fault> 
 /// `+ - * /` on numbers, datetimes, durations and strings.
 pub fn arithmetic(op: BinaryOp, a: Value, b: Value, span: Span) -> Result<Value, Fault> {
     use Value::*;
-    let overflow = || fault("integer overflow", span);
+    let overflow = || fault("overflow: the result is out of range", span);
     Ok(match (op, a, b) {
         (BinaryOp::Add, Int(x), Int(y)) => Int(x.checked_add(y).ok_or_else(overflow)?),
         (BinaryOp::Sub, Int(x), Int(y)) => Int(x.checked_sub(y).ok_or_else(overflow)?),
@@ -197,12 +199,20 @@ pub fn arithmetic(op: BinaryOp, a: Value, b: Value, span: Span) -> Result<Value,
         (BinaryOp::Div, Int(x), Int(y)) => Int(x.checked_div(y).ok_or_else(overflow)?),
         (BinaryOp::Add, Str(x), Str(y)) => Str(Arc::from(format!("{x}{y}"))),
         (BinaryOp::Add, Datetime(t), Duration(d)) | (BinaryOp::Add, Duration(d), Datetime(t)) => {
-            Datetime(t + d)
+            Datetime(t.checked_add(d).ok_or_else(overflow)?)
         }
-        (BinaryOp::Sub, Datetime(t), Duration(d)) => Datetime(t - d),
-        (BinaryOp::Sub, Datetime(x), Datetime(y)) => Duration(x - y),
-        (BinaryOp::Add, Duration(x), Duration(y)) => Duration(x + y),
-        (BinaryOp::Sub, Duration(x), Duration(y)) => Duration(x - y),
+        (BinaryOp::Sub, Datetime(t), Duration(d)) => {
+            Datetime(t.checked_sub(d).ok_or_else(overflow)?)
+        }
+        (BinaryOp::Sub, Datetime(x), Datetime(y)) => {
+            Duration(x.checked_sub(y).ok_or_else(overflow)?)
+        }
+        (BinaryOp::Add, Duration(x), Duration(y)) => {
+            Duration(x.checked_add(y).ok_or_else(overflow)?)
+        }
+        (BinaryOp::Sub, Duration(x), Duration(y)) => {
+            Duration(x.checked_sub(y).ok_or_else(overflow)?)
+        }
         (BinaryOp::Mul, Duration(d), n) | (BinaryOp::Mul, n, Duration(d)) => {
             Duration((d as f64 * n.as_f64().unwrap_or(0.0)).round() as i64)
         }
