@@ -69,13 +69,14 @@ fn check(ctx: &Ctx) -> Vec<crate::diagnostic::Diagnostic> {
                 .iter()
                 .map(|i| format!("`{}`", wfs[*i].name.name))
                 .collect();
+            let names = match names.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+                _ => names.join(""),
+            };
             let mut d = RULE
                 .finding(
                     wfs[cycle[0]].name.span,
-                    format!(
-                        "workflows {} can set one another off in a cycle",
-                        names.join(", ")
-                    ),
+                    format!("workflows {names} can set one another off in a cycle"),
                 )
                 .with_label("part of a trigger cycle")
                 .with_help(steps.join("; "));
