@@ -186,25 +186,17 @@ impl Engine {
 
     /// Validates an event; returns the contact's index when it exists.
     fn resolve(&self, ev: &Input) -> Result<Option<u32>, String> {
-        if self.started && ev.at < self.now {
-            return Err(format!(
-                "time goes backwards: {} is before the previous event at {}",
-                super::value::format_datetime(ev.at),
-                super::value::format_datetime(self.now)
-            ));
-        }
         let found = self.store.contact_id(&ev.contact);
-        let exists = found.is_some();
-        if ev.ty == CONTACT_CREATED && exists {
-            return Err(format!("contact `{}` already exists", ev.contact));
-        }
-        if ev.ty != CONTACT_CREATED && !exists {
-            return Err(format!(
-                "unknown contact `{}`: create it with a `contact_created` event or load it with --contacts",
-                ev.contact
-            ));
-        }
+        let previous = self.started.then_some(self.now);
+        admissible(previous, ev, found.is_some())?;
         Ok(found)
+    }
+
+    /// Handles an event whose order and contact were validated elsewhere
+    /// (by [`admissible`], against the same state): `found` is the
+    /// contact's index, `None` for a `contact_created`.
+    pub fn accept_validated(&mut self, ev: Input, found: Option<u32>) {
+        self.handle_resolved(ev, found);
     }
 
     /// Processes one event (already validated).
@@ -1048,6 +1040,31 @@ fn eval_data(
     data.as_ref()
         .map(|d| d.iter().map(|(_, e)| eval(e)).collect())
         .transpose()
+}
+
+/// What the state decides about an input event: time must not go backwards
+/// (`previous` is the time of the last event accepted), the contact must exist,
+/// except for `contact_created`, which must name a new one.
+pub fn admissible(previous: Option<Millis>, ev: &Input, exists: bool) -> Result<(), String> {
+    if let Some(prev) = previous {
+        if ev.at < prev {
+            return Err(format!(
+                "time goes backwards: {} is before the previous event at {}",
+                super::value::format_datetime(ev.at),
+                super::value::format_datetime(prev)
+            ));
+        }
+    }
+    if ev.ty == CONTACT_CREATED && exists {
+        return Err(format!("contact `{}` already exists", ev.contact));
+    }
+    if ev.ty != CONTACT_CREATED && !exists {
+        return Err(format!(
+            "unknown contact `{}`: create it with a `contact_created` event or load it with --contacts",
+            ev.contact
+        ));
+    }
+    Ok(())
 }
 
 /// Applies `=`, `+=` or `-=` to a field's current value.
