@@ -91,11 +91,7 @@ fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Resu
     let rss_before = proc_status("VmRSS:");
     let mut engine = Engine::new(prog.clone(), false);
     let mut sink = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
-    let start = nurture::runtime::stream::Start {
-        contacts: Vec::new(),
-        previous: None,
-    };
-    let (batches, reader) = spawn(open(path)?, Arc::new(prog.schema.clone()), start);
+    let (batches, reader) = spawn(open(path)?, Arc::new(prog.schema.clone()), false);
     let mut output_bytes = 0;
     let mut mid = (0, 0);
     for batch in batches.iter() {
@@ -106,10 +102,10 @@ fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Resu
                     engine.waiting_counts().iter().sum(),
                 );
             }
-            let Record::Event(input, found) = record else {
+            let Record::Event(input, _) = record else {
                 return Err(std::io::Error::other(format!("bad record at line {n}")));
             };
-            engine.accept_validated(input, found);
+            engine.accept(input).map_err(std::io::Error::other)?;
             if engine.out.buf.len() > 1 << 16 {
                 output_bytes += engine.out.buf.len();
                 sink.write_all(engine.out.buf.as_bytes())?;

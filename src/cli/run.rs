@@ -134,28 +134,21 @@ impl Run {
         let file = File::open(path)
             .map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
         let schema = Arc::new(self.engine.prog.schema.clone());
-        let start = crate::runtime::stream::Start {
-            contacts: self
-                .engine
-                .store
-                .contacts
-                .iter()
-                .map(|c| c.id.clone())
-                .collect(),
-            previous: None,
-        };
-        let (batches, reader) = spawn(BufReader::with_capacity(1 << 16, file), schema, start);
+        let keep_raw = self.rejects.is_some();
+        let (batches, reader) = spawn(BufReader::with_capacity(1 << 16, file), schema, keep_raw);
         for batch in batches.iter() {
             for (n, record) in batch {
                 let (reason, raw) = match record {
-                    Record::Event(input, found) => {
-                        self.engine.accept_validated(input, found);
-                        self.read += 1;
-                        if self.engine.out.buf.len() > 1 << 16 {
-                            self.flush();
+                    Record::Event(input, raw) => match self.engine.accept(input) {
+                        Ok(()) => {
+                            self.read += 1;
+                            if self.engine.out.buf.len() > 1 << 16 {
+                                self.flush();
+                            }
+                            continue;
                         }
-                        continue;
-                    }
+                        Err(reason) => (reason, raw),
+                    },
                     Record::Bad { reason, raw } => (reason, Some(raw)),
                     Record::Unreadable(e) => {
                         self.flush();

@@ -25,9 +25,10 @@ pub const CASCADE_LIMIT: usize = 32;
 
 /// A validated input event.
 #[derive(Clone, Debug)]
-pub struct Input<'a> {
+pub struct Input {
     pub at: Millis,
-    pub contact: std::borrow::Cow<'a, str>,
+    /// Ids of up to 23 bytes are stored inline, without an allocation.
+    pub contact: smol_str::SmolStr,
     pub ty: u16,
     pub payload: Box<[Value]>,
     /// Attribute changes (`contact_created`/`contact_updated`), by field slot.
@@ -190,13 +191,6 @@ impl Engine {
         let previous = self.started.then_some(self.now);
         admissible(previous, ev, found.is_some())?;
         Ok(found)
-    }
-
-    /// Handles an event whose order and contact were validated elsewhere
-    /// (by [`admissible`], against the same state): `found` is the
-    /// contact's index, `None` for a `contact_created`.
-    pub fn accept_validated(&mut self, ev: Input, found: Option<u32>) {
-        self.handle_resolved(ev, found);
     }
 
     /// Processes one event (already validated).

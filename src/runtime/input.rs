@@ -22,8 +22,10 @@ struct RawRecord<'a> {
     rest: Vec<(Cow<'a, str>, &'a RawValue)>,
     /// The event type, when `type` came before the payload (the fast path).
     event: Option<usize>,
-    /// Payload values parsed straight to their declared types.
-    typed: Vec<(usize, Value)>,
+    /// Payload values parsed straight to their declared types, and which
+    /// of them were given (one bit per field).
+    payload: Vec<Value>,
+    given: u64,
 }
 
 /// Parses one record; with a schema, payload fields that follow `type` are
@@ -54,7 +56,15 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
                 "contact" => r.contact = Some(map.next_value::<Str>()?.0),
                 "type" => {
                     let ty = map.next_value::<Str>()?.0;
-                    r.event = self.0.and_then(|schema| schema.event(&ty));
+                    // The fast path serves events of up to 64 fields (one bit each).
+                    r.event = self.0.and_then(|schema| {
+                        schema
+                            .event(&ty)
+                            .filter(|e| schema.events[*e].fields.len() <= 64)
+                    });
+                    if let (Some(schema), Some(e)) = (self.0, r.event) {
+                        r.payload = vec![Value::Unset; schema.events[e].fields.len()];
+                    }
                     r.ty = Some(ty);
                 }
                 "attributes" => r.attributes = Some(map.next_value()?),
@@ -72,8 +82,8 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
                     };
                     match field {
                         Some((slot, ty)) => {
-                            let v = map.next_value_seed(Typed(ty))?;
-                            r.typed.push((slot, v));
+                            r.payload[slot] = map.next_value_seed(Typed(ty))?;
+                            r.given |= 1 << slot;
                         }
                         None => {
                             let v = map.next_value()?;
@@ -127,7 +137,7 @@ fn json_error(e: serde_json::Error) -> String {
 }
 
 /// Parses and validates one event line.
-pub fn parse_event<'a>(line: &'a str, schema: &Schema) -> Result<Input<'a>, String> {
+pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
     // The fast path types payload values while parsing; when a value does not
     // fit its type, the slow path parses again to word the error.
     let raw = match parse_raw(line, Some(schema)) {
@@ -137,7 +147,7 @@ pub fn parse_event<'a>(line: &'a str, schema: &Schema) -> Result<Input<'a>, Stri
     let at = raw.at.ok_or("missing field `at`")?;
     let at =
         parse_datetime(&at).ok_or_else(|| format!("`at` is not an RFC 3339 datetime: `{at}`"))?;
-    let contact = raw.contact.ok_or("missing field `contact`")?;
+    let contact = smol_str::SmolStr::new(raw.contact.ok_or("missing field `contact`")?);
     if contact.is_empty() {
         return Err("`contact` is empty".into());
     }
@@ -150,13 +160,14 @@ pub fn parse_event<'a>(line: &'a str, schema: &Schema) -> Result<Input<'a>, Stri
         msg
     })?;
     let event = &schema.events[ty];
-    let mut payload = vec![Value::Unset; event.fields.len()];
     // Which fields were given: a bit per field (events declare few fields).
     let mut given = Given::new(event.fields.len());
-    for (slot, value) in raw.typed {
-        payload[slot] = value;
-        given.set(slot);
-    }
+    let mut payload = if raw.payload.len() == event.fields.len() {
+        given.bits = raw.given;
+        raw.payload
+    } else {
+        vec![Value::Unset; event.fields.len()]
+    };
     for (key, value) in raw.rest {
         if key == "id" {
             continue;
