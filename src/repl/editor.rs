@@ -96,31 +96,12 @@ pub fn complete(names: &Names, line: &str, pos: usize) -> (usize, Vec<String>) {
                 .split_whitespace()
                 .last()
                 .unwrap_or("");
-            if let Some((_, fields)) = names.events.iter().find(|(e, _)| e == ty) {
-                let quoted = word.trim_start_matches('"');
-                let qstart = pos - quoted.len();
-                let mut v: Vec<String> = fields
-                    .iter()
-                    .filter(|f| f.starts_with(quoted))
-                    .map(|f| format!("{f}\": "))
-                    .collect();
-                v.sort();
-                return (qstart, v);
-            }
-            return (start, Vec::new());
+            return match names.events.iter().find(|(e, _)| e == ty) {
+                Some((_, fields)) => json_keys(word, pos, fields),
+                None => (start, Vec::new()),
+            };
         }
-        (":contact", _) if before.contains('{') => {
-            let quoted = word.trim_start_matches('"');
-            let qstart = pos - quoted.len();
-            let mut v: Vec<String> = names
-                .fields
-                .iter()
-                .filter(|f| f.starts_with(quoted))
-                .map(|f| format!("{f}\": "))
-                .collect();
-            v.sort();
-            return (qstart, v);
-        }
+        (":contact", _) if before.contains('{') => return json_keys(word, pos, &names.fields),
         (":trace", 1) => {
             return (
                 start,
@@ -135,6 +116,19 @@ pub fn complete(names: &Names, line: &str, pos: usize) -> (usize, Vec<String>) {
         .chain(names.workflows.iter().cloned())
         .chain(names.events.iter().map(|(e, _)| e.clone()));
     (start, pick(&mut all))
+}
+
+/// Keys of a JSON object being typed: the names starting with what follows
+/// the opening quote, completed with `": `.
+fn json_keys(word: &str, pos: usize, names: &[String]) -> (usize, Vec<String>) {
+    let quoted = word.trim_start_matches('"');
+    let mut v: Vec<String> = names
+        .iter()
+        .filter(|f| f.starts_with(quoted))
+        .map(|f| format!("{f}\": "))
+        .collect();
+    v.sort();
+    (pos - quoted.len(), v)
 }
 
 struct FlowHelper {
@@ -258,4 +252,44 @@ pub fn piped(
         out.write_all(reply.text.as_bytes())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Names {
+        Names {
+            fields: vec!["email".into(), "score".into(), "phone".into()],
+            events: vec![("purchase".into(), vec!["amount".into(), "order_id".into()])],
+            workflows: vec!["welcome".into()],
+            contacts: vec!["ana".into(), "ben".into()],
+        }
+    }
+
+    #[test]
+    fn completes_what_each_position_takes() {
+        let n = names();
+        let cases: &[(&str, usize, &[&str])] = &[
+            (":sch", 0, &[":schema"]),
+            ("contact.sc", 0, &["contact.score"]),
+            (":use a", 5, &["ana"]),
+            (":event pu", 7, &["purchase"]),
+            (":event purchase {\"am", 18, &["amount\": "]),
+            (":contact ana {\"ph", 15, &["phone\": "]),
+            (":trace o", 7, &["off", "on"]),
+            ("wel", 0, &["welcome"]),
+        ];
+        for (line, start, want) in cases {
+            let (s, got) = complete(&n, line, line.len());
+            assert_eq!(
+                (s, got.as_slice()),
+                (
+                    *start,
+                    &want.iter().map(|w| w.to_string()).collect::<Vec<_>>()[..]
+                ),
+                "{line}"
+            );
+        }
+    }
 }
