@@ -1,7 +1,8 @@
 //! Running: a checked program executed against contact events in virtual time.
 //!
 //! `runtime/compile.rs` turns the AST into instructions, `runtime/engine.rs`
-//! runs them, `runtime/input.rs` reads and validates JSON Lines input and
+//! runs them (timers in `engine/clock.rs`, instructions in `engine/exec.rs`),
+//! `runtime/stream.rs` parses input on a second thread, `runtime/input.rs` reads and validates JSON Lines input and
 //! `runtime/output.rs` writes actions. `nurture run` and the REPL share this.
 
 pub mod compile;

@@ -7,14 +7,17 @@
 //! workflows whose trigger matches start, in declaration order.
 
 use super::compile::{CTrigger, Compiled, Criterion, Instr, Reenter};
-use super::eval::{arithmetic, eval, Ctx, Fault};
+use super::eval::{eval, Ctx, Fault};
 use super::output::Output;
 use super::store::{Event, Journey, Store, NEVER};
 use super::value::{Millis, Value};
-use crate::ast::{AssignOp, BinaryOp, ListOp};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
+
+mod clock;
+mod exec;
+pub use exec::split_bucket;
 
 /// Event type ids of the built-in events.
 pub const CONTACT_CREATED: u16 = 0;
@@ -239,59 +242,6 @@ impl Engine {
         self.start_triggered(c, &mut event, edges);
     }
 
-    /// Fires every timer due at or before `t`.
-    pub fn advance_to(&mut self, t: Millis) {
-        while let Some(Reverse(top)) = self.timers.peek() {
-            if top.due > t {
-                break;
-            }
-            let timer = *top;
-            self.timers.pop();
-            self.now = self.now.max(timer.due);
-            self.fire(timer);
-        }
-        if self.started {
-            self.now = self.now.max(t);
-        }
-    }
-
-    /// Fires every pending timer.
-    pub fn drain(&mut self) {
-        self.advance_to(Millis::MAX);
-    }
-
-    /// The due time of the next timer.
-    pub fn next_timer(&self) -> Option<Millis> {
-        self.timers.peek().map(|Reverse(t)| t.due)
-    }
-
-    /// Records activity: arms the inactivity timers.
-    fn touch(&mut self, c: u32) {
-        if self.inactive.is_empty() {
-            self.store.contacts[c as usize].last_activity = self.now;
-            return;
-        }
-        let seq = self.next_seq();
-        let now = self.now;
-        let contact = &mut self.store.contacts[c as usize];
-        contact.last_activity = now;
-        contact.activity_seq = seq;
-        for (bit, &(wf, period)) in self.inactive.iter().enumerate() {
-            if contact.inactive_pending & (1 << bit) == 0 {
-                contact.inactive_pending |= 1 << bit;
-                self.timers.push(Reverse(Timer {
-                    due: now.saturating_add(period),
-                    seq,
-                    sub: wf,
-                    kind: TimerKind::Inactive {
-                        contact: c,
-                        workflow: wf,
-                    },
-                }));
-            }
-        }
-    }
-
     fn remember(&mut self, c: u32, event: &mut Shared) {
         use super::compile::Retention;
         let keep = self.prog.retention;
@@ -304,62 +254,6 @@ impl Engine {
             let since = self.now.saturating_sub(w);
             while history.front().is_some_and(|e| e.at < since) {
                 history.pop_front();
-            }
-        }
-    }
-
-    fn fire(&mut self, timer: Timer) {
-        match timer.kind {
-            TimerKind::Journey { id, generation } => {
-                let Some(j) = self.store.journey_mut(id) else {
-                    return;
-                };
-                if j.generation != generation {
-                    return;
-                }
-                j.generation = 0;
-                let timed_out = j.waiting_for.take().is_some();
-                if timed_out {
-                    j.received = None;
-                    if let Instr::WaitFor { timeout, .. } =
-                        &self.prog.workflows[j.workflow as usize].code[j.pc as usize]
-                    {
-                        j.pc = *timeout;
-                    }
-                }
-                let (wf, c) = (j.workflow, j.contact);
-                if self.out.trace {
-                    self.trace(c, wf, "resume");
-                    if timed_out {
-                        self.out.field_value("timeout", &Value::Bool(true));
-                    }
-                    self.out.end();
-                }
-                self.run(id);
-            }
-            TimerKind::Inactive { contact, workflow } => {
-                let Some(bit) = self.inactive.iter().position(|(w, _)| *w == workflow) else {
-                    return;
-                };
-                let period = self.inactive[bit].1;
-                let ct = &mut self.store.contacts[contact as usize];
-                let last = if ct.last_activity == NEVER {
-                    timer.due
-                } else {
-                    ct.last_activity
-                };
-                let due = last.saturating_add(period);
-                if due > timer.due {
-                    self.timers.push(Reverse(Timer {
-                        due,
-                        seq: ct.activity_seq,
-                        sub: workflow,
-                        kind: timer.kind,
-                    }));
-                } else {
-                    ct.inactive_pending &= !(1 << bit);
-                    self.try_start(contact, workflow, None);
-                }
             }
         }
     }
@@ -727,186 +621,6 @@ impl Engine {
         }
     }
 
-    fn exec(&mut self, j: &mut Journey, instr: &Instr, changed: &mut bool) -> Result<Step, Fault> {
-        let c = j.contact as usize;
-        let prog = self.prog.clone();
-        let wf_name = &prog.workflows[j.workflow as usize].name;
-        let eval_here = |engine: &Engine, e: &super::compile::CExpr| {
-            let contact = &engine.store.contacts[c];
-            eval(
-                e,
-                &Ctx {
-                    attrs: &contact.attrs,
-                    event: j.received.as_deref(),
-                    trigger: j.trigger.as_deref(),
-                    now: engine.now,
-                    history: &contact.history,
-                },
-            )
-        };
-        match instr {
-            Instr::Send {
-                channel,
-                template,
-                data,
-            } => {
-                let values = eval_data(data, |e| eval_here(self, e))?;
-                self.begin(c, wf_name, "send");
-                self.out.field_str("channel", channel);
-                self.out.field_str("template", template);
-                if let (Some(d), Some(values)) = (data, values) {
-                    self.write_data(d, &values);
-                }
-                self.out.end();
-            }
-            Instr::Tag(e) | Instr::Untag(e) => {
-                let tag = match eval_here(self, e)? {
-                    Value::Str(s) => s,
-                    _ => Arc::from(""),
-                };
-                let add = matches!(instr, Instr::Tag(_));
-                if let Some(slot) = prog.schema.field("tags") {
-                    if let Value::Set(set) = &mut self.store.contacts[c].attrs[slot] {
-                        let set = Arc::make_mut(set);
-                        if add {
-                            set.insert(tag.clone());
-                        } else {
-                            set.remove(&tag);
-                        }
-                    }
-                }
-                *changed = true;
-                let action = if add { "tag" } else { "untag" };
-                self.begin(c, wf_name, action);
-                self.out.field_str("tag", &tag);
-                self.out.end();
-            }
-            Instr::Set { field, op, value } => {
-                let v = eval_here(self, value)?;
-                let slot = *field as usize;
-                let old = &self.store.contacts[c].attrs[slot];
-                let new = assign(
-                    *op,
-                    old,
-                    v,
-                    &prog.schema.fields[slot].ty,
-                    prog.workflows[j.workflow as usize].spans[j.pc as usize],
-                )?;
-                self.store.contacts[c].attrs[slot] = new.clone();
-                *changed = true;
-                self.begin(c, wf_name, "set");
-                self.out.field_str("field", &prog.schema.fields[slot].name);
-                self.out.field_value("value", &new);
-                self.out.end();
-            }
-            Instr::List { op, name } => {
-                let (action, key) = match op {
-                    ListOp::AddToList => ("add_to_list", "list"),
-                    ListOp::RemoveFromList => ("remove_from_list", "list"),
-                    ListOp::AddToAudience => ("add_to_audience", "audience"),
-                };
-                self.begin(c, wf_name, action);
-                self.out.field_str(key, name);
-                self.out.end();
-            }
-            Instr::Notify { to, parts } => {
-                let mut text = String::new();
-                for p in parts.iter() {
-                    match p {
-                        super::compile::Part::Text(t) => text.push_str(t),
-                        super::compile::Part::Expr(e) => eval_here(self, e)?.write_text(&mut text),
-                    }
-                }
-                self.begin(c, wf_name, "notify");
-                self.out.field_str("to", to);
-                self.out.field_str("message", &text);
-                self.out.end();
-            }
-            Instr::Webhook { name, data } => {
-                let values = eval_data(data, |e| eval_here(self, e))?;
-                self.begin(c, wf_name, "webhook");
-                self.out.field_str("name", name);
-                if let (Some(d), Some(values)) = (data, values) {
-                    self.write_data(d, &values);
-                }
-                self.out.end();
-            }
-            Instr::Wait(d) => {
-                j.pc += 1;
-                self.suspend(j, self.now.saturating_add(*d), None);
-                return Ok(Step::Suspend);
-            }
-            Instr::WaitFor { event, within, .. } => {
-                self.suspend(j, self.now.saturating_add(*within), Some(*event));
-                return Ok(Step::Suspend);
-            }
-            Instr::Branch { cond, otherwise } => {
-                if !eval_here(self, cond)?.as_bool() {
-                    return Ok(Step::Jump(*otherwise));
-                }
-            }
-            Instr::Jump(t) => return Ok(Step::Jump(*t)),
-            Instr::Split { index, arms } => {
-                let bucket = split_bucket(&self.store.contacts[c].id, wf_name, *index);
-                let target = arms
-                    .iter()
-                    .find(|(bound, _)| bucket < *bound)
-                    .or(arms.last())
-                    .map_or(j.pc + 1, |(_, pc)| *pc);
-                return Ok(Step::Jump(target));
-            }
-            Instr::Stage(name) => {
-                if self.out.trace {
-                    self.begin(c, wf_name, "stage");
-                    self.out.field_str("stage", name);
-                    self.out.end();
-                }
-            }
-            Instr::Exit => return Ok(Step::End(Outcome::Exited)),
-            Instr::End => return Ok(Step::End(Outcome::Completed)),
-        }
-        Ok(Step::Next)
-    }
-
-    fn begin(&mut self, c: usize, wf: &str, action: &str) {
-        let id = &self.store.contacts[c].id;
-        self.out.begin(self.now, id, wf, action);
-    }
-
-    fn write_data(&mut self, keys: &[(Arc<str>, super::compile::CExpr)], values: &[Value]) {
-        self.out.open_object("data");
-        for (i, ((k, _), v)) in keys.iter().zip(values).enumerate() {
-            self.out.object_entry(i == 0, k, v);
-        }
-        self.out.close_object();
-    }
-
-    fn suspend(&mut self, j: &mut Journey, until: Millis, event: Option<u16>) {
-        let seq = self.next_seq();
-        j.generation = seq;
-        j.waiting_for = event;
-        j.wake_at = until;
-        let id = self.running;
-        self.timers.push(Reverse(Timer {
-            due: until,
-            seq,
-            sub: 0,
-            kind: TimerKind::Journey {
-                id,
-                generation: j.generation,
-            },
-        }));
-        if self.out.trace {
-            self.trace(j.contact, j.workflow, "wait");
-            self.out.field_value("until", &Value::Datetime(until));
-            if let Some(ev) = event {
-                let name = &self.prog.schema.events[ev as usize].name;
-                self.out.field_str("event", name);
-            }
-            self.out.end();
-        }
-    }
-
     /// Evaluates an expression against a contact (or the schema defaults) at the current time.
     pub fn eval_for(
         &self,
@@ -1026,16 +740,6 @@ impl Iterator for Ids {
     }
 }
 
-/// The values of a `with { ... }` map, evaluated before anything is written.
-fn eval_data(
-    data: &super::compile::Data,
-    mut eval: impl FnMut(&super::compile::CExpr) -> Result<Value, Fault>,
-) -> Result<Option<Vec<Value>>, Fault> {
-    data.as_ref()
-        .map(|d| d.iter().map(|(_, e)| eval(e)).collect())
-        .transpose()
-}
-
 /// What the state decides about an input event: time must not go backwards
 /// (`previous` is the time of the last event accepted), the contact must exist,
 /// except for `contact_created`, which must name a new one.
@@ -1059,50 +763,4 @@ pub fn admissible(previous: Option<Millis>, ev: &Input, exists: bool) -> Result<
         ));
     }
     Ok(())
-}
-
-/// Applies `=`, `+=` or `-=` to a field's current value.
-fn assign(
-    op: AssignOp,
-    old: &Value,
-    v: Value,
-    ty: &crate::check::Type,
-    span: crate::source::Span,
-) -> Result<Value, Fault> {
-    Ok(match (op, old) {
-        (AssignOp::Assign, _) => v.stored_as(ty),
-        (_, Value::Set(set)) => {
-            let mut set = (**set).clone();
-            if let Value::Str(s) = v {
-                if op == AssignOp::Add {
-                    set.insert(s);
-                } else {
-                    set.remove(&s);
-                }
-            }
-            Value::Set(Arc::new(set))
-        }
-        (AssignOp::Add, old) => arithmetic(BinaryOp::Add, old.clone(), v, span)?,
-        (AssignOp::Sub, old) => arithmetic(BinaryOp::Sub, old.clone(), v, span)?,
-    })
-}
-
-/// The bucket (0..100) of a split: FNV-1a (64-bit) over the contact id, a
-/// 0xff byte, the workflow name, a 0xff byte and the split's position in the
-/// workflow (0-based, 4 bytes little-endian), modulo 100.
-pub fn split_bucket(contact: &str, workflow: &str, index: u32) -> u32 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    let bytes = contact
-        .bytes()
-        .chain([0xff])
-        .chain(workflow.bytes())
-        .chain([0xff])
-        .chain(index.to_le_bytes());
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(PRIME);
-    }
-    (h % 100) as u32
 }

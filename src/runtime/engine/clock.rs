@@ -1,0 +1,117 @@
+//! The virtual clock: timers for waits and inactivity, fired in order.
+
+use super::super::compile::Instr;
+use super::super::value::{Millis, Value};
+use super::{Engine, Timer, TimerKind, NEVER};
+use std::cmp::Reverse;
+
+impl Engine {
+    /// Fires every timer due at or before `t`.
+    pub fn advance_to(&mut self, t: Millis) {
+        while let Some(Reverse(top)) = self.timers.peek() {
+            if top.due > t {
+                break;
+            }
+            let timer = *top;
+            self.timers.pop();
+            self.now = self.now.max(timer.due);
+            self.fire(timer);
+        }
+        if self.started {
+            self.now = self.now.max(t);
+        }
+    }
+
+    /// Fires every pending timer.
+    pub fn drain(&mut self) {
+        self.advance_to(Millis::MAX);
+    }
+
+    /// The due time of the next timer.
+    pub fn next_timer(&self) -> Option<Millis> {
+        self.timers.peek().map(|Reverse(t)| t.due)
+    }
+
+    /// Records activity: arms the inactivity timers.
+    pub(super) fn touch(&mut self, c: u32) {
+        if self.inactive.is_empty() {
+            self.store.contacts[c as usize].last_activity = self.now;
+            return;
+        }
+        let seq = self.next_seq();
+        let now = self.now;
+        let contact = &mut self.store.contacts[c as usize];
+        contact.last_activity = now;
+        contact.activity_seq = seq;
+        for (bit, &(wf, period)) in self.inactive.iter().enumerate() {
+            if contact.inactive_pending & (1 << bit) == 0 {
+                contact.inactive_pending |= 1 << bit;
+                self.timers.push(Reverse(Timer {
+                    due: now.saturating_add(period),
+                    seq,
+                    sub: wf,
+                    kind: TimerKind::Inactive {
+                        contact: c,
+                        workflow: wf,
+                    },
+                }));
+            }
+        }
+    }
+
+    fn fire(&mut self, timer: Timer) {
+        match timer.kind {
+            TimerKind::Journey { id, generation } => {
+                let Some(j) = self.store.journey_mut(id) else {
+                    return;
+                };
+                if j.generation != generation {
+                    return;
+                }
+                j.generation = 0;
+                let timed_out = j.waiting_for.take().is_some();
+                if timed_out {
+                    j.received = None;
+                    if let Instr::WaitFor { timeout, .. } =
+                        &self.prog.workflows[j.workflow as usize].code[j.pc as usize]
+                    {
+                        j.pc = *timeout;
+                    }
+                }
+                let (wf, c) = (j.workflow, j.contact);
+                if self.out.trace {
+                    self.trace(c, wf, "resume");
+                    if timed_out {
+                        self.out.field_value("timeout", &Value::Bool(true));
+                    }
+                    self.out.end();
+                }
+                self.run(id);
+            }
+            TimerKind::Inactive { contact, workflow } => {
+                let Some(bit) = self.inactive.iter().position(|(w, _)| *w == workflow) else {
+                    return;
+                };
+                let period = self.inactive[bit].1;
+                let ct = &mut self.store.contacts[contact as usize];
+                let last = if ct.last_activity == NEVER {
+                    timer.due
+                } else {
+                    ct.last_activity
+                };
+                let due = last.saturating_add(period);
+                if due > timer.due {
+                    self.timers.push(Reverse(Timer {
+                        due,
+                        seq: ct.activity_seq,
+                        sub: workflow,
+                        kind: timer.kind,
+                    }));
+                } else {
+                    ct.inactive_pending &= !(1 << bit);
+                    self.try_start(contact, workflow, None);
+                }
+            }
+        }
+    }
+}
