@@ -164,6 +164,12 @@ pub struct Compiled {
     /// Workflows started by each event type, in declaration order.
     pub by_event: Vec<Vec<u16>>,
     pub condition_count: u32,
+    /// Per event type: some `goal` or `exit when` names it.
+    pub ends_on: Vec<bool>,
+    /// Some `goal` or `exit when` is a condition, tested at every event.
+    pub ends_on_condition: bool,
+    /// Per event type: some `wait for` waits for it.
+    pub waited_for: Vec<bool>,
 }
 
 impl Compiled {
@@ -224,6 +230,23 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
             spans: code.spans,
         });
     }
+    // What an event type can affect, so the engine skips the rest.
+    let mut ends_on = vec![false; schema.events.len()];
+    let mut ends_on_condition = false;
+    let mut waited_for = vec![false; schema.events.len()];
+    for w in &workflows {
+        for c in w.goal.iter().chain(&w.exit_when) {
+            match c {
+                Criterion::Event { event, .. } => ends_on[*event as usize] = true,
+                Criterion::Condition(_) => ends_on_condition = true,
+            }
+        }
+        for i in &w.code {
+            if let Instr::WaitFor { event, .. } = i {
+                waited_for[*event as usize] = true;
+            }
+        }
+    }
     let defaults = schema
         .fields
         .iter()
@@ -237,6 +260,9 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
         history_events: cx.history_events,
         by_event,
         condition_count,
+        ends_on,
+        ends_on_condition,
+        waited_for,
     }
 }
 

@@ -235,9 +235,14 @@ impl Engine {
         });
         self.remember(c, &mut event);
         // 3. Goals and exits.
-        self.goals_and_exits(c, event.event());
+        let ty = event.event().ty as usize;
+        if self.prog.ends_on[ty] || self.prog.ends_on_condition {
+            self.goals_and_exits(c, event.event());
+        }
         // 4. Waiting journeys.
-        self.resume_waiting(c, &mut event);
+        if self.prog.waited_for[ty] {
+            self.resume_waiting(c, &mut event);
+        }
         // 5. Triggers.
         self.start_triggered(c, &mut event, edges);
     }
