@@ -939,3 +939,27 @@ fn bad_input_invalid_utf8_is_a_bad_record() {
     assert_eq!(actions(&stdout(&o)).len(), 2);
     assert_eq!(std::fs::read(&rejects).expect("rejects"), b"\xff\xfe\n");
 }
+
+#[test]
+fn condition_goal_and_exit_are_tested_at_every_event() {
+    let prog = r#"workflow w { when contact_created goal contact.plan == "paid" exit when contact.score < 0 wait 10d tag "late" }"#;
+    let paid = events(&[
+        CREATE_C1,
+        r#"{"at":"2026-03-02T09:00:00Z","contact":"c1","type":"page_visited","url":"/","seconds":1}"#,
+        r#"{"at":"2026-03-03T09:00:00Z","contact":"c1","type":"contact_updated","attributes":{"plan":"paid"}}"#,
+    ]);
+    let r = run(prog, &paid, &["--trace", "--drain"]);
+    assert!(
+        actions(&r.out).contains(&"03-03T09:00 c1 w end outcome=converted".to_string()),
+        "{}",
+        r.out
+    );
+    let negative = paid.replace(r#""plan":"paid""#, r#""score":-5"#);
+    let r = run(prog, &negative, &["--trace", "--drain"]);
+    assert!(
+        actions(&r.out).contains(&"03-03T09:00 c1 w end outcome=exited".to_string()),
+        "{}",
+        r.out
+    );
+    assert!(!r.out.contains("late"));
+}
