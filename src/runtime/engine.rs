@@ -557,7 +557,7 @@ impl Engine {
         loop {
             self.running = id;
             let pc = j.pc as usize;
-            let step = match self.exec(&mut j, &wf.code[pc], &mut changed) {
+            let step = match self.exec(&prog, &mut j, &wf.code[pc], &mut changed) {
                 Ok(step) => step,
                 Err(fault) => {
                     self.report(j.contact, j.workflow, fault);

@@ -1,6 +1,6 @@
 //! Running a journey's instructions: actions, waits, branches and splits.
 
-use super::super::compile::{CExpr, Data, Instr, Part};
+use super::super::compile::{CExpr, Compiled, Data, Instr, Part};
 use super::super::eval::{arithmetic, eval, Ctx, Fault};
 use super::super::store::Journey;
 use super::super::value::{Millis, Value};
@@ -10,14 +10,16 @@ use std::cmp::Reverse;
 use std::sync::Arc;
 
 impl Engine {
+    /// Runs one instruction; `prog` is the engine's program, passed in so
+    /// the per-instruction path does not touch its reference count.
     pub(super) fn exec(
         &mut self,
+        prog: &Compiled,
         j: &mut Journey,
         instr: &Instr,
         changed: &mut bool,
     ) -> Result<Step, Fault> {
         let c = j.contact as usize;
-        let prog = self.prog.clone();
         let wf_name = &prog.workflows[j.workflow as usize].name;
         let eval_here = |engine: &Engine, e: &CExpr| {
             let contact = &engine.store.contacts[c];
