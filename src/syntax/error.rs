@@ -44,7 +44,15 @@ pub fn syntax_error(
     } else {
         format!("`{found}`")
     };
-    let span = Span::new(file, pos, pos + found.len());
+    // At the end of the input there is no token to underline: point at the
+    // last character written instead, so the label shows.
+    let span = if found.is_empty() {
+        let end = text[..pos].trim_end().len();
+        let start = text[..end].char_indices().last().map_or(end, |(i, _)| i);
+        Span::new(file, start, end)
+    } else {
+        Span::new(file, pos, pos + found.len())
+    };
 
     if let Some(d) = unterminated_string(file, text, pos) {
         return d;
