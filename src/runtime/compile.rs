@@ -172,12 +172,6 @@ pub struct Compiled {
     pub waited_for: Vec<bool>,
 }
 
-impl Compiled {
-    pub fn workflow_index(&self, name: &str) -> Option<usize> {
-        self.workflows.iter().position(|w| &*w.name == name)
-    }
-}
-
 /// Compiles a program that checked without errors.
 pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
     let mut cx = Cx::new(schema);

@@ -176,11 +176,6 @@ impl Engine {
         self.store.add_contact(id, values)
     }
 
-    /// What only the state can tell about an input event: known contact, time order.
-    pub fn validate(&self, ev: &Input) -> Result<(), String> {
-        self.resolve(ev).map(|_| ())
-    }
-
     /// Validates and handles an event, looking the contact up once.
     pub fn accept(&mut self, ev: Input) -> Result<(), String> {
         let c = self.resolve(&ev)?;
@@ -194,12 +189,6 @@ impl Engine {
         let previous = self.started.then_some(self.now);
         admissible(previous, ev, found.is_some())?;
         Ok(found)
-    }
-
-    /// Processes one event (already validated).
-    pub fn handle(&mut self, ev: Input) {
-        let c = self.store.contact_id(&ev.contact);
-        self.handle_resolved(ev, c);
     }
 
     fn handle_resolved(&mut self, ev: Input, found: Option<u32>) {
@@ -748,7 +737,7 @@ impl Iterator for Ids {
 /// What the state decides about an input event: time must not go backwards
 /// (`previous` is the time of the last event accepted), the contact must exist,
 /// except for `contact_created`, which must name a new one.
-pub fn admissible(previous: Option<Millis>, ev: &Input, exists: bool) -> Result<(), String> {
+fn admissible(previous: Option<Millis>, ev: &Input, exists: bool) -> Result<(), String> {
     if let Some(prev) = previous {
         if ev.at < prev {
             return Err(format!(

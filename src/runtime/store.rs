@@ -112,7 +112,7 @@ impl Store {
             .copied()
     }
 
-    /// Rebuilds the id index (after deserialising a store).
+    /// Rebuilds the id index, which is not serialised: call after deserialising.
     pub fn reindex(&mut self) {
         let mut index = HashTable::with_capacity(self.contacts.len());
         for (i, c) in self.contacts.iter().enumerate() {
@@ -215,5 +215,24 @@ impl Store {
             .iter()
             .enumerate()
             .filter_map(|(i, j)| j.as_ref().map(|j| (i as u32, j)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_survives_serialisation_once_reindexed() {
+        let mut store = Store::new(2);
+        store.add_contact("ana", vec![Value::Int(1)]);
+        store.add_contact("ben", vec![Value::Int(2)]);
+        let json = serde_json::to_string(&store).expect("serialise");
+        let mut back: Store = serde_json::from_str(&json).expect("deserialise");
+        assert_eq!(back.contact_id("ben"), None, "the index is not serialised");
+        back.reindex();
+        assert_eq!(back.contact_id("ben"), Some(1));
+        assert_eq!(back.contacts[1].attrs[0], Value::Int(2));
+        assert_eq!(back.slots(1).len(), 2);
     }
 }

@@ -27,11 +27,6 @@ impl Engine {
         self.advance_to(Millis::MAX);
     }
 
-    /// The due time of the next timer.
-    pub fn next_timer(&self) -> Option<Millis> {
-        self.timers.peek().map(|Reverse(t)| t.due)
-    }
-
     /// Records activity: arms the inactivity timers.
     pub(super) fn touch(&mut self, c: u32) {
         if self.inactive.is_empty() {
