@@ -963,3 +963,34 @@ fn condition_goal_and_exit_are_tested_at_every_event() {
     );
     assert!(!r.out.contains("late"));
 }
+
+#[test]
+fn bad_contacts_record_is_reported_with_its_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let contacts = dir.path().join("contacts.jsonl");
+    std::fs::write(
+        &contacts,
+        "{\"id\":\"p1\",\"email\":\"p@x.com\",\"opted_in\":true,\"country\":\"ES\"}\n{\"id\":\"p2\",\"email\":\"q@x.com\",\"opted_in\":true}\n",
+    )
+    .expect("write");
+    let path = contacts.to_str().unwrap_or("");
+    let r = run(
+        r#"workflow w { when contact_created tag "x" }"#,
+        &events(&[CREATE_C1]),
+        &["--contacts", path],
+    );
+    assert_eq!(r.code, Some(2));
+    assert!(
+        r.err
+            .contains("contacts.jsonl:2: required attribute `country` is missing"),
+        "{}",
+        r.err
+    );
+    let r = run(
+        r#"workflow w { when contact_created tag "x" }"#,
+        &events(&[CREATE_C1]),
+        &["--contacts", path, "--on-error", "skip"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    assert!(r.err.contains("1 rejected"), "{}", r.err);
+}
