@@ -10,7 +10,7 @@
 mod workload;
 
 use nurture::runtime::engine::Engine;
-use nurture::runtime::input::parse_event;
+use nurture::runtime::input::parse_event_kept;
 use nurture::runtime::Compiled;
 use nurture::source::SourceMap;
 use std::io::{BufRead, BufReader, Write};
@@ -67,11 +67,32 @@ fn parse_validate(path: &Path, prog: &Compiled) -> std::io::Result<()> {
     let mut r = open(path)?;
     let mut line = String::new();
     while r.read_line(&mut line)? > 0 {
-        let input = parse_event(line.trim_end(), &prog.schema).map_err(std::io::Error::other)?;
+        let input = parse_event_kept(line.trim_end(), &prog.schema, &prog.projection).map_err(std::io::Error::other)?;
         std::hint::black_box(&input);
         line.clear();
     }
     Ok(())
+}
+
+/// Everything `nurture run` does, on one thread: for comparison with the
+/// two-thread pipeline.
+fn one_thread(path: &Path, prog: &Arc<Compiled>) -> std::io::Result<()> {
+    let mut r = open(path)?;
+    let mut engine = Engine::new(prog.clone(), false);
+    let mut sink = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
+    let mut line = String::new();
+    while r.read_line(&mut line)? > 0 {
+        let input = parse_event_kept(line.trim_end(), &prog.schema, &prog.projection)
+            .map_err(std::io::Error::other)?;
+        engine.accept(input).map_err(std::io::Error::other)?;
+        if engine.out.buf.len() > 1 << 16 {
+            sink.write_all(engine.out.buf.as_bytes())?;
+            engine.out.buf.clear();
+        }
+        line.clear();
+    }
+    sink.write_all(engine.out.buf.as_bytes())?;
+    sink.flush()
 }
 
 struct EndToEnd {
@@ -91,11 +112,11 @@ fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Resu
     let rss_before = proc_status("VmRSS:");
     let mut engine = Engine::new(prog.clone(), false);
     let mut sink = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
-    let (batches, reader) = spawn(open(path)?, Arc::new(prog.schema.clone()), false);
+    let (batches, reader) = spawn(std::fs::File::open(path)?, prog.clone(), false);
     let mut output_bytes = 0;
     let mut mid = (0, 0);
-    for batch in batches.iter() {
-        for (n, record) in batch {
+    while let Some(mut batch) = batches.next() {
+        for (n, record) in batch.drain(..) {
             if n == contacts + 1 {
                 mid = (
                     proc_status("VmRSS:").saturating_sub(rss_before),
@@ -112,6 +133,7 @@ fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Resu
                 engine.out.buf.clear();
             }
         }
+        batches.recycle(batch);
     }
     let _ = reader.join();
     output_bytes += engine.out.buf.len();
@@ -164,7 +186,7 @@ fn main() -> std::io::Result<()> {
         &analysis.checked.schema,
     ));
 
-    let (mut bare, mut parse, mut full) = (f64::MAX, f64::MAX, f64::MAX);
+    let (mut bare, mut parse, mut full, mut single) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
     let mut n = 0;
     let mut first = None;
     // NURTURE_BENCH_ONLY=e2e skips the other passes (for profiling).
@@ -184,6 +206,7 @@ fn main() -> std::io::Result<()> {
         if !only_e2e {
             n = timed(&mut bare, || bare_parse(&path))?;
             timed(&mut parse, || parse_validate(&path, &prog))?;
+            timed(&mut single, || one_thread(&path, &prog))?;
         }
     }
     let Some(e) = first else { return Ok(()) };
@@ -201,6 +224,10 @@ fn main() -> std::io::Result<()> {
     println!(
         "  nurture parse+validate: {parse:.3} s  {:>10.0} events/s",
         rate(parse)
+    );
+    println!(
+        "  nurture on one thread:  {single:.3} s  {:>10.0} events/s",
+        rate(single)
     );
     println!(
         "  nurture end to end:     {full:.3} s  {:>10.0} events/s  ({} actions, {:.1} MiB of output)",

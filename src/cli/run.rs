@@ -133,11 +133,11 @@ impl Run {
         use crate::runtime::stream::{spawn, Record};
         let file = File::open(path)
             .map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
-        let schema = Arc::new(self.engine.prog.schema.clone());
         let keep_raw = self.rejects.is_some();
-        let (batches, reader) = spawn(BufReader::with_capacity(1 << 16, file), schema, keep_raw);
-        for batch in batches.iter() {
-            for (n, record) in batch {
+        let prog = self.engine.prog.clone();
+        let (batches, reader) = spawn(file, prog, keep_raw);
+        while let Some(mut batch) = batches.next() {
+            for (n, record) in batch.drain(..) {
                 let (reason, raw) = match record {
                     Record::Event(input, raw) => match self.engine.accept(input) {
                         Ok(()) => {
@@ -158,6 +158,7 @@ impl Run {
                 };
                 self.reject(path, n, &reason, raw.as_deref(), on_error)?;
             }
+            batches.recycle(batch);
         }
         let _ = reader.join();
         Ok(())

@@ -2,6 +2,7 @@
 //! slots, events to ids, statements flattened into jump-linked instructions,
 //! so the per-event path does no name lookups.
 
+use super::input::Projection;
 use super::value::{Millis, Value};
 use crate::ast::{
     self, AssignOp, BinaryOp, ExprKind, HistoryKind, ListOp, PathRoot, StmtKind, UnaryOp,
@@ -170,6 +171,8 @@ pub struct Compiled {
     pub ends_on_condition: bool,
     /// Per event type: some `wait for` waits for it.
     pub waited_for: Vec<bool>,
+    /// The payload fields some expression reads; input drops the others.
+    pub projection: Projection,
 }
 
 /// Compiles a program that checked without errors.
@@ -257,6 +260,7 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
         ends_on,
         ends_on_condition,
         waited_for,
+        projection: Projection::only(cx.payload_read),
     }
 }
 
@@ -337,6 +341,8 @@ struct Cx<'a> {
     splits: u32,
     event_scope: Option<usize>,
     trigger_scope: Option<usize>,
+    /// Per event type, a bit per payload field some expression reads.
+    payload_read: Vec<u64>,
 }
 
 impl<'a> Cx<'a> {
@@ -348,6 +354,7 @@ impl<'a> Cx<'a> {
             splits: 0,
             event_scope: None,
             trigger_scope: None,
+            payload_read: vec![0; schema.events.len()],
         }
     }
 
@@ -618,11 +625,18 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// The slot of a payload field in the event the scope names.
-    fn payload_slot(&self, scope: Option<usize>, name: &str) -> u16 {
-        scope
-            .and_then(|ev| self.schema.events[ev].field(name))
-            .map_or(0, |(i, _)| i as u16)
+    /// The slot of a payload field in the event the scope names; the field
+    /// is marked as read, so input keeps it.
+    fn payload_slot(&mut self, scope: Option<usize>, name: &str) -> u16 {
+        let Some((ev, slot)) =
+            scope.and_then(|ev| Some((ev, self.schema.events[ev].field(name)?.0)))
+        else {
+            return 0;
+        };
+        if slot < 64 {
+            self.payload_read[ev] |= 1 << slot;
+        }
+        slot as u16
     }
 
     /// Compiles `e` with `event` naming event `ev`.

@@ -27,13 +27,14 @@ pub const CONTACT_UPDATED: u16 = 1;
 pub const CASCADE_LIMIT: usize = 32;
 
 /// A validated input event.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Input {
     pub at: Millis,
     /// Ids of up to 23 bytes are stored inline, without an allocation.
     pub contact: smol_str::SmolStr,
     pub ty: u16,
-    pub payload: Box<[Value]>,
+    /// Payload values by field slot; trailing fields nothing reads may be left out.
+    pub payload: super::input::Payload,
     /// Attribute changes (`contact_created`/`contact_updated`), by field slot.
     pub attrs: Vec<(u16, Value)>,
 }
@@ -220,7 +221,7 @@ impl Engine {
         let mut event = Shared::new(Event {
             ty: ev.ty,
             at: ev.at,
-            payload: ev.payload,
+            payload: ev.payload.into_vec().into_boxed_slice(),
         });
         self.remember(c, &mut event);
         // 3. Goals and exits.

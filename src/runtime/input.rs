@@ -11,6 +11,47 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+/// Which payload fields of each event type the program reads. The others
+/// are validated as usual but not kept, so reading them allocates nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Projection {
+    /// A bit per field (fields past the 64th are always kept), per event
+    /// type; `None` keeps everything.
+    read: Option<Vec<u64>>,
+}
+
+impl Projection {
+    /// Keeps every field.
+    pub fn all() -> Projection {
+        Projection { read: None }
+    }
+
+    /// Keeps only the fields `read` marks, a bit per field per event type.
+    pub fn only(read: Vec<u64>) -> Projection {
+        Projection { read: Some(read) }
+    }
+
+    pub fn keeps(&self, event: usize, slot: usize) -> bool {
+        match &self.read {
+            None => true,
+            Some(read) => slot >= 64 || read.get(event).is_none_or(|m| m & (1 << slot) != 0),
+        }
+    }
+
+    /// How many leading payload slots are worth keeping for `event` of `fields` fields.
+    fn kept_len(&self, event: usize, fields: usize) -> usize {
+        match &self.read {
+            Some(read) if fields <= 64 => {
+                read.get(event).map_or(fields, |m| 64 - m.leading_zeros() as usize)
+            }
+            _ => fields,
+        }
+    }
+}
+
+/// A payload: inline for the few fields events usually declare.
+pub type Payload = smallvec::SmallVec<[Value; 4]>;
+
 /// The fields of one input line, before validation.
 #[derive(Default)]
 struct RawRecord<'a> {
@@ -20,20 +61,12 @@ struct RawRecord<'a> {
     ty: Option<Cow<'a, str>>,
     attributes: Option<&'a RawValue>,
     rest: Vec<(Cow<'a, str>, &'a RawValue)>,
-    /// The event type, when `type` came before the payload (the fast path).
-    event: Option<usize>,
-    /// Payload values parsed straight to their declared types, and which
-    /// of them were given (one bit per field).
-    payload: Vec<Value>,
-    given: u64,
 }
 
-/// Parses one record; with a schema, payload fields that follow `type` are
-/// parsed straight to their declared types.
-#[derive(Clone, Copy)]
-struct RawSeed<'s>(Option<&'s Schema>);
+/// Parses one record into its fields, values left raw.
+struct RawSeed;
 
-impl<'de> DeserializeSeed<'de> for RawSeed<'_> {
+impl<'de> DeserializeSeed<'de> for RawSeed {
     type Value = RawRecord<'de>;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -41,7 +74,7 @@ impl<'de> DeserializeSeed<'de> for RawSeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for RawSeed<'_> {
+impl<'de> Visitor<'de> for RawSeed {
     type Value = RawRecord<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -50,23 +83,12 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut r = RawRecord::default();
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(key) = map.next_key::<Str>()? {
+            let key = key.0;
             match &*key {
                 "at" => r.at = Some(map.next_value::<Str>()?.0),
                 "contact" => r.contact = Some(map.next_value::<Str>()?.0),
-                "type" => {
-                    let ty = map.next_value::<Str>()?.0;
-                    // The fast path serves events of up to 64 fields (one bit each).
-                    r.event = self.0.and_then(|schema| {
-                        schema
-                            .event(&ty)
-                            .filter(|e| schema.events[*e].fields.len() <= 64)
-                    });
-                    if let (Some(schema), Some(e)) = (self.0, r.event) {
-                        r.payload = vec![Value::Unset; schema.events[e].fields.len()];
-                    }
-                    r.ty = Some(ty);
-                }
+                "type" => r.ty = Some(map.next_value::<Str>()?.0),
                 "attributes" => r.attributes = Some(map.next_value()?),
                 "id" => {
                     let v: &RawValue = map.next_value()?;
@@ -76,20 +98,8 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
                     }
                 }
                 _ => {
-                    let field = match (self.0, r.event) {
-                        (Some(schema), Some(ev)) => schema.events[ev].field(&key),
-                        _ => None,
-                    };
-                    match field {
-                        Some((slot, ty)) => {
-                            r.payload[slot] = map.next_value_seed(Typed(ty))?;
-                            r.given |= 1 << slot;
-                        }
-                        None => {
-                            let v = map.next_value()?;
-                            r.rest.push((key, v));
-                        }
-                    }
+                    let v = map.next_value()?;
+                    r.rest.push((key, v));
                 }
             }
         }
@@ -99,6 +109,14 @@ impl<'de> Visitor<'de> for RawSeed<'_> {
 
 /// A string that borrows from the input when it has no escapes.
 struct Str<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
 
 impl<'de> de::Deserialize<'de> for Str<'de> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -119,9 +137,9 @@ impl<'de> de::Deserialize<'de> for Str<'de> {
     }
 }
 
-fn parse_raw<'a>(line: &'a str, schema: Option<&Schema>) -> Result<RawRecord<'a>, String> {
+fn parse_raw(line: &str) -> Result<RawRecord<'_>, String> {
     let mut de = serde_json::Deserializer::from_str(line);
-    let raw = RawSeed(schema).deserialize(&mut de).map_err(json_error)?;
+    let raw = RawSeed.deserialize(&mut de).map_err(json_error)?;
     de.end().map_err(json_error)?;
     Ok(raw)
 }
@@ -136,14 +154,56 @@ fn json_error(e: serde_json::Error) -> String {
     }
 }
 
-/// Parses and validates one event line.
+/// Parses and validates one event line, keeping its whole payload.
 pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
-    // The fast path types payload values while parsing; when a value does not
-    // fit its type, the slow path parses again to word the error.
-    let raw = match parse_raw(line, Some(schema)) {
-        Ok(raw) => raw,
-        Err(_) => parse_raw(line, None)?,
-    };
+    parse_event_kept(line, schema, &Projection::all())
+}
+
+/// Parses and validates one event line, keeping the payload fields `keep`
+/// names (the others are validated, then dropped).
+pub fn parse_event_kept(line: &str, schema: &Schema, keep: &Projection) -> Result<Input, String> {
+    let mut input = Input::default();
+    parse_event_into(line, schema, keep, &mut input)?;
+    Ok(input)
+}
+
+/// Parses and validates one event line into `out` (which may hold anything
+/// before; on error, it is left unspecified).
+pub fn parse_event_into(
+    line: &str,
+    schema: &Schema,
+    keep: &Projection,
+    out: &mut Input,
+) -> Result<(), String> {
+    // The fast path takes the common shape in one pass; anything it does
+    // not take, the slow path parses again, to accept it or word the error.
+    if let Some(seen) = fast::parse(line, schema, keep, out) {
+        if seen.at && seen.contact && seen.ty && !out.contact.is_empty() {
+            let ty = out.ty as usize;
+            let event = &schema.events[ty];
+            let missing = event
+                .fields
+                .iter()
+                .enumerate()
+                .find(|(slot, (_, fty))| seen.given & (1 << slot) == 0 && !fty.is_optional());
+            if let Some((_, (name, _))) = missing {
+                return Err(format!("event `{}` is missing field `{name}`", event.name));
+            }
+            if out.ty == CONTACT_CREATED {
+                require_all(&out.attrs, schema)?;
+            }
+            out.payload.truncate(keep.kept_len(ty, event.fields.len()));
+            return Ok(());
+        }
+    }
+    *out = slow_event(line, schema, keep)?;
+    Ok(())
+}
+
+/// Parses one event line in two steps (fields, then values); slower, but
+/// words every error.
+fn slow_event(line: &str, schema: &Schema, keep: &Projection) -> Result<Input, String> {
+    let raw = parse_raw(line)?;
     let at = raw.at.ok_or("missing field `at`")?;
     let at =
         parse_datetime(&at).ok_or_else(|| format!("`at` is not an RFC 3339 datetime: `{at}`"))?;
@@ -162,12 +222,7 @@ pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
     let event = &schema.events[ty];
     // Which fields were given: a bit per field (events declare few fields).
     let mut given = Given::new(event.fields.len());
-    let mut payload = if raw.payload.len() == event.fields.len() {
-        given.bits = raw.given;
-        raw.payload
-    } else {
-        vec![Value::Unset; event.fields.len()]
-    };
+    let mut payload: Payload = std::iter::repeat_n(Value::Unset, event.fields.len()).collect();
     for (key, value) in raw.rest {
         if key == "id" {
             continue;
@@ -188,6 +243,8 @@ pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
             return Err(format!("event `{}` is missing field `{name}`", event.name));
         }
     }
+    let kept = keep.kept_len(ty, payload.len());
+    payload.truncate(kept);
     let ty = ty as u16;
     let attrs = if ty == CONTACT_CREATED || ty == CONTACT_UPDATED {
         let attrs: Vec<(Cow<str>, &RawValue)> = match raw.attributes {
@@ -211,7 +268,7 @@ pub fn parse_event(line: &str, schema: &Schema) -> Result<Input, String> {
         at,
         contact,
         ty,
-        payload: payload.into_boxed_slice(),
+        payload,
         attrs,
     })
 }
@@ -253,7 +310,7 @@ impl Given {
 
 /// Parses one line of a contacts file: `{"id": ..., field: value, ...}`.
 pub fn parse_contact(line: &str, schema: &Schema) -> Result<(String, Vec<(u16, Value)>), String> {
-    let raw = parse_raw(line, None)?;
+    let raw = parse_raw(line)?;
     let id = raw.id.ok_or("missing field `id` (a string)")?.into_owned();
     for (k, v) in [
         ("at", &raw.at),
@@ -281,7 +338,6 @@ fn attributes<'a>(
     creating: bool,
 ) -> Result<Vec<(u16, Value)>, String> {
     let mut out = Vec::new();
-    let mut given = vec![false; schema.fields.len()];
     for (key, value) in items {
         let Some(slot) = schema.field(&key) else {
             let mut msg = format!("the contact has no field `{key}`");
@@ -292,30 +348,33 @@ fn attributes<'a>(
         };
         let field = &schema.fields[slot];
         let v = convert_raw(value, &field.ty).map_err(|e| format!("attribute `{key}` {e}"))?;
-        given[slot] = true;
         out.push((slot as u16, v));
     }
     if creating {
-        if let Some(f) = schema
-            .fields
-            .iter()
-            .enumerate()
-            .find(|(i, f)| !given[*i] && f.is_required())
-        {
-            return Err(format!(
-                "required attribute `{}` is missing (it has no default and is not optional)",
-                f.1.name
-            ));
-        }
+        require_all(&out, schema)?;
     }
     Ok(out)
+}
+
+/// Checks that a new contact's attributes give every required field.
+fn require_all(attrs: &[(u16, Value)], schema: &Schema) -> Result<(), String> {
+    let missing = schema.fields.iter().enumerate().find(|(i, f)| {
+        f.is_required() && !attrs.iter().any(|(slot, _)| *slot as usize == *i)
+    });
+    match missing {
+        Some((_, f)) => Err(format!(
+            "required attribute `{}` is missing (it has no default and is not optional)",
+            f.name
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Converts raw JSON to a value of type `ty` without building a JSON tree;
 /// on failure the slower [`convert`] words the error.
 pub fn convert_raw(raw: &RawValue, ty: &Type) -> Result<Value, String> {
     let mut de = serde_json::Deserializer::from_str(raw.get());
-    match Typed(ty).deserialize(&mut de) {
+    match Typed(ty, true).deserialize(&mut de) {
         Ok(v) => Ok(v),
         Err(_) => {
             let json: Json = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
@@ -347,8 +406,11 @@ impl<'de> de::Deserialize<'de> for Pairs<'de> {
     }
 }
 
-/// Deserializes straight into a [`Value`] of one type.
-struct Typed<'t>(&'t Type);
+/// Deserializes straight into a [`Value`] of one type; when the value is
+/// not kept (`.1` false), it is only validated and comes out `Unset`.
+struct Typed<'t>(&'t Type, bool);
+
+mod fast;
 
 impl<'de> DeserializeSeed<'de> for Typed<'_> {
     type Value = Value;
@@ -407,8 +469,11 @@ impl<'de> Visitor<'de> for Typed<'_> {
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
         match self.0.unwrap_optional() {
+            Type::Str if !self.1 => Ok(Value::Unset),
             Type::Str => Ok(Value::str(v)),
-            Type::Enum(members) if members.iter().any(|m| m == v) => Ok(Value::str(v)),
+            Type::Enum(members) if members.iter().any(|m| m == v) => {
+                Ok(if self.1 { Value::str(v) } else { Value::Unset })
+            }
             Type::Datetime => parse_datetime(v)
                 .map(Value::Datetime)
                 .ok_or_else(|| E::custom("datetime")),
@@ -421,16 +486,28 @@ impl<'de> Visitor<'de> for Typed<'_> {
             Type::Set(_) => {
                 let mut set = super::value::StrSet::default();
                 while let Some(s) = seq.next_element::<Str>()? {
-                    set.insert(Arc::from(&*s.0));
+                    if self.1 {
+                        set.insert(Arc::from(&*s));
+                    }
                 }
-                Ok(Value::Set(Arc::new(set)))
+                Ok(if self.1 {
+                    Value::Set(Arc::new(set))
+                } else {
+                    Value::Unset
+                })
             }
             Type::List(inner) => {
                 let mut items = Vec::new();
-                while let Some(v) = seq.next_element_seed(Typed(inner))? {
-                    items.push(v);
+                while let Some(v) = seq.next_element_seed(Typed(inner, self.1))? {
+                    if self.1 {
+                        items.push(v);
+                    }
                 }
-                Ok(Value::List(Arc::new(items)))
+                Ok(if self.1 {
+                    Value::List(Arc::new(items))
+                } else {
+                    Value::Unset
+                })
             }
             _ => Err(de::Error::custom("list")),
         }

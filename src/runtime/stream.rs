@@ -4,13 +4,16 @@
 //! reading and running one line at a time.
 //!
 //! What only the state can decide (time order, known contact) stays with
-//! the engine: the parsing thread is the busier of the two.
+//! the engine: the parsing thread is the busier of the two. Lines are cut
+//! from large blocks of the file in place and each record is parsed straight
+//! into its slot in the batch; the engine hands emptied batches back, so in
+//! the steady state the parsing thread allocates only the values kept.
 
 use super::engine::Input;
-use super::input::parse_event;
-use crate::check::Schema;
-use std::io::BufRead;
-use std::sync::mpsc::{sync_channel, Receiver};
+use super::input::parse_event_into;
+use super::Compiled;
+use std::io::Read;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -30,73 +33,172 @@ pub type Numbered = (u64, Record);
 
 const BATCH: usize = 512;
 const BATCHES_IN_FLIGHT: usize = 8;
+/// The size of the blocks the file is read in (a longer line grows it).
+const BLOCK: usize = 1 << 20;
 
-/// Parses and validates `reader`'s lines on a new thread; `keep_raw` keeps
-/// each event's line. Dropping the receiver stops it.
+/// The receiving end: batches of records in file order.
+pub struct Batches {
+    rx: Receiver<Vec<Numbered>>,
+    back: SyncSender<Vec<Numbered>>,
+}
+
+impl Batches {
+    /// The next batch, or `None` at the end of the input.
+    pub fn next(&self) -> Option<Vec<Numbered>> {
+        self.rx.recv().ok()
+    }
+
+    /// Hands a batch back for reuse (its records are dropped here).
+    pub fn recycle(&self, mut batch: Vec<Numbered>) {
+        batch.clear();
+        let _ = self.back.try_send(batch);
+    }
+}
+
+/// Parses and validates `reader`'s lines on a new thread against `prog`'s
+/// schema, keeping the payload fields `prog` reads; `keep_raw` keeps each
+/// event's line. Dropping the receiver stops it.
 pub fn spawn(
-    reader: impl BufRead + Send + 'static,
-    schema: Arc<Schema>,
+    reader: impl Read + Send + 'static,
+    prog: Arc<Compiled>,
     keep_raw: bool,
-) -> (Receiver<Vec<Numbered>>, JoinHandle<()>) {
+) -> (Batches, JoinHandle<()>) {
     let (tx, rx) = sync_channel::<Vec<Numbered>>(BATCHES_IN_FLIGHT);
+    let (back, returned) = sync_channel::<Vec<Numbered>>(BATCHES_IN_FLIGHT + 2);
     let handle = std::thread::spawn(move || {
-        let mut reader = reader;
-        let mut bytes = Vec::new();
-        let mut n = 0u64;
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut parser = Parser {
+            prog,
+            keep_raw,
+            n: 0,
+            batch: Vec::with_capacity(BATCH),
+            tx,
+            returned,
+        };
+        let _ = parser.read_all(reader);
+    });
+    (Batches { rx, back }, handle)
+}
+
+/// Why parsing stopped early: the consumer hung up.
+struct Stopped;
+
+struct Parser {
+    prog: Arc<Compiled>,
+    keep_raw: bool,
+    /// The number of the last line read.
+    n: u64,
+    batch: Vec<Numbered>,
+    tx: SyncSender<Vec<Numbered>>,
+    returned: Receiver<Vec<Numbered>>,
+}
+
+impl Parser {
+    fn read_all(&mut self, mut reader: impl Read) -> Result<(), Stopped> {
+        let mut buf = vec![0u8; BLOCK];
+        // Bytes `start..end` of `buf` are read but not yet parsed.
+        let (mut start, mut end) = (0, 0);
         loop {
-            bytes.clear();
-            let record = match reader.read_until(b'\n', &mut bytes) {
-                Ok(0) => break,
-                Ok(_) => {
-                    n += 1;
-                    match parse_line(&bytes, &schema, keep_raw) {
-                        Some(r) => r,
-                        None => continue,
-                    }
-                }
+            if start > 0 && end == buf.len() {
+                buf.copy_within(start..end, 0);
+                end -= start;
+                start = 0;
+            } else if end == buf.len() {
+                // One line fills the whole buffer: make room for more of it.
+                buf.resize(buf.len() * 2, 0);
+            }
+            let got = match reader.read(&mut buf[end..]) {
+                Ok(got) => got,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    n += 1;
-                    Record::Unreadable(e.to_string())
+                    self.n += 1;
+                    self.push((self.n, Record::Unreadable(e.to_string())))?;
+                    return self.flush();
                 }
             };
-            let stop = matches!(record, Record::Unreadable(_));
-            batch.push((n, record));
-            if batch.len() == BATCH || stop {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                // A closed channel means the consumer stopped: so do we.
-                let sent = tx.send(full).is_ok();
-                if !sent || stop {
-                    return;
+            if got == 0 {
+                // The last line may lack its newline.
+                if start < end {
+                    self.line(&buf[start..end])?;
+                }
+                return self.flush();
+            }
+            let scan = end;
+            end += got;
+            let mut from = start;
+            for nl in memchr::memchr_iter(b'\n', &buf[scan..end]) {
+                let stop = scan + nl + 1;
+                self.line(&buf[from..stop])?;
+                from = stop;
+            }
+            start = from;
+        }
+    }
+
+    /// Parses one line (with its newline, if any) into the batch.
+    fn line(&mut self, bytes: &[u8]) -> Result<(), Stopped> {
+        self.n += 1;
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t.trim_end_matches(['\n', '\r']),
+            Err(e) => {
+                let reason = format!("the line is not valid UTF-8 (byte {})", e.valid_up_to() + 1);
+                let raw = bytes.to_vec();
+                return self.push((self.n, Record::Bad { reason, raw }));
+            }
+        };
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        // Parse straight into the batch's next slot.
+        self.batch
+            .push((self.n, Record::Event(Input::default(), None)));
+        let Some((_, record)) = self.batch.last_mut() else {
+            unreachable!("a record was just pushed");
+        };
+        let Record::Event(input, raw) = record else {
+            unreachable!("an event was just pushed");
+        };
+        match parse_event_into(text, &self.prog.schema, &self.prog.projection, input) {
+            Ok(()) => {
+                if self.keep_raw {
+                    *raw = Some(bytes.to_vec());
+                }
+            }
+            Err(reason) => {
+                *record = Record::Bad {
+                    reason,
+                    raw: bytes.to_vec(),
                 }
             }
         }
-        if !batch.is_empty() {
-            let _ = tx.send(batch);
+        if self.batch.len() == BATCH {
+            self.send()?;
         }
-    });
-    (rx, handle)
-}
-
-/// One line's record, or `None` for a blank line.
-fn parse_line(bytes: &[u8], schema: &Schema, keep_raw: bool) -> Option<Record> {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t.trim_end_matches(['\n', '\r']),
-        Err(e) => {
-            return Some(Record::Bad {
-                reason: format!("the line is not valid UTF-8 (byte {})", e.valid_up_to() + 1),
-                raw: bytes.to_vec(),
-            })
-        }
-    };
-    if text.trim().is_empty() {
-        return None;
+        Ok(())
     }
-    Some(match parse_event(text, schema) {
-        Ok(input) => Record::Event(input, keep_raw.then(|| bytes.to_vec())),
-        Err(reason) => Record::Bad {
-            reason,
-            raw: bytes.to_vec(),
-        },
-    })
+
+    fn push(&mut self, record: Numbered) -> Result<(), Stopped> {
+        self.batch.push(record);
+        if self.batch.len() == BATCH {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    /// Sends the batch, taking an emptied one back when there is one.
+    fn send(&mut self) -> Result<(), Stopped> {
+        let next = self
+            .returned
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let full = std::mem::replace(&mut self.batch, next);
+        // A closed channel means the consumer stopped: so do we.
+        self.tx.send(full).map_err(|_| Stopped)
+    }
+
+    fn flush(&mut self) -> Result<(), Stopped> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.send()
+    }
 }
