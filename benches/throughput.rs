@@ -67,7 +67,8 @@ fn parse_validate(path: &Path, prog: &Compiled) -> std::io::Result<()> {
     let mut r = open(path)?;
     let mut line = String::new();
     while r.read_line(&mut line)? > 0 {
-        let input = parse_event_kept(line.trim_end(), &prog.schema, &prog.projection).map_err(std::io::Error::other)?;
+        let input = parse_event_kept(line.trim_end(), &prog.schema, &prog.projection)
+            .map_err(std::io::Error::other)?;
         std::hint::black_box(&input);
         line.clear();
     }
@@ -108,7 +109,7 @@ struct EndToEnd {
 /// Reads, parses and validates (on a second thread, as `nurture run` does),
 /// runs the engine and writes the actions (to a sink).
 fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Result<EndToEnd> {
-    use nurture::runtime::stream::{spawn, Record};
+    use nurture::runtime::stream::{prefetch_ahead, prefetch_first, spawn, Record};
     let rss_before = proc_status("VmRSS:");
     let mut engine = Engine::new(prog.clone(), false);
     let mut sink = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
@@ -116,7 +117,10 @@ fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Resu
     let mut output_bytes = 0;
     let mut mid = (0, 0);
     while let Some(mut batch) = batches.next() {
-        for (n, record) in batch.drain(..) {
+        prefetch_first(&engine, &batch);
+        let mut records = batch.drain(..);
+        while let Some((n, record)) = records.next() {
+            prefetch_ahead(&engine, records.as_slice());
             if n == contacts + 1 {
                 mid = (
                     proc_status("VmRSS:").saturating_sub(rss_before),
@@ -133,6 +137,7 @@ fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Resu
                 engine.out.buf.clear();
             }
         }
+        drop(records);
         batches.recycle(batch);
     }
     let _ = reader.join();

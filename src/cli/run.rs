@@ -130,14 +130,17 @@ impl Run {
 
     /// Runs the events, parsed on a second thread while the engine works.
     fn events(&mut self, path: &Path, on_error: OnError) -> Result<(), ExitCode> {
-        use crate::runtime::stream::{spawn, Record};
+        use crate::runtime::stream::{prefetch_ahead, prefetch_first, spawn, Record};
         let file = File::open(path)
             .map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
         let keep_raw = self.rejects.is_some();
         let prog = self.engine.prog.clone();
         let (batches, reader) = spawn(file, prog, keep_raw);
         while let Some(mut batch) = batches.next() {
-            for (n, record) in batch.drain(..) {
+            prefetch_first(&self.engine, &batch);
+            let mut records = batch.drain(..);
+            while let Some((n, record)) = records.next() {
+                prefetch_ahead(&self.engine, records.as_slice());
                 let (reason, raw) = match record {
                     Record::Event(input, raw) => match self.engine.accept(input) {
                         Ok(()) => {
@@ -158,6 +161,7 @@ impl Run {
                 };
                 self.reject(path, n, &reason, raw.as_deref(), on_error)?;
             }
+            drop(records);
             batches.recycle(batch);
         }
         let _ = reader.join();

@@ -41,9 +41,9 @@ impl Projection {
     /// How many leading payload slots are worth keeping for `event` of `fields` fields.
     fn kept_len(&self, event: usize, fields: usize) -> usize {
         match &self.read {
-            Some(read) if fields <= 64 => {
-                read.get(event).map_or(fields, |m| 64 - m.leading_zeros() as usize)
-            }
+            Some(read) if fields <= 64 => read
+                .get(event)
+                .map_or(fields, |m| 64 - m.leading_zeros() as usize),
             _ => fields,
         }
     }
@@ -358,9 +358,11 @@ fn attributes<'a>(
 
 /// Checks that a new contact's attributes give every required field.
 fn require_all(attrs: &[(u16, Value)], schema: &Schema) -> Result<(), String> {
-    let missing = schema.fields.iter().enumerate().find(|(i, f)| {
-        f.is_required() && !attrs.iter().any(|(slot, _)| *slot as usize == *i)
-    });
+    let missing = schema
+        .fields
+        .iter()
+        .enumerate()
+        .find(|(i, f)| f.is_required() && !attrs.iter().any(|(slot, _)| *slot as usize == *i));
     match missing {
         Some((_, f)) => Err(format!(
             "required attribute `{}` is missing (it has no default and is not optional)",

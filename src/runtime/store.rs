@@ -5,12 +5,14 @@
 //! touches few cache lines.
 
 use super::value::{Millis, Value};
-use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::Arc;
+
+mod index;
+use index::IdIndex;
 
 /// One event as the runtime keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +29,30 @@ fn hash_id(id: &str) -> u64 {
 
 fn id_str(id: &SmolStr) -> &str {
     id.as_str()
+}
+
+/// Asks the CPU to load the cache lines holding `at` (its first and last
+/// bytes: a record may straddle two lines).
+#[inline]
+fn prefetch<T>(at: &T) {
+    let first = (at as *const T).cast::<u8>();
+    prefetch_line(first);
+    prefetch_line(first.wrapping_add(std::mem::size_of::<T>().saturating_sub(1)));
+}
+
+/// Asks the CPU to load the cache line holding address `at`.
+#[inline]
+#[allow(unsafe_code)]
+fn prefetch_line(at: *const u8) {
+    // SAFETY: SSE is part of every x86_64 CPU, and a prefetch is a hint:
+    // it reads nothing into the program and never faults, whatever the
+    // address (here, always within one live record).
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast::<i8>())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
 }
 
 /// Marks "never entered" in [`Slot::last_entry`].
@@ -89,7 +115,7 @@ pub struct Store {
     /// Contact indices by id. The table holds only 4-byte indices (the ids
     /// live in the contacts), so it stays small enough for the CPU caches.
     #[serde(skip)]
-    index: HashTable<u32>,
+    index: IdIndex,
     /// `workflows` slots per contact, contact after contact.
     slots: Vec<Slot>,
     workflows: usize,
@@ -108,15 +134,39 @@ impl Store {
     pub fn contact_id(&self, id: &str) -> Option<u32> {
         let contacts = &self.contacts;
         self.index
-            .find(hash_id(id), |&i| contacts[i as usize].id == id)
-            .copied()
+            .find(hash_id(id), |i| contacts[i as usize].id == id)
+    }
+
+    /// Prefetching, step 1 (some events ahead): starts loading the index
+    /// slot of contact `id` into the CPU cache.
+    pub fn prefetch_index(&self, id: &str) {
+        if let Some(slot) = self.index.home_slot(hash_id(id)) {
+            prefetch(slot);
+        }
+    }
+
+    /// Prefetching, step 2 (fewer events ahead, once the slot is cached):
+    /// starts loading what handling an event of contact `id` reads, its
+    /// record and its workflow slots. Hints only: a wrong guess (a hash
+    /// collision) costs a wasted load, never a wrong result.
+    pub fn prefetch_contact(&self, id: &str) {
+        let Some(i) = self.index.likely(hash_id(id)) else {
+            return;
+        };
+        let i = i as usize;
+        if let Some(c) = self.contacts.get(i) {
+            prefetch(c);
+        }
+        if let Some(s) = self.slots.get(i * self.workflows) {
+            prefetch(s);
+        }
     }
 
     /// Rebuilds the id index, which is not serialised: call after deserialising.
     pub fn reindex(&mut self) {
-        let mut index = HashTable::with_capacity(self.contacts.len());
+        let mut index = IdIndex::with_capacity(self.contacts.len());
         for (i, c) in self.contacts.iter().enumerate() {
-            index.insert_unique(hash_id(&c.id), i as u32, |&j| {
+            index.insert(hash_id(&c.id), i as u32, |j| {
                 hash_id(&self.contacts[j as usize].id)
             });
         }
@@ -144,7 +194,7 @@ impl Store {
         ));
         let contacts = &self.contacts;
         self.index
-            .insert_unique(hash_id(id_str(&contacts[n as usize].id)), n, |&j| {
+            .insert(hash_id(id_str(&contacts[n as usize].id)), n, |j| {
                 hash_id(&contacts[j as usize].id)
             });
         n

@@ -9,7 +9,7 @@
 //! into its slot in the batch; the engine hands emptied batches back, so in
 //! the steady state the parsing thread allocates only the values kept.
 
-use super::engine::Input;
+use super::engine::{Engine, Input};
 use super::input::parse_event_into;
 use super::Compiled;
 use std::io::Read;
@@ -30,6 +30,43 @@ pub enum Record {
 
 /// A numbered record (lines counted from 1; blank lines are skipped).
 pub type Numbered = (u64, Record);
+
+/// How many records ahead of the one being handled the engine prefetches
+/// a contact's index slot (step 1), then its state (step 2).
+const PREFETCH_INDEX: usize = 16;
+const PREFETCH_CONTACT: usize = 8;
+
+fn event_at(records: &[Numbered], i: usize) -> Option<&Input> {
+    match records.get(i) {
+        Some((_, Record::Event(input, _))) => Some(input),
+        _ => None,
+    }
+}
+
+/// Prefetches for the first records of a batch, before handling any.
+pub fn prefetch_first(engine: &Engine, batch: &[Numbered]) {
+    for i in 0..PREFETCH_INDEX {
+        if let Some(e) = event_at(batch, i) {
+            engine.prefetch_index(e);
+        }
+    }
+    for i in 0..PREFETCH_CONTACT {
+        if let Some(e) = event_at(batch, i) {
+            engine.prefetch_contact(e);
+        }
+    }
+}
+
+/// Prefetches for the records ahead, given those after the one about to be
+/// handled.
+pub fn prefetch_ahead(engine: &Engine, rest: &[Numbered]) {
+    if let Some(e) = event_at(rest, PREFETCH_INDEX - 1) {
+        engine.prefetch_index(e);
+    }
+    if let Some(e) = event_at(rest, PREFETCH_CONTACT - 1) {
+        engine.prefetch_contact(e);
+    }
+}
 
 const BATCH: usize = 512;
 const BATCHES_IN_FLIGHT: usize = 8;

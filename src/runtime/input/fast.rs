@@ -25,7 +25,12 @@ pub(super) struct Seen {
 }
 
 /// Parses `line` into `out`; `None` when the line needs the slow path.
-pub(super) fn parse(line: &str, schema: &Schema, keep: &Projection, out: &mut Input) -> Option<Seen> {
+pub(super) fn parse(
+    line: &str,
+    schema: &Schema,
+    keep: &Projection,
+    out: &mut Input,
+) -> Option<Seen> {
     out.attrs.clear();
     let mut de = serde_json::Deserializer::from_str(line);
     let seen = Fast { schema, keep, out }.deserialize(&mut de).ok()?;
