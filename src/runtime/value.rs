@@ -193,19 +193,28 @@ fn write_json_float(out: &mut String, f: f64) {
 /// Writes a JSON string literal with escapes.
 pub fn write_json_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    // Copy runs of plain characters whole; every escaped character is
+    // ASCII, so the runs end on character boundaries.
+    let mut run = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[run..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
         }
+        run = i + 1;
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -358,5 +367,28 @@ mod tests {
         ] {
             assert_eq!(fast_utc(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn json_strings_read_back_as_written() {
+        for s in [
+            "",
+            "plain",
+            "quote \" and backslash \\",
+            "lines\nand\r\ttabs",
+            "\u{1}\u{8}\u{c}\u{1f} controls",
+            "unicode: é 日本 🎉 at the end\"",
+        ] {
+            let mut out = String::new();
+            write_json_str(&mut out, s);
+            assert_eq!(
+                serde_json::from_str::<String>(&out).ok().as_deref(),
+                Some(s),
+                "{out}"
+            );
+        }
+        let mut out = String::new();
+        write_json_str(&mut out, "a\u{1}b");
+        assert_eq!(out, "\"a\\u0001b\"");
     }
 }
