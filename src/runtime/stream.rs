@@ -130,8 +130,13 @@ struct Parser {
 }
 
 impl Parser {
-    fn read_all(&mut self, mut reader: impl Read) -> Result<(), Stopped> {
-        let mut buf = vec![0u8; BLOCK];
+    fn read_all(&mut self, reader: impl Read) -> Result<(), Stopped> {
+        self.read_blocks(reader, BLOCK)
+    }
+
+    /// Reads `reader` in blocks of `block` bytes (grown for longer lines).
+    fn read_blocks(&mut self, mut reader: impl Read, block: usize) -> Result<(), Stopped> {
+        let mut buf = vec![0u8; block.max(1)];
         // Bytes `start..end` of `buf` are read but not yet parsed.
         let (mut start, mut end) = (0, 0);
         loop {
@@ -161,27 +166,53 @@ impl Parser {
             }
             let scan = end;
             end += got;
-            let mut from = start;
-            for nl in memchr::memchr_iter(b'\n', &buf[scan..end]) {
-                let stop = scan + nl + 1;
-                self.line(&buf[from..stop])?;
-                from = stop;
+            // The complete lines read so far: `start..lines`.
+            let Some(last) = memchr::memrchr(b'\n', &buf[scan..end]) else {
+                continue;
+            };
+            let lines = scan + last + 1;
+            // Check the encoding of all the lines at once: one long check
+            // is faster than many short ones, and they almost always pass.
+            match std::str::from_utf8(&buf[start..lines]) {
+                Ok(text) => {
+                    let mut from = 0;
+                    for nl in memchr::memchr_iter(b'\n', text.as_bytes()) {
+                        self.text_line(&text[from..=nl])?;
+                        from = nl + 1;
+                    }
+                }
+                Err(_) => {
+                    let mut from = start;
+                    for nl in memchr::memchr_iter(b'\n', &buf[start..lines]) {
+                        let stop = start + nl + 1;
+                        self.line(&buf[from..stop])?;
+                        from = stop;
+                    }
+                }
             }
-            start = from;
+            start = lines;
         }
     }
 
     /// Parses one line (with its newline, if any) into the batch.
     fn line(&mut self, bytes: &[u8]) -> Result<(), Stopped> {
-        self.n += 1;
-        let text = match std::str::from_utf8(bytes) {
-            Ok(t) => t.trim_end_matches(['\n', '\r']),
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.text_line(text),
             Err(e) => {
+                self.n += 1;
                 let reason = format!("the line is not valid UTF-8 (byte {})", e.valid_up_to() + 1);
                 let raw = bytes.to_vec();
-                return self.push((self.n, Record::Bad { reason, raw }));
+                self.push((self.n, Record::Bad { reason, raw }))
             }
-        };
+        }
+    }
+
+    /// Parses one line of text (with its newline, if any) into the batch.
+    fn text_line(&mut self, line: &str) -> Result<(), Stopped> {
+        self.n += 1;
+        let bytes = line.as_bytes();
+        let text = line.strip_suffix('\n').unwrap_or(line);
+        let text = text.strip_suffix('\r').unwrap_or(text);
         if text.trim().is_empty() {
             return Ok(());
         }
@@ -237,5 +268,95 @@ impl Parser {
             return Ok(());
         }
         self.send()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out at most `step` bytes at a time.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn program() -> Arc<Compiled> {
+        let mut sources = crate::source::SourceMap::default();
+        sources.add(
+            "t.flow",
+            "contact { email: string\n tags: set<string> }\nevent ping { n: int }\n\
+             workflow w { when ping where event.n > 0\n tag \"x\" }\n",
+        );
+        let a = crate::pipeline::analyse(&sources);
+        assert!(a.diagnostics.is_empty(), "{:?}", a.diagnostics);
+        Arc::new(crate::runtime::compile(&a.program, &a.checked.schema))
+    }
+
+    /// (line number, contact or reason) of every record.
+    fn read(data: &[u8], step: usize, block: usize) -> Vec<(u64, String)> {
+        let (tx, rx) = sync_channel(1000);
+        let (_back, returned) = sync_channel(1);
+        let mut parser = Parser {
+            prog: program(),
+            keep_raw: false,
+            n: 0,
+            batch: Vec::new(),
+            tx,
+            returned,
+        };
+        assert!(parser.read_blocks(Trickle { data, step }, block).is_ok());
+        drop(parser);
+        rx.iter()
+            .flatten()
+            .map(|(n, r)| match r {
+                Record::Event(input, _) => (n, input.contact.to_string()),
+                Record::Bad { reason, .. } => (n, reason),
+                Record::Unreadable(e) => (n, e),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lines_are_cut_right_whatever_the_reads_and_blocks() {
+        let ping = |c: &str| {
+            format!(
+                "{{\"at\":\"2026-01-01T00:00:00Z\",\"contact\":\"{c}\",\"type\":\"ping\",\"n\":1}}"
+            )
+        };
+        let mut data = Vec::new();
+        data.extend(format!("{}\r\n\n  \n{}\n", ping("a"), ping("bb")).bytes());
+        data.extend(b"{\"at\": \"\xff\"}\n");
+        data.extend(format!("{}\nnot json\n{}", ping("ccc"), ping("dddd")).bytes());
+        let want = vec![
+            (1, "a".to_string()),
+            (4, "bb".to_string()),
+            (5, "the line is not valid UTF-8 (byte 9)".to_string()),
+            (6, "ccc".to_string()),
+            (7, "malformed JSON: expected ident (column 2)".to_string()),
+            (8, "dddd".to_string()),
+        ];
+        for (step, block) in [
+            (usize::MAX, 1 << 20),
+            (3, 1 << 20),
+            (1, 7),
+            (5, 64),
+            (64, 5),
+        ] {
+            assert_eq!(
+                read(&data, step, block),
+                want,
+                "reads of {step}, blocks of {block}"
+            );
+        }
     }
 }

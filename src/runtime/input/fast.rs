@@ -88,7 +88,8 @@ impl<'de> Visitor<'de> for Fast<'_> {
                     }
                     out.ty = ev as u16;
                     out.payload.clear();
-                    out.payload.resize(fields, Value::Unset);
+                    out.payload
+                        .extend(std::iter::repeat_n(Value::Unset, fields));
                     event = Some(ev);
                     seen.ty = true;
                 }
