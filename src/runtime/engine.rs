@@ -11,12 +11,11 @@ use super::eval::{eval, Ctx, Fault};
 use super::output::Output;
 use super::store::{Event, Journey, Store, NEVER};
 use super::value::{Millis, Value};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 mod clock;
 mod exec;
+mod timers;
 pub use exec::split_bucket;
 
 /// Event type ids of the built-in events.
@@ -103,7 +102,7 @@ struct Timer {
 pub struct Engine {
     pub prog: Arc<Compiled>,
     pub store: Store,
-    timers: BinaryHeap<Reverse<Timer>>,
+    timers: timers::Timers,
     seq: u64,
     /// The virtual clock.
     pub now: Millis,
@@ -142,7 +141,7 @@ impl Engine {
             stats: vec![WorkflowStats::default(); prog.workflows.len()],
             prog,
             store: Store::new(workflows),
-            timers: BinaryHeap::new(),
+            timers: timers::Timers::default(),
             seq: 0,
             now: Millis::MIN,
             started: false,

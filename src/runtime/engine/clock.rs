@@ -3,17 +3,11 @@
 use super::super::compile::Instr;
 use super::super::value::{Millis, Value};
 use super::{Engine, Timer, TimerKind, NEVER};
-use std::cmp::Reverse;
 
 impl Engine {
     /// Fires every timer due at or before `t`.
     pub fn advance_to(&mut self, t: Millis) {
-        while let Some(Reverse(top)) = self.timers.peek() {
-            if top.due > t {
-                break;
-            }
-            let timer = *top;
-            self.timers.pop();
+        while let Some(timer) = self.timers.pop_due(t) {
             self.now = self.now.max(timer.due);
             self.fire(timer);
         }
@@ -41,7 +35,7 @@ impl Engine {
         for (bit, &(wf, period)) in self.inactive.iter().enumerate() {
             if contact.inactive_pending & (1 << bit) == 0 {
                 contact.inactive_pending |= 1 << bit;
-                self.timers.push(Reverse(Timer {
+                let timer = Timer {
                     due: now.saturating_add(period),
                     seq,
                     sub: wf,
@@ -49,7 +43,8 @@ impl Engine {
                         contact: c,
                         workflow: wf,
                     },
-                }));
+                };
+                self.timers.push_after(period, timer);
             }
         }
     }
@@ -96,12 +91,12 @@ impl Engine {
                 };
                 let due = last.saturating_add(period);
                 if due > timer.due {
-                    self.timers.push(Reverse(Timer {
+                    self.timers.push(Timer {
                         due,
                         seq: ct.activity_seq,
                         sub: workflow,
                         kind: timer.kind,
-                    }));
+                    });
                 } else {
                     ct.inactive_pending &= !(1 << bit);
                     self.try_start(contact, workflow, None);

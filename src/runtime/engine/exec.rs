@@ -6,7 +6,6 @@ use super::super::store::Journey;
 use super::super::value::{Millis, Value};
 use super::{Engine, Outcome, Step, Timer, TimerKind};
 use crate::ast::{AssignOp, BinaryOp, ListOp};
-use std::cmp::Reverse;
 use std::sync::Arc;
 
 impl Engine {
@@ -177,7 +176,7 @@ impl Engine {
         j.waiting_for = event;
         j.wake_at = until;
         let id = self.running;
-        self.timers.push(Reverse(Timer {
+        let timer = Timer {
             due: until,
             seq,
             sub: 0,
@@ -185,7 +184,9 @@ impl Engine {
                 id,
                 generation: j.generation,
             },
-        }));
+        };
+        // Waits are set `until - now` ahead: one lane per delay.
+        self.timers.push_after(until - self.now, timer);
         if self.out.trace {
             self.trace(j.contact, j.workflow, "wait");
             self.out.field_value("until", &Value::Datetime(until));
