@@ -9,7 +9,7 @@
 use super::compile::{CTrigger, Compiled, Criterion, Instr, Reenter};
 use super::eval::{eval, Ctx, Fault};
 use super::output::Output;
-use super::store::{Event, Journey, Store, NEVER};
+use super::store::{Event, Journey, Payload, Store, NEVER};
 use super::value::{Millis, Value};
 use std::sync::Arc;
 
@@ -233,7 +233,7 @@ impl Engine {
         let mut event = Shared::new(Event {
             ty: ev.ty,
             at: ev.at,
-            payload: ev.payload.into_vec().into_boxed_slice(),
+            payload: ev.payload,
         });
         self.remember(c, &mut event);
         // 3. Goals and exits.
@@ -684,7 +684,7 @@ impl Shared {
         let empty = Shared::Owned(Event {
             ty: 0,
             at: 0,
-            payload: Box::new([]),
+            payload: Payload::new(),
         });
         let arc = match std::mem::replace(self, empty) {
             Shared::Owned(e) => Arc::new(e),

@@ -49,8 +49,7 @@ impl Projection {
     }
 }
 
-/// A payload: inline for the few fields events usually declare.
-pub type Payload = smallvec::SmallVec<[Value; 4]>;
+pub use super::store::Payload;
 
 /// The fields of one input line, before validation.
 #[derive(Default)]

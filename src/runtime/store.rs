@@ -14,13 +14,17 @@ use std::sync::Arc;
 mod index;
 use index::IdIndex;
 
+/// Payload values, in the order the event declares its fields: inline for
+/// the one or two fields a program usually reads from an event (the input
+/// keeps only those), so most events need no allocation of their own.
+pub type Payload = smallvec::SmallVec<[Value; 2]>;
+
 /// One event as the runtime keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub ty: u16,
     pub at: Millis,
-    /// Payload values, in the order the event declares its fields.
-    pub payload: Box<[Value]>,
+    pub payload: Payload,
 }
 
 fn hash_id(id: &str) -> u64 {
