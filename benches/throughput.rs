@@ -99,6 +99,9 @@ fn one_thread(path: &Path, prog: &Arc<Compiled>) -> std::io::Result<()> {
 struct EndToEnd {
     /// Resident growth and journeys in flight right after the contacts are created.
     mid: (u64, u64),
+    /// The same halfway through creating them: the difference is what the
+    /// second half of the contacts cost, without the fixed overheads.
+    half: (u64, u64),
     end_kib: u64,
     contacts: usize,
     in_flight: u64,
@@ -113,19 +116,25 @@ fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Resu
     let rss_before = proc_status("VmRSS:");
     let mut engine = Engine::new(prog.clone(), false);
     let mut sink = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
-    let (batches, reader) = spawn(std::fs::File::open(path)?, prog.clone(), false);
+    let (mut batches, reader) = spawn(std::fs::File::open(path)?, prog.clone(), false);
     let mut output_bytes = 0;
     let mut mid = (0, 0);
+    let mut half = (0, 0);
     while let Some(mut batch) = batches.next() {
         prefetch_first(&engine, &batch);
         let mut records = batch.drain(..);
         while let Some((n, record)) = records.next() {
             prefetch_ahead(&engine, records.as_slice());
-            if n == contacts + 1 {
-                mid = (
+            if n == contacts + 1 || n == contacts / 2 + 1 {
+                let at = (
                     proc_status("VmRSS:").saturating_sub(rss_before),
                     engine.waiting_counts().iter().sum(),
                 );
+                if n == contacts + 1 {
+                    mid = at;
+                } else {
+                    half = at;
+                }
             }
             let Record::Event(input, _) = record else {
                 return Err(std::io::Error::other(format!("bad record at line {n}")));
@@ -140,12 +149,13 @@ fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Resu
         drop(records);
         batches.recycle(batch);
     }
-    let _ = reader.join();
+    reader.join();
     output_bytes += engine.out.buf.len();
     sink.write_all(engine.out.buf.as_bytes())?;
     sink.flush()?;
     Ok(EndToEnd {
         mid,
+        half,
         end_kib: proc_status("VmRSS:").saturating_sub(rss_before),
         contacts: engine.store.contacts.len(),
         in_flight: engine.waiting_counts().iter().sum(),
@@ -254,6 +264,13 @@ fn main() -> std::io::Result<()> {
         e.mid.0,
         e.mid.1,
         (e.mid.0 * 1024) as f64 / contacts.max(1) as f64
+    );
+    let second_half = contacts - contacts / 2;
+    println!(
+        "  of which the second half of the contacts ({second_half}, {} more journeys): {} KiB, {:.0} bytes per contact",
+        e.mid.1.saturating_sub(e.half.1),
+        e.mid.0.saturating_sub(e.half.0),
+        (e.mid.0.saturating_sub(e.half.0) * 1024) as f64 / second_half.max(1) as f64
     );
     println!(
         "memory at the end: {} KiB for {} contacts ({} journeys in flight): {:.0} bytes per contact; peak resident {} KiB",

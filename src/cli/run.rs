@@ -135,7 +135,7 @@ impl Run {
             .map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
         let keep_raw = self.rejects.is_some();
         let prog = self.engine.prog.clone();
-        let (batches, reader) = spawn(file, prog, keep_raw);
+        let (mut batches, reader) = spawn(file, prog, keep_raw);
         while let Some(mut batch) = batches.next() {
             prefetch_first(&self.engine, &batch);
             let mut records = batch.drain(..);
@@ -164,7 +164,7 @@ impl Run {
             drop(records);
             batches.recycle(batch);
         }
-        let _ = reader.join();
+        reader.join();
         Ok(())
     }
 

@@ -1,20 +1,24 @@
-//! Reading and validating input on a second thread, so parsing the next
+//! Reading and validating input on other threads, so parsing the next
 //! records overlaps with running the engine on the current ones. Records
 //! arrive in file order, in batches; the engine's results are the same as
 //! reading and running one line at a time.
 //!
-//! What only the state can decide (time order, known contact) stays with
-//! the engine: the parsing thread is the busier of the two. Lines are cut
-//! from large blocks of the file in place and each record is parsed straight
-//! into its slot in the batch; the engine hands emptied batches back, so in
-//! the steady state the parsing thread allocates only the values kept.
+//! The file is cut into blocks of whole lines, read in turn by
+//! [`PARSERS`] parsing threads: each reads its block (taking turns, so
+//! blocks are read in order), then parses it while the next thread reads
+//! the next block. The receiving end takes the blocks back in order,
+//! a thread at a time, and numbers the lines. What only the state can
+//! decide (time order, known contact) stays with the engine. Each record is
+//! parsed straight into its slot in a batch; the engine hands emptied
+//! batches back, so in the steady state parsing allocates only the values
+//! kept.
 
 use super::engine::{Engine, Input};
 use super::input::parse_event_into;
 use super::Compiled;
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 /// One input line, parsed against the schema.
@@ -68,52 +72,220 @@ pub fn prefetch_ahead(engine: &Engine, rest: &[Numbered]) {
     }
 }
 
+/// Records per batch.
 const BATCH: usize = 512;
-const BATCHES_IN_FLIGHT: usize = 8;
-/// The size of the blocks the file is read in (a longer line grows it).
-const BLOCK: usize = 1 << 20;
+/// Batches a parsing thread may have sent ahead of the engine.
+const BATCHES_IN_FLIGHT: usize = 4;
+/// The size of the blocks the file is read in (a longer line makes its
+/// block longer).
+const BLOCK: usize = 1 << 18;
+/// Parsing threads: parsing is the larger half of the work, so two of them
+/// keep one engine busy.
+pub const PARSERS: usize = 2;
+
+/// Part of a block's records; `last` ends the block, which held `lines`
+/// lines. Records are numbered from 1 within their block.
+struct Part {
+    batch: Vec<Numbered>,
+    last: bool,
+    lines: u64,
+}
+
+/// Emptied batches, for reuse.
+type Pool = Arc<Mutex<Vec<Vec<Numbered>>>>;
 
 /// The receiving end: batches of records in file order.
 pub struct Batches {
-    rx: Receiver<Vec<Numbered>>,
-    back: SyncSender<Vec<Numbered>>,
+    /// One channel per parsing thread; block `b` comes from thread `b % PARSERS`.
+    parts: Vec<Receiver<Part>>,
+    block: u64,
+    /// Lines in the blocks before `block`.
+    base: u64,
+    pool: Pool,
+}
+
+/// Batches, their records numbered by line in the file, to the end of the input.
+impl Iterator for Batches {
+    type Item = Vec<Numbered>;
+
+    fn next(&mut self) -> Option<Vec<Numbered>> {
+        loop {
+            let from = &self.parts[(self.block % self.parts.len() as u64) as usize];
+            // A thread that hung up has read to the end of the input.
+            let mut part = from.recv().ok()?;
+            for (n, _) in &mut part.batch {
+                *n += self.base;
+            }
+            if part.last {
+                self.base += part.lines;
+                self.block += 1;
+            }
+            if !part.batch.is_empty() {
+                return Some(part.batch);
+            }
+        }
+    }
 }
 
 impl Batches {
-    /// The next batch, or `None` at the end of the input.
-    pub fn next(&self) -> Option<Vec<Numbered>> {
-        self.rx.recv().ok()
-    }
-
     /// Hands a batch back for reuse (its records are dropped here).
     pub fn recycle(&self, mut batch: Vec<Numbered>) {
         batch.clear();
-        let _ = self.back.try_send(batch);
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        if pool.len() < PARSERS * (BATCHES_IN_FLIGHT + 2) {
+            pool.push(batch);
+        }
     }
 }
 
-/// Parses and validates `reader`'s lines on a new thread against `prog`'s
-/// schema, keeping the payload fields `prog` reads; `keep_raw` keeps each
-/// event's line. Dropping the receiver stops it.
+/// The parsing threads.
+pub struct Parsers(Vec<JoinHandle<()>>);
+
+impl Parsers {
+    /// Waits for every parsing thread to finish.
+    pub fn join(self) {
+        for t in self.0 {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The input, read a block at a time by the parsing threads in turn.
+struct Source {
+    reader: Box<dyn Read + Send>,
+    /// Bytes read past the last whole line of the block before.
+    carry: Vec<u8>,
+    /// The block to read next.
+    turn: u64,
+    /// The input ended (or failed): later blocks are empty.
+    done: bool,
+}
+
+/// One block: whole lines (the last may lack its newline at the end of the
+/// input), and the read error that cut it short, if any.
+struct Block {
+    bytes: Vec<u8>,
+    error: Option<std::io::Error>,
+}
+
+impl Source {
+    /// Reads block `turn` into `bytes`: whole lines, `size` bytes or more
+    /// unless the input ends.
+    fn read(&mut self, mut bytes: Vec<u8>, size: usize) -> Block {
+        bytes.clear();
+        bytes.append(&mut self.carry);
+        if self.done {
+            return Block { bytes, error: None };
+        }
+        loop {
+            let before = bytes.len();
+            let want = size.max(1) as u64;
+            match (&mut self.reader).take(want).read_to_end(&mut bytes) {
+                Ok(got) if (got as u64) < want => {
+                    // The end of the input.
+                    self.done = true;
+                    return Block { bytes, error: None };
+                }
+                Ok(_) => {
+                    if let Some(last) = memchr::memrchr(b'\n', &bytes[before..]) {
+                        self.carry.extend_from_slice(&bytes[before + last + 1..]);
+                        bytes.truncate(before + last + 1);
+                        return Block { bytes, error: None };
+                    }
+                    // No line ends in what was read: read on.
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.done = true;
+                    // Keep the whole lines read before the failure.
+                    let whole = memchr::memrchr(b'\n', &bytes).map_or(0, |i| i + 1);
+                    bytes.truncate(whole);
+                    return Block {
+                        bytes,
+                        error: Some(e),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// Turn-taking over the source.
+struct Shared {
+    source: Mutex<Source>,
+    turn_changed: Condvar,
+}
+
+impl Shared {
+    /// Waits for block `b`'s turn, reads it and passes the turn on.
+    fn read(&self, b: u64, bytes: Vec<u8>, size: usize) -> Block {
+        let mut source = self.source.lock().unwrap_or_else(PoisonError::into_inner);
+        while source.turn != b {
+            source = self
+                .turn_changed
+                .wait(source)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let block = source.read(bytes, size);
+        source.turn += 1;
+        drop(source);
+        self.turn_changed.notify_all();
+        block
+    }
+}
+
+/// Parses and validates `reader`'s lines on [`PARSERS`] new threads against
+/// `prog`'s schema, keeping the payload fields `prog` reads; `keep_raw`
+/// keeps each event's line. Dropping the receiving end stops them.
 pub fn spawn(
     reader: impl Read + Send + 'static,
     prog: Arc<Compiled>,
     keep_raw: bool,
-) -> (Batches, JoinHandle<()>) {
-    let (tx, rx) = sync_channel::<Vec<Numbered>>(BATCHES_IN_FLIGHT);
-    let (back, returned) = sync_channel::<Vec<Numbered>>(BATCHES_IN_FLIGHT + 2);
-    let handle = std::thread::spawn(move || {
+) -> (Batches, Parsers) {
+    spawn_sized(reader, prog, keep_raw, BLOCK)
+}
+
+fn spawn_sized(
+    reader: impl Read + Send + 'static,
+    prog: Arc<Compiled>,
+    keep_raw: bool,
+    block: usize,
+) -> (Batches, Parsers) {
+    let shared = Arc::new(Shared {
+        source: Mutex::new(Source {
+            reader: Box::new(reader),
+            carry: Vec::new(),
+            turn: 0,
+            done: false,
+        }),
+        turn_changed: Condvar::new(),
+    });
+    let pool = Pool::default();
+    let mut parts = Vec::new();
+    let mut threads = Vec::new();
+    for first in 0..PARSERS as u64 {
+        let (tx, rx) = sync_channel::<Part>(BATCHES_IN_FLIGHT);
+        parts.push(rx);
         let mut parser = Parser {
-            prog,
+            prog: prog.clone(),
             keep_raw,
             n: 0,
-            batch: Vec::with_capacity(BATCH),
+            batch: Vec::new(),
             tx,
-            returned,
+            pool: pool.clone(),
         };
-        let _ = parser.read_all(reader);
-    });
-    (Batches { rx, back }, handle)
+        let shared = shared.clone();
+        threads.push(std::thread::spawn(move || {
+            let _ = parser.blocks(&shared, first, block);
+        }));
+    }
+    let batches = Batches {
+        parts,
+        block: 0,
+        base: 0,
+        pool,
+    };
+    (batches, Parsers(threads))
 }
 
 /// Why parsing stopped early: the consumer hung up.
@@ -122,76 +294,64 @@ struct Stopped;
 struct Parser {
     prog: Arc<Compiled>,
     keep_raw: bool,
-    /// The number of the last line read.
+    /// The number of the last line read, within the block.
     n: u64,
     batch: Vec<Numbered>,
-    tx: SyncSender<Vec<Numbered>>,
-    returned: Receiver<Vec<Numbered>>,
+    tx: SyncSender<Part>,
+    pool: Pool,
 }
 
 impl Parser {
-    fn read_all(&mut self, reader: impl Read) -> Result<(), Stopped> {
-        self.read_blocks(reader, BLOCK)
+    /// Reads and parses blocks `first`, `first + PARSERS`, ... to the end.
+    fn blocks(&mut self, shared: &Shared, first: u64, size: usize) -> Result<(), Stopped> {
+        let mut bytes = Vec::new();
+        let mut b = first;
+        loop {
+            let block = shared.read(b, bytes, size);
+            if block.bytes.is_empty() && block.error.is_none() {
+                // Past the end of the input.
+                return Ok(());
+            }
+            self.n = 0;
+            self.block(&block.bytes)?;
+            if let Some(e) = block.error {
+                self.n += 1;
+                self.push((self.n, Record::Unreadable(e.to_string())))?;
+                return self.end_block();
+            }
+            self.end_block()?;
+            bytes = block.bytes;
+            b += PARSERS as u64;
+        }
     }
 
-    /// Reads `reader` in blocks of `block` bytes (grown for longer lines).
-    fn read_blocks(&mut self, mut reader: impl Read, block: usize) -> Result<(), Stopped> {
-        let mut buf = vec![0u8; block.max(1)];
-        // Bytes `start..end` of `buf` are read but not yet parsed.
-        let (mut start, mut end) = (0, 0);
-        loop {
-            if start > 0 && end == buf.len() {
-                buf.copy_within(start..end, 0);
-                end -= start;
-                start = 0;
-            } else if end == buf.len() {
-                // One line fills the whole buffer: make room for more of it.
-                buf.resize(buf.len() * 2, 0);
-            }
-            let got = match reader.read(&mut buf[end..]) {
-                Ok(got) => got,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.n += 1;
-                    self.push((self.n, Record::Unreadable(e.to_string())))?;
-                    return self.flush();
+    /// Parses the lines of one block.
+    fn block(&mut self, bytes: &[u8]) -> Result<(), Stopped> {
+        // Check the encoding of all the lines at once: one long check is
+        // faster than many short ones, and it almost always passes.
+        match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                let mut from = 0;
+                for nl in memchr::memchr_iter(b'\n', text.as_bytes()) {
+                    self.text_line(&text[from..=nl])?;
+                    from = nl + 1;
                 }
-            };
-            if got == 0 {
-                // The last line may lack its newline.
-                if start < end {
-                    self.line(&buf[start..end])?;
-                }
-                return self.flush();
-            }
-            let scan = end;
-            end += got;
-            // The complete lines read so far: `start..lines`.
-            let Some(last) = memchr::memrchr(b'\n', &buf[scan..end]) else {
-                continue;
-            };
-            let lines = scan + last + 1;
-            // Check the encoding of all the lines at once: one long check
-            // is faster than many short ones, and they almost always pass.
-            match std::str::from_utf8(&buf[start..lines]) {
-                Ok(text) => {
-                    let mut from = 0;
-                    for nl in memchr::memchr_iter(b'\n', text.as_bytes()) {
-                        self.text_line(&text[from..=nl])?;
-                        from = nl + 1;
-                    }
-                }
-                Err(_) => {
-                    let mut from = start;
-                    for nl in memchr::memchr_iter(b'\n', &buf[start..lines]) {
-                        let stop = start + nl + 1;
-                        self.line(&buf[from..stop])?;
-                        from = stop;
-                    }
+                if from < text.len() {
+                    self.text_line(&text[from..])?;
                 }
             }
-            start = lines;
+            Err(_) => {
+                let mut from = 0;
+                for nl in memchr::memchr_iter(b'\n', bytes) {
+                    self.line(&bytes[from..=nl])?;
+                    from = nl + 1;
+                }
+                if from < bytes.len() {
+                    self.line(&bytes[from..])?;
+                }
+            }
         }
+        Ok(())
     }
 
     /// Parses one line (with its newline, if any) into the batch.
@@ -216,6 +376,9 @@ impl Parser {
         if text.trim().is_empty() {
             return Ok(());
         }
+        if self.batch.capacity() == 0 {
+            self.batch = self.fresh_batch();
+        }
         // Parse straight into the batch's next slot.
         self.batch
             .push((self.n, Record::Event(Input::default(), None)));
@@ -239,7 +402,7 @@ impl Parser {
             }
         }
         if self.batch.len() == BATCH {
-            self.send()?;
+            self.send(false)?;
         }
         Ok(())
     }
@@ -247,33 +410,83 @@ impl Parser {
     fn push(&mut self, record: Numbered) -> Result<(), Stopped> {
         self.batch.push(record);
         if self.batch.len() == BATCH {
-            self.send()?;
+            self.send(false)?;
         }
         Ok(())
     }
 
-    /// Sends the batch, taking an emptied one back when there is one.
-    fn send(&mut self) -> Result<(), Stopped> {
-        let next = self
-            .returned
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-        let full = std::mem::replace(&mut self.batch, next);
-        // A closed channel means the consumer stopped: so do we.
-        self.tx.send(full).map_err(|_| Stopped)
+    /// An emptied batch from the pool, or a new one.
+    fn fresh_batch(&self) -> Vec<Numbered> {
+        let mut pool = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        pool.pop().unwrap_or_else(|| Vec::with_capacity(BATCH))
     }
 
-    fn flush(&mut self) -> Result<(), Stopped> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        self.send()
+    /// Sends the batch (`last`: the block's last part).
+    fn send(&mut self, last: bool) -> Result<(), Stopped> {
+        let next = if last { Vec::new() } else { self.fresh_batch() };
+        let batch = std::mem::replace(&mut self.batch, next);
+        let part = Part {
+            batch,
+            last,
+            lines: self.n,
+        };
+        // A closed channel means the consumer stopped: so do we.
+        self.tx.send(part).map_err(|_| Stopped)
+    }
+
+    /// Sends what is left of the block, marking its end.
+    fn end_block(&mut self) -> Result<(), Stopped> {
+        self.send(true)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that fails once its data is out.
+    struct Failing(&'static [u8]);
+
+    impl Read for Failing {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = out.len().min(self.0.len()).min(10);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_comes_after_the_lines_read_before_it() {
+        let ping = |c: &str| {
+            format!("{{\"at\":\"2026-01-01T00:00:00Z\",\"contact\":\"{c}\",\"type\":\"ping\",\"n\":1}}\n")
+        };
+        let data: &'static [u8] = format!("{}{}{}", ping("a"), ping("b"), ping("c"))
+            .leak()
+            .as_bytes();
+        for block in [1 << 20, 30, 3] {
+            let (mut batches, parsers) = spawn_sized(Failing(data), program(), false, block);
+            let mut out = Vec::new();
+            for batch in batches.by_ref() {
+                out.extend(batch.into_iter().map(|(n, r)| match r {
+                    Record::Event(input, _) => (n, input.contact.to_string()),
+                    Record::Bad { reason, .. } => (n, reason),
+                    Record::Unreadable(e) => (n, format!("unreadable: {e}")),
+                }));
+            }
+            parsers.join();
+            let want: Vec<(u64, String)> = vec![
+                (1, "a".into()),
+                (2, "b".into()),
+                (3, "c".into()),
+                (4, "unreadable: disk on fire".into()),
+            ];
+            assert_eq!(out, want, "blocks of {block}");
+        }
+    }
 
     /// A reader that hands out at most `step` bytes at a time.
     struct Trickle<'a> {
@@ -303,27 +516,18 @@ mod tests {
     }
 
     /// (line number, contact or reason) of every record.
-    fn read(data: &[u8], step: usize, block: usize) -> Vec<(u64, String)> {
-        let (tx, rx) = sync_channel(1000);
-        let (_back, returned) = sync_channel(1);
-        let mut parser = Parser {
-            prog: program(),
-            keep_raw: false,
-            n: 0,
-            batch: Vec::new(),
-            tx,
-            returned,
-        };
-        assert!(parser.read_blocks(Trickle { data, step }, block).is_ok());
-        drop(parser);
-        rx.iter()
-            .flatten()
-            .map(|(n, r)| match r {
+    fn read(data: &'static [u8], step: usize, block: usize) -> Vec<(u64, String)> {
+        let (mut batches, parsers) = spawn_sized(Trickle { data, step }, program(), false, block);
+        let mut out = Vec::new();
+        for batch in batches.by_ref() {
+            out.extend(batch.into_iter().map(|(n, r)| match r {
                 Record::Event(input, _) => (n, input.contact.to_string()),
                 Record::Bad { reason, .. } => (n, reason),
                 Record::Unreadable(e) => (n, e),
-            })
-            .collect()
+            }));
+        }
+        parsers.join();
+        out
     }
 
     #[test]
@@ -345,6 +549,7 @@ mod tests {
             (7, "malformed JSON: expected ident (column 2)".to_string()),
             (8, "dddd".to_string()),
         ];
+        let data: &'static [u8] = data.leak();
         for (step, block) in [
             (usize::MAX, 1 << 20),
             (3, 1 << 20),
@@ -353,7 +558,7 @@ mod tests {
             (64, 5),
         ] {
             assert_eq!(
-                read(&data, step, block),
+                read(data, step, block),
                 want,
                 "reads of {step}, blocks of {block}"
             );
