@@ -142,6 +142,10 @@ pub struct Workflow {
     pub code: Vec<Instr>,
     /// The source span of each instruction.
     pub spans: Vec<Span>,
+    /// Some expression reads `trigger.F`: journeys keep their trigger event.
+    pub keeps_trigger: bool,
+    /// Some `wait for` block reads `event.F`: journeys keep the event received.
+    pub keeps_received: bool,
 }
 
 /// How much event history the program needs.
@@ -185,6 +189,8 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
         cx.splits = 0;
         cx.event_scope = None;
         cx.trigger_scope = None;
+        cx.reads_trigger = false;
+        cx.reads_received = false;
         let trigger = match wf.trigger.as_ref().map(|t| &t.kind) {
             Some(ast::TriggerKind::Event(m)) => match schema.event(&m.event.name) {
                 Some(ev) => {
@@ -225,6 +231,8 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
             reenter,
             code: code.instrs,
             spans: code.spans,
+            keeps_trigger: cx.reads_trigger,
+            keeps_received: cx.reads_received,
         });
     }
     // What an event type can affect, so the engine skips the rest.
@@ -343,6 +351,12 @@ struct Cx<'a> {
     trigger_scope: Option<usize>,
     /// Per event type, a bit per payload field some expression reads.
     payload_read: Vec<u64>,
+    /// The workflow being compiled reads `trigger.F`.
+    reads_trigger: bool,
+    /// ... reads `event.F` in a `wait for` block.
+    reads_received: bool,
+    /// Compiling the block of a `wait for`.
+    in_received: bool,
 }
 
 impl<'a> Cx<'a> {
@@ -355,6 +369,9 @@ impl<'a> Cx<'a> {
             event_scope: None,
             trigger_scope: None,
             payload_read: vec![0; schema.events.len()],
+            reads_trigger: false,
+            reads_received: false,
+            in_received: false,
         }
     }
 
@@ -470,7 +487,9 @@ impl<'a> Cx<'a> {
                 let at = code.push(i, span);
                 if let Some(b) = received {
                     self.event_scope = Some(ev);
+                    let outer = std::mem::replace(&mut self.in_received, true);
                     self.block(code, &b.stmts);
+                    self.in_received = outer;
                 }
                 let jump = code.push(Instr::Jump(0), span);
                 let t = code.here();
@@ -555,8 +574,12 @@ impl<'a> Cx<'a> {
                 PathRoot::Contact => {
                     CExpr::Contact(self.schema.field(&field.name).unwrap_or(0) as u16)
                 }
-                PathRoot::Event => CExpr::Event(self.payload_slot(self.event_scope, &field.name)),
+                PathRoot::Event => {
+                    self.reads_received |= self.in_received;
+                    CExpr::Event(self.payload_slot(self.event_scope, &field.name))
+                }
                 PathRoot::Trigger => {
+                    self.reads_trigger = true;
                     CExpr::Trigger(self.payload_slot(self.trigger_scope, &field.name))
                 }
             },

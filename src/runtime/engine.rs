@@ -429,10 +429,12 @@ impl Engine {
                     }
                 }
             }
+            let keep = prog.workflows[wf as usize].keeps_received;
             if let Some(j) = self.store.journey_mut(id) {
                 j.generation = 0;
                 j.waiting_for = None;
-                j.received = Some(shared.arc());
+                // The event received is kept only for a block that reads it.
+                j.received = keep.then(|| shared.arc());
                 j.pc += 1;
             }
             if self.out.trace {
@@ -480,7 +482,9 @@ impl Engine {
                 _ => false,
             };
             if start {
-                let trigger = matches!(prog.workflows[wf as usize].trigger, CTrigger::Event { .. })
+                // The trigger event is kept only for a workflow that reads it.
+                let w = &prog.workflows[wf as usize];
+                let trigger = (matches!(w.trigger, CTrigger::Event { .. }) && w.keeps_trigger)
                     .then(|| shared.arc());
                 self.try_start(c, wf, trigger);
             }

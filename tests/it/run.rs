@@ -255,6 +255,28 @@ fn wait_for_received_and_timeout() {
 }
 
 #[test]
+fn trigger_and_received_fields_survive_later_waits() {
+    // Journeys keep their trigger and the event received only when the
+    // workflow reads them: here both are read after a further wait.
+    let prog = r#"workflow w { when purchase
+  wait 1d
+  wait for email_opened within 2d { wait 1h tag event.campaign } timeout { tag "none" }
+  tag trigger.order_id }"#;
+    let ev = events(&[
+        CREATE_C1,
+        r#"{"at":"2026-03-01T10:00:00Z","contact":"c1","type":"purchase","order_id":"o7","amount":5.0,"category":"x"}"#,
+        r#"{"at":"2026-03-02T12:00:00Z","contact":"c1","type":"email_opened","campaign":"spring"}"#,
+    ]);
+    assert_eq!(
+        actions(&run(prog, &ev, &["--drain"]).out),
+        [
+            "03-02T13:00 c1 w tag tag=spring",
+            "03-02T13:00 c1 w tag tag=o7"
+        ]
+    );
+}
+
+#[test]
 fn event_at_exactly_the_deadline_comes_after_the_timeout() {
     let prog = r#"workflow w { when contact_created wait for email_opened within 1d { tag "got" } timeout { tag "late" } }"#;
     let ev = events(&[
