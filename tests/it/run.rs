@@ -255,6 +255,34 @@ fn wait_for_received_and_timeout() {
 }
 
 #[test]
+fn history_filters_see_the_payload_fields_they_read() {
+    // `amount` is read only inside a history filter: input must keep it.
+    let prog = r#"workflow w { when page_visited where seen(purchase where event.amount > 100.0 within 30d) reenter always tag "big" }"#;
+    let purchase = |t: &str, amount: &str| {
+        format!(
+            r#"{{"at":"2026-03-01T{t}:00Z","contact":"c1","type":"purchase","order_id":"o","amount":{amount},"category":"x"}}"#
+        )
+    };
+    let visit = |t: &str| {
+        format!(
+            r#"{{"at":"2026-03-01T{t}:00Z","contact":"c1","type":"page_visited","url":"/","seconds":1}}"#
+        )
+    };
+    let lines = [
+        CREATE_C1.to_string(),
+        purchase("10:00", "50.0"),
+        visit("10:30"),
+        purchase("11:00", "150.0"),
+        visit("11:30"),
+    ];
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(
+        actions(&run(prog, &events(&lines), &[]).out),
+        ["03-01T11:30 c1 w tag tag=big"]
+    );
+}
+
+#[test]
 fn trigger_and_received_fields_survive_later_waits() {
     // Journeys keep their trigger and the event received only when the
     // workflow reads them: here both are read after a further wait.
