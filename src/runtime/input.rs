@@ -574,3 +574,62 @@ fn describe(v: &Json) -> String {
         Json::Object(_) => "an object".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program() -> crate::runtime::Compiled {
+        let mut sources = crate::source::SourceMap::default();
+        sources.add(
+            "t.flow",
+            "contact { email: string\n tags: set<string> }\n\
+             event opened { campaign: string, client: string }\n\
+             event visited { url: string, seconds: int }\n\
+             workflow w { when opened where event.campaign == \"a\" tag \"x\" }\n",
+        );
+        let a = crate::pipeline::analyse(&sources);
+        assert!(a.diagnostics.is_empty(), "{:?}", a.diagnostics);
+        crate::runtime::compile(&a.program, &a.checked.schema)
+    }
+
+    #[test]
+    fn fields_nothing_reads_are_validated_but_not_kept() {
+        let prog = program();
+        let parse = |line: &str| parse_event_kept(line, &prog.schema, &prog.projection);
+        let opened = parse(
+            r#"{"at":"2026-01-01T00:00:00Z","contact":"c","type":"opened","client":"mail","campaign":"a"}"#,
+        );
+        assert_eq!(
+            opened.map(|i| i.payload.to_vec()),
+            Ok(vec![Value::str("a")])
+        );
+        let visited = parse(
+            r#"{"at":"2026-01-01T00:00:00Z","contact":"c","type":"visited","url":"/","seconds":3}"#,
+        );
+        assert_eq!(visited.map(|i| i.payload.len()), Ok(0));
+        // Unread fields are still checked.
+        let bad = parse(
+            r#"{"at":"2026-01-01T00:00:00Z","contact":"c","type":"visited","url":"/","seconds":"3"}"#,
+        );
+        assert_eq!(
+            bad.map(|_| ()),
+            Err("field `seconds` of `visited` must be int, found string \"3\"".to_string())
+        );
+        let missing =
+            parse(r#"{"at":"2026-01-01T00:00:00Z","contact":"c","type":"visited","url":"/"}"#);
+        assert_eq!(
+            missing.map(|_| ()),
+            Err("event `visited` is missing field `seconds`".to_string())
+        );
+        // Without a projection, everything is kept.
+        let all = parse_event(
+            r#"{"at":"2026-01-01T00:00:00Z","contact":"c","type":"visited","url":"/","seconds":3}"#,
+            &prog.schema,
+        );
+        assert_eq!(
+            all.map(|i| i.payload.to_vec()),
+            Ok(vec![Value::str("/"), Value::Int(3)])
+        );
+    }
+}
