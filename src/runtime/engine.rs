@@ -448,6 +448,9 @@ impl Engine {
     }
 
     fn start_triggered(&mut self, c: u32, shared: &mut Shared, edges: u64) {
+        if edges == 0 && self.prog.by_event[shared.event().ty as usize].is_empty() {
+            return;
+        }
         let prog = self.prog.clone();
         let all: Vec<u16>;
         let candidates: &[u16] = if edges == 0 {
