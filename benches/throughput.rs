@@ -149,7 +149,7 @@ fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Resu
         drop(records);
         batches.recycle(batch);
     }
-    reader.join();
+    reader.join().map_err(std::io::Error::other)?;
     output_bytes += engine.out.buf.len();
     sink.write_all(engine.out.buf.as_bytes())?;
     sink.flush()?;

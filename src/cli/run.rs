@@ -169,7 +169,11 @@ impl Run {
             drop(records);
             batches.recycle(batch);
         }
-        reader.join();
+        if let Err(e) = reader.join() {
+            self.flush();
+            eprintln!("{}: {e}", path.display());
+            return Err(ExitCode::from(2));
+        }
         Ok(())
     }
 

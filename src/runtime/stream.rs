@@ -142,10 +142,17 @@ impl Batches {
 pub struct Parsers(Vec<JoinHandle<()>>);
 
 impl Parsers {
-    /// Waits for every parsing thread to finish.
-    pub fn join(self) {
+    /// Waits for every parsing thread to finish; an error if one of them
+    /// failed, in which case the batches may have ended early.
+    pub fn join(self) -> Result<(), String> {
+        let mut failed = false;
         for t in self.0 {
-            let _ = t.join();
+            failed |= t.join().is_err();
+        }
+        if failed {
+            Err("a parsing thread failed; the input was not read to its end".into())
+        } else {
+            Ok(())
         }
     }
 }
@@ -444,6 +451,17 @@ impl Parser {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_failed_parsing_thread_is_reported_at_the_join() {
+        let ok = Parsers(vec![std::thread::spawn(|| {})]);
+        assert_eq!(ok.join(), Ok(()));
+        let failed = Parsers(vec![
+            std::thread::spawn(|| {}),
+            std::thread::spawn(|| panic!("a bug")),
+        ]);
+        assert!(failed.join().is_err());
+    }
+
     /// A reader that fails once its data is out.
     struct Failing(&'static [u8]);
 
@@ -477,7 +495,7 @@ mod tests {
                     Record::Unreadable(e) => (n, format!("unreadable: {e}")),
                 }));
             }
-            parsers.join();
+            assert_eq!(parsers.join(), Ok(()));
             let want: Vec<(u64, String)> = vec![
                 (1, "a".into()),
                 (2, "b".into()),
@@ -526,7 +544,7 @@ mod tests {
                 Record::Unreadable(e) => (n, e),
             }));
         }
-        parsers.join();
+        assert_eq!(parsers.join(), Ok(()));
         out
     }
 
