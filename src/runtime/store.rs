@@ -46,7 +46,15 @@ fn prefetch<T>(at: &T) {
 
 /// Asks the CPU to load the cache line holding address `at`.
 #[inline]
-#[allow(unsafe_code)]
+#[cfg_attr(
+    target_arch = "x86_64",
+    expect(
+        unsafe_code,
+        reason = "the crate's one unsafe block: `_mm_prefetch` is marked unsafe, though a prefetch \
+              reads nothing and cannot fault; prefetching contacts saves about a fifth of a \
+              large run, and the safe `core::hint::prefetch_read` is not stable yet"
+    )
+)]
 fn prefetch_line(at: *const u8) {
     // SAFETY: SSE is part of every x86_64 CPU, and a prefetch is a hint:
     // it reads nothing into the program and never faults, whatever the
