@@ -632,4 +632,142 @@ mod tests {
             Ok(vec![Value::str("/"), Value::Int(3)])
         );
     }
+
+    use proptest::prelude::*;
+
+    fn same(a: &Input, b: &Input) -> bool {
+        a.at == b.at
+            && a.contact == b.contact
+            && a.ty == b.ty
+            && a.payload == b.payload
+            && a.attrs == b.attrs
+    }
+
+    /// A JSON object of the given members, in order; `raw` members are
+    /// written as they are (to make malformed lines too).
+    fn object(members: &[(String, String)]) -> String {
+        let body: Vec<String> = members.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+        format!("{{{}}}", body.join(","))
+    }
+
+    fn member() -> impl Strategy<Value = (String, String)> {
+        let key = prop::sample::select(vec![
+            "\"at\"",
+            "\"contact\"",
+            "\"type\"",
+            "\"id\"",
+            "\"attributes\"",
+            "\"campaign\"",
+            "\"client\"",
+            "\"url\"",
+            "\"seconds\"",
+            "\"email\"",
+            "\"nope\"",
+            "\"c\\u0061mpaign\"",
+        ]);
+        let value = prop::sample::select(vec![
+            "\"2026-01-01T00:00:00Z\"",
+            "\"2026-01-01T00:00:00.5+01:00\"",
+            "\"soon\"",
+            "\"c1\"",
+            "\"\"",
+            "\"opened\"",
+            "\"visited\"",
+            "\"contact_created\"",
+            "\"contact_updated\"",
+            "\"a\"",
+            "\"t\\u00e9\"",
+            "3",
+            "-1",
+            "2.5",
+            "1e3",
+            "true",
+            "null",
+            "[]",
+            "[\"x\"]",
+            "{}",
+            "{\"email\":\"e@x\"}",
+            "{\"email\":3}",
+            "{\"nope\":1}",
+            "{\"tags\":[\"v\"]}",
+            "{",
+        ]);
+        (key.prop_map(String::from), value.prop_map(String::from))
+    }
+
+    /// A valid line of one of three shapes, then up to three edits: a value
+    /// replaced, a member added, two members swapped.
+    fn near_valid() -> impl Strategy<Value = Vec<(String, String)>> {
+        let base = prop::sample::select(vec![0usize, 1, 2]).prop_map(|shape| {
+            let m = |k: &str, v: &str| (format!("\"{k}\""), v.to_string());
+            let mut out = vec![m("at", "\"2026-01-01T00:00:00Z\""), m("contact", "\"c1\"")];
+            match shape {
+                0 => out.extend([
+                    m("type", "\"opened\""),
+                    m("campaign", "\"a\""),
+                    m("client", "\"m\""),
+                ]),
+                1 => out.extend([
+                    m("type", "\"visited\""),
+                    m("url", "\"/\""),
+                    m("seconds", "3"),
+                ]),
+                _ => out.extend([
+                    m("type", "\"contact_created\""),
+                    m("attributes", "{\"email\":\"e@x\",\"tags\":[\"b\",\"a\"]}"),
+                ]),
+            }
+            out
+        });
+        let edit = (0usize..3, 0usize..8, 0usize..8, member());
+        (base, prop::collection::vec(edit, 0..4)).prop_map(|(mut members, edits)| {
+            for (kind, i, j, (k, v)) in edits {
+                let n = members.len();
+                match kind {
+                    0 => members[i % n].1 = v,
+                    1 => members.insert(i % (n + 1), (k, v)),
+                    _ => members.swap(i % n, j % n),
+                }
+            }
+            members
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn fast_and_slow_paths_agree_near_valid_lines(members in near_valid()) {
+            let prog = program();
+            let line = object(&members);
+            for keep in [Projection::all(), prog.projection.clone()] {
+                let mut fast = Input::default();
+                let got = parse_event_into(&line, &prog.schema, &keep, &mut fast);
+                let slow = slow_event(&line, &prog.schema, &keep);
+                match (got, slow) {
+                    (Ok(()), Ok(slow)) => prop_assert!(same(&fast, &slow), "{line}: {fast:?} vs {slow:?}"),
+                    (Err(a), Err(b)) => prop_assert_eq!(a, b, "{}", line),
+                    (a, b) => prop_assert!(false, "{line}: {a:?} vs {:?}", b.map(|_| ())),
+                }
+            }
+        }
+
+        /// The one-pass fast path and the two-step slow path agree on every
+        /// line: the same record, or the same error.
+        #[test]
+        fn fast_and_slow_paths_agree(members in prop::collection::vec(member(), 0..8)) {
+            let prog = program();
+            let line = object(&members);
+            for keep in [Projection::all(), prog.projection.clone()] {
+                let mut fast = Input::default();
+                let got = parse_event_into(&line, &prog.schema, &keep, &mut fast);
+                let slow = slow_event(&line, &prog.schema, &keep);
+                match (got, slow) {
+                    (Ok(()), Ok(slow)) => prop_assert!(same(&fast, &slow), "{line}: {fast:?} vs {slow:?}"),
+                    (Err(a), Err(b)) => prop_assert_eq!(a, b, "{}", line),
+                    (a, b) => prop_assert!(false, "{line}: {a:?} vs {:?}", b.map(|_| ())),
+                }
+            }
+        }
+    }
 }
