@@ -87,9 +87,11 @@ impl<'de> Visitor<'de> for Fast<'_> {
                         return Err(give_up());
                     }
                     out.ty = ev as u16;
+                    // Slots only for the fields kept (the others are checked, then dropped).
                     out.payload.clear();
-                    out.payload
-                        .extend(std::iter::repeat_n(Value::Unset, fields));
+                    for _ in 0..keep.kept_len(ev, fields) {
+                        out.payload.push(Value::Unset);
+                    }
                     event = Some(ev);
                     seen.ty = true;
                 }
@@ -110,7 +112,10 @@ impl<'de> Visitor<'de> for Fast<'_> {
                 name => {
                     let ev = event.ok_or_else(give_up)?;
                     let (slot, ty) = schema.events[ev].field(name).ok_or_else(give_up)?;
-                    out.payload[slot] = map.next_value_seed(Typed(ty, keep.keeps(ev, slot)))?;
+                    let value = map.next_value_seed(Typed(ty, keep.keeps(ev, slot)))?;
+                    if let Some(kept) = out.payload.get_mut(slot) {
+                        *kept = value;
+                    }
                     seen.given |= 1 << slot;
                 }
             }
