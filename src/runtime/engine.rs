@@ -256,12 +256,9 @@ impl Engine {
             return;
         }
         let history = &mut self.store.contacts[c as usize].history;
-        history.push_back(event.arc());
+        history.push(event.arc());
         if let Retention::Within(w) = keep {
-            let since = self.now.saturating_sub(w);
-            while history.front().is_some_and(|e| e.at < since) {
-                history.pop_front();
-            }
+            history.forget_before(self.now.saturating_sub(w));
         }
     }
 
@@ -642,7 +639,7 @@ impl Engine {
         e: &super::compile::CExpr,
         now: Millis,
     ) -> Result<Value, Fault> {
-        let empty = std::collections::VecDeque::new();
+        let empty = super::store::History::default();
         let (attrs, history) = match contact.and_then(|c| self.store.contacts.get(c as usize)) {
             Some(ct) => (&ct.attrs[..], &ct.history),
             None => (&self.prog.defaults[..], &empty),

@@ -1,11 +1,10 @@
 //! Evaluating compiled expressions.
 
 use super::compile::{Builtin, CExpr};
-use super::store::Event;
+use super::store::{Event, History};
 use super::value::{Millis, Value};
 use crate::ast::BinaryOp;
 use crate::source::Span;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 /// What an expression can see.
@@ -14,7 +13,7 @@ pub struct Ctx<'a> {
     pub event: Option<&'a Event>,
     pub trigger: Option<&'a Event>,
     pub now: Millis,
-    pub history: &'a VecDeque<Arc<Event>>,
+    pub history: &'a History,
 }
 
 /// A run-time fault, such as a division by zero.
