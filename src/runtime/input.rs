@@ -733,41 +733,39 @@ mod tests {
         })
     }
 
+    /// Both paths give the same record or the same error for the line made
+    /// of `members`, with and without the program's projection.
+    fn agree(members: &[(String, String)]) -> Result<(), TestCaseError> {
+        let prog = program();
+        let line = object(members);
+        for keep in [Projection::all(), prog.projection.clone()] {
+            let mut fast = Input::default();
+            let got = parse_event_into(&line, &prog.schema, &keep, &mut fast);
+            let slow = slow_event(&line, &prog.schema, &keep);
+            match (got, slow) {
+                (Ok(()), Ok(slow)) => {
+                    prop_assert!(same(&fast, &slow), "{line}: {fast:?} vs {slow:?}")
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a, b, "{}", line),
+                (a, b) => prop_assert!(false, "{line}: {a:?} vs {:?}", b.map(|_| ())),
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
         #[test]
         fn fast_and_slow_paths_agree_near_valid_lines(members in near_valid()) {
-            let prog = program();
-            let line = object(&members);
-            for keep in [Projection::all(), prog.projection.clone()] {
-                let mut fast = Input::default();
-                let got = parse_event_into(&line, &prog.schema, &keep, &mut fast);
-                let slow = slow_event(&line, &prog.schema, &keep);
-                match (got, slow) {
-                    (Ok(()), Ok(slow)) => prop_assert!(same(&fast, &slow), "{line}: {fast:?} vs {slow:?}"),
-                    (Err(a), Err(b)) => prop_assert_eq!(a, b, "{}", line),
-                    (a, b) => prop_assert!(false, "{line}: {a:?} vs {:?}", b.map(|_| ())),
-                }
-            }
+            agree(&members)?;
         }
 
         /// The one-pass fast path and the two-step slow path agree on every
         /// line: the same record, or the same error.
         #[test]
         fn fast_and_slow_paths_agree(members in prop::collection::vec(member(), 0..8)) {
-            let prog = program();
-            let line = object(&members);
-            for keep in [Projection::all(), prog.projection.clone()] {
-                let mut fast = Input::default();
-                let got = parse_event_into(&line, &prog.schema, &keep, &mut fast);
-                let slow = slow_event(&line, &prog.schema, &keep);
-                match (got, slow) {
-                    (Ok(()), Ok(slow)) => prop_assert!(same(&fast, &slow), "{line}: {fast:?} vs {slow:?}"),
-                    (Err(a), Err(b)) => prop_assert_eq!(a, b, "{}", line),
-                    (a, b) => prop_assert!(false, "{line}: {a:?} vs {:?}", b.map(|_| ())),
-                }
-            }
+            agree(&members)?;
         }
     }
 }
