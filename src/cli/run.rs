@@ -133,7 +133,8 @@ impl Run {
         })
     }
 
-    /// Runs the events, parsed on a second thread while the engine works.
+    /// Runs the events, parsed on two other threads while the engine works,
+    /// prefetching each contact's state a few records ahead.
     fn events(&mut self, path: &Path, on_error: OnError) -> Result<(), ExitCode> {
         use crate::runtime::stream::{prefetch_ahead, prefetch_first, spawn, Record};
         let file = File::open(path)

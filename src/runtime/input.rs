@@ -178,20 +178,16 @@ pub fn parse_event_into(
     // not take, the slow path parses again, to accept it or word the error.
     if let Some(seen) = fast::parse(line, schema, keep, out) {
         if seen.at && seen.contact && seen.ty && !out.contact.is_empty() {
-            let ty = out.ty as usize;
-            let event = &schema.events[ty];
-            let missing = event
-                .fields
-                .iter()
-                .enumerate()
-                .find(|(slot, (_, fty))| seen.given & (1 << slot) == 0 && !fty.is_optional());
-            if let Some((_, (name, _))) = missing {
-                return Err(format!("event `{}` is missing field `{name}`", event.name));
-            }
+            // The fast path serves events of up to 64 fields: one bit each.
+            let given = Given {
+                bits: seen.given,
+                more: Vec::new(),
+            };
+            require_fields(&schema.events[out.ty as usize], &given)?;
             if out.ty == CONTACT_CREATED {
                 require_all(&out.attrs, schema)?;
             }
-            out.payload.truncate(keep.kept_len(ty, event.fields.len()));
+            // The payload holds only the slots kept already.
             return Ok(());
         }
     }
@@ -237,11 +233,7 @@ fn slow_event(line: &str, schema: &Schema, keep: &Projection) -> Result<Input, S
             .map_err(|e| format!("field `{key}` of `{}` {e}", event.name))?;
         given.set(slot);
     }
-    for (slot, (name, fty)) in event.fields.iter().enumerate() {
-        if !given.get(slot) && !fty.is_optional() {
-            return Err(format!("event `{}` is missing field `{name}`", event.name));
-        }
-    }
+    require_fields(event, &given)?;
     let kept = keep.kept_len(ty, payload.len());
     payload.truncate(kept);
     let ty = ty as u16;
@@ -270,6 +262,16 @@ fn slow_event(line: &str, schema: &Schema, keep: &Projection) -> Result<Input, S
         payload,
         attrs,
     })
+}
+
+/// Checks that every field the event requires was given.
+fn require_fields(event: &crate::check::schema::Event, given: &Given) -> Result<(), String> {
+    for (slot, (name, fty)) in event.fields.iter().enumerate() {
+        if !given.get(slot) && !fty.is_optional() {
+            return Err(format!("event `{}` is missing field `{name}`", event.name));
+        }
+    }
+    Ok(())
 }
 
 /// A set of field slots: inline bits for the first 64, a vector beyond.

@@ -152,8 +152,8 @@ pub struct Journey {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Store {
     pub contacts: Vec<Contact>,
-    /// Contact indices by id. The table holds only 4-byte indices (the ids
-    /// live in the contacts), so it stays small enough for the CPU caches.
+    /// Contact indices by id: record numbers and hash bits, 8 bytes a slot
+    /// (the ids live in the contacts), so it stays small for the CPU caches.
     #[serde(skip)]
     index: IdIndex,
     /// `workflows` slots per contact, contact after contact.

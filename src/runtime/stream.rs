@@ -408,18 +408,19 @@ impl Parser {
                 }
             }
         }
-        if self.batch.len() == BATCH {
-            self.send(false)?;
-        }
-        Ok(())
+        self.send_if_full()
     }
 
     fn push(&mut self, record: Numbered) -> Result<(), Stopped> {
         self.batch.push(record);
-        if self.batch.len() == BATCH {
-            self.send(false)?;
+        self.send_if_full()
+    }
+
+    fn send_if_full(&mut self) -> Result<(), Stopped> {
+        if self.batch.len() < BATCH {
+            return Ok(());
         }
-        Ok(())
+        self.send(false)
     }
 
     /// An emptied batch from the pool, or a new one.

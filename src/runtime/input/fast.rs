@@ -67,7 +67,6 @@ impl<'de> Visitor<'de> for Fast<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Seen, A::Error> {
         let Fast { schema, keep, out } = self;
         let mut seen = Seen::default();
-        let mut event = None;
         while let Some(key) = map.next_key::<Str>()? {
             match &*key {
                 "at" => {
@@ -92,7 +91,6 @@ impl<'de> Visitor<'de> for Fast<'_> {
                     for _ in 0..keep.kept_len(ev, fields) {
                         out.payload.push(Value::Unset);
                     }
-                    event = Some(ev);
                     seen.ty = true;
                 }
                 "attributes" => {
@@ -110,7 +108,10 @@ impl<'de> Visitor<'de> for Fast<'_> {
                     map.next_value::<IgnoredAny>()?;
                 }
                 name => {
-                    let ev = event.ok_or_else(give_up)?;
+                    if !seen.ty {
+                        return Err(give_up());
+                    }
+                    let ev = usize::from(out.ty);
                     let (slot, ty) = schema.events[ev].field(name).ok_or_else(give_up)?;
                     let value = map.next_value_seed(Typed(ty, keep.keeps(ev, slot)))?;
                     if let Some(kept) = out.payload.get_mut(slot) {
