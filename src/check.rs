@@ -4,10 +4,9 @@
 //! `check/expr.rs` types expressions and narrowing, `check/flow.rs` walks
 //! workflows statement by statement. Nothing is evaluated here.
 
-pub mod expr;
+mod expr;
 mod flow;
 pub mod schema;
-pub mod suggest;
 pub mod types;
 
 use crate::ast::{Item, Program};
@@ -98,6 +97,19 @@ pub fn check(program: &Program) -> Checked {
         schema,
         diagnostics: diags,
     }
+}
+
+/// The type of a standalone expression against a schema, as the REPL types
+/// what is typed at its prompt: no event in scope, no narrowing facts.
+/// Diagnostics (errors) are returned beside the type.
+pub fn type_of_expr(schema: &Schema, e: &crate::ast::Expr) -> (Type, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let ty = expr::ExprChecker {
+        schema,
+        diags: &mut diags,
+    }
+    .expr(&expr::Env::default(), e);
+    (ty, diags)
 }
 
 /// The runtime keeps one bit per condition- and per inactivity-triggered

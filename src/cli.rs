@@ -3,14 +3,11 @@
 mod check;
 mod fmt;
 mod lint;
-mod load;
 mod repl;
 mod run;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
-
-pub use load::load_sources;
 
 /// Workflows as code for marketing automation: check, lint, run and explore
 /// `.flow` programs.

@@ -15,4 +15,5 @@ pub mod pretty;
 pub mod repl;
 pub mod runtime;
 pub mod source;
+pub mod suggest;
 pub mod syntax;

@@ -127,7 +127,7 @@ impl Config {
         let table = lint.as_table().ok_or("`lint` must be a table: `[lint]`")?;
         for (name, level) in table {
             if rule(name).is_none() {
-                let help = crate::check::suggest::help(name, RULES.iter().map(|r| r.name), "rule");
+                let help = crate::suggest::help(name, RULES.iter().map(|r| r.name), "rule");
                 return Err(format!("unknown rule `{name}` in [lint]; {help}"));
             }
             let level = level.as_str().and_then(Level::parse).ok_or_else(|| {

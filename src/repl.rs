@@ -11,7 +11,6 @@ pub mod editor;
 
 pub use command::{is_complete, parse, Command, COMMANDS};
 
-use crate::check::expr::{Env, ExprChecker};
 use crate::diagnostic::Diagnostic;
 use crate::pipeline::{analyse, Analysis};
 use crate::runtime::engine::Engine;
@@ -62,7 +61,7 @@ impl Session {
     /// A session over the program at `path` (or an empty one).
     pub fn new(path: Option<PathBuf>, color: bool) -> Result<Session, String> {
         let sources = match &path {
-            Some(p) => crate::cli::load_sources(p)?,
+            Some(p) => crate::source::load_sources(p)?,
             None => {
                 let mut s = SourceMap::default();
                 s.add("<empty>", EMPTY_PROGRAM);
@@ -190,7 +189,7 @@ impl Session {
         let Some(p) = path else {
             return Err("no program was loaded; use `:load PATH`\n".into());
         };
-        let mut sources = crate::cli::load_sources(&p).map_err(|e| format!("error: {e}\n"))?;
+        let mut sources = crate::source::load_sources(&p).map_err(|e| format!("error: {e}\n"))?;
         for (i, t) in self.typed.iter().enumerate() {
             sources.add(format!("<typed {}>", i + 1), t.as_str());
         }
@@ -495,7 +494,7 @@ impl Session {
         let line = self.record(&id, ty, payload);
         if self.prog.schema.event(ty).is_none() {
             let ty_at = input.find(ty).unwrap_or(0);
-            let help = crate::check::suggest::help(ty, self.prog.schema.event_names(), "event");
+            let help = crate::suggest::help(ty, self.prog.schema.event_names(), "event");
             return Err(self.line_error(
                 input,
                 ty_at,
@@ -611,12 +610,7 @@ impl Session {
         let padded = format!("{}{}", " ".repeat(at), text);
         let expr =
             crate::syntax::parse_expr(0, &padded).map_err(|d| d.render(&map, self.color, 100))?;
-        let mut diags = Vec::new();
-        let ty = ExprChecker {
-            schema: &self.prog.schema,
-            diags: &mut diags,
-        }
-        .expr(&Env::default(), &expr);
+        let (ty, diags) = crate::check::type_of_expr(&self.prog.schema, &expr);
         if diags.iter().any(Diagnostic::is_error) {
             return Err(self.render(&diags, &map));
         }

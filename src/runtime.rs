@@ -10,9 +10,11 @@ pub mod engine;
 pub mod eval;
 pub mod input;
 pub mod output;
+pub mod record;
 pub mod store;
 pub mod stream;
 pub mod value;
 
 pub use compile::{compile, Compiled};
-pub use engine::{Engine, Input};
+pub use engine::Engine;
+pub use record::Input;

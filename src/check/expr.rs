@@ -1,11 +1,11 @@
 //! Typing of expressions, with the narrowing facts that `is set` establishes.
 
 use super::schema::{enum_member_error, Schema};
-use super::suggest;
 use super::types::Type;
 use crate::ast::{BinaryOp, Expr, ExprKind, HistoryKind, Ident, PathRoot, UnaryOp};
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
+use crate::suggest;
 use std::collections::BTreeSet;
 
 /// Paths known to be set on the current control-flow path.

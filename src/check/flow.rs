@@ -2,10 +2,10 @@
 //! values are known to be set on each path.
 
 use super::expr::{facts_false, facts_true, Env, ExprChecker, Facts};
-use super::suggest;
 use super::types::{Type, CHANNELS};
 use crate::ast::*;
 use crate::diagnostic::Diagnostic;
+use crate::suggest;
 
 /// Checks one workflow.
 pub fn workflow(cx: &mut ExprChecker, wf: &Workflow) {

@@ -1,10 +1,10 @@
 //! Symbol tables: contact fields and events, resolved from the declarations.
 
-use super::suggest;
 use super::types::{Type, CHANNELS};
 use crate::ast::{self, ContactBlock, EventDecl, Expr, ExprKind, TypeExpr, TypeKind};
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
+use crate::suggest;
 use rustc_hash::FxHashMap;
 
 /// One contact attribute.

@@ -1,7 +1,8 @@
 //! `nurture check PATH`
 
-use super::{count_summary, emit, load_sources, Format};
+use super::{count_summary, emit, Format};
 use crate::diagnostic::Diagnostic;
+use crate::source::load_sources;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -15,7 +15,7 @@ pub struct FmtArgs {
 }
 
 pub fn run(args: &FmtArgs) -> ExitCode {
-    let sources = match super::load_sources(&args.path) {
+    let sources = match crate::source::load_sources(&args.path) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,8 +1,9 @@
 //! `nurture lint PATH`
 
-use super::{count_summary, emit, load_sources, Format};
+use super::{count_summary, emit, Format};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::lint::{self, Config};
+use crate::source::load_sources;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -37,8 +38,7 @@ pub fn run(args: &LintArgs) -> ExitCode {
                 ExitCode::SUCCESS
             }
             None => {
-                let help =
-                    crate::check::suggest::help(name, lint::RULES.iter().map(|r| r.name), "rule");
+                let help = crate::suggest::help(name, lint::RULES.iter().map(|r| r.name), "rule");
                 eprintln!("error: unknown rule `{name}`; {help}");
                 ExitCode::from(2)
             }

@@ -1,10 +1,11 @@
 //! `nurture run PATH --events FILE`
 
-use super::{emit, load_sources, Format};
+use super::{emit, Format};
 use crate::runtime::engine::{Engine, RunFault};
 use crate::runtime::input::parse_contact;
 use crate::runtime::output::ACTION_KINDS;
 use crate::runtime::value::parse_datetime;
+use crate::source::load_sources;
 use crate::source::SourceMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};

@@ -9,7 +9,8 @@
 use super::compile::{CTrigger, Compiled, Criterion, Instr, Reenter};
 use super::eval::{eval, Ctx, Fault};
 use super::output::Output;
-use super::store::{Event, Journey, Payload, Store, NEVER};
+use super::record::{Input, Payload, CONTACT_CREATED, CONTACT_UPDATED};
+use super::store::{Event, Journey, Store, NEVER};
 use super::value::{Millis, Value};
 use std::sync::Arc;
 
@@ -18,25 +19,8 @@ mod exec;
 mod timers;
 pub use exec::split_bucket;
 
-/// Event type ids of the built-in events.
-pub const CONTACT_CREATED: u16 = 0;
-pub const CONTACT_UPDATED: u16 = 1;
-
 /// How many attribute-triggered journeys may start one another in a row.
 pub const CASCADE_LIMIT: usize = 32;
-
-/// A validated input event.
-#[derive(Clone, Debug, Default)]
-pub struct Input {
-    pub at: Millis,
-    /// Ids of up to 23 bytes are stored inline, without an allocation.
-    pub contact: smol_str::SmolStr,
-    pub ty: u16,
-    /// Payload values by field slot; trailing fields nothing reads may be left out.
-    pub payload: super::input::Payload,
-    /// Attribute changes (`contact_created`/`contact_updated`), by field slot.
-    pub attrs: Vec<(u16, Value)>,
-}
 
 /// A fault raised while running a journey.
 #[derive(Clone, Debug)]

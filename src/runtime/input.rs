@@ -1,9 +1,10 @@
 //! Reading input records (events and contacts) as JSON Lines, validated
 //! against the schema.
 
-use super::engine::{Input, CONTACT_CREATED, CONTACT_UPDATED};
+use super::record::{Input, CONTACT_CREATED, CONTACT_UPDATED};
 use super::value::{parse_datetime, Value};
-use crate::check::{suggest, Schema, Type};
+use crate::check::{Schema, Type};
+use crate::suggest;
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value as Json;
@@ -49,7 +50,7 @@ impl Projection {
     }
 }
 
-pub use super::store::Payload;
+pub use super::record::Payload;
 
 /// The fields of one input line, before validation.
 #[derive(Default)]

@@ -14,10 +14,7 @@ use std::sync::Arc;
 mod index;
 use index::IdIndex;
 
-/// Payload values, in the order the event declares its fields: inline for
-/// the one or two fields a program usually reads from an event (the input
-/// keeps only those), so most events need no allocation of their own.
-pub type Payload = smallvec::SmallVec<[Value; 2]>;
+pub use super::record::Payload;
 
 /// One event as the runtime keeps it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

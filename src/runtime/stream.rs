@@ -13,8 +13,9 @@
 //! batches back, so in the steady state parsing allocates only the values
 //! kept.
 
-use super::engine::{Engine, Input};
+use super::engine::Engine;
 use super::input::parse_event_into;
+use super::record::Input;
 use super::Compiled;
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};

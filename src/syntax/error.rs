@@ -430,7 +430,7 @@ fn close_keyword<'a>(found: &str, items: &'a [String], statement: bool) -> Optio
     if statement {
         words.extend(STATEMENT_WORDS);
     }
-    crate::check::suggest::closest(found, words.iter().copied()).filter(|w| *w != found)
+    crate::suggest::closest(found, words.iter().copied()).filter(|w| *w != found)
 }
 
 fn join_or(items: &[String]) -> String {

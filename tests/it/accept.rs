@@ -113,7 +113,7 @@ fn optional_into_optional_field() {
 
 #[test]
 fn every_example_checks_clean() {
-    let src = nurture::cli::load_sources(&crate::helpers::root().join("examples"))
+    let src = nurture::source::load_sources(&crate::helpers::root().join("examples"))
         .expect("examples load");
     let a = nurture::pipeline::analyse(&src);
     assert!(a.diagnostics.is_empty(), "{:#?}", a.diagnostics);

@@ -60,8 +60,8 @@ fn example_program() -> &'static std::sync::Arc<nurture::runtime::Compiled> {
     static PROGRAM: std::sync::OnceLock<std::sync::Arc<nurture::runtime::Compiled>> =
         std::sync::OnceLock::new();
     PROGRAM.get_or_init(|| {
-        let src =
-            nurture::cli::load_sources(&crate::helpers::root().join("examples")).expect("examples");
+        let src = nurture::source::load_sources(&crate::helpers::root().join("examples"))
+            .expect("examples");
         let a = nurture::pipeline::analyse(&src);
         std::sync::Arc::new(nurture::runtime::compile(&a.program, &a.checked.schema))
     })

@@ -9,7 +9,7 @@
 
 use super::{Projection, Str, Typed};
 use crate::check::Schema;
-use crate::runtime::engine::{Input, CONTACT_CREATED, CONTACT_UPDATED};
+use crate::runtime::record::{Input, CONTACT_CREATED, CONTACT_UPDATED};
 use crate::runtime::value::{parse_datetime, Value};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
