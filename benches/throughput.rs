@@ -9,11 +9,11 @@
 #[path = "workload.rs"]
 mod workload;
 
-use nurture::runtime::engine::Engine;
 use nurture::runtime::input::parse_event_kept;
-use nurture::runtime::Compiled;
+use nurture::runtime::{Compiled, Driver, Interpreter, StreamOptions};
 use nurture::source::SourceMap;
 use std::io::{BufRead, BufReader, Write};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -79,25 +79,30 @@ fn parse_validate(path: &Path, prog: &Compiled) -> std::io::Result<()> {
 /// two-thread pipeline.
 fn one_thread(path: &Path, prog: &Arc<Compiled>) -> std::io::Result<()> {
     let mut r = open(path)?;
-    let mut engine = Engine::new(prog.clone(), false);
+    let mut it = Interpreter::new(prog.clone(), false);
     let mut sink = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
+    let mut text = String::new();
     let mut line = String::new();
     while r.read_line(&mut line)? > 0 {
-        let input = parse_event_kept(line.trim_end(), &prog.schema, &prog.projection)
+        it.feed_line_kept(line.trim_end())
             .map_err(std::io::Error::other)?;
-        engine.accept(input).map_err(std::io::Error::other)?;
-        if engine.out.buf.len() > 1 << 16 {
-            sink.write_all(engine.out.buf.as_bytes())?;
-            engine.out.buf.clear();
+        if it.pending() >= 1024 {
+            it.take_json(&mut text);
+            if text.len() > 1 << 16 {
+                sink.write_all(text.as_bytes())?;
+                text.clear();
+            }
         }
         line.clear();
     }
-    sink.write_all(engine.out.buf.as_bytes())?;
+    it.take_json(&mut text);
+    sink.write_all(text.as_bytes())?;
     sink.flush()
 }
 
 struct EndToEnd {
-    /// Resident growth and journeys in flight right after the contacts are created.
+    /// Resident growth and journeys in flight right after the contacts are
+    /// created (at the first batch boundary past them).
     mid: (u64, u64),
     /// The same halfway through creating them: the difference is what the
     /// second half of the contacts cost, without the fixed overheads.
@@ -109,58 +114,96 @@ struct EndToEnd {
     output_bytes: usize,
 }
 
-/// Reads, parses and validates (on a second thread, as `nurture run` does),
-/// runs the engine and writes the actions (to a sink).
-fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Result<EndToEnd> {
-    use nurture::runtime::stream::{prefetch_ahead, prefetch_first, spawn, Record};
-    let rss_before = proc_status("VmRSS:");
-    let mut engine = Engine::new(prog.clone(), false);
-    let mut sink = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
-    let (mut batches, reader) = spawn(std::fs::File::open(path)?, prog.clone(), false);
-    let mut output_bytes = 0;
-    let mut mid = (0, 0);
-    let mut half = (0, 0);
-    while let Some(mut batch) = batches.next() {
-        prefetch_first(&engine, &batch);
-        let mut records = batch.drain(..);
-        while let Some((n, record)) = records.next() {
-            prefetch_ahead(&engine, records.as_slice());
-            if n == contacts + 1 || n == contacts / 2 + 1 {
-                let at = (
-                    proc_status("VmRSS:").saturating_sub(rss_before),
-                    engine.waiting_counts().iter().sum(),
-                );
-                if n == contacts + 1 {
-                    mid = at;
-                } else {
-                    half = at;
-                }
-            }
-            let Record::Event(input, _) = record else {
-                return Err(std::io::Error::other(format!("bad record at line {n}")));
-            };
-            engine.accept(input).map_err(std::io::Error::other)?;
-            if engine.out.buf.len() > 1 << 16 {
-                output_bytes += engine.out.buf.len();
-                sink.write_all(engine.out.buf.as_bytes())?;
-                engine.out.buf.clear();
-            }
-        }
-        drop(records);
-        batches.recycle(batch);
+/// The bench's driver: writes the output to a sink, samples memory as
+/// the contacts are created, and treats any bad record as a failure.
+struct Bench {
+    sink: std::io::BufWriter<std::io::Sink>,
+    text: String,
+    output_bytes: usize,
+    rss_before: u64,
+    contacts: u64,
+    mid: Option<(u64, u64)>,
+    half: Option<(u64, u64)>,
+    bad: Option<String>,
+}
+
+impl Bench {
+    fn sample(&self, it: &Interpreter) -> (u64, u64) {
+        (
+            proc_status("VmRSS:").saturating_sub(self.rss_before),
+            it.stats().waiting.iter().sum(),
+        )
     }
-    reader.join().map_err(std::io::Error::other)?;
-    output_bytes += engine.out.buf.len();
-    sink.write_all(engine.out.buf.as_bytes())?;
-    sink.flush()?;
+}
+
+impl Driver for Bench {
+    fn bad_record(
+        &mut self,
+        _: &mut Interpreter,
+        line: u64,
+        reason: &str,
+        _: Option<&[u8]>,
+    ) -> ControlFlow<()> {
+        self.bad = Some(format!("bad record at line {line}: {reason}"));
+        ControlFlow::Break(())
+    }
+
+    fn progress(&mut self, it: &mut Interpreter, line: u64) -> ControlFlow<()> {
+        if self.half.is_none() && line > self.contacts / 2 {
+            self.half = Some(self.sample(it));
+        }
+        if self.mid.is_none() && line > self.contacts {
+            self.mid = Some(self.sample(it));
+        }
+        it.take_json(&mut self.text);
+        if self.text.len() > 1 << 16 {
+            self.output_bytes += self.text.len();
+            if self.sink.write_all(self.text.as_bytes()).is_err() {
+                return ControlFlow::Break(());
+            }
+            self.text.clear();
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Reads, parses and validates (on other threads, as `nurture run` does),
+/// runs the engine and writes the actions (to a sink): all through the
+/// runtime's front door.
+fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Result<EndToEnd> {
+    let mut bench = Bench {
+        sink: std::io::BufWriter::with_capacity(1 << 16, std::io::sink()),
+        text: String::new(),
+        output_bytes: 0,
+        rss_before: proc_status("VmRSS:"),
+        contacts,
+        mid: None,
+        half: None,
+        bad: None,
+    };
+    let mut it = Interpreter::new(prog.clone(), false);
+    it.feed_stream(
+        std::fs::File::open(path)?,
+        StreamOptions::default(),
+        &mut bench,
+    )
+    .map_err(|e| std::io::Error::other(e.message))?;
+    if let Some(bad) = bench.bad {
+        return Err(std::io::Error::other(bad));
+    }
+    it.take_json(&mut bench.text);
+    bench.output_bytes += bench.text.len();
+    bench.sink.write_all(bench.text.as_bytes())?;
+    bench.sink.flush()?;
+    let stats = it.stats();
     Ok(EndToEnd {
-        mid,
-        half,
-        end_kib: proc_status("VmRSS:").saturating_sub(rss_before),
-        contacts: engine.store.contacts.len(),
-        in_flight: engine.waiting_counts().iter().sum(),
-        actions: engine.out.counts.iter().sum(),
-        output_bytes,
+        mid: bench.mid.unwrap_or_default(),
+        half: bench.half.unwrap_or_default(),
+        end_kib: proc_status("VmRSS:").saturating_sub(bench.rss_before),
+        contacts: it.contact_ids().count(),
+        in_flight: stats.waiting.iter().sum(),
+        actions: stats.actions.iter().sum(),
+        output_bytes: bench.output_bytes,
     })
 }
 

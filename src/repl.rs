@@ -13,8 +13,9 @@ pub use command::{is_complete, parse, Command, COMMANDS};
 
 use crate::diagnostic::Diagnostic;
 use crate::pipeline::{analyse, Analysis};
-use crate::runtime::engine::Engine;
 use crate::runtime::input::parse_event;
+use crate::runtime::output::What;
+use crate::runtime::Interpreter;
 use crate::runtime::value::{format_datetime, parse_datetime, Millis, Value};
 use crate::runtime::{compile, Compiled};
 use crate::source::{SourceMap, Span};
@@ -46,7 +47,7 @@ pub struct Session {
     sources: SourceMap,
     analysis: Analysis,
     prog: Arc<Compiled>,
-    engine: Engine,
+    engine: Interpreter,
     log: Vec<Logged>,
     actions: Vec<String>,
     current: Option<String>,
@@ -73,7 +74,7 @@ impl Session {
         let session = Session {
             path,
             typed: Vec::new(),
-            engine: Engine::new(prog.clone(), false),
+            engine: Interpreter::new(prog.clone(), false),
             sources,
             analysis,
             prog,
@@ -140,7 +141,7 @@ impl Session {
                 self.actions.clear();
                 self.current = None;
                 self.clock = parse_datetime(START).unwrap_or(0);
-                self.engine = Engine::new(self.prog.clone(), self.trace);
+                self.engine = Interpreter::new(self.prog.clone(), self.trace);
                 Ok("contacts, events and time forgotten; the program is kept\n".into())
             }
             Command::Declaration(text) => self.declare(text),
@@ -231,23 +232,20 @@ impl Session {
         self.prog = Arc::new(compile(&analysis.program, &analysis.checked.schema));
         self.sources = sources;
         self.analysis = analysis;
-        self.engine = Engine::new(self.prog.clone(), self.trace);
+        self.engine = Interpreter::new(self.prog.clone(), self.trace);
         let mut dropped = 0;
         for item in self.log.clone() {
             match item {
-                Logged::Event(line) => match parse_event(&line, &self.prog.schema) {
-                    Ok(input) => {
-                        if self.engine.accept(input).is_err() {
-                            dropped += 1;
-                        }
+                Logged::Event(line) => {
+                    if self.engine.feed_line(&line).is_err() {
+                        dropped += 1;
                     }
-                    Err(_) => dropped += 1,
-                },
+                }
                 Logged::Advance(t) => self.engine.advance_to(t),
             }
         }
-        self.engine.out.buf.clear();
-        self.engine.faults.clear();
+        self.engine.take_emitted();
+        self.engine.take_faults();
         match (self.log.len(), dropped) {
             (0, _) => String::new(),
             (n, 0) => format!(" (replayed {n} inputs)"),
@@ -332,7 +330,7 @@ impl Session {
                 None,
             )
         })?;
-        self.engine.accept(event).map_err(|e| {
+        self.engine.feed(event).map_err(|e| {
             self.line_error(input, 0, input.len(), "nurture::repl::bad-input", &e, None)
         })?;
         self.log.push(Logged::Event(line));
@@ -341,19 +339,15 @@ impl Session {
 
     /// Actions and faults produced since the last call.
     fn drain_output(&mut self) -> String {
-        let buf = std::mem::take(&mut self.engine.out.buf);
         let mut out = String::new();
-        for line in buf.lines() {
-            let lifecycle = ["enter", "stage", "wait", "resume", "end"]
-                .iter()
-                .any(|k| line.contains(&format!(r#""action":"{k}""#)));
-            if !lifecycle {
-                self.actions.push(line.to_string());
+        for r in self.engine.take_emitted() {
+            let line = self.engine.render(&r);
+            if matches!(r.what, What::Action(_)) {
+                self.actions.push(line.trim_end().to_string());
             }
-            out.push_str(line);
-            out.push('\n');
+            out.push_str(&line);
         }
-        for f in std::mem::take(&mut self.engine.faults) {
+        for f in self.engine.take_faults() {
             let d = Diagnostic::error(
                 "nurture::runtime::fault",
                 f.fault.span,
@@ -426,7 +420,7 @@ impl Session {
             ));
         }
         let attrs = self.json_object(input, json, json_at)?;
-        let exists = self.engine.store.contact_id(id).is_some();
+        let exists = self.engine.has_contact(id);
         let ty = if exists {
             "contact_updated"
         } else {
@@ -463,7 +457,7 @@ impl Session {
     }
 
     fn use_contact(&mut self, id: &str) -> Result<String, String> {
-        if self.engine.store.contact_id(id).is_none() {
+        if !self.engine.has_contact(id) {
             return Err(format!(
                 "unknown contact `{id}`; create it with `:contact {id} {{...}}`\n"
             ));
@@ -525,33 +519,22 @@ impl Session {
         Ok(format!("{out}now {}\n", format_datetime(self.clock)))
     }
 
-    fn contact_index(&self, id: Option<&str>) -> Result<(String, u32), String> {
+    /// The contact named, or the current one, if it exists.
+    fn contact_named(&self, id: Option<&str>) -> Result<String, String> {
         let Some(id) = id.map(str::to_string).or_else(|| self.current.clone()) else {
             return Err("no current contact; name one or pick one with `:use ID`\n".into());
         };
-        let c = self
-            .engine
-            .store
-            .contact_id(&id)
-            .ok_or_else(|| format!("unknown contact `{id}`\n"))?;
-        Ok((id, c))
+        if !self.engine.has_contact(&id) {
+            return Err(format!("unknown contact `{id}`\n"));
+        }
+        Ok(id)
     }
 
     fn journeys(&self, id: Option<&str>) -> Result<String, String> {
-        let (id, c) = self.contact_index(id)?;
+        let id = self.contact_named(id)?;
         let mut out = String::new();
-        for slot in self.engine.store.slots(c) {
-            let Some(j) = self.engine.store.journey(slot.journey) else {
-                continue;
-            };
+        for j in self.engine.journeys(&id).unwrap_or_default() {
             let wf = &self.prog.workflows[j.workflow as usize];
-            // A plain `wait` has already moved past itself; a `wait for` has not.
-            let pc = if j.waiting_for.is_some() {
-                j.pc
-            } else {
-                j.pc.saturating_sub(1)
-            };
-            let span = wf.spans.get(pc as usize).copied().unwrap_or_default();
             let what = match j.waiting_for {
                 Some(ev) => format!("waits for {}", self.prog.schema.events[ev as usize].name),
                 None => "waits".to_string(),
@@ -560,8 +543,8 @@ impl Session {
                 out,
                 "{}  {what} until {}  at {}  (entered {})",
                 wf.name,
-                format_datetime(j.wake_at),
-                self.sources.location(span),
+                format_datetime(j.until),
+                self.sources.location(j.at),
                 format_datetime(j.entered_at)
             );
         }
@@ -572,7 +555,7 @@ impl Session {
     }
 
     fn history(&self, id: Option<&str>) -> Result<String, String> {
-        let (id, _) = self.contact_index(id)?;
+        let id = self.contact_named(id)?;
         let mut out = String::new();
         for item in &self.log {
             if let Logged::Event(line) = item {
@@ -593,7 +576,7 @@ impl Session {
             "off" => false,
             _ => return Err("use `:trace on` or `:trace off`\n".into()),
         };
-        self.engine.out.trace = self.trace;
+        self.engine.set_trace(self.trace);
         Ok(format!("trace {arg}\n"))
     }
 
@@ -621,7 +604,7 @@ impl Session {
         let contact = self
             .current
             .as_deref()
-            .and_then(|c| self.engine.store.contact_id(c));
+            .filter(|c| self.engine.has_contact(c));
         if uses_contact && contact.is_none() {
             return Err(self.line_error(
                 input,
@@ -633,7 +616,7 @@ impl Session {
             ));
         }
         let compiled = crate::runtime::compile::compile_expr(&expr, &self.prog.schema);
-        match self.engine.eval_for(contact, &compiled, self.clock) {
+        match self.engine.eval(contact, &compiled, self.clock) {
             Ok(v) => Ok(format!("{} : {ty}\n", show(&v))),
             Err(f) => Err(self.line_error(
                 input,
@@ -674,13 +657,7 @@ impl Session {
                 .iter()
                 .map(|w| w.name.to_string())
                 .collect(),
-            contacts: self
-                .engine
-                .store
-                .contacts
-                .iter()
-                .map(|c| c.id.to_string())
-                .collect(),
+            contacts: self.engine.contact_ids().map(str::to_string).collect(),
         }
     }
 }

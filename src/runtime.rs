@@ -9,12 +9,13 @@ pub mod compile;
 pub mod engine;
 pub mod eval;
 pub mod input;
+pub mod interpreter;
 pub mod output;
 pub mod record;
 pub mod store;
-pub mod stream;
+mod stream;
 pub mod value;
 
 pub use compile::{compile, Compiled};
-pub use engine::Engine;
+pub use interpreter::{Driver, Interpreter, StreamEnd, StreamError, StreamOptions};
 pub use record::Input;

@@ -1,14 +1,14 @@
 //! `nurture run PATH --events FILE`
 
 use super::{emit, Format};
-use crate::runtime::engine::{Engine, RunFault};
-use crate::runtime::input::parse_contact;
-use crate::runtime::output::ACTION_KINDS;
+use crate::runtime::engine::RunFault;
+use crate::runtime::output::ActionKind;
 use crate::runtime::value::parse_datetime;
-use crate::source::load_sources;
-use crate::source::SourceMap;
+use crate::runtime::{Driver, Interpreter, StreamOptions};
+use crate::source::{load_sources, SourceMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,13 +47,19 @@ pub enum OnError {
     Skip,
 }
 
-struct Run {
-    engine: Engine,
+/// The driver's side of a run: where output, rejects and messages go.
+struct Sink {
     sources: SourceMap,
     stdout: BufWriter<std::io::Stdout>,
     rejects: Option<BufWriter<File>>,
-    read: u64,
     rejected: u64,
+    /// Rendered output not yet written.
+    text: String,
+    on_error: OnError,
+    /// The file being read, for messages.
+    path: PathBuf,
+    /// Set when a bad record stopped the run.
+    stopped: bool,
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -89,34 +95,36 @@ pub fn run(args: &RunArgs) -> ExitCode {
         &analysis.program,
         &analysis.checked.schema,
     ));
-    let mut run = Run {
-        engine: Engine::new(compiled, args.trace),
+    let mut it = Interpreter::new(compiled, args.trace);
+    let mut sink = Sink {
         sources,
         stdout: BufWriter::with_capacity(1 << 16, std::io::stdout()),
         rejects,
-        read: 0,
         rejected: 0,
+        text: String::new(),
+        on_error: args.on_error,
+        path: PathBuf::new(),
+        stopped: false,
     };
     if let Some(path) = &args.contacts {
-        if let Err(code) = run.contacts(path, args.on_error) {
+        if let Err(code) = sink.contacts(&mut it, path) {
             return code;
         }
     }
-    if let Err(code) = run.events(&args.events, args.on_error) {
+    if let Err(code) = sink.events(&mut it, &args.events) {
         return code;
     }
     if args.drain {
-        run.engine.drain();
+        it.drain();
     } else if let Some(t) = until {
-        run.engine.advance_to(t);
+        it.advance_to(t);
     }
-    run.flush();
-    run.summary();
+    sink.flush(&mut it);
+    sink.summary(&it);
     // Nothing reads the state past this point: the process's exit returns
     // its memory at once, where dropping it would free every contact's
     // allocations one by one (a few percent of a large run).
-    let Run { engine, .. } = run;
-    std::mem::forget(engine);
+    std::mem::forget(it);
     ExitCode::SUCCESS
 }
 
@@ -125,74 +133,71 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-impl Run {
-    fn contacts(&mut self, path: &Path, on_error: OnError) -> Result<(), ExitCode> {
-        let schema = self.engine.prog.schema.clone();
-        self.lines(path, on_error, |run, line| {
-            let (id, attrs) = parse_contact(line, &schema)?;
-            run.engine.preload(&id, attrs)
-        })
+impl Driver for Sink {
+    fn bad_record(
+        &mut self,
+        it: &mut Interpreter,
+        line: u64,
+        reason: &str,
+        raw: Option<&[u8]>,
+    ) -> ControlFlow<()> {
+        if self.reject(it, line, reason, raw).is_err() {
+            self.stopped = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
     }
 
-    /// Runs the events, parsed on two other threads while the engine works,
-    /// prefetching each contact's state a few records ahead.
-    fn events(&mut self, path: &Path, on_error: OnError) -> Result<(), ExitCode> {
-        use crate::runtime::stream::{prefetch_ahead, prefetch_first, spawn, Record};
+    fn progress(&mut self, it: &mut Interpreter, _line: u64) -> ControlFlow<()> {
+        it.take_json(&mut self.text);
+        if self.text.len() > 1 << 16 {
+            let _ = self.stdout.write_all(self.text.as_bytes());
+            self.text.clear();
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Sink {
+    fn contacts(&mut self, it: &mut Interpreter, path: &Path) -> Result<(), ExitCode> {
+        self.lines(it, path, |it, line| it.load_contact_line(line))
+    }
+
+    /// Runs the events, parsed on other threads while the engine works.
+    fn events(&mut self, it: &mut Interpreter, path: &Path) -> Result<(), ExitCode> {
         let file = File::open(path)
             .map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
-        let keep_raw = self.rejects.is_some();
-        let prog = self.engine.prog.clone();
-        let (mut batches, reader) = spawn(file, prog, keep_raw);
-        while let Some(mut batch) = batches.next() {
-            prefetch_first(&self.engine, &batch);
-            let mut records = batch.drain(..);
-            while let Some((n, record)) = records.next() {
-                prefetch_ahead(&self.engine, records.as_slice());
-                let (reason, raw) = match record {
-                    Record::Event(input, raw) => match self.engine.accept(input) {
-                        Ok(()) => {
-                            self.read += 1;
-                            if self.engine.out.buf.len() > 1 << 16 {
-                                self.flush();
-                            }
-                            continue;
-                        }
-                        Err(reason) => (reason, raw),
-                    },
-                    Record::Bad { reason, raw } => (reason, Some(raw)),
-                    Record::Unreadable(e) => {
-                        self.flush();
-                        eprintln!("{}:{n}: cannot read: {e}", path.display());
-                        return Err(ExitCode::from(2));
-                    }
-                };
-                self.reject(path, n, &reason, raw.as_deref(), on_error)?;
+        self.path = path.to_path_buf();
+        let options = StreamOptions {
+            keep_raw: self.rejects.is_some(),
+        };
+        match it.feed_stream(file, options, self) {
+            Ok(_) if self.stopped => Err(ExitCode::from(2)),
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.flush(it);
+                match e.line {
+                    Some(n) => eprintln!("{}:{n}: {}", path.display(), e.message),
+                    None => eprintln!("{}: {}", path.display(), e.message),
+                }
+                Err(ExitCode::from(2))
             }
-            drop(records);
-            batches.recycle(batch);
         }
-        if let Err(e) = reader.join() {
-            self.flush();
-            eprintln!("{}: {e}", path.display());
-            return Err(ExitCode::from(2));
-        }
-        Ok(())
     }
 
     /// Reports a bad record; stops the run unless bad records are skipped.
     fn reject(
         &mut self,
-        path: &Path,
+        it: &mut Interpreter,
         n: u64,
         reason: &str,
         raw: Option<&[u8]>,
-        on_error: OnError,
     ) -> Result<(), ExitCode> {
-        self.flush();
-        eprintln!("{}:{n}: {reason}", path.display());
-        if on_error == OnError::Abort {
+        self.flush(it);
+        eprintln!("{}:{n}: {reason}", self.path.display());
+        if self.on_error == OnError::Abort {
             eprintln!("error: stopped at the first bad record (use --on-error skip to go on)");
-            self.summary();
+            self.summary(it);
             return Err(ExitCode::from(2));
         }
         self.rejected += 1;
@@ -208,12 +213,13 @@ impl Run {
     /// Streams a JSON Lines file through `each`, handling bad records.
     fn lines(
         &mut self,
+        it: &mut Interpreter,
         path: &Path,
-        on_error: OnError,
-        mut each: impl FnMut(&mut Run, &str) -> Result<(), String>,
+        mut each: impl FnMut(&mut Interpreter, &str) -> Result<(), String>,
     ) -> Result<(), ExitCode> {
         let file = File::open(path)
             .map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
+        self.path = path.to_path_buf();
         let mut reader = BufReader::with_capacity(1 << 16, file);
         let mut bytes = Vec::new();
         let mut n = 0u64;
@@ -223,7 +229,7 @@ impl Run {
                 Ok(0) => return Ok(()),
                 Ok(_) => {}
                 Err(e) => {
-                    self.flush();
+                    self.flush(it);
                     eprintln!("{}:{}: cannot read: {e}", path.display(), n + 1);
                     return Err(ExitCode::from(2));
                 }
@@ -235,39 +241,27 @@ impl Run {
                 continue;
             }
             let result = match utf8 {
-                Ok(_) => each(self, text),
+                Ok(_) => each(it, text),
                 Err(e) => Err(format!(
                     "the line is not valid UTF-8 (byte {})",
                     e.valid_up_to() + 1
                 )),
             };
             if let Err(reason) = result {
-                self.flush();
-                eprintln!("{}:{n}: {reason}", path.display());
-                if on_error == OnError::Abort {
-                    eprintln!(
-                        "error: stopped at the first bad record (use --on-error skip to go on)"
-                    );
-                    self.summary();
-                    return Err(ExitCode::from(2));
-                }
-                self.rejected += 1;
-                if let Some(r) = &mut self.rejects {
-                    let _ = r.write_all(&bytes);
-                    if !bytes.ends_with(b"\n") {
-                        let _ = writeln!(r);
-                    }
-                }
+                let raw = std::mem::take(&mut bytes);
+                self.reject(it, n, &reason, Some(&raw))?;
+                bytes = raw;
             }
         }
     }
 
     /// Writes pending actions and reports faults.
-    fn flush(&mut self) {
-        let _ = self.stdout.write_all(self.engine.out.buf.as_bytes());
-        self.engine.out.buf.clear();
+    fn flush(&mut self, it: &mut Interpreter) {
+        it.take_json(&mut self.text);
+        let _ = self.stdout.write_all(self.text.as_bytes());
+        self.text.clear();
         let _ = self.stdout.flush();
-        for f in std::mem::take(&mut self.engine.faults) {
+        for f in it.take_faults() {
             self.report(&f);
         }
         if let Some(r) = &mut self.rejects {
@@ -290,26 +284,26 @@ impl Run {
         );
     }
 
-    fn summary(&mut self) {
+    fn summary(&mut self, it: &Interpreter) {
         let _ = self.stdout.flush();
-        let e = &self.engine;
-        let total: u64 = e.out.counts.iter().sum();
-        let kinds: Vec<String> = ACTION_KINDS
+        let stats = it.stats();
+        let total: u64 = stats.actions.iter().sum();
+        let kinds: Vec<String> = ActionKind::ALL
             .iter()
-            .zip(e.out.counts)
+            .zip(stats.actions)
             .filter(|(_, n)| *n > 0)
-            .map(|(k, n)| format!("{k} {n}"))
+            .map(|(k, n)| format!("{} {n}", k.as_str()))
             .collect();
         let mut s = format!(
             "summary: {} events read, {} rejected, {} actions",
-            self.read, self.rejected, total
+            stats.events, self.rejected, total
         );
         if !kinds.is_empty() {
             s.push_str(&format!(" ({})", kinds.join(", ")));
         }
         s.push('\n');
-        let width = e
-            .prog
+        let prog = it.program();
+        let width = prog
             .workflows
             .iter()
             .map(|w| w.name.len())
@@ -320,12 +314,17 @@ impl Run {
             "  {:width$}  {:>8} {:>9} {:>7} {:>9} {:>7} {:>8}\n",
             "workflow", "entered", "converted", "exited", "completed", "failed", "waiting"
         ));
-        let waiting = e.waiting_counts();
-        for (i, w) in e.prog.workflows.iter().enumerate() {
-            let st = e.stats[i];
+        for (i, w) in prog.workflows.iter().enumerate() {
+            let st = stats.workflows[i];
             s.push_str(&format!(
                 "  {:width$}  {:>8} {:>9} {:>7} {:>9} {:>7} {:>8}\n",
-                w.name, st.entered, st.converted, st.exited, st.completed, st.failed, waiting[i]
+                w.name,
+                st.entered,
+                st.converted,
+                st.exited,
+                st.completed,
+                st.failed,
+                stats.waiting[i]
             ));
         }
         eprint!("{s}");

@@ -8,7 +8,8 @@
 
 use super::compile::{CTrigger, Compiled, Criterion, Instr, Reenter};
 use super::eval::{eval, Ctx, Fault};
-use super::output::Output;
+use super::interpreter::JourneyView;
+use super::output::{ActionKind, Emitted, Lifecycle, Output};
 use super::record::{Input, Payload, CONTACT_CREATED, CONTACT_UPDATED};
 use super::store::{Event, Journey, Store, NEVER};
 use super::value::{Millis, Value};
@@ -83,17 +84,18 @@ struct Timer {
     kind: TimerKind,
 }
 
-pub struct Engine {
-    pub prog: Arc<Compiled>,
-    pub store: Store,
+/// The engine's state; driven through [`super::Interpreter`].
+pub(crate) struct Engine {
+    prog: Arc<Compiled>,
+    store: Store,
     timers: timers::Timers,
     seq: u64,
     /// The virtual clock.
-    pub now: Millis,
+    now: Millis,
     started: bool,
-    pub out: Output,
-    pub faults: Vec<RunFault>,
-    pub stats: Vec<WorkflowStats>,
+    out: Output,
+    faults: Vec<RunFault>,
+    stats: Vec<WorkflowStats>,
     /// Inactivity-triggered workflows: (workflow, period).
     inactive: Vec<(u16, Millis)>,
     /// Attribute-triggered workflows started by the current cascade.
@@ -418,12 +420,15 @@ impl Engine {
                 j.received = keep.then(|| shared.arc());
                 j.pc += 1;
             }
-            if self.out.trace {
-                self.trace(c, wf, "resume");
-                let name = &prog.schema.events[shared.event().ty as usize].name;
-                self.out.field_str("event", name);
-                self.out.end();
-            }
+            let event = Some(shared.event().ty);
+            self.life(
+                c,
+                wf,
+                Lifecycle::Resume {
+                    event,
+                    timeout: false,
+                },
+            );
             self.run(id);
         }
     }
@@ -503,19 +508,15 @@ impl Engine {
             trigger,
             received: None,
         });
-        if self.out.trace {
-            self.trace(c, wf, "enter");
-            self.out.end();
-        }
+        self.life(c, wf, Lifecycle::Enter);
         self.run(id);
         true
     }
 
-    /// Starts a trace record for journey of `wf` and contact `c`.
-    fn trace(&mut self, c: u32, wf: u16, what: &str) {
+    /// Keeps a lifecycle record of the journey of `wf` and contact `c`, when tracing.
+    fn life(&mut self, c: u32, wf: u16, what: Lifecycle) {
         let id = &self.store.contacts[c as usize].id;
-        let name = &self.prog.workflows[wf as usize].name;
-        self.out.begin(self.now, id, name, what);
+        self.out.lifecycle(self.now, id, wf, what);
     }
 
     fn end(&mut self, id: u32, j: &Journey, outcome: Outcome) {
@@ -526,11 +527,7 @@ impl Engine {
             Outcome::Exited => s.exited += 1,
             Outcome::Failed => s.failed += 1,
         }
-        if self.out.trace {
-            self.trace(j.contact, j.workflow, "end");
-            self.out.field_str("outcome", outcome.as_str());
-            self.out.end();
-        }
+        self.life(j.contact, j.workflow, Lifecycle::End(outcome));
         self.store.finish(id, j);
     }
 
@@ -601,13 +598,8 @@ impl Engine {
                 self.report(c, wi as u16, Fault { message, span });
                 self.stats[wi].entered += 1;
                 self.stats[wi].failed += 1;
-                if self.out.trace {
-                    self.trace(c, wi as u16, "enter");
-                    self.out.end();
-                    self.trace(c, wi as u16, "end");
-                    self.out.field_str("outcome", "failed");
-                    self.out.end();
-                }
+                self.life(c, wi as u16, Lifecycle::Enter);
+                self.life(c, wi as u16, Lifecycle::End(Outcome::Failed));
                 continue;
             }
             self.cascade.push(wi as u16);
@@ -638,6 +630,84 @@ impl Engine {
                 history,
             },
         )
+    }
+
+    pub fn prog(&self) -> &Arc<Compiled> {
+        &self.prog
+    }
+
+    pub fn set_trace(&mut self, on: bool) {
+        self.out.trace = on;
+    }
+
+    /// The clock, once the first event has set it.
+    pub fn clock(&self) -> Option<Millis> {
+        self.started.then_some(self.now)
+    }
+
+    pub fn pending(&self) -> usize {
+        self.out.records.len()
+    }
+
+    pub fn take_records(&mut self) -> Vec<Emitted> {
+        std::mem::take(&mut self.out.records)
+    }
+
+    /// Hands each pending record to `f`, in order, and forgets them.
+    pub fn drain_records(&mut self, mut f: impl FnMut(&Emitted)) {
+        for r in self.out.records.drain(..) {
+            f(&r);
+        }
+    }
+
+    pub fn take_faults(&mut self) -> Vec<RunFault> {
+        std::mem::take(&mut self.faults)
+    }
+
+    pub fn workflow_stats(&self) -> &[WorkflowStats] {
+        &self.stats
+    }
+
+    pub fn action_counts(&self) -> [u64; ActionKind::ALL.len()] {
+        self.out.counts
+    }
+
+    /// A contact's index, by id.
+    pub fn contact(&self, id: &str) -> Option<u32> {
+        self.store.contact_id(id)
+    }
+
+    pub fn contact_ids(&self) -> impl Iterator<Item = &str> {
+        self.store.contacts.iter().map(|c| c.id.as_str())
+    }
+
+    pub fn attributes(&self, c: u32) -> &[Value] {
+        &self.store.contacts[c as usize].attrs
+    }
+
+    /// The journeys of contact `c` in flight, in workflow declaration order.
+    pub fn journeys(&self, c: u32) -> Vec<JourneyView> {
+        self.store
+            .slots(c)
+            .iter()
+            .filter_map(|slot| self.store.journey(slot.journey))
+            .map(|j| {
+                let wf = &self.prog.workflows[j.workflow as usize];
+                // A plain `wait` has already moved past itself; a `wait for` has not.
+                let pc = if j.waiting_for.is_some() {
+                    j.pc
+                } else {
+                    j.pc.saturating_sub(1)
+                };
+                JourneyView {
+                    workflow: j.workflow,
+                    at: wf.spans.get(pc as usize).copied().unwrap_or_default(),
+                    waiting_for: j.waiting_for,
+                    until: j.wake_at,
+                    entered_at: j.entered_at,
+                }
+            })
+            .collect()
     }
 
     /// Journeys still waiting, per workflow.

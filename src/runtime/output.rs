@@ -1,95 +1,291 @@
-//! Action and trace records as JSON Lines, written into a buffer the caller drains.
+//! What the engine emits, as typed records, and their one rendering to JSON
+//! Lines (LANGUAGE.md section 6: actions, and with `--trace` the lifecycle
+//! records).
 
+use super::compile::Compiled;
+use super::engine::Outcome;
 use super::value::{format_datetime, write_json_str, Millis, Value};
+use smol_str::SmolStr;
+use std::sync::Arc;
 
-/// The kinds of action, for the summary's counts.
-pub const ACTION_KINDS: &[&str] = &[
-    "send",
-    "tag",
-    "untag",
-    "set",
-    "add_to_list",
-    "remove_from_list",
-    "add_to_audience",
-    "notify",
-    "webhook",
-];
+/// The kinds of action, in the summary's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    Send,
+    Tag,
+    Untag,
+    Set,
+    AddToList,
+    RemoveFromList,
+    AddToAudience,
+    Notify,
+    Webhook,
+}
 
+impl ActionKind {
+    pub const ALL: [ActionKind; 9] = [
+        ActionKind::Send,
+        ActionKind::Tag,
+        ActionKind::Untag,
+        ActionKind::Set,
+        ActionKind::AddToList,
+        ActionKind::RemoveFromList,
+        ActionKind::AddToAudience,
+        ActionKind::Notify,
+        ActionKind::Webhook,
+    ];
+
+    /// The `action` value of the record.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Send => "send",
+            ActionKind::Tag => "tag",
+            ActionKind::Untag => "untag",
+            ActionKind::Set => "set",
+            ActionKind::AddToList => "add_to_list",
+            ActionKind::RemoveFromList => "remove_from_list",
+            ActionKind::AddToAudience => "add_to_audience",
+            ActionKind::Notify => "notify",
+            ActionKind::Webhook => "webhook",
+        }
+    }
+}
+
+/// A `with { ... }` map's keys and values, in the order written.
+pub type DataMap = Option<Vec<(Arc<str>, Value)>>;
+
+/// One action, with what the record carries besides its header.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Send {
+        channel: Arc<str>,
+        template: Arc<str>,
+        data: DataMap,
+    },
+    Tag(Arc<str>),
+    Untag(Arc<str>),
+    /// `field` is the contact field's slot in the schema; `value` its new value.
+    Set { field: u16, value: Value },
+    AddToList(Arc<str>),
+    RemoveFromList(Arc<str>),
+    AddToAudience(Arc<str>),
+    Notify { to: Arc<str>, message: String },
+    Webhook { name: Arc<str>, data: DataMap },
+}
+
+impl Action {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            Action::Send { .. } => ActionKind::Send,
+            Action::Tag(_) => ActionKind::Tag,
+            Action::Untag(_) => ActionKind::Untag,
+            Action::Set { .. } => ActionKind::Set,
+            Action::AddToList(_) => ActionKind::AddToList,
+            Action::RemoveFromList(_) => ActionKind::RemoveFromList,
+            Action::AddToAudience(_) => ActionKind::AddToAudience,
+            Action::Notify { .. } => ActionKind::Notify,
+            Action::Webhook { .. } => ActionKind::Webhook,
+        }
+    }
+}
+
+/// A point in a journey's life, emitted with `--trace`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lifecycle {
+    Enter,
+    Stage(Arc<str>),
+    /// `event`: the event a `wait for` awaits (its type id).
+    Wait { until: Millis, event: Option<u16> },
+    /// Resumed by an event (its type id), or by the clock (`timeout` when a
+    /// `wait for` timed out).
+    Resume { event: Option<u16>, timeout: bool },
+    End(Outcome),
+}
+
+/// What a record says.
+#[derive(Clone, Debug, PartialEq)]
+pub enum What {
+    Action(Action),
+    Lifecycle(Lifecycle),
+}
+
+/// One emitted record: when, for whom, from which workflow (its index in
+/// the program), and what.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Emitted {
+    pub at: Millis,
+    pub contact: SmolStr,
+    pub workflow: u16,
+    pub what: What,
+}
+
+/// Records not yet taken by the driver, and the action counts of the run.
 #[derive(Debug, Default)]
-pub struct Output {
-    /// JSON Lines not yet written out.
-    pub buf: String,
-    pub trace: bool,
-    /// Count of each action kind, as in [`ACTION_KINDS`].
-    pub counts: [u64; 9],
-    time_cache: (Millis, String),
+pub(crate) struct Output {
+    pub(crate) records: Vec<Emitted>,
+    /// Whether lifecycle records are kept.
+    pub(crate) trace: bool,
+    /// Count of each action kind, indexed by `ActionKind as usize`.
+    pub(crate) counts: [u64; ActionKind::ALL.len()],
 }
 
 impl Output {
-    pub fn new(trace: bool) -> Output {
+    pub(crate) fn new(trace: bool) -> Output {
         Output {
             trace,
-            time_cache: (Millis::MIN, String::new()),
             ..Output::default()
         }
     }
 
-    /// Starts a record: `{"at":..,"contact":..,"workflow":..,"action":..`.
-    /// The caller adds fields with [`Output::field_str`] etc. and calls [`Output::end`].
-    pub fn begin(&mut self, at: Millis, contact: &str, workflow: &str, action: &str) {
-        if self.time_cache.0 != at {
-            self.time_cache = (at, format_datetime(at));
+    pub(crate) fn action(&mut self, at: Millis, contact: &SmolStr, workflow: u16, a: Action) {
+        self.counts[a.kind() as usize] += 1;
+        self.records.push(Emitted {
+            at,
+            contact: contact.clone(),
+            workflow,
+            what: What::Action(a),
+        });
+    }
+
+    /// Keeps a lifecycle record when tracing; callers that build costly
+    /// records check [`Output::trace`] first.
+    pub(crate) fn lifecycle(&mut self, at: Millis, contact: &SmolStr, workflow: u16, l: Lifecycle) {
+        if self.trace {
+            self.records.push(Emitted {
+                at,
+                contact: contact.clone(),
+                workflow,
+                what: What::Lifecycle(l),
+            });
         }
-        self.buf.push_str("{\"at\":\"");
-        self.buf.push_str(&self.time_cache.1);
-        self.buf.push_str("\",\"contact\":");
-        write_json_str(&mut self.buf, contact);
-        self.buf.push_str(",\"workflow\":");
-        write_json_str(&mut self.buf, workflow);
-        self.buf.push_str(",\"action\":\"");
-        self.buf.push_str(action);
-        self.buf.push('"');
-        if let Some(i) = ACTION_KINDS.iter().position(|k| *k == action) {
-            self.counts[i] += 1;
+    }
+}
+
+/// Renders records as JSON Lines: the only place records become text.
+#[derive(Debug)]
+pub struct JsonWriter {
+    /// The last time written, formatted: consecutive records often share it.
+    time_cache: (Millis, String),
+}
+
+impl Default for JsonWriter {
+    fn default() -> JsonWriter {
+        JsonWriter {
+            time_cache: (Millis::MIN, String::new()),
         }
     }
+}
 
-    pub fn field_str(&mut self, key: &str, value: &str) {
-        self.key(key);
-        write_json_str(&mut self.buf, value);
-    }
-
-    pub fn field_value(&mut self, key: &str, value: &Value) {
-        self.key(key);
-        value.write_json(&mut self.buf);
-    }
-
-    /// Starts an object-valued field; finish with [`Output::close_object`].
-    pub fn open_object(&mut self, key: &str) {
-        self.key(key);
-        self.buf.push('{');
-    }
-
-    pub fn object_entry(&mut self, first: bool, key: &str, value: &Value) {
-        if !first {
-            self.buf.push(',');
+impl JsonWriter {
+    /// Appends `r` as one line: `{"at":..,"contact":..,"workflow":..,"action":..,...}`.
+    pub fn write(&mut self, prog: &Compiled, r: &Emitted, buf: &mut String) {
+        if self.time_cache.0 != r.at {
+            self.time_cache = (r.at, format_datetime(r.at));
         }
-        write_json_str(&mut self.buf, key);
-        self.buf.push(':');
-        value.write_json(&mut self.buf);
+        buf.push_str("{\"at\":\"");
+        buf.push_str(&self.time_cache.1);
+        buf.push_str("\",\"contact\":");
+        write_json_str(buf, &r.contact);
+        buf.push_str(",\"workflow\":");
+        write_json_str(buf, &prog.workflows[r.workflow as usize].name);
+        buf.push_str(",\"action\":\"");
+        match &r.what {
+            What::Action(a) => {
+                buf.push_str(a.kind().as_str());
+                buf.push('"');
+                action_fields(prog, a, buf);
+            }
+            What::Lifecycle(l) => lifecycle_fields(prog, l, buf),
+        }
+        buf.push_str("}\n");
     }
+}
 
-    pub fn close_object(&mut self) {
-        self.buf.push('}');
+fn action_fields(prog: &Compiled, a: &Action, buf: &mut String) {
+    match a {
+        Action::Send {
+            channel,
+            template,
+            data,
+        } => {
+            field_str(buf, "channel", channel);
+            field_str(buf, "template", template);
+            data_field(buf, data);
+        }
+        Action::Tag(tag) | Action::Untag(tag) => field_str(buf, "tag", tag),
+        Action::Set { field, value } => {
+            field_str(buf, "field", &prog.schema.fields[*field as usize].name);
+            key(buf, "value");
+            value.write_json(buf);
+        }
+        Action::AddToList(name) | Action::RemoveFromList(name) => field_str(buf, "list", name),
+        Action::AddToAudience(name) => field_str(buf, "audience", name),
+        Action::Notify { to, message } => {
+            field_str(buf, "to", to);
+            field_str(buf, "message", message);
+        }
+        Action::Webhook { name, data } => {
+            field_str(buf, "name", name);
+            data_field(buf, data);
+        }
     }
+}
 
-    pub fn end(&mut self) {
-        self.buf.push_str("}\n");
+fn lifecycle_fields(prog: &Compiled, l: &Lifecycle, buf: &mut String) {
+    let event_name = |ev: u16| &*prog.schema.events[ev as usize].name;
+    match l {
+        Lifecycle::Enter => buf.push_str("enter\""),
+        Lifecycle::Stage(name) => {
+            buf.push_str("stage\"");
+            field_str(buf, "stage", name);
+        }
+        Lifecycle::Wait { until, event } => {
+            buf.push_str("wait\"");
+            key(buf, "until");
+            Value::Datetime(*until).write_json(buf);
+            if let Some(ev) = event {
+                field_str(buf, "event", event_name(*ev));
+            }
+        }
+        Lifecycle::Resume { event, timeout } => {
+            buf.push_str("resume\"");
+            if let Some(ev) = event {
+                field_str(buf, "event", event_name(*ev));
+            }
+            if *timeout {
+                key(buf, "timeout");
+                buf.push_str("true");
+            }
+        }
+        Lifecycle::End(outcome) => {
+            buf.push_str("end\"");
+            field_str(buf, "outcome", outcome.as_str());
+        }
     }
+}
 
-    fn key(&mut self, key: &str) {
-        self.buf.push_str(",\"");
-        self.buf.push_str(key);
-        self.buf.push_str("\":");
+fn data_field(buf: &mut String, data: &DataMap) {
+    let Some(entries) = data else { return };
+    key(buf, "data");
+    buf.push('{');
+    for (i, (k, v)) in entries.iter().enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        write_json_str(buf, k);
+        buf.push(':');
+        v.write_json(buf);
     }
+    buf.push('}');
+}
+
+fn field_str(buf: &mut String, key_name: &str, value: &str) {
+    key(buf, key_name);
+    write_json_str(buf, value);
+}
+
+fn key(buf: &mut String, key: &str) {
+    buf.push_str(",\"");
+    buf.push_str(key);
+    buf.push_str("\":");
 }

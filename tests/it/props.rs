@@ -95,9 +95,9 @@ proptest! {
         let line: String = chars.into_iter().collect();
         if let Ok(input) = nurture::runtime::input::parse_event(&line, schema) {
             // Whatever validates must also run without a panic.
-            let mut engine = nurture::runtime::Engine::new(example_program().clone(), true);
-            let _ = engine.accept(input);
-            engine.drain();
+            let mut it = nurture::runtime::Interpreter::new(example_program().clone(), true);
+            let _ = it.feed(input);
+            it.drain();
         }
     }
 }

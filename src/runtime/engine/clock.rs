@@ -1,7 +1,8 @@
 //! The virtual clock: timers for waits and inactivity, fired in order.
 
 use super::super::compile::Instr;
-use super::super::value::{Millis, Value};
+use super::super::output::Lifecycle;
+use super::super::value::Millis;
 use super::{Engine, Timer, TimerKind, NEVER};
 
 impl Engine {
@@ -69,13 +70,14 @@ impl Engine {
                     }
                 }
                 let (wf, c) = (j.workflow, j.contact);
-                if self.out.trace {
-                    self.trace(c, wf, "resume");
-                    if timed_out {
-                        self.out.field_value("timeout", &Value::Bool(true));
-                    }
-                    self.out.end();
-                }
+                self.life(
+                    c,
+                    wf,
+                    Lifecycle::Resume {
+                        event: None,
+                        timeout: timed_out,
+                    },
+                );
                 self.run(id);
             }
             TimerKind::Inactive { contact, workflow } => {

@@ -2,6 +2,7 @@
 
 use super::super::compile::{CExpr, Compiled, Data, Instr, Part};
 use super::super::eval::{arithmetic, eval, Ctx, Fault};
+use super::super::output::{Action, DataMap, Lifecycle};
 use super::super::store::Journey;
 use super::super::value::{Millis, Value};
 use super::{Engine, Outcome, Step, Timer, TimerKind};
@@ -39,14 +40,15 @@ impl Engine {
                 template,
                 data,
             } => {
-                let values = eval_data(data, |e| eval_here(self, e))?;
-                self.begin(c, wf_name, "send");
-                self.out.field_str("channel", channel);
-                self.out.field_str("template", template);
-                if let (Some(d), Some(values)) = (data, values) {
-                    self.write_data(d, &values);
-                }
-                self.out.end();
+                let data = eval_data(data, |e| eval_here(self, e))?;
+                self.emit(
+                    j,
+                    Action::Send {
+                        channel: channel.clone(),
+                        template: template.clone(),
+                        data,
+                    },
+                );
             }
             Instr::Tag(e) | Instr::Untag(e) => {
                 let tag = match eval_here(self, e)? {
@@ -65,10 +67,7 @@ impl Engine {
                     }
                 }
                 *changed = true;
-                let action = if add { "tag" } else { "untag" };
-                self.begin(c, wf_name, action);
-                self.out.field_str("tag", &tag);
-                self.out.end();
+                self.emit(j, if add { Action::Tag(tag) } else { Action::Untag(tag) });
             }
             Instr::Set { field, op, value } => {
                 let v = eval_here(self, value)?;
@@ -83,20 +82,22 @@ impl Engine {
                 )?;
                 self.store.contacts[c].attrs[slot] = new.clone();
                 *changed = true;
-                self.begin(c, wf_name, "set");
-                self.out.field_str("field", &prog.schema.fields[slot].name);
-                self.out.field_value("value", &new);
-                self.out.end();
+                self.emit(
+                    j,
+                    Action::Set {
+                        field: *field,
+                        value: new,
+                    },
+                );
             }
             Instr::List { op, name } => {
-                let (action, key) = match op {
-                    ListOp::AddToList => ("add_to_list", "list"),
-                    ListOp::RemoveFromList => ("remove_from_list", "list"),
-                    ListOp::AddToAudience => ("add_to_audience", "audience"),
+                let name = name.clone();
+                let action = match op {
+                    ListOp::AddToList => Action::AddToList(name),
+                    ListOp::RemoveFromList => Action::RemoveFromList(name),
+                    ListOp::AddToAudience => Action::AddToAudience(name),
                 };
-                self.begin(c, wf_name, action);
-                self.out.field_str(key, name);
-                self.out.end();
+                self.emit(j, action);
             }
             Instr::Notify { to, parts } => {
                 let mut text = String::new();
@@ -106,19 +107,23 @@ impl Engine {
                         Part::Expr(e) => eval_here(self, e)?.write_text(&mut text),
                     }
                 }
-                self.begin(c, wf_name, "notify");
-                self.out.field_str("to", to);
-                self.out.field_str("message", &text);
-                self.out.end();
+                self.emit(
+                    j,
+                    Action::Notify {
+                        to: to.clone(),
+                        message: text,
+                    },
+                );
             }
             Instr::Webhook { name, data } => {
-                let values = eval_data(data, |e| eval_here(self, e))?;
-                self.begin(c, wf_name, "webhook");
-                self.out.field_str("name", name);
-                if let (Some(d), Some(values)) = (data, values) {
-                    self.write_data(d, &values);
-                }
-                self.out.end();
+                let data = eval_data(data, |e| eval_here(self, e))?;
+                self.emit(
+                    j,
+                    Action::Webhook {
+                        name: name.clone(),
+                        data,
+                    },
+                );
             }
             Instr::Wait(d) => {
                 j.pc += 1;
@@ -146,9 +151,7 @@ impl Engine {
             }
             Instr::Stage(name) => {
                 if self.out.trace {
-                    self.begin(c, wf_name, "stage");
-                    self.out.field_str("stage", name);
-                    self.out.end();
+                    self.life(j.contact, j.workflow, Lifecycle::Stage(name.clone()));
                 }
             }
             Instr::Exit => return Ok(Step::End(Outcome::Exited)),
@@ -157,17 +160,9 @@ impl Engine {
         Ok(Step::Next)
     }
 
-    fn begin(&mut self, c: usize, wf: &str, action: &str) {
-        let id = &self.store.contacts[c].id;
-        self.out.begin(self.now, id, wf, action);
-    }
-
-    fn write_data(&mut self, keys: &[(Arc<str>, CExpr)], values: &[Value]) {
-        self.out.open_object("data");
-        for (i, ((k, _), v)) in keys.iter().zip(values).enumerate() {
-            self.out.object_entry(i == 0, k, v);
-        }
-        self.out.close_object();
+    fn emit(&mut self, j: &Journey, action: Action) {
+        let id = &self.store.contacts[j.contact as usize].id;
+        self.out.action(self.now, id, j.workflow, action);
     }
 
     fn suspend(&mut self, j: &mut Journey, until: Millis, event: Option<u16>) {
@@ -187,25 +182,17 @@ impl Engine {
         };
         // Waits are set `until - now` ahead: one lane per delay.
         self.timers.push_after(until - self.now, timer);
-        if self.out.trace {
-            self.trace(j.contact, j.workflow, "wait");
-            self.out.field_value("until", &Value::Datetime(until));
-            if let Some(ev) = event {
-                let name = &self.prog.schema.events[ev as usize].name;
-                self.out.field_str("event", name);
-            }
-            self.out.end();
-        }
+        self.life(j.contact, j.workflow, Lifecycle::Wait { until, event });
     }
 }
 
-/// The values of a `with { ... }` map, evaluated before anything is written.
+/// The entries of a `with { ... }` map, evaluated before anything is emitted.
 fn eval_data(
     data: &Data,
     mut eval: impl FnMut(&CExpr) -> Result<Value, Fault>,
-) -> Result<Option<Vec<Value>>, Fault> {
+) -> Result<DataMap, Fault> {
     data.as_ref()
-        .map(|d| d.iter().map(|(_, e)| eval(e)).collect())
+        .map(|d| d.iter().map(|(k, e)| Ok((k.clone(), eval(e)?))).collect())
         .transpose()
 }
 

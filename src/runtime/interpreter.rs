@@ -1,0 +1,292 @@
+//! The runtime's one front door: a compiled program and its state, driven
+//! by feeding records and moving the clock, read by taking what was emitted
+//! and looking at contacts and journeys. `nurture run`, the REPL and the
+//! benchmark drive the engine only through [`Interpreter`]; so will every
+//! later driver (state, tests, a server).
+
+use super::compile::{CExpr, Compiled};
+use super::engine::{Engine, RunFault, WorkflowStats};
+use super::eval::Fault;
+use super::input::{parse_contact, parse_event, parse_event_kept};
+use super::output::{ActionKind, Emitted, JsonWriter};
+use super::record::Input;
+use super::stream::{self, Record};
+use super::value::{Millis, Value};
+use crate::source::Span;
+use std::io::Read;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+/// A program running in virtual time.
+pub struct Interpreter {
+    engine: Engine,
+    json: JsonWriter,
+    /// Events accepted so far.
+    accepted: u64,
+}
+
+/// What a driver decides while a stream of records is fed.
+pub trait Driver {
+    /// A record that could not be run, at `line` (1-based), with its raw
+    /// bytes when they were kept. `Break` stops the stream.
+    fn bad_record(
+        &mut self,
+        it: &mut Interpreter,
+        line: u64,
+        reason: &str,
+        raw: Option<&[u8]>,
+    ) -> ControlFlow<()>;
+
+    /// Called after each batch of records, and whenever much output is
+    /// pending: the moment to take the output. `line` is the last line fed.
+    /// `Break` stops the stream.
+    fn progress(&mut self, it: &mut Interpreter, line: u64) -> ControlFlow<()>;
+}
+
+/// How a stream ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Every record was read.
+    Finished,
+    /// The driver stopped it.
+    Stopped,
+}
+
+/// A stream that could not be read to its end.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StreamError {
+    /// The line the reading failed at, when known.
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+/// Options of a stream.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StreamOptions {
+    /// Keep each event's raw line, to hand it to [`Driver::bad_record`]
+    /// should the engine refuse it.
+    pub keep_raw: bool,
+}
+
+/// Records pending before [`Driver::progress`] is called within a batch.
+const PENDING_LIMIT: usize = 1024;
+
+/// One journey in flight, as a person would want to see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JourneyView {
+    /// The workflow's index in the program.
+    pub workflow: u16,
+    /// The statement it stands at (a `wait` or `wait for`).
+    pub at: Span,
+    /// The event a `wait for` awaits (its type id).
+    pub waiting_for: Option<u16>,
+    /// When the wait ends (a `wait for` times out).
+    pub until: Millis,
+    pub entered_at: Millis,
+}
+
+/// Counts of the run so far.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunStats {
+    pub events: u64,
+    /// Per workflow, in declaration order.
+    pub workflows: Vec<WorkflowStats>,
+    /// Journeys waiting, per workflow.
+    pub waiting: Vec<u64>,
+    /// Actions emitted, per kind, indexed by `ActionKind as usize`.
+    pub actions: [u64; ActionKind::ALL.len()],
+}
+
+impl Interpreter {
+    /// A fresh state: no contacts, the clock not yet started. With `trace`,
+    /// lifecycle records are emitted beside the actions.
+    pub fn new(prog: Arc<Compiled>, trace: bool) -> Interpreter {
+        Interpreter {
+            engine: Engine::new(prog, trace),
+            json: JsonWriter::default(),
+            accepted: 0,
+        }
+    }
+
+    pub fn program(&self) -> &Arc<Compiled> {
+        self.engine.prog()
+    }
+
+    /// Turns lifecycle records on or off from now on.
+    pub fn set_trace(&mut self, on: bool) {
+        self.engine.set_trace(on);
+    }
+
+    /// Loads a contact as state (no trigger fires).
+    pub fn load_contact(&mut self, id: &str, attrs: Vec<(u16, Value)>) -> Result<(), String> {
+        self.engine.preload(id, attrs)
+    }
+
+    /// Parses a `--contacts` line (`id` and attributes) and loads it.
+    pub fn load_contact_line(&mut self, line: &str) -> Result<(), String> {
+        let (id, attrs) = parse_contact(line, &self.program().schema)?;
+        self.load_contact(&id, attrs)
+    }
+
+    /// Runs one validated event; an error (time going backwards, an unknown
+    /// contact) leaves the state as it was.
+    pub fn feed(&mut self, input: Input) -> Result<(), String> {
+        self.engine.accept(input)?;
+        self.accepted += 1;
+        Ok(())
+    }
+
+    /// Parses an event line (every payload field kept) and runs it.
+    pub fn feed_line(&mut self, line: &str) -> Result<(), String> {
+        let input = parse_event(line, &self.program().schema)?;
+        self.feed(input)
+    }
+
+    /// Parses an event line keeping only the payload fields the program
+    /// reads, as streams do, and runs it.
+    pub fn feed_line_kept(&mut self, line: &str) -> Result<(), String> {
+        let prog = self.program();
+        let input = parse_event_kept(line, &prog.schema, &prog.projection)?;
+        self.feed(input)
+    }
+
+    /// Feeds every line of `reader`, parsed on other threads while the
+    /// engine runs, each contact's state prefetched a few records ahead.
+    /// Bad records go to the driver, which decides whether to go on.
+    pub fn feed_stream(
+        &mut self,
+        reader: impl Read + Send + 'static,
+        options: StreamOptions,
+        driver: &mut impl Driver,
+    ) -> Result<StreamEnd, StreamError> {
+        let (mut batches, parsers) = stream::spawn(reader, self.program().clone(), options.keep_raw);
+        let mut last = 0;
+        while let Some(mut batch) = batches.next() {
+            stream::prefetch_first(&self.engine, &batch);
+            let mut records = batch.drain(..);
+            while let Some((n, record)) = records.next() {
+                stream::prefetch_ahead(&self.engine, records.as_slice());
+                last = n;
+                let (reason, raw) = match record {
+                    Record::Event(input, raw) => match self.feed(input) {
+                        Ok(()) => {
+                            if self.engine.pending() >= PENDING_LIMIT
+                                && driver.progress(self, n).is_break()
+                            {
+                                return Ok(StreamEnd::Stopped);
+                            }
+                            continue;
+                        }
+                        Err(reason) => (reason, raw),
+                    },
+                    Record::Bad { reason, raw } => (reason, Some(raw)),
+                    Record::Unreadable(message) => {
+                        return Err(StreamError {
+                            line: Some(n),
+                            message: format!("cannot read: {message}"),
+                        })
+                    }
+                };
+                if driver
+                    .bad_record(self, n, &reason, raw.as_deref())
+                    .is_break()
+                {
+                    return Ok(StreamEnd::Stopped);
+                }
+            }
+            drop(records);
+            batches.recycle(batch);
+            if driver.progress(self, last).is_break() {
+                return Ok(StreamEnd::Stopped);
+            }
+        }
+        parsers.join().map_err(|message| StreamError {
+            line: None,
+            message,
+        })?;
+        Ok(StreamEnd::Finished)
+    }
+
+    /// Fires every timer due at or before `t`; the clock moves to `t` once
+    /// the first event has set it.
+    pub fn advance_to(&mut self, t: Millis) {
+        self.engine.advance_to(t);
+    }
+
+    /// Fires every pending timer.
+    pub fn drain(&mut self) {
+        self.engine.drain();
+    }
+
+    /// The virtual clock: `None` before the first event.
+    pub fn now(&self) -> Option<Millis> {
+        self.engine.clock()
+    }
+
+    /// Records emitted and not yet taken.
+    pub fn pending(&self) -> usize {
+        self.engine.pending()
+    }
+
+    /// Takes the records emitted since the last take, in emission order.
+    pub fn take_emitted(&mut self) -> Vec<Emitted> {
+        self.engine.take_records()
+    }
+
+    /// Takes the records emitted since the last take, appended to `buf` as
+    /// JSON Lines.
+    pub fn take_json(&mut self, buf: &mut String) {
+        let prog = self.engine.prog().clone();
+        let json = &mut self.json;
+        self.engine.drain_records(|r| json.write(&prog, r, buf));
+    }
+
+    /// Renders one record as a JSON line (with its newline).
+    pub fn render(&mut self, r: &Emitted) -> String {
+        let mut buf = String::new();
+        self.json.write(self.engine.prog(), r, &mut buf);
+        buf
+    }
+
+    /// Takes the faults raised since the last take (journeys that failed).
+    pub fn take_faults(&mut self) -> Vec<RunFault> {
+        self.engine.take_faults()
+    }
+
+    pub fn has_contact(&self, id: &str) -> bool {
+        self.engine.contact(id).is_some()
+    }
+
+    /// The ids of the known contacts, in first-seen order.
+    pub fn contact_ids(&self) -> impl Iterator<Item = &str> {
+        self.engine.contact_ids()
+    }
+
+    /// A contact's attributes, by field slot.
+    pub fn attributes(&self, id: &str) -> Option<&[Value]> {
+        self.engine.contact(id).map(|c| self.engine.attributes(c))
+    }
+
+    /// A contact's journeys in flight, in workflow declaration order.
+    pub fn journeys(&self, id: &str) -> Option<Vec<JourneyView>> {
+        let c = self.engine.contact(id)?;
+        Some(self.engine.journeys(c))
+    }
+
+    /// Evaluates a compiled expression for a contact (or, with `None`, for
+    /// a contact with the schema's defaults) at `now`.
+    pub fn eval(&self, contact: Option<&str>, e: &CExpr, now: Millis) -> Result<Value, Fault> {
+        let c = contact.and_then(|id| self.engine.contact(id));
+        self.engine.eval_for(c, e, now)
+    }
+
+    /// Counts of the run so far.
+    pub fn stats(&self) -> RunStats {
+        RunStats {
+            events: self.accepted,
+            workflows: self.engine.workflow_stats().to_vec(),
+            waiting: self.engine.waiting_counts(),
+            actions: self.engine.action_counts(),
+        }
+    }
+}
