@@ -4,6 +4,7 @@ mod accept;
 mod cli;
 mod fmt;
 mod helpers;
+mod interpreter;
 mod lint;
 mod parse;
 mod props;

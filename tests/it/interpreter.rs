@@ -1,0 +1,175 @@
+//! The runtime's front door, driven as every driver does: feed records,
+//! move the clock, take what was emitted, look at contacts and journeys.
+
+use crate::helpers::{sources, with_schema};
+use nurture::runtime::output::{Action, ActionKind, Lifecycle, What};
+use nurture::runtime::value::parse_datetime;
+use nurture::runtime::{Driver, Interpreter, StreamOptions};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+const PROGRAM: &str = r#"
+workflow welcome {
+  when contact_created
+  send email "hello"
+  wait 2d
+  tag "welcomed"
+  wait for email_opened within 1d {
+    send email "thanks"
+  }
+}
+"#;
+
+fn interpreter(trace: bool) -> Interpreter {
+    let src = sources(&with_schema(PROGRAM));
+    let a = nurture::pipeline::analyse(&src);
+    assert!(a.diagnostics.is_empty(), "{:?}", a.diagnostics);
+    let prog = nurture::runtime::compile(&a.program, &a.checked.schema);
+    Interpreter::new(Arc::new(prog), trace)
+}
+
+fn at(t: &str) -> i64 {
+    parse_datetime(t).expect("datetime")
+}
+
+const CREATED: &str = r#"{"at":"2026-01-01T09:00:00Z","contact":"ann","type":"contact_created","attributes":{"email":"a@x.com","country":"FR","opted_in":true}}"#;
+
+#[test]
+fn feeding_an_event_emits_typed_actions() {
+    let mut it = interpreter(false);
+    it.feed_line(CREATED).expect("accepted");
+    let got = it.take_emitted();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].contact, "ann");
+    assert_eq!(got[0].at, at("2026-01-01T09:00:00Z"));
+    match &got[0].what {
+        What::Action(Action::Send {
+            channel, template, ..
+        }) => assert_eq!((&**channel, &**template), ("email", "hello")),
+        other => panic!("expected a send, got {other:?}"),
+    }
+    assert!(it.take_emitted().is_empty(), "taking empties the queue");
+    assert_eq!(it.now(), Some(at("2026-01-01T09:00:00Z")));
+}
+
+#[test]
+fn moving_the_clock_fires_due_timers_only() {
+    let mut it = interpreter(false);
+    it.feed_line(CREATED).expect("accepted");
+    it.take_emitted();
+    it.advance_to(at("2026-01-03T08:59:59Z"));
+    assert!(it.take_emitted().is_empty(), "the wait of 2d is not over");
+    it.advance_to(at("2026-01-03T09:00:00Z"));
+    let got = it.take_emitted();
+    assert!(
+        matches!(&got[..], [r] if matches!(&r.what, What::Action(Action::Tag(t)) if &**t == "welcomed")),
+        "{got:?}"
+    );
+    assert_eq!(it.stats().actions[ActionKind::Tag as usize], 1);
+    assert_eq!(it.stats().actions[ActionKind::Send as usize], 1);
+}
+
+#[test]
+fn a_journey_can_be_inspected_where_it_waits() {
+    let mut it = interpreter(false);
+    it.feed_line(CREATED).expect("accepted");
+    let j = it.journeys("ann").expect("known contact");
+    assert_eq!(j.len(), 1);
+    assert_eq!(j[0].workflow, 0);
+    assert_eq!(j[0].waiting_for, None);
+    assert_eq!(j[0].until, at("2026-01-03T09:00:00Z"));
+    it.advance_to(at("2026-01-03T09:00:00Z"));
+    let j = it.journeys("ann").expect("known contact");
+    let opened = it.program().schema.event("email_opened").expect("declared");
+    assert_eq!(j[0].waiting_for, Some(opened as u16));
+    assert_eq!(j[0].until, at("2026-01-04T09:00:00Z"));
+    it.drain();
+    assert_eq!(it.journeys("ann"), Some(vec![]));
+    assert_eq!(it.journeys("bob"), None);
+    assert_eq!(it.stats().workflows[0].completed, 1);
+}
+
+#[test]
+fn trace_records_are_lifecycle_values_rendered_in_one_place() {
+    let mut it = interpreter(true);
+    it.feed_line(CREATED).expect("accepted");
+    let got = it.take_emitted();
+    let kinds: Vec<_> = got
+        .iter()
+        .map(|r| match &r.what {
+            What::Lifecycle(Lifecycle::Enter) => "enter",
+            What::Lifecycle(Lifecycle::Wait { .. }) => "wait",
+            What::Action(_) => "action",
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, ["enter", "action", "wait"]);
+    let line = it.render(&got[2]);
+    assert_eq!(
+        line,
+        "{\"at\":\"2026-01-01T09:00:00Z\",\"contact\":\"ann\",\"workflow\":\"welcome\",\"action\":\"wait\",\"until\":\"2026-01-03T09:00:00Z\"}\n"
+    );
+}
+
+#[test]
+fn a_refused_event_leaves_the_state_as_it_was() {
+    let mut it = interpreter(false);
+    it.feed_line(CREATED).expect("accepted");
+    let err = it
+        .feed_line(r#"{"at":"2026-01-01T08:00:00Z","contact":"ann","type":"email_opened","campaign":"x"}"#)
+        .expect_err("time goes backwards");
+    assert!(err.contains("time goes backwards"), "{err}");
+    assert_eq!(it.stats().events, 1);
+    assert_eq!(it.attributes("ann").map(|a| a.len()), Some(10));
+}
+
+/// Collects what a stream hands to its driver.
+#[derive(Default)]
+struct Collect {
+    bad: Vec<(u64, String)>,
+    progress: Vec<u64>,
+    json: String,
+}
+
+impl Driver for Collect {
+    fn bad_record(
+        &mut self,
+        _: &mut Interpreter,
+        line: u64,
+        reason: &str,
+        _: Option<&[u8]>,
+    ) -> ControlFlow<()> {
+        self.bad.push((line, reason.to_string()));
+        ControlFlow::Continue(())
+    }
+
+    fn progress(&mut self, it: &mut Interpreter, line: u64) -> ControlFlow<()> {
+        self.progress.push(line);
+        it.take_json(&mut self.json);
+        ControlFlow::Continue(())
+    }
+}
+
+#[test]
+fn a_stream_feeds_every_line_and_reports_bad_ones_by_line() {
+    let input = format!(
+        "{CREATED}\nnot json\n{}\n",
+        r#"{"at":"2026-01-05T00:00:00Z","contact":"bob","type":"email_opened","campaign":"x"}"#
+    );
+    let mut it = interpreter(false);
+    let mut driver = Collect::default();
+    let end = it
+        .feed_stream(
+            std::io::Cursor::new(input.into_bytes()),
+            StreamOptions::default(),
+            &mut driver,
+        )
+        .expect("readable");
+    assert_eq!(end, nurture::runtime::StreamEnd::Finished);
+    let lines: Vec<u64> = driver.bad.iter().map(|(n, _)| *n).collect();
+    assert_eq!(lines, [2, 3]);
+    assert!(driver.bad[1].1.contains("unknown contact `bob`"), "{:?}", driver.bad);
+    assert_eq!(driver.progress.last(), Some(&3));
+    assert!(driver.json.contains("\"template\":\"hello\""), "{}", driver.json);
+    assert_eq!(it.stats().events, 1);
+}
