@@ -10,6 +10,7 @@ pub mod schema;
 pub mod types;
 
 use crate::ast::{Item, Program};
+use crate::diagnostic::Code;
 use crate::diagnostic::{self, Diagnostic};
 use crate::source::Span;
 pub use schema::Schema;
@@ -34,7 +35,7 @@ pub fn check(program: &Program) -> Checked {
     match contacts.as_slice() {
         [] => diags.push(
             Diagnostic::error(
-                "nurture::type::no-contact-block",
+                Code::NoContactBlock,
                 program.items.first().map_or(Span::default(), item_span_start),
                 "the program has no `contact` block",
             )
@@ -46,7 +47,7 @@ pub fn check(program: &Program) -> Checked {
             for extra in rest {
                 diags.push(
                     Diagnostic::error(
-                        "nurture::type::multiple-contact-blocks",
+                        Code::MultipleContactBlocks,
                         Span { end: extra.span.start + 7, ..extra.span },
                         "the program has more than one `contact` block",
                     )
@@ -64,7 +65,7 @@ pub fn check(program: &Program) -> Checked {
         if let Some(prev) = seen.iter().find(|p| p.name == wf.name.name) {
             diags.push(
                 Diagnostic::error(
-                    "nurture::type::duplicate-name",
+                    Code::DuplicateName,
                     wf.name.span,
                     format!("the workflow `{}` is declared twice", wf.name.name),
                 )
@@ -85,10 +86,8 @@ pub fn check(program: &Program) -> Checked {
         // Without a schema every field is unknown: the missing block says it once.
         diags.retain(|d| {
             !matches!(
-                d.code.as_str(),
-                "nurture::type::unknown-field"
-                    | "nurture::type::no-channel-field"
-                    | "nurture::type::no-tags-field"
+                d.code,
+                Code::UnknownField | Code::NoChannelField | Code::NoTagsField
             )
         });
     }
@@ -135,7 +134,7 @@ fn limits(program: &Program, diags: &mut Vec<Diagnostic>) {
         if let Some(first) = over.first() {
             diags.push(
                 Diagnostic::error(
-                    "nurture::type::too-many-triggers",
+                    Code::TooManyTriggers,
                     first.name.span,
                     format!("at most {MAX_BIT_TRIGGERS} workflows can be triggered by {what}"),
                 )

@@ -1,6 +1,10 @@
 //! Diagnostics shared by every pass: severity, stable codes, and rendering
 //! for people (miette) and for machines (JSON).
 
+mod code;
+
+pub use code::Code;
+
 use crate::source::{SourceMap, Span};
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
 use std::fmt;
@@ -28,7 +32,7 @@ impl Severity {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
     /// Stable code such as `nurture::syntax::unterminated-string`.
-    pub code: String,
+    pub code: Code,
     pub severity: Severity,
     pub message: String,
     pub span: Span,
@@ -40,9 +44,9 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: impl Into<String>, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub fn error(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
-            code: code.into(),
+            code,
             severity: Severity::Error,
             message: message.into(),
             span,
@@ -52,11 +56,27 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: impl Into<String>, span: Span, message: impl Into<String>) -> Diagnostic {
+    pub fn warning(code: Code, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, span, message)
         }
+    }
+
+    /// An unknown name: the message and label, with a help line that names
+    /// the closest of `candidates` ("did you mean") or lists those that exist.
+    pub fn unknown<'a>(
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        label: &str,
+        name: &str,
+        candidates: impl IntoIterator<Item = &'a str> + Clone,
+        what: &str,
+    ) -> Diagnostic {
+        Diagnostic::error(code, span, message)
+            .with_label(label)
+            .with_help(crate::suggest::help(name, candidates, what))
     }
 
     pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {
@@ -115,7 +135,7 @@ impl Diagnostic {
             "file": file.name,
             "line": line,
             "column": column,
-            "code": self.code,
+            "code": self.code.as_str(),
             "severity": self.severity.as_str(),
             "message": self.message,
         });

@@ -18,7 +18,7 @@ pub mod walk;
 
 use crate::ast::Program;
 use crate::check::Schema;
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::source::{SourceMap, Span};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -60,6 +60,8 @@ pub struct Ctx<'a> {
 pub struct Rule {
     /// Kebab-case name, used in suppressions and `nurture.toml`.
     pub name: &'static str,
+    /// `nurture::lint::` and the name.
+    pub code: &'static str,
     pub default: Level,
     /// One line: what the rule flags.
     pub summary: &'static str,
@@ -73,8 +75,8 @@ pub struct Rule {
 }
 
 impl Rule {
-    pub fn code(&self) -> String {
-        format!("nurture::lint::{}", self.name)
+    pub fn code(&self) -> Code {
+        Code::Lint(self.code)
     }
 
     /// A finding of this rule (its severity is set from the rule's level).

@@ -2,6 +2,7 @@
 
 use crate::ast::Program;
 use crate::check::{self, Checked};
+use crate::diagnostic::Code;
 use crate::diagnostic::{self, Diagnostic};
 use crate::source::SourceMap;
 use crate::syntax;
@@ -27,11 +28,7 @@ pub fn analyse(sources: &SourceMap) -> Analysis {
             .filter(|d| {
                 // After a syntax error some names may be missing only because their
                 // declaration failed to parse: keep the type errors that do not depend on that.
-                !syntax_failed
-                    || !matches!(
-                        d.code.as_str(),
-                        "nurture::type::unknown-event" | "nurture::type::no-contact-block"
-                    )
+                !syntax_failed || !matches!(d.code, Code::UnknownEvent | Code::NoContactBlock)
             })
             .cloned(),
     );

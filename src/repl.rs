@@ -11,12 +11,13 @@ pub mod editor;
 
 pub use command::{is_complete, parse, Command, COMMANDS};
 
+use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
 use crate::pipeline::{analyse, Analysis};
 use crate::runtime::input::parse_event;
 use crate::runtime::output::What;
-use crate::runtime::Interpreter;
 use crate::runtime::value::{format_datetime, parse_datetime, Millis, Value};
+use crate::runtime::Interpreter;
 use crate::runtime::{compile, Compiled};
 use crate::source::{SourceMap, Span};
 use std::fmt::Write as _;
@@ -171,7 +172,7 @@ impl Session {
         input: &str,
         start: usize,
         end: usize,
-        code: &str,
+        code: Code,
         msg: &str,
         help: Option<&str>,
     ) -> String {
@@ -325,14 +326,14 @@ impl Session {
                 input,
                 json_at,
                 json_at + json_len,
-                "nurture::repl::bad-input",
+                Code::ReplBadInput,
                 &e,
                 None,
             )
         })?;
-        self.engine.feed(event).map_err(|e| {
-            self.line_error(input, 0, input.len(), "nurture::repl::bad-input", &e, None)
-        })?;
+        self.engine
+            .feed(event)
+            .map_err(|e| self.line_error(input, 0, input.len(), Code::ReplBadInput, &e, None))?;
         self.log.push(Logged::Event(line));
         Ok(self.drain_output())
     }
@@ -348,16 +349,12 @@ impl Session {
             out.push_str(&line);
         }
         for f in self.engine.take_faults() {
-            let d = Diagnostic::error(
-                "nurture::runtime::fault",
-                f.fault.span,
-                f.fault.message.clone(),
-            )
-            .with_label("here")
-            .with_help(format!(
-                "contact `{}`, workflow `{}`; the journey ended as failed",
-                f.contact, f.workflow
-            ));
+            let d = Diagnostic::error(Code::RuntimeFault, f.fault.span, f.fault.message.clone())
+                .with_label("here")
+                .with_help(format!(
+                    "contact `{}`, workflow `{}`; the journey ended as failed",
+                    f.contact, f.workflow
+                ));
             out.push_str(&d.render(&self.sources, self.color, 100));
         }
         if out.is_empty() {
@@ -381,7 +378,7 @@ impl Session {
                 input,
                 json_at,
                 json_at + json.len(),
-                "nurture::repl::bad-json",
+                Code::ReplBadJson,
                 "expected a JSON object",
                 Some("write the fields as `{\"name\": value}`"),
             )),
@@ -394,7 +391,7 @@ impl Session {
                     input,
                     at,
                     at + 1,
-                    "nurture::repl::bad-json",
+                    Code::ReplBadJson,
                     &format!("bad JSON: {msg}"),
                     None,
                 ))
@@ -414,7 +411,7 @@ impl Session {
                 input,
                 0,
                 input.len(),
-                "nurture::repl::usage",
+                Code::ReplUsage,
                 "expected a contact id",
                 Some("`:contact ID {\"email\": \"a@x.com\", ...}`"),
             ));
@@ -479,7 +476,7 @@ impl Session {
                 input,
                 0,
                 input.len(),
-                "nurture::repl::usage",
+                Code::ReplUsage,
                 "no current contact",
                 Some("name one, `:event ID TYPE {...}`, or pick one with `:use ID`"),
             ));
@@ -493,7 +490,7 @@ impl Session {
                 input,
                 ty_at,
                 ty_at + ty.len(),
-                "nurture::repl::bad-input",
+                Code::ReplBadInput,
                 &format!("unknown event type `{ty}`"),
                 Some(&help),
             ));
@@ -507,7 +504,7 @@ impl Session {
                 input,
                 input.len() - d.len(),
                 input.len(),
-                "nurture::repl::usage",
+                Code::ReplUsage,
                 "expected a duration",
                 Some("such as `:advance 2d` or `:advance 1d 12h`"),
             )
@@ -610,7 +607,7 @@ impl Session {
                 input,
                 0,
                 input.len(),
-                "nurture::repl::usage",
+                Code::ReplUsage,
                 "no current contact to read",
                 Some("create one with `:contact ID {...}` or pick one with `:use ID`"),
             ));
@@ -622,7 +619,7 @@ impl Session {
                 input,
                 f.span.start as usize,
                 f.span.end as usize,
-                "nurture::runtime::fault",
+                Code::RuntimeFault,
                 &f.message,
                 None,
             )),

@@ -11,6 +11,7 @@ mod grammar;
 mod lower;
 
 use crate::ast::{Expr, Item, Program};
+use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, SourceMap};
 use grammar::{FlowParser, Rule};
@@ -106,10 +107,7 @@ fn more_errors(file: FileId, text: &str, start: usize, end: usize, diags: &mut V
                 let same = diags
                     .last()
                     .is_some_and(|l| expects(&l.message) == expects(&d.message));
-                if (d.span.start as usize) <= line_end
-                    || d.code == "nurture::syntax::unclosed-brace"
-                    || same
-                {
+                if (d.span.start as usize) <= line_end || d.code == Code::UnclosedBrace || same {
                     return;
                 }
                 diags.push(d);
@@ -133,7 +131,7 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
             }
             out.ok_or_else(|| {
                 Box::new(Diagnostic::error(
-                    "nurture::syntax::unexpected-token",
+                    Code::UnexpectedToken,
                     crate::source::Span::new(file, 0, text.len()),
                     "expected an expression",
                 ))

@@ -3,6 +3,7 @@
 use super::schema::{enum_member_error, Schema};
 use super::types::Type;
 use crate::ast::{BinaryOp, Expr, ExprKind, HistoryKind, Ident, PathRoot, UnaryOp};
+use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use crate::suggest;
@@ -178,7 +179,7 @@ impl ExprChecker<'_> {
                     let check = if *negated { "is not set" } else { "is set" };
                     self.diags.push(
                         Diagnostic::warning(
-                            "nurture::type::always-set",
+                            Code::AlwaysSet,
                             e.span,
                             format!("`{check}` on a value that is always set"),
                         )
@@ -199,7 +200,7 @@ impl ExprChecker<'_> {
                 let what = describe(e);
                 self.diags.push(
                     Diagnostic::error(
-                        "nurture::type::optional-unchecked",
+                        Code::OptionalUnchecked,
                         e.span,
                         format!("{what} may be unset here"),
                     )
@@ -226,7 +227,7 @@ impl ExprChecker<'_> {
         }
         if !t.assignable_to(want) {
             let mut d = Diagnostic::error(
-                "nurture::type::mismatch",
+                Code::Mismatch,
                 e.span,
                 format!("{what} must be {want}, found {t}"),
             )
@@ -247,7 +248,7 @@ impl ExprChecker<'_> {
         if seconds <= 0 {
             self.diags.push(
                 Diagnostic::error(
-                    "nurture::type::non-positive-duration",
+                    Code::NonPositiveDuration,
                     span,
                     format!("{what} must be longer than zero"),
                 )
@@ -261,19 +262,15 @@ impl ExprChecker<'_> {
     pub fn event_ref(&mut self, name: &Ident) -> Option<usize> {
         let found = self.schema.event(&name.name);
         if found.is_none() {
-            self.diags.push(
-                Diagnostic::error(
-                    "nurture::type::unknown-event",
-                    name.span,
-                    format!("unknown event `{}`", name.name),
-                )
-                .with_label("not declared")
-                .with_help(suggest::help(
-                    &name.name,
-                    self.schema.event_names(),
-                    "event",
-                )),
-            );
+            self.diags.push(Diagnostic::unknown(
+                Code::UnknownEvent,
+                name.span,
+                format!("unknown event `{}`", name.name),
+                "not declared",
+                &name.name,
+                self.schema.event_names(),
+                "event",
+            ));
         }
         found
     }
@@ -283,19 +280,15 @@ impl ExprChecker<'_> {
             PathRoot::Contact => match self.schema.field(&field.name) {
                 Some(i) => self.schema.fields[i].ty.clone(),
                 None => {
-                    self.diags.push(
-                        Diagnostic::error(
-                            "nurture::type::unknown-field",
-                            field.span,
-                            format!("the contact has no field `{}`", field.name),
-                        )
-                        .with_label("unknown field")
-                        .with_help(suggest::help(
-                            &field.name,
-                            self.schema.field_names(),
-                            "field",
-                        )),
-                    );
+                    self.diags.push(Diagnostic::unknown(
+                        Code::UnknownField,
+                        field.span,
+                        format!("the contact has no field `{}`", field.name),
+                        "unknown field",
+                        &field.name,
+                        self.schema.field_names(),
+                        "field",
+                    ));
                     return Type::Error;
                 }
             },
@@ -322,7 +315,7 @@ impl ExprChecker<'_> {
                         };
                         self.diags.push(
                             Diagnostic::error(
-                                "nurture::type::unknown-payload-field",
+                                Code::UnknownPayloadField,
                                 field.span,
                                 format!("the event `{}` has no field `{}`", event.name, field.name),
                             )
@@ -355,7 +348,7 @@ impl ExprChecker<'_> {
             } else if !t.assignable_to(&elem) {
                 self.diags.push(
                     Diagnostic::error(
-                        "nurture::type::mismatch",
+                        Code::Mismatch,
                         item.span,
                         format!("list elements must all be {elem}, found {t}"),
                     )
@@ -373,21 +366,21 @@ impl ExprChecker<'_> {
                 self.value(env, a);
             }
             let names = BUILTINS.iter().map(|(n, _, _)| *n).chain(["seen", "count"]);
-            self.diags.push(
-                Diagnostic::error(
-                    "nurture::type::unknown-function",
-                    func.span,
-                    format!("unknown function `{}`", func.name),
-                )
-                .with_label("not a built-in")
-                .with_help(suggest::help(&func.name, names, "function")),
-            );
+            self.diags.push(Diagnostic::unknown(
+                Code::UnknownFunction,
+                func.span,
+                format!("unknown function `{}`", func.name),
+                "not a built-in",
+                &func.name,
+                names,
+                "function",
+            ));
             return Type::Error;
         };
         if args.len() != arity {
             self.diags.push(
                 Diagnostic::error(
-                    "nurture::type::arity",
+                    Code::Arity,
                     span,
                     format!(
                         "`{name}` takes {arity} argument{}, found {}",
@@ -409,7 +402,7 @@ impl ExprChecker<'_> {
                 {
                     self.diags.push(
                         Diagnostic::error(
-                            "nurture::type::mismatch",
+                            Code::Mismatch,
                             args[0].span,
                             format!("`len` needs a string, set or list, found {t}"),
                         )
@@ -483,7 +476,7 @@ impl ExprChecker<'_> {
                 if !l.comparable(&r) {
                     self.diags.push(
                         Diagnostic::error(
-                            "nurture::type::mismatch",
+                            Code::Mismatch,
                             span,
                             format!("cannot compare {l} with {r}"),
                         )
@@ -503,7 +496,7 @@ impl ExprChecker<'_> {
                 if !ok {
                     self.diags.push(
                         Diagnostic::error(
-                            "nurture::type::mismatch",
+                            Code::Mismatch,
                             span,
                             format!("cannot order {l} and {r} with `{}`", op.as_str()),
                         )
@@ -538,7 +531,7 @@ impl ExprChecker<'_> {
             other => {
                 self.diags.push(
                     Diagnostic::error(
-                        "nurture::type::mismatch",
+                        Code::Mismatch,
                         rhs.span,
                         format!("`in` needs a list or a set on its right, found {other}"),
                     )
@@ -557,7 +550,7 @@ impl ExprChecker<'_> {
         if !l.comparable(&elem) {
             self.diags.push(
                 Diagnostic::error(
-                    "nurture::type::mismatch",
+                    Code::Mismatch,
                     lhs.span,
                     format!("cannot look for {l} in a collection of {elem}"),
                 )
@@ -606,7 +599,7 @@ fn bad_operand(op: &str, l: &Type, r: &Type, span: Span) -> Diagnostic {
     } else {
         format!("cannot apply `{op}` to {l} and {r}")
     };
-    Diagnostic::error("nurture::type::bad-operand", span, msg)
+    Diagnostic::error(Code::BadOperand, span, msg)
         .with_label("here")
         .with_help(
             "arithmetic works on numbers, on a datetime with a duration, and `+` joins strings",
@@ -627,9 +620,9 @@ fn out_of_scope(root: PathRoot, span: Span) -> Diagnostic {
     };
     Diagnostic::error(
         if root == PathRoot::Event {
-            "nurture::type::event-out-of-scope"
+            Code::EventOutOfScope
         } else {
-            "nurture::type::trigger-out-of-scope"
+            Code::TriggerOutOfScope
         },
         span,
         msg,

@@ -4,8 +4,8 @@
 use super::expr::{facts_false, facts_true, Env, ExprChecker, Facts};
 use super::types::{Type, CHANNELS};
 use crate::ast::*;
+use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
-use crate::suggest;
 
 /// Checks one workflow.
 pub fn workflow(cx: &mut ExprChecker, wf: &Workflow) {
@@ -190,7 +190,7 @@ fn split(cx: &mut ExprChecker, env: &Env, s: &Stmt, arms: &[SplitArm]) -> Option
         if arm.percent == 0 {
             cx.diags.push(
                 Diagnostic::error(
-                    "nurture::type::split-share",
+                    Code::SplitShare,
                     arm.percent_span,
                     "a share of 0% never runs",
                 )
@@ -206,7 +206,7 @@ fn split(cx: &mut ExprChecker, env: &Env, s: &Stmt, arms: &[SplitArm]) -> Option
             s.span.start as usize + 5,
         );
         let mut d = Diagnostic::error(
-            "nurture::type::split-total",
+            Code::SplitTotal,
             head,
             format!("the shares of this split add up to {total}%, not 100%"),
         )
@@ -228,25 +228,21 @@ use crate::source::Span;
 
 fn send(cx: &mut ExprChecker, env: &Env, channel: &Ident) {
     if !CHANNELS.contains(&channel.name.as_str()) {
-        cx.diags.push(
-            Diagnostic::error(
-                "nurture::type::unknown-channel",
-                channel.span,
-                format!("unknown channel `{}`", channel.name),
-            )
-            .with_label("not a channel")
-            .with_help(suggest::help(
-                &channel.name,
-                CHANNELS.iter().copied(),
-                "channel",
-            )),
-        );
+        cx.diags.push(Diagnostic::unknown(
+            Code::UnknownChannel,
+            channel.span,
+            format!("unknown channel `{}`", channel.name),
+            "not a channel",
+            &channel.name,
+            CHANNELS.iter().copied(),
+            "channel",
+        ));
         return;
     }
     let Some(i) = cx.schema.channel_field(&channel.name) else {
         cx.diags.push(
             Diagnostic::error(
-                "nurture::type::no-channel-field",
+                Code::NoChannelField,
                 channel.span,
                 format!("no contact field is marked `@channel({})`", channel.name),
             )
@@ -263,7 +259,7 @@ fn send(cx: &mut ExprChecker, env: &Env, channel: &Ident) {
     if field.ty.is_optional() && !env.facts.contains(PathRoot::Contact, &field.name) {
         cx.diags.push(
             Diagnostic::error(
-                "nurture::type::channel-unset",
+                Code::ChannelUnset,
                 channel.span,
                 format!(
                     "`send {}` needs `contact.{}`, which may be unset here",
@@ -294,7 +290,7 @@ fn map(cx: &mut ExprChecker, env: &Env, entries: &[MapEntry]) {
         if let Some(prev) = entries[..i].iter().find(|p| p.key.name == entry.key.name) {
             cx.diags.push(
                 Diagnostic::error(
-                    "nurture::type::duplicate-name",
+                    Code::DuplicateName,
                     entry.key.span,
                     format!("the key `{}` is given twice", entry.key.name),
                 )
@@ -315,7 +311,7 @@ fn tags_field(cx: &mut ExprChecker, s: &Stmt) {
     if !ok {
         cx.diags.push(
             Diagnostic::error(
-                "nurture::type::no-tags-field",
+                Code::NoTagsField,
                 s.span,
                 "`tag` and `untag` need a `tags: set<string>` field in the contact block",
             )
@@ -334,15 +330,15 @@ fn set(
 ) -> Option<Facts> {
     let Some(i) = cx.schema.field(&field.name) else {
         cx.value(env, value);
-        cx.diags.push(
-            Diagnostic::error(
-                "nurture::type::unknown-field",
-                field.span,
-                format!("the contact has no field `{}`", field.name),
-            )
-            .with_label("unknown field")
-            .with_help(suggest::help(&field.name, cx.schema.field_names(), "field")),
-        );
+        cx.diags.push(Diagnostic::unknown(
+            Code::UnknownField,
+            field.span,
+            format!("the contact has no field `{}`", field.name),
+            "unknown field",
+            &field.name,
+            cx.schema.field_names(),
+            "field",
+        ));
         return Some(env.facts.clone());
     };
     let target = cx.schema.fields[i].ty.clone();
@@ -359,7 +355,7 @@ fn set(
                 }
             } else if !t.assignable_to(&target) {
                 let mut d = Diagnostic::error(
-                    "nurture::type::bad-assign",
+                    Code::BadAssign,
                     value.span,
                     format!("`contact.{name}` is {target}, but this value is {t}"),
                 )
@@ -384,7 +380,7 @@ fn set(
             let current = if target.is_optional() && !env.facts.contains(PathRoot::Contact, &name) {
                 cx.diags.push(
                     Diagnostic::error(
-                        "nurture::type::optional-unchecked",
+                        Code::OptionalUnchecked,
                         field.span,
                         format!("`contact.{name}` may be unset here, so `{sym}` has nothing to update"),
                     )
@@ -405,7 +401,7 @@ fn set(
             if !ok {
                 cx.diags.push(
                     Diagnostic::error(
-                        "nurture::type::bad-compound-assign",
+                        Code::BadCompoundAssign,
                         value.span,
                         format!("cannot `{sym}` {t} to `contact.{name}`, which is {target}"),
                     )

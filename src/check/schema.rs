@@ -2,6 +2,7 @@
 
 use super::types::{Type, CHANNELS};
 use crate::ast::{self, ContactBlock, EventDecl, Expr, ExprKind, TypeExpr, TypeKind};
+use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use crate::suggest;
@@ -126,7 +127,7 @@ impl Schema {
                 let prev = &schema.events[prev];
                 let d = if prev.builtin {
                     Diagnostic::error(
-                        "nurture::type::duplicate-name",
+                        Code::DuplicateName,
                         decl.name.span,
                         format!("`{}` is a built-in event and cannot be declared", decl.name.name),
                     )
@@ -165,7 +166,7 @@ impl Schema {
 
 fn duplicate(what: &str, name: &ast::Ident, first: Span) -> Diagnostic {
     Diagnostic::error(
-        "nurture::type::duplicate-name",
+        Code::DuplicateName,
         name.span,
         format!("the {what} `{}` is declared twice", name.name),
     )
@@ -205,19 +206,15 @@ fn annotate(
     let base = field.ty.unwrap_optional().clone();
     for arg in &ann.args {
         if !CHANNELS.contains(&arg.name.as_str()) {
-            diags.push(
-                Diagnostic::error(
-                    "nurture::type::unknown-channel",
-                    arg.span,
-                    format!("unknown channel `{}`", arg.name),
-                )
-                .with_label("not a channel")
-                .with_help(suggest::help(
-                    &arg.name,
-                    CHANNELS.iter().copied(),
-                    "channel",
-                )),
-            );
+            diags.push(Diagnostic::unknown(
+                Code::UnknownChannel,
+                arg.span,
+                format!("unknown channel `{}`", arg.name),
+                "not a channel",
+                &arg.name,
+                CHANNELS.iter().copied(),
+                "channel",
+            ));
         }
     }
     match ann.name.name.as_str() {
@@ -225,7 +222,7 @@ fn annotate(
             if ann.args.len() != 1 {
                 diags.push(
                     Diagnostic::error(
-                        "nurture::type::bad-annotation",
+                        Code::BadAnnotation,
                         ann.span,
                         "`@channel` takes exactly one channel",
                     )
@@ -238,7 +235,7 @@ fn annotate(
             if !base.is_stringy() {
                 diags.push(
                     Diagnostic::error(
-                        "nurture::type::bad-annotation",
+                        Code::BadAnnotation,
                         ann.span,
                         format!("a channel address must be a string, but `{}` is {}", field.name, field.ty),
                     )
@@ -250,7 +247,7 @@ fn annotate(
                 if let Some(prev) = schema.channel_field(&arg.name) {
                     diags.push(
                         Diagnostic::error(
-                            "nurture::type::duplicate-channel",
+                            Code::DuplicateChannel,
                             arg.span,
                             format!("two fields are marked `@channel({})`", arg.name),
                         )
@@ -266,7 +263,7 @@ fn annotate(
             if base != Type::Bool {
                 diags.push(
                     Diagnostic::error(
-                        "nurture::type::bad-annotation",
+                        Code::BadAnnotation,
                         ann.span,
                         format!(
                             "a consent field must be a bool, but `{}` is {}",
@@ -283,7 +280,7 @@ fn annotate(
         }
         other => diags.push(
             Diagnostic::error(
-                "nurture::type::bad-annotation",
+                Code::BadAnnotation,
                 ann.name.span,
                 format!("unknown annotation `@{other}`"),
             )
@@ -329,7 +326,7 @@ fn check_default(field: &Field, default: &Expr, diags: &mut Vec<Diagnostic>) {
         _ => {
             diags.push(
                 Diagnostic::error(
-                    "nurture::type::non-constant-default",
+                    Code::NonConstantDefault,
                     default.span,
                     "a default must be a constant",
                 )
@@ -342,7 +339,7 @@ fn check_default(field: &Field, default: &Expr, diags: &mut Vec<Diagnostic>) {
     if !ty.assignable_to(&field.ty) {
         diags.push(
             Diagnostic::error(
-                "nurture::type::mismatch",
+                Code::Mismatch,
                 default.span,
                 format!(
                     "the default of `{}` must be {}, found {}",
@@ -378,7 +375,7 @@ pub fn enum_member_error(value: &str, members: &[String], span: Span) -> Diagnos
         help = format!("did you mean `\"{c}\"`? {help}");
     }
     Diagnostic::error(
-        "nurture::type::enum-member",
+        Code::EnumMember,
         span,
         format!("`\"{value}\"` is not a member of {}", list.join(" | ")),
     )
@@ -400,19 +397,15 @@ pub fn resolve_type(ty: &TypeExpr, diags: &mut Vec<Diagnostic>) -> Type {
                 const NAMES: &[&str] = &[
                     "string", "int", "float", "bool", "datetime", "duration", "set", "list",
                 ];
-                diags.push(
-                    Diagnostic::error(
-                        "nurture::type::unknown-type",
-                        name.span,
-                        format!("unknown type `{other}`"),
-                    )
-                    .with_label("not a type")
-                    .with_help(suggest::help(
-                        other,
-                        NAMES.iter().copied(),
-                        "type",
-                    )),
-                );
+                diags.push(Diagnostic::unknown(
+                    Code::UnknownType,
+                    name.span,
+                    format!("unknown type `{other}`"),
+                    "not a type",
+                    other,
+                    NAMES.iter().copied(),
+                    "type",
+                ));
                 Type::Error
             }
         },
@@ -421,7 +414,7 @@ pub fn resolve_type(ty: &TypeExpr, diags: &mut Vec<Diagnostic>) -> Type {
             if !t.is_stringy() || inner.optional {
                 diags.push(
                     Diagnostic::error(
-                        "nurture::type::bad-set-element",
+                        Code::BadSetElement,
                         inner.span,
                         format!("sets hold strings, not {t}"),
                     )
@@ -438,7 +431,7 @@ pub fn resolve_type(ty: &TypeExpr, diags: &mut Vec<Diagnostic>) -> Type {
                 if names.contains(&m.value) {
                     diags.push(
                         Diagnostic::error(
-                            "nurture::type::duplicate-name",
+                            Code::DuplicateName,
                             m.span,
                             format!("`\"{}\"` appears twice in this union", m.value),
                         )

@@ -159,7 +159,8 @@ impl Interpreter {
         options: StreamOptions,
         driver: &mut impl Driver,
     ) -> Result<StreamEnd, StreamError> {
-        let (mut batches, parsers) = stream::spawn(reader, self.program().clone(), options.keep_raw);
+        let (mut batches, parsers) =
+            stream::spawn(reader, self.program().clone(), options.keep_raw);
         let mut last = 0;
         while let Some(mut batch) = batches.next() {
             stream::prefetch_first(&self.engine, &batch);

@@ -65,12 +65,21 @@ pub enum Action {
     Tag(Arc<str>),
     Untag(Arc<str>),
     /// `field` is the contact field's slot in the schema; `value` its new value.
-    Set { field: u16, value: Value },
+    Set {
+        field: u16,
+        value: Value,
+    },
     AddToList(Arc<str>),
     RemoveFromList(Arc<str>),
     AddToAudience(Arc<str>),
-    Notify { to: Arc<str>, message: String },
-    Webhook { name: Arc<str>, data: DataMap },
+    Notify {
+        to: Arc<str>,
+        message: String,
+    },
+    Webhook {
+        name: Arc<str>,
+        data: DataMap,
+    },
 }
 
 impl Action {
@@ -95,10 +104,16 @@ pub enum Lifecycle {
     Enter,
     Stage(Arc<str>),
     /// `event`: the event a `wait for` awaits (its type id).
-    Wait { until: Millis, event: Option<u16> },
+    Wait {
+        until: Millis,
+        event: Option<u16>,
+    },
     /// Resumed by an event (its type id), or by the clock (`timeout` when a
     /// `wait for` timed out).
-    Resume { event: Option<u16>, timeout: bool },
+    Resume {
+        event: Option<u16>,
+        timeout: bool,
+    },
     End(Outcome),
 }
 

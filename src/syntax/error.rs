@@ -3,6 +3,7 @@
 //! common mistakes (`=` for `==`, `3dayz`, a string left open, ...).
 
 use super::grammar::Rule;
+use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
 use pest::error::{ErrorVariant, InputLocation};
@@ -61,7 +62,7 @@ pub fn syntax_error(
     if expected.only_paren && is_word(&prev) && !is_keyword(&prev) {
         let start = text[..pos].trim_end().len() - prev.len();
         return Diagnostic::error(
-            "nurture::syntax::bare-name",
+            Code::BareName,
             Span::new(file, start, start + prev.len()),
             format!("`{prev}` is not a value"),
         )
@@ -75,7 +76,7 @@ pub fn syntax_error(
 
     if found.starts_with('=') && prev == "=" && expected.expression {
         return Diagnostic::error(
-            "nurture::syntax::compare-in-set",
+            Code::CompareInSet,
             Span::new(file, pos - 1, pos + 1),
             "`==` compares; it cannot assign",
         )
@@ -86,18 +87,14 @@ pub fn syntax_error(
         && !found.starts_with("==")
         && (expected.expression || expected.open_brace)
     {
-        return Diagnostic::error(
-            "nurture::syntax::assign-in-condition",
-            span,
-            "`=` is not a comparison",
-        )
-        .with_label("expected a comparison")
-        .with_help("to compare values use `==`; `=` only assigns, in `set contact.F = ...`");
+        return Diagnostic::error(Code::AssignInCondition, span, "`=` is not a comparison")
+            .with_label("expected a comparison")
+            .with_help("to compare values use `==`; `=` only assigns, in `set contact.F = ...`");
     }
     if let Some((whole, len)) = bad_duration(text, pos, &found, &prev, expected.duration) {
         let span = Span::new(file, pos, pos + len);
         return Diagnostic::error(
-            "nurture::syntax::bad-duration-unit",
+            Code::BadDurationUnit,
             span,
             format!("`{whole}` is not a duration"),
         )
@@ -106,7 +103,7 @@ pub fn syntax_error(
     }
     if expected.within {
         return Diagnostic::error(
-            "nurture::syntax::wait-for-without-within",
+            Code::WaitForWithoutWithin,
             span,
             format!("expected `within` after `wait for {prev}`, found {found_desc}"),
         )
@@ -117,7 +114,7 @@ pub fn syntax_error(
     }
     if found.is_empty() && expected.close_brace {
         let mut d = Diagnostic::error(
-            "nurture::syntax::unclosed-brace",
+            Code::UnclosedBrace,
             span,
             "expected `}` before the end of the file",
         )
@@ -129,7 +126,7 @@ pub fn syntax_error(
         return d;
     }
     let mut d = Diagnostic::error(
-        "nurture::syntax::unexpected-token",
+        Code::UnexpectedToken,
         span,
         format!("expected {list}{after}, found {found_desc}"),
     )
@@ -531,7 +528,7 @@ fn unterminated_string(file: FileId, text: &str, pos: usize) -> Option<Diagnosti
     }
     Some(
         Diagnostic::error(
-            "nurture::syntax::unterminated-string",
+            Code::UnterminatedString,
             Span::new(file, start, line_end),
             "unterminated string",
         )

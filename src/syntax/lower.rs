@@ -4,6 +4,7 @@
 
 use super::grammar::Rule;
 use crate::ast::*;
+use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
 use pest::iterators::{Pair, Pairs};
@@ -73,7 +74,7 @@ impl Lower {
         if KEYWORDS.contains(&id.name.as_str()) {
             self.diags.push(
                 Diagnostic::error(
-                    "nurture::syntax::keyword-as-name",
+                    Code::KeywordAsName,
                     id.span,
                     format!("`{}` is a keyword and cannot name {what}", id.name),
                 )
@@ -203,7 +204,7 @@ impl Lower {
                 if !wf.body.is_empty() {
                     self.diags.push(
                         Diagnostic::error(
-                            "nurture::syntax::header-after-statement",
+                            Code::HeaderAfterStatement,
                             pspan,
                             format!("`{kw}` must come before the workflow's first statement"),
                         )
@@ -220,7 +221,7 @@ impl Lower {
                 if already {
                     self.diags.push(
                         Diagnostic::error(
-                            "nurture::syntax::duplicate-header",
+                            Code::DuplicateHeader,
                             pspan,
                             format!("workflow `{}` has more than one {what}", wf.name.name),
                         )
@@ -241,7 +242,7 @@ impl Lower {
         if wf.trigger.is_none() {
             self.diags.push(
                 Diagnostic::error(
-                    "nurture::syntax::missing-trigger",
+                    Code::MissingTrigger,
                     wf.name.span,
                     format!("workflow `{}` has no trigger", wf.name.name),
                 )
@@ -467,7 +468,7 @@ impl Lower {
                 _ => {
                     self.diags.push(
                         Diagnostic::error(
-                            "nurture::syntax::duration-too-large",
+                            Code::DurationTooLarge,
                             span,
                             "this duration is too large",
                         )
@@ -564,15 +565,11 @@ impl Lower {
                 Ok(n) => ExprKind::Int(n),
                 Err(_) => {
                     self.diags.push(
-                        Diagnostic::error(
-                            "nurture::syntax::int-too-large",
-                            span,
-                            "this number is too large",
-                        )
-                        .with_label("out of range")
-                        .with_help(
-                            "integers range from -9223372036854775808 to 9223372036854775807",
-                        ),
+                        Diagnostic::error(Code::IntTooLarge, span, "this number is too large")
+                            .with_label("out of range")
+                            .with_help(
+                                "integers range from -9223372036854775808 to 9223372036854775807",
+                            ),
                     );
                     ExprKind::Int(0)
                 }
@@ -633,7 +630,7 @@ impl Lower {
             Err(_) => {
                 self.diags.push(
                     Diagnostic::error(
-                        "nurture::syntax::bad-datetime",
+                        Code::BadDatetime,
                         span,
                         format!("`{text}` is not a valid datetime"),
                     )

@@ -116,7 +116,9 @@ fn a_refused_event_leaves_the_state_as_it_was() {
     let mut it = interpreter(false);
     it.feed_line(CREATED).expect("accepted");
     let err = it
-        .feed_line(r#"{"at":"2026-01-01T08:00:00Z","contact":"ann","type":"email_opened","campaign":"x"}"#)
+        .feed_line(
+            r#"{"at":"2026-01-01T08:00:00Z","contact":"ann","type":"email_opened","campaign":"x"}"#,
+        )
         .expect_err("time goes backwards");
     assert!(err.contains("time goes backwards"), "{err}");
     assert_eq!(it.stats().events, 1);
@@ -168,8 +170,16 @@ fn a_stream_feeds_every_line_and_reports_bad_ones_by_line() {
     assert_eq!(end, nurture::runtime::StreamEnd::Finished);
     let lines: Vec<u64> = driver.bad.iter().map(|(n, _)| *n).collect();
     assert_eq!(lines, [2, 3]);
-    assert!(driver.bad[1].1.contains("unknown contact `bob`"), "{:?}", driver.bad);
+    assert!(
+        driver.bad[1].1.contains("unknown contact `bob`"),
+        "{:?}",
+        driver.bad
+    );
     assert_eq!(driver.progress.last(), Some(&3));
-    assert!(driver.json.contains("\"template\":\"hello\""), "{}", driver.json);
+    assert!(
+        driver.json.contains("\"template\":\"hello\""),
+        "{}",
+        driver.json
+    );
     assert_eq!(it.stats().events, 1);
 }

@@ -49,7 +49,7 @@ fn only(rule: &str, body: &str) -> (Vec<String>, String) {
         .iter()
         .map(|d| d.render(&sources, false, 90))
         .collect();
-    (diags.iter().map(|d| d.code.clone()).collect(), rendered)
+    (diags.iter().map(|d| d.code.to_string()).collect(), rendered)
 }
 
 macro_rules! rule_case {
@@ -373,4 +373,12 @@ fn list_rules_and_explain() {
         .expect("runs");
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("did you mean `consent`?"));
+}
+
+/// Each rule's code is `nurture::lint::` and its name, as the docs say.
+#[test]
+fn every_rule_code_is_its_name_under_nurture_lint() {
+    for r in nurture::lint::RULES {
+        assert_eq!(r.code, format!("nurture::lint::{}", r.name));
+    }
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 pub const RULE: Rule = Rule {
     name: "burst",
+    code: "nurture::lint::burst",
     default: Level::Warn,
     summary: "two `send`s on the same channel with no `wait` between them on some path",
     why: "Two emails (or SMS) in the same second read as spam, get the second one ignored or the sender flagged, and usually mean a missing `wait` or a branch that falls through into another send.",

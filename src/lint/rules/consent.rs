@@ -6,6 +6,7 @@ use crate::lint::{Ctx, Level, Rule};
 
 pub const RULE: Rule = Rule {
     name: "consent",
+    code: "nurture::lint::consent",
     default: Level::Warn,
     summary: "a `send` on a path where the contact's consent for that channel (its `@consent` field) was not checked",
     why: "Messaging a contact who has not agreed to it breaks the law in many countries (GDPR, CAN-SPAM, TCPA) and the contact's trust. A check in the workflow's entry filter or in an enclosing `if` counts; it holds for the rest of the path (use `exit when` for contacts who withdraw).",

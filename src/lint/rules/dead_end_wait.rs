@@ -5,6 +5,7 @@ use crate::lint::{Ctx, Level, Rule};
 
 pub const RULE: Rule = Rule {
     name: "dead-end-wait",
+    code: "nurture::lint::dead-end-wait",
     default: Level::Warn,
     summary: "a `wait for` with no `timeout` block and nothing after it",
     why: "Contacts who never do the awaited thing simply stop: no follow-up, no fallback channel, and nothing in the reports says so.",

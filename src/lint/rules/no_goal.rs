@@ -4,6 +4,7 @@ use crate::lint::{Ctx, Level, Rule};
 
 pub const RULE: Rule = Rule {
     name: "no-goal",
+    code: "nurture::lint::no-goal",
     default: Level::Warn,
     summary: "a workflow without a `goal`",
     why: "Without a goal the run cannot count conversions, so nobody can tell whether the workflow works; a goal also stops the messages once the contact has done what they were for.",

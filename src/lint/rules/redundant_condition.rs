@@ -6,6 +6,7 @@ use crate::lint::{Ctx, Level, Rule};
 
 pub const RULE: Rule = Rule {
     name: "redundant-condition",
+    code: "nurture::lint::redundant-condition",
     default: Level::Warn,
     summary: "an `if` condition (or a part of an `and`) that is already known true on that path",
     why: "A condition that cannot fail suggests the author expected something else to be tested: a copy-paste slip, or a check that belongs before a `wait` (where it would matter).",

@@ -6,6 +6,7 @@ use crate::lint::{Ctx, Level, Rule};
 
 pub const RULE: Rule = Rule {
     name: "trigger-cycle",
+    code: "nurture::lint::trigger-cycle",
     default: Level::Warn,
     summary: "attribute-triggered workflows that can start one another through `set` in a cycle",
     why: "A cycle can fire the same workflows again and again in one instant: duplicate messages, and at run time the cascade bound fails the journey.",

@@ -6,6 +6,7 @@ use crate::lint::{Ctx, Level, Rule};
 
 pub const RULE: Rule = Rule {
     name: "unbounded-history",
+    code: "nurture::lint::unbounded-history",
     default: Level::Warn,
     summary: "`seen(...)` or `count(...)` without `within`",
     why: "Without a window the runtime must keep every event of that type for every contact forever, and a purchase from five years ago counts like one from yesterday.",

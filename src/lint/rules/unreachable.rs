@@ -6,6 +6,7 @@ use crate::lint::{Ctx, Level, Rule};
 
 pub const RULE: Rule = Rule {
     name: "unreachable",
+    code: "nurture::lint::unreachable",
     default: Level::Warn,
     summary: "statements after `exit`, and branches whose condition is known false from the entry filter or an enclosing condition",
     why: "Code no contact can reach is a message nobody receives: usually a condition written the wrong way round or a step placed after the journey ends.",

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 pub const RULE: Rule = Rule {
     name: "unused-declarations",
+    code: "nurture::lint::unused-declarations",
     default: Level::Warn,
     summary: "events no workflow uses, and contact fields never read or written",
     why: "Unused declarations are usually a typo'd name elsewhere or a step someone forgot to write; they also make the schema harder to trust.",

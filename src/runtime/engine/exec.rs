@@ -67,7 +67,14 @@ impl Engine {
                     }
                 }
                 *changed = true;
-                self.emit(j, if add { Action::Tag(tag) } else { Action::Untag(tag) });
+                self.emit(
+                    j,
+                    if add {
+                        Action::Tag(tag)
+                    } else {
+                        Action::Untag(tag)
+                    },
+                );
             }
             Instr::Set { field, op, value } => {
                 let v = eval_here(self, value)?;
