@@ -389,11 +389,3 @@ pub enum ExprKind {
         negated: bool,
     },
 }
-
-/// Words that cannot name a workflow, event or field.
-pub const KEYWORDS: &[&str] = &[
-    "contact", "event", "workflow", "when", "where", "inactive", "for", "goal", "exit", "reenter",
-    "send", "with", "tag", "untag", "set", "add", "remove", "notify", "webhook", "wait", "within",
-    "timeout", "if", "else", "split", "stage", "and", "or", "not", "in", "is", "true", "false",
-    "now", "trigger",
-];

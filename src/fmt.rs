@@ -68,26 +68,14 @@ fn comments(src: &str) -> Vec<Comment> {
     let mut out = Vec::new();
     for (line_no, line) in src.split('\n').enumerate() {
         let start = src_offset_of_line(src, line_no);
-        let mut in_str = false;
-        let mut chars = line.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' if in_str => {
-                    chars.next();
-                }
-                '"' => in_str = !in_str,
-                '/' if !in_str && line[i..].starts_with("//") => {
-                    out.push(Comment {
-                        offset: start + i,
-                        line: line_no,
-                        text: line[i..].trim_end().to_string(),
-                        own_line: line[..i].trim().is_empty(),
-                        done: false,
-                    });
-                    break;
-                }
-                _ => {}
-            }
+        if let Some(i) = crate::syntax::scan::comment_start(line) {
+            out.push(Comment {
+                offset: start + i,
+                line: line_no,
+                text: line[i..].trim_end().to_string(),
+                own_line: line[..i].trim().is_empty(),
+                done: false,
+            });
         }
     }
     out

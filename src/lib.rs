@@ -17,3 +17,4 @@ pub mod runtime;
 pub mod source;
 pub mod suggest;
 pub mod syntax;
+pub mod vocabulary;

@@ -9,6 +9,7 @@
 mod error;
 mod grammar;
 mod lower;
+pub mod scan;
 
 use crate::ast::{Expr, Item, Program};
 use crate::diagnostic::Code;

@@ -7,6 +7,7 @@ use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use crate::suggest;
+use crate::vocabulary::{Builtin, HISTORY_FUNCTIONS};
 use std::collections::BTreeSet;
 
 /// Paths known to be set on the current control-flow path.
@@ -115,16 +116,6 @@ impl Env {
         }
     }
 }
-
-/// The built-in functions: name, parameter count, and a short signature for help lines.
-pub const BUILTINS: &[(&str, usize, &str)] = &[
-    ("len", 1, "len(string | set | list) -> int"),
-    ("lower", 1, "lower(string) -> string"),
-    ("upper", 1, "upper(string) -> string"),
-    ("contains", 2, "contains(string, string) -> bool"),
-    ("starts_with", 2, "starts_with(string, string) -> bool"),
-    ("days", 1, "days(duration) -> float"),
-];
 
 /// Types expressions, pushing diagnostics.
 pub struct ExprChecker<'a> {
@@ -361,11 +352,14 @@ impl ExprChecker<'_> {
     }
 
     fn call(&mut self, env: &Env, func: &Ident, args: &[Expr], span: Span) -> Type {
-        let Some(&(name, arity, sig)) = BUILTINS.iter().find(|(n, _, _)| *n == func.name) else {
+        let Some(builtin) = Builtin::from_name(&func.name) else {
             for a in args {
                 self.value(env, a);
             }
-            let names = BUILTINS.iter().map(|(n, _, _)| *n).chain(["seen", "count"]);
+            let names = Builtin::ALL
+                .iter()
+                .map(|b| b.name())
+                .chain(HISTORY_FUNCTIONS);
             self.diags.push(Diagnostic::unknown(
                 Code::UnknownFunction,
                 func.span,
@@ -377,6 +371,7 @@ impl ExprChecker<'_> {
             ));
             return Type::Error;
         };
+        let (name, arity, sig) = (builtin.name(), builtin.arity(), builtin.signature());
         if args.len() != arity {
             self.diags.push(
                 Diagnostic::error(
@@ -394,8 +389,8 @@ impl ExprChecker<'_> {
             return Type::Error;
         }
         let what = |i: usize| format!("argument {} of `{name}`", i + 1);
-        match name {
-            "len" => {
+        match builtin {
+            Builtin::Len => {
                 let t = self.value(env, &args[0]);
                 if !matches!(t, Type::Str | Type::Enum(_) | Type::Set(_) | Type::List(_))
                     && !t.is_error()
@@ -412,16 +407,16 @@ impl ExprChecker<'_> {
                 }
                 Type::Int
             }
-            "lower" | "upper" => {
+            Builtin::Lower | Builtin::Upper => {
                 self.expect(env, &args[0], &Type::Str, &what(0));
                 Type::Str
             }
-            "contains" | "starts_with" => {
+            Builtin::Contains | Builtin::StartsWith => {
                 self.expect(env, &args[0], &Type::Str, &what(0));
                 self.expect(env, &args[1], &Type::Str, &what(1));
                 Type::Bool
             }
-            _ => {
+            Builtin::Days => {
                 self.expect(env, &args[0], &Type::Duration, &what(0));
                 Type::Float
             }

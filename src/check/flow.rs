@@ -2,10 +2,11 @@
 //! values are known to be set on each path.
 
 use super::expr::{facts_false, facts_true, Env, ExprChecker, Facts};
-use super::types::{Type, CHANNELS};
+use super::types::Type;
 use crate::ast::*;
 use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
+use crate::vocabulary::Channel;
 
 /// Checks one workflow.
 pub fn workflow(cx: &mut ExprChecker, wf: &Workflow) {
@@ -227,14 +228,14 @@ fn split(cx: &mut ExprChecker, env: &Env, s: &Stmt, arms: &[SplitArm]) -> Option
 use crate::source::Span;
 
 fn send(cx: &mut ExprChecker, env: &Env, channel: &Ident) {
-    if !CHANNELS.contains(&channel.name.as_str()) {
+    if Channel::from_name(&channel.name).is_none() {
         cx.diags.push(Diagnostic::unknown(
             Code::UnknownChannel,
             channel.span,
             format!("unknown channel `{}`", channel.name),
             "not a channel",
             &channel.name,
-            CHANNELS.iter().copied(),
+            Channel::names(),
             "channel",
         ));
         return;

@@ -1,11 +1,12 @@
 //! Symbol tables: contact fields and events, resolved from the declarations.
 
-use super::types::{Type, CHANNELS};
+use super::types::Type;
 use crate::ast::{self, ContactBlock, EventDecl, Expr, ExprKind, TypeExpr, TypeKind};
 use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use crate::suggest;
+use crate::vocabulary::Channel;
 use rustc_hash::FxHashMap;
 
 /// One contact attribute.
@@ -205,14 +206,14 @@ fn annotate(
 ) {
     let base = field.ty.unwrap_optional().clone();
     for arg in &ann.args {
-        if !CHANNELS.contains(&arg.name.as_str()) {
+        if Channel::from_name(&arg.name).is_none() {
             diags.push(Diagnostic::unknown(
                 Code::UnknownChannel,
                 arg.span,
                 format!("unknown channel `{}`", arg.name),
                 "not a channel",
                 &arg.name,
-                CHANNELS.iter().copied(),
+                Channel::names(),
                 "channel",
             ));
         }

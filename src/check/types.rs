@@ -24,9 +24,6 @@ pub enum Type {
     Error,
 }
 
-/// The channels a message can be sent on.
-pub const CHANNELS: &[&str] = &["email", "sms", "push", "webpush"];
-
 impl Type {
     pub fn is_numeric(&self) -> bool {
         matches!(self, Type::Int | Type::Float | Type::Error)

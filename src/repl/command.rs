@@ -1,5 +1,7 @@
 //! Parsing one REPL input into a command.
 
+use crate::syntax::scan::Lexeme;
+
 /// What a line of REPL input asks for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command<'a> {
@@ -163,25 +165,11 @@ pub fn parse(line: &str) -> Command<'_> {
 /// strings and comments. Multi-line input continues while it is not.
 pub fn is_complete(input: &str) -> bool {
     let mut depth: i64 = 0;
-    let mut in_str = false;
-    let mut chars = input.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if in_str => {
-                chars.next();
-            }
-            '"' => in_str = !in_str,
-            '\n' => in_str = false,
-            '/' if !in_str && chars.peek() == Some(&'/') => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            '{' | '[' | '(' if !in_str => depth += 1,
-            '}' | ']' | ')' if !in_str => depth -= 1,
-            _ => {}
+    for l in crate::syntax::scan::scan(input) {
+        match l {
+            Lexeme::Open { .. } => depth += 1,
+            Lexeme::Close { .. } => depth -= 1,
+            Lexeme::Str { .. } | Lexeme::Comment { .. } => {}
         }
     }
     depth <= 0

@@ -2,6 +2,7 @@
 //! history; and the plain front end for piped input.
 
 use super::{is_complete, Session, COMMANDS};
+use crate::vocabulary::{Builtin, HISTORY_FUNCTIONS};
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
@@ -33,14 +34,6 @@ const WORDS: &[&str] = &[
     "is not set",
     "true",
     "false",
-    "len(",
-    "lower(",
-    "upper(",
-    "contains(",
-    "starts_with(",
-    "days(",
-    "seen(",
-    "count(",
 ];
 
 /// Candidates for the word ending at `pos`; returns the word's start.
@@ -110,9 +103,15 @@ pub fn complete(names: &Names, line: &str, pos: usize) -> (usize, Vec<String>) {
         }
         _ => {}
     }
+    let calls = Builtin::ALL
+        .iter()
+        .map(|b| b.name())
+        .chain(HISTORY_FUNCTIONS)
+        .map(|f| format!("{f}("));
     let mut all = WORDS
         .iter()
         .map(|w| w.to_string())
+        .chain(calls)
         .chain(names.workflows.iter().cloned())
         .chain(names.events.iter().map(|(e, _)| e.clone()));
     (start, pick(&mut all))

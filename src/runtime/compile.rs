@@ -11,16 +11,7 @@ use crate::check::{Schema, Type};
 use crate::source::Span;
 use std::sync::Arc;
 
-/// A built-in function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Builtin {
-    Len,
-    Lower,
-    Upper,
-    Contains,
-    StartsWith,
-    Days,
-}
+pub use crate::vocabulary::Builtin;
 
 #[derive(Clone, Debug)]
 pub enum CExpr {
@@ -585,13 +576,9 @@ impl<'a> Cx<'a> {
             },
             ExprKind::List(items) => CExpr::List(items.iter().map(|i| self.expr(i)).collect()),
             ExprKind::Call { func, args } => {
-                let f = match func.name.as_str() {
-                    "len" => Builtin::Len,
-                    "lower" => Builtin::Lower,
-                    "upper" => Builtin::Upper,
-                    "contains" => Builtin::Contains,
-                    "starts_with" => Builtin::StartsWith,
-                    _ => Builtin::Days,
+                // INVARIANT: the checker accepts only calls of built-ins.
+                let Some(f) = Builtin::from_name(&func.name) else {
+                    unreachable!("`{}` is not a built-in function", func.name)
                 };
                 CExpr::Call(f, args.iter().map(|a| self.expr(a)).collect())
             }

@@ -3,6 +3,7 @@
 //! common mistakes (`=` for `==`, `3dayz`, a string left open, ...).
 
 use super::grammar::Rule;
+use super::scan::{scan, Lexeme};
 use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
@@ -445,7 +446,7 @@ fn is_word(s: &str) -> bool {
 }
 
 fn is_keyword(s: &str) -> bool {
-    crate::ast::KEYWORDS.contains(&s)
+    crate::vocabulary::KEYWORDS.contains(&s)
 }
 
 /// The token starting at `pos`: a word, a number, a two-character operator or one character.
@@ -510,18 +511,13 @@ fn unterminated_string(file: FileId, text: &str, pos: usize) -> Option<Diagnosti
     let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
     let line = &text[line_start..line_end];
-    let mut open: Option<usize> = None;
-    let mut chars = line.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\\' if open.is_some() => {
-                chars.next();
-            }
-            '"' => open = if open.is_some() { None } else { Some(i) },
-            '/' if open.is_none() && line[i..].starts_with("//") => break,
-            _ => {}
-        }
-    }
+    let open = scan(line).find_map(|l| match l {
+        Lexeme::Str {
+            start,
+            closed: false,
+        } => Some(start),
+        _ => None,
+    });
     let start = line_start + open?;
     if start > pos {
         return None;
@@ -540,24 +536,10 @@ fn unterminated_string(file: FileId, text: &str, pos: usize) -> Option<Diagnosti
 /// The byte offset of the first `{` after `from` that is never closed.
 fn unclosed_brace(text: &str, from: usize) -> Option<usize> {
     let mut stack = Vec::new();
-    let mut in_str = false;
-    let mut chars = text[from..].char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\\' if in_str => {
-                chars.next();
-            }
-            '"' => in_str = !in_str,
-            '\n' => in_str = false,
-            '/' if !in_str && text[from + i..].starts_with("//") => {
-                for (_, c) in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            '{' if !in_str => stack.push(from + i),
-            '}' if !in_str => {
+    for l in scan(&text[from..]) {
+        match l {
+            Lexeme::Open { at, bracket: '{' } => stack.push(from + at),
+            Lexeme::Close { bracket: '}', .. } => {
                 stack.pop();
             }
             _ => {}

@@ -3,10 +3,12 @@
 //! this module.
 
 use super::grammar::Rule;
+use super::scan::comment_start;
 use crate::ast::*;
 use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
+use crate::vocabulary::KEYWORDS;
 use pest::iterators::{Pair, Pairs};
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 use std::sync::OnceLock;
@@ -653,23 +655,6 @@ fn trimmed_len(text: &str) -> usize {
             None => return t.len(),
         }
     }
-}
-
-/// Where a `//` comment starts on a line, outside string literals.
-fn comment_start(line: &str) -> Option<usize> {
-    let mut in_str = false;
-    let mut chars = line.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\\' if in_str => {
-                chars.next();
-            }
-            '"' => in_str = !in_str,
-            '/' if !in_str && line[i..].starts_with("//") => return Some(i),
-            _ => {}
-        }
-    }
-    None
 }
 
 /// The largest duration accepted, in seconds (about 10,000 years).
