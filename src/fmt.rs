@@ -316,7 +316,8 @@ impl<'a> Printer<'a> {
             StmtKind::Wait(d) => Some(format!("wait {}", pretty::duration(d.seconds))),
             StmtKind::Stage(name) => Some(format!("stage {}", pretty::string(&name.value))),
             StmtKind::Exit => Some("exit".to_string()),
-            _ => None,
+            // Statements with blocks, laid out below.
+            StmtKind::WaitFor { .. } | StmtKind::If { .. } | StmtKind::Split(_) => None,
         };
         if let Some(text) = simple {
             self.line(indent, text, at);
@@ -394,7 +395,16 @@ impl<'a> Printer<'a> {
                 }
                 self.close(indent, "}", s.span.end as usize);
             }
-            _ => {}
+            StmtKind::Send { .. }
+            | StmtKind::Tag(_)
+            | StmtKind::Untag(_)
+            | StmtKind::Set { .. }
+            | StmtKind::List { .. }
+            | StmtKind::Notify { .. }
+            | StmtKind::Webhook { .. }
+            | StmtKind::Wait(_)
+            | StmtKind::Stage(_)
+            | StmtKind::Exit => unreachable!("a one-line statement was written above"),
         }
     }
 }

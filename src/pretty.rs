@@ -96,7 +96,17 @@ fn write_expr(out: &mut String, e: &Expr, min: u8) {
             s.push_str(if *negated { " is not set" } else { " is set" });
             (4, s)
         }
-        _ => (8, atom(e)),
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Duration(_)
+        | ExprKind::Datetime(_)
+        | ExprKind::List(_)
+        | ExprKind::Now
+        | ExprKind::Path { .. }
+        | ExprKind::Call { .. }
+        | ExprKind::History { .. } => (8, atom(e)),
     };
     if prec < min {
         let _ = write!(out, "({text})");
@@ -152,6 +162,8 @@ fn atom(e: &Expr) -> String {
             s.push(')');
             s
         }
-        _ => String::new(),
+        ExprKind::Unary { .. } | ExprKind::Binary { .. } | ExprKind::IsSet { .. } => {
+            unreachable!("an operator expression is not an atom")
+        }
     }
 }

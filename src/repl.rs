@@ -71,6 +71,10 @@ impl Session {
             }
         };
         let analysis = analyse(&sources);
+        if analysis.diagnostics.iter().any(Diagnostic::is_error) {
+            let text = render_diagnostics(&analysis.diagnostics, &sources, color);
+            return Err(format!("{text}the program has errors"));
+        }
         let prog = Arc::new(compile(&analysis.program, &analysis.checked.schema));
         let session = Session {
             path,
@@ -86,18 +90,7 @@ impl Session {
             clock: parse_datetime(START).unwrap_or(0),
             color,
         };
-        if session.has_errors() {
-            let text = session.render(
-                &session.analysis.diagnostics.clone(),
-                &session.sources.clone(),
-            );
-            return Err(format!("{text}the program has errors"));
-        }
         Ok(session)
-    }
-
-    fn has_errors(&self) -> bool {
-        self.analysis.diagnostics.iter().any(Diagnostic::is_error)
     }
 
     /// The prompt: the virtual clock and the current contact.
@@ -160,10 +153,7 @@ impl Session {
 
     /// Renders diagnostics against their sources.
     fn render(&self, diags: &[Diagnostic], sources: &SourceMap) -> String {
-        diags
-            .iter()
-            .map(|d| d.render(sources, self.color, 100))
-            .collect()
+        render_diagnostics(diags, sources, self.color)
     }
 
     /// An error about the line just typed, spanning `start..end` of it.
@@ -657,6 +647,13 @@ impl Session {
             contacts: self.engine.contact_ids().map(str::to_string).collect(),
         }
     }
+}
+
+fn render_diagnostics(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String {
+    diags
+        .iter()
+        .map(|d| d.render(sources, color, 100))
+        .collect()
 }
 
 fn show(v: &Value) -> String {

@@ -228,7 +228,7 @@ fn split(cx: &mut ExprChecker, env: &Env, s: &Stmt, arms: &[SplitArm]) -> Option
 use crate::source::Span;
 
 fn send(cx: &mut ExprChecker, env: &Env, channel: &Ident) {
-    if Channel::from_name(&channel.name).is_none() {
+    let Some(known) = Channel::from_name(&channel.name) else {
         cx.diags.push(Diagnostic::unknown(
             Code::UnknownChannel,
             channel.span,
@@ -239,7 +239,7 @@ fn send(cx: &mut ExprChecker, env: &Env, channel: &Ident) {
             "channel",
         ));
         return;
-    }
+    };
     let Some(i) = cx.schema.channel_field(&channel.name) else {
         cx.diags.push(
             Diagnostic::error(
@@ -250,7 +250,7 @@ fn send(cx: &mut ExprChecker, env: &Env, channel: &Ident) {
             .with_label("no address for this channel")
             .with_help(format!(
                 "mark the field that holds the address, as in `{}: string? @channel({})`",
-                default_address(&channel.name),
+                default_address(known),
                 channel.name
             )),
         );
@@ -277,12 +277,13 @@ fn send(cx: &mut ExprChecker, env: &Env, channel: &Ident) {
     }
 }
 
-fn default_address(channel: &str) -> &'static str {
+/// The usual name of the field holding a channel's address, for help lines.
+fn default_address(channel: Channel) -> &'static str {
     match channel {
-        "email" => "email",
-        "sms" => "phone",
-        "push" => "push_token",
-        _ => "webpush_endpoint",
+        Channel::Email => "email",
+        Channel::Sms => "phone",
+        Channel::Push => "push_token",
+        Channel::Webpush => "webpush_endpoint",
     }
 }
 

@@ -369,7 +369,7 @@ impl<'a> Cx<'a> {
     fn criterion(&mut self, c: &ast::Criterion) -> Criterion {
         match &c.kind {
             ast::CriterionKind::Event(m) => {
-                let ev = self.schema.event(&m.event.name).unwrap_or(0);
+                let ev = self.event_id(&m.event.name);
                 Criterion::Event {
                     event: ev as u16,
                     filter: m.filter.as_ref().map(|f| self.expr_in(Some(ev), f)),
@@ -419,7 +419,7 @@ impl<'a> Cx<'a> {
             }
             StmtKind::Set { field, op, value } => {
                 let i = Instr::Set {
-                    field: self.schema.field(&field.name).unwrap_or(0) as u16,
+                    field: self.field_slot(&field.name),
                     op: *op,
                     value: self.expr(value),
                 };
@@ -468,7 +468,7 @@ impl<'a> Cx<'a> {
                 received,
                 timeout,
             } => {
-                let ev = self.schema.event(&event.name).unwrap_or(0);
+                let ev = self.event_id(&event.name);
                 let i = Instr::WaitFor {
                     event: ev as u16,
                     within: within.seconds * 1000,
@@ -562,9 +562,7 @@ impl<'a> Cx<'a> {
         match &e.kind {
             ExprKind::Now => CExpr::Now,
             ExprKind::Path { root, field } => match root {
-                PathRoot::Contact => {
-                    CExpr::Contact(self.schema.field(&field.name).unwrap_or(0) as u16)
-                }
+                PathRoot::Contact => CExpr::Contact(self.field_slot(&field.name)),
                 PathRoot::Event => {
                     self.reads_received |= self.in_received;
                     CExpr::Event(self.payload_slot(self.event_scope, &field.name))
@@ -588,7 +586,7 @@ impl<'a> Cx<'a> {
                 filter,
                 within,
             } => {
-                let ev = self.schema.event(&event.name).unwrap_or(0);
+                let ev = self.event_id(&event.name);
                 self.history_events[ev] = true;
                 let filter = filter.as_ref().map(|f| Box::new(self.expr_in(Some(ev), f)));
                 let within = within.as_ref().map(|w| w.seconds * 1000);
@@ -631,17 +629,41 @@ impl<'a> Cx<'a> {
             ExprKind::IsSet { operand, negated } => {
                 CExpr::IsSet(Box::new(self.expr(operand)), *negated)
             }
-            _ => CExpr::Const(Value::Unset),
+            // Literals are constants, folded above; only a negation that
+            // overflows is not, and it is compiled as `Neg`.
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Duration(_)
+            | ExprKind::Datetime(_) => unreachable!("a literal is a constant: {:?}", e.kind),
+        }
+    }
+
+    fn event_id(&self, name: &str) -> usize {
+        // INVARIANT: the checker resolved every event name.
+        match self.schema.event(name) {
+            Some(ev) => ev,
+            None => unreachable!("event `{name}` is not declared"),
+        }
+    }
+
+    fn field_slot(&self, name: &str) -> u16 {
+        // INVARIANT: the checker resolved every contact field.
+        match self.schema.field(name) {
+            Some(slot) => slot as u16,
+            None => unreachable!("contact field `{name}` is not declared"),
         }
     }
 
     /// The slot of a payload field in the event the scope names; the field
     /// is marked as read, so input keeps it.
     fn payload_slot(&mut self, scope: Option<usize>, name: &str) -> u16 {
+        // INVARIANT: the checker resolved `event.F` / `trigger.F` in this scope.
         let Some((ev, slot)) =
             scope.and_then(|ev| Some((ev, self.schema.events[ev].field(name)?.0)))
         else {
-            return 0;
+            unreachable!("payload field `{name}` is not in scope")
         };
         if slot < 64 {
             self.payload_read[ev] |= 1 << slot;

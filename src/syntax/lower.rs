@@ -93,7 +93,8 @@ impl Lower {
             Rule::contact_block => Some(Item::Contact(self.lower_contact(pair))),
             Rule::event_decl => Some(Item::Event(self.lower_event(pair))),
             Rule::workflow => Some(Item::Workflow(self.lower_workflow(pair))),
-            _ => None,
+            Rule::EOI => None,
+            r => unreachable!("an item is a contact block, event or workflow, not {r:?}"),
         }
     }
 
@@ -120,7 +121,7 @@ impl Lower {
             match p.as_rule() {
                 Rule::field_default => default = p.into_inner().next().map(|e| self.lower_expr(e)),
                 Rule::annotation => annotations.push(self.lower_annotation(p)),
-                _ => {}
+                r => unreachable!("a field declaration holds no {r:?}"),
             }
         }
         FieldDecl {
@@ -153,7 +154,8 @@ impl Lower {
             }
             Rule::set_type => TypeKind::Set(Box::new(self.lower_type(last_inner(base)))),
             Rule::list_type => TypeKind::List(Box::new(self.lower_type(last_inner(base)))),
-            _ => TypeKind::Named(self.ident(base)),
+            Rule::prim_type => TypeKind::Named(self.ident(base)),
+            r => unreachable!("a type is an enum, set, list or named type, not {r:?}"),
         };
         TypeExpr {
             kind,
@@ -200,6 +202,7 @@ impl Lower {
                 Rule::goal => Some(("goal", "goal")),
                 Rule::exit_when => Some(("exit criterion", "exit when")),
                 Rule::reenter => Some(("reenter policy", "reenter")),
+                // Statements.
                 _ => None,
             };
             if let Some((what, kw)) = header {
@@ -218,7 +221,8 @@ impl Lower {
                     Rule::trigger => wf.trigger.is_some(),
                     Rule::goal => wf.goal.is_some(),
                     Rule::exit_when => wf.exit_when.is_some(),
-                    _ => wf.reenter.is_some(),
+                    Rule::reenter => wf.reenter.is_some(),
+                    r => unreachable!("{r:?} is not a header"),
                 };
                 if already {
                     self.diags.push(
@@ -262,7 +266,8 @@ impl Lower {
         let kind = match p.as_rule() {
             Rule::trigger_inactive => TriggerKind::Inactive(self.lower_duration(last_inner(p))),
             Rule::event_match => TriggerKind::Event(self.lower_event_match(p)),
-            _ => TriggerKind::Condition(self.lower_expr(last_inner(p))),
+            Rule::condition => TriggerKind::Condition(self.lower_expr(last_inner(p))),
+            r => unreachable!("a trigger holds no {r:?}"),
         };
         Trigger { kind, span }
     }
@@ -272,7 +277,8 @@ impl Lower {
         let p = last_inner(pair);
         let kind = match p.as_rule() {
             Rule::event_match => CriterionKind::Event(self.lower_event_match(p)),
-            _ => CriterionKind::Condition(self.lower_expr(last_inner(p))),
+            Rule::condition => CriterionKind::Condition(self.lower_expr(last_inner(p))),
+            r => unreachable!("a goal or exit criterion holds no {r:?}"),
         };
         Criterion { kind, span }
     }
@@ -292,7 +298,8 @@ impl Lower {
         let kind = match p.as_rule() {
             Rule::kw_never => ReenterKind::Never,
             Rule::kw_always => ReenterKind::Always,
-            _ => ReenterKind::After(self.lower_duration(last_inner(p))),
+            Rule::reenter_after => ReenterKind::After(self.lower_duration(last_inner(p))),
+            r => unreachable!("a reenter policy holds no {r:?}"),
         };
         Reenter { kind, span }
     }
@@ -328,7 +335,8 @@ impl Lower {
                 let op = match next(&mut inner).as_str() {
                     "+=" => AssignOp::Add,
                     "-=" => AssignOp::Sub,
-                    _ => AssignOp::Assign,
+                    "=" => AssignOp::Assign,
+                    op => unreachable!("assign_op matched `{op}`"),
                 };
                 let value = self.lower_expr(next(&mut inner));
                 StmtKind::Set { field, op, value }
@@ -337,13 +345,14 @@ impl Lower {
                 inner.next(); // `to`
                 let op = match next(&mut inner).as_rule() {
                     Rule::kw_audience => ListOp::AddToAudience,
-                    _ => ListOp::AddToList,
+                    Rule::kw_list => ListOp::AddToList,
+                    r => unreachable!("`add to` takes `list` or `audience`, not {r:?}"),
                 };
                 let name = self.lower_str(next(&mut inner));
                 StmtKind::List { op, name }
             }
             Rule::remove_stmt => {
-                let name = self.lower_str(last_inner_of(inner));
+                let name = self.lower_str(next(&mut inner.skip(2)));
                 StmtKind::List {
                     op: ListOp::RemoveFromList,
                     name,
@@ -383,7 +392,8 @@ impl Lower {
                     .collect(),
             ),
             Rule::stage_stmt => StmtKind::Stage(self.lower_str(next(&mut inner))),
-            _ => StmtKind::Exit,
+            Rule::exit_stmt => StmtKind::Exit,
+            r => unreachable!("{r:?} is not a statement"),
         };
         Stmt { kind, span }
     }
@@ -400,7 +410,8 @@ impl Lower {
             match p.as_rule() {
                 Rule::where_clause => filter = Some(self.lower_expr(last_inner(p))),
                 Rule::block => received = Some(self.lower_block(p)),
-                _ => timeout = Some(self.lower_block(last_inner(p))),
+                Rule::timeout_clause => timeout = Some(self.lower_block(last_inner(p))),
+                r => unreachable!("a `wait for` holds no {r:?}"),
             }
         }
         StmtKind::WaitFor {
@@ -458,7 +469,8 @@ impl Lower {
                 "m" => 60,
                 "h" => 3600,
                 "d" => 86_400,
-                _ => 604_800,
+                "w" => 604_800,
+                u => unreachable!("duration_part matched the unit `{u}`"),
             };
             let value = digits
                 .parse::<i64>()
@@ -501,7 +513,8 @@ impl Lower {
             .into_inner()
             .map(|p| match p.as_rule() {
                 Rule::interp => TemplatePart::Expr(self.lower_expr(last_inner(p))),
-                _ => TemplatePart::Text(unescape(p.as_str())),
+                Rule::template_text => TemplatePart::Text(unescape(p.as_str())),
+                r => unreachable!("a template holds no {r:?}"),
             })
             .collect();
         Template { parts, span }
@@ -514,10 +527,10 @@ impl Lower {
             .map_primary(|p| this.borrow_mut().lower_primary(p))
             .map_prefix(|op, rhs| {
                 let span = this.borrow().span(&op).to(rhs.span);
-                let op = if op.as_rule() == Rule::op_not {
-                    UnaryOp::Not
-                } else {
-                    UnaryOp::Neg
+                let op = match op.as_rule() {
+                    Rule::op_not => UnaryOp::Not,
+                    Rule::op_neg => UnaryOp::Neg,
+                    r => unreachable!("{r:?} is not a prefix operator"),
                 };
                 Expr {
                     kind: ExprKind::Unary {
@@ -586,16 +599,18 @@ impl Lower {
                 let args = inner.map(|e| self.lower_expr(e)).collect();
                 ExprKind::Call { func, args }
             }
-            _ => {
+            Rule::path => {
                 let mut inner = pair.into_inner();
                 let root = match next(&mut inner).as_str() {
                     "contact" => PathRoot::Contact,
                     "event" => PathRoot::Event,
-                    _ => PathRoot::Trigger,
+                    "trigger" => PathRoot::Trigger,
+                    r => unreachable!("path_root matched `{r}`"),
                 };
                 let field = self.ident(next(&mut inner));
                 ExprKind::Path { root, field }
             }
+            r => unreachable!("{r:?} is not a primary expression"),
         };
         Expr { kind, span }
     }
@@ -603,10 +618,10 @@ impl Lower {
     /// history = { history_fn ~ "(" ~ event_ref ~ (where_clause | within_clause)* ~ ")" }
     fn lower_history(&mut self, pair: Pair<Rule>) -> ExprKind {
         let mut inner = pair.into_inner();
-        let kind = if next(&mut inner).as_str() == "seen" {
-            HistoryKind::Seen
-        } else {
-            HistoryKind::Count
+        let kind = match next(&mut inner).as_str() {
+            "seen" => HistoryKind::Seen,
+            "count" => HistoryKind::Count,
+            f => unreachable!("history_fn matched `{f}`"),
         };
         let event = self.ident(next(&mut inner));
         let mut filter = None;
@@ -674,7 +689,8 @@ fn binary_op(rule: Rule) -> BinaryOp {
         Rule::op_add => BinaryOp::Add,
         Rule::op_sub => BinaryOp::Sub,
         Rule::op_mul => BinaryOp::Mul,
-        _ => BinaryOp::Div,
+        Rule::op_div => BinaryOp::Div,
+        r => unreachable!("{r:?} is not a binary operator"),
     }
 }
 
@@ -698,33 +714,22 @@ fn unescape(raw: &str) -> String {
 
 // The grammar guarantees the shape of every pair lowered here; these helpers
 // turn a broken guarantee into a visible placeholder instead of a panic.
+/// The next child of a rule whose production guarantees one.
+#[track_caller]
 fn next<'i>(pairs: &mut impl Iterator<Item = Pair<'i, Rule>>) -> Pair<'i, Rule> {
+    // INVARIANT: callers take only the children their rule's production
+    // requires; the grammar guarantees them.
     match pairs.next() {
         Some(p) => p,
-        None => placeholder(),
+        None => unreachable!("a child the grammar guarantees is missing"),
     }
 }
 
+/// The last child of `pair`, whose production guarantees one.
 fn last_inner(pair: Pair<Rule>) -> Pair<Rule> {
-    last_inner_of(pair.into_inner())
-}
-
-fn last_inner_of(pairs: Pairs<Rule>) -> Pair<Rule> {
-    match pairs.last() {
+    let rule = pair.as_rule();
+    match pair.into_inner().last() {
         Some(p) => p,
-        None => placeholder(),
+        None => unreachable!("{rule:?} has no child, though its production requires one"),
     }
-}
-
-fn placeholder<'i>() -> Pair<'i, Rule> {
-    use pest::Parser;
-    // INVARIANT: `ident` always matches this literal.
-    #[expect(
-        clippy::unwrap_used,
-        reason = "a fixed literal that the grammar accepts"
-    )]
-    super::grammar::FlowParser::parse(Rule::ident, "missing")
-        .unwrap()
-        .next()
-        .unwrap()
 }
