@@ -1,6 +1,8 @@
 //! The typed syntax tree of a `.flow` program: plain data, every node spanned.
 
 use crate::source::Span;
+
+pub mod walk;
 use chrono::{DateTime, Utc};
 
 /// A whole program: the items of all its files, in file order.

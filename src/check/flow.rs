@@ -2,7 +2,9 @@
 //! values are known to be set on each path.
 
 use super::expr::{facts_false, facts_true, Env, ExprChecker, Facts};
+use super::schema::Schema;
 use super::types::Type;
+use crate::ast::walk::{paths, Domain, Visit};
 use crate::ast::*;
 use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
@@ -65,28 +67,88 @@ pub fn workflow(cx: &mut ExprChecker, wf: &Workflow) {
     block(cx, env, &wf.body);
 }
 
-/// Checks statements in order; returns the facts at the end, or `None`
-/// when every path through them ends with `exit`.
-fn block(cx: &mut ExprChecker, mut env: Env, stmts: &[Stmt]) -> Option<Facts> {
-    let mut ended = false;
-    for s in stmts {
-        match stmt(cx, &mut env, s) {
-            Some(facts) => env.facts = facts,
-            None => ended = true,
+/// What the checker knows on a path: the event in scope and the values
+/// known to be set (narrowing).
+#[derive(Clone)]
+struct Known<'s> {
+    schema: &'s Schema,
+    env: Env,
+}
+
+impl Domain for Known<'_> {
+    fn assume(&self, cond: &Expr, truth: bool) -> Self {
+        let facts = if truth {
+            facts_true(cond)
+        } else {
+            facts_false(cond)
+        };
+        self.with(|env| env.facts = env.facts.union(&facts))
+    }
+
+    /// Attributes can change while the journey waits.
+    fn wait(&self) -> Self {
+        self.with(|env| env.facts.forget_contact())
+    }
+
+    /// After a `wait for`, and in its timeout block, no event is in scope.
+    fn wait_for(&self, _: &Stmt) -> Self {
+        self.with(|env| {
+            env.facts.forget_contact();
+            env.event = None;
+        })
+    }
+
+    /// In the received block, `event` is the event received.
+    fn received(&self, s: &Stmt) -> Self {
+        let StmtKind::WaitFor { event, .. } = &s.kind else {
+            return self.clone();
+        };
+        let id = self.schema.event(&event.name);
+        self.with(|env| env.event = id)
+    }
+
+    fn meet(&self, other: &Self) -> Self {
+        self.with(|env| {
+            env.facts = env.facts.intersect(&other.env.facts);
+            if env.event != other.env.event {
+                env.event = None;
+            }
+        })
+    }
+}
+
+impl Known<'_> {
+    fn with(&self, change: impl FnOnce(&mut Env)) -> Self {
+        let mut k = self.clone();
+        change(&mut k.env);
+        k
+    }
+}
+
+/// Checks statements along their paths; returns the facts at the end, or
+/// `None` when every path through them ends with `exit`.
+fn block(cx: &mut ExprChecker, env: Env, stmts: &[Stmt]) -> Option<Facts> {
+    let schema = cx.schema;
+    let start = Known { schema, env };
+    let end = paths(stmts, start, &mut |visit, known| match visit {
+        Visit::Condition(c) => {
+            cx.expect(&known.env, c, &Type::Bool, "an `if` condition");
+            None
         }
-    }
-    if ended {
-        None
-    } else {
-        Some(env.facts)
-    }
+        Visit::Stmt(s) => stmt(cx, &known.env, s).map(|facts| Known {
+            schema,
+            env: Env {
+                facts,
+                ..known.env.clone()
+            },
+        }),
+    });
+    end.map(|k| k.env.facts)
 }
 
-fn meet(outs: impl IntoIterator<Item = Option<Facts>>) -> Option<Facts> {
-    outs.into_iter().flatten().reduce(|a, b| a.intersect(&b))
-}
-
-fn stmt(cx: &mut ExprChecker, env: &mut Env, s: &Stmt) -> Option<Facts> {
+/// Checks what a statement holds besides its blocks; returns the facts
+/// after a `set`, which may make a field known to be set.
+fn stmt(cx: &mut ExprChecker, env: &Env, s: &Stmt) -> Option<Facts> {
     match &s.kind {
         StmtKind::Send { channel, data, .. } => {
             send(cx, env, channel);
@@ -99,7 +161,7 @@ fn stmt(cx: &mut ExprChecker, env: &mut Env, s: &Stmt) -> Option<Facts> {
             cx.expect(env, e, &Type::Str, "a tag");
         }
         StmtKind::Set { field, op, value } => return set(cx, env, field, *op, value),
-        StmtKind::List { .. } | StmtKind::Stage(_) => {}
+        StmtKind::List { .. } | StmtKind::Stage(_) | StmtKind::Exit => {}
         StmtKind::Notify { message, .. } => {
             for part in &message.parts {
                 if let TemplatePart::Expr(e) = part {
@@ -112,79 +174,33 @@ fn stmt(cx: &mut ExprChecker, env: &mut Env, s: &Stmt) -> Option<Facts> {
                 map(cx, env, data);
             }
         }
-        StmtKind::Wait(d) => {
-            cx.positive_duration(d.seconds, d.span, "a wait");
-            env.facts.forget_contact();
-        }
+        StmtKind::Wait(d) => cx.positive_duration(d.seconds, d.span, "a wait"),
         StmtKind::WaitFor {
             event,
             within,
             filter,
-            received,
-            timeout,
+            ..
         } => {
             cx.positive_duration(within.seconds, within.span, "a `within` time limit");
             let id = cx.event_ref(event);
-            let mut base = env.clone();
-            base.facts.forget_contact();
-            let with_event = Env {
-                event: id,
-                ..base.clone()
-            };
             if let Some(f) = filter {
+                let mut with_event = Env {
+                    event: id,
+                    ..env.clone()
+                };
+                with_event.facts.forget_contact();
                 cx.expect(&with_event, f, &Type::Bool, "a `where` condition");
             }
-            let without_event = Env {
-                event: None,
-                ..base.clone()
-            };
-            let got = match received {
-                Some(b) => block(cx, with_event, &b.stmts),
-                None => Some(base.facts.clone()),
-            };
-            let lapsed = match timeout {
-                Some(b) => block(cx, without_event, &b.stmts),
-                None => Some(base.facts.clone()),
-            };
-            env.event = None;
-            return meet([got, lapsed]);
         }
-        StmtKind::If {
-            branches,
-            otherwise,
-        } => {
-            let mut outs = Vec::new();
-            let mut negated = env.facts.clone();
-            for (cond, body) in branches {
-                let cenv = Env {
-                    facts: negated.clone(),
-                    ..env.clone()
-                };
-                cx.expect(&cenv, cond, &Type::Bool, "an `if` condition");
-                let benv = Env {
-                    facts: negated.union(&facts_true(cond)),
-                    ..env.clone()
-                };
-                outs.push(block(cx, benv, &body.stmts));
-                negated = negated.union(&facts_false(cond));
-            }
-            let rest = Env {
-                facts: negated.clone(),
-                ..env.clone()
-            };
-            outs.push(match otherwise {
-                Some(b) => block(cx, rest, &b.stmts),
-                None => Some(negated),
-            });
-            return meet(outs);
-        }
-        StmtKind::Split(arms) => return split(cx, env, s, arms),
-        StmtKind::Exit => return None,
+        // Its conditions are visited one by one, where they are evaluated.
+        StmtKind::If { .. } => {}
+        StmtKind::Split(arms) => split(cx, s, arms),
     }
-    Some(env.facts.clone())
+    None
 }
 
-fn split(cx: &mut ExprChecker, env: &Env, s: &Stmt, arms: &[SplitArm]) -> Option<Facts> {
+/// Checks a split's shares.
+fn split(cx: &mut ExprChecker, s: &Stmt, arms: &[SplitArm]) {
     let mut total: u64 = 0;
     for arm in arms {
         total += u64::from(arm.percent);
@@ -218,11 +234,6 @@ fn split(cx: &mut ExprChecker, env: &Env, s: &Stmt, arms: &[SplitArm]) -> Option
         }
         cx.diags.push(d);
     }
-    meet(
-        arms.iter()
-            .map(|a| block(cx, env.clone(), &a.body.stmts))
-            .collect::<Vec<_>>(),
-    )
 }
 
 use crate::source::Span;

@@ -1,8 +1,8 @@
 //! Walking workflows for the lint rules: expressions, statement paths and the
 //! conditions known to hold on them.
 
+use crate::ast::walk::{paths, Domain, Visit};
 use crate::ast::*;
-use std::collections::BTreeMap;
 
 /// Calls `f` on every expression of a workflow (headers and statements), outermost first.
 pub fn exprs<'a>(wf: &'a Workflow, f: &mut dyn FnMut(&'a Expr)) {
@@ -34,17 +34,7 @@ pub fn stmts<'a>(list: &'a [Stmt], f: &mut dyn FnMut(&'a Stmt)) {
 
 /// The blocks directly inside a statement.
 pub fn blocks(s: &Stmt) -> Vec<&Block> {
-    match &s.kind {
-        StmtKind::If {
-            branches,
-            otherwise,
-        } => branches.iter().map(|(_, b)| b).chain(otherwise).collect(),
-        StmtKind::WaitFor {
-            received, timeout, ..
-        } => received.iter().chain(timeout).collect(),
-        StmtKind::Split(arms) => arms.iter().map(|a| &a.body).collect(),
-        _ => Vec::new(),
-    }
+    s.blocks()
 }
 
 /// The expressions directly in a statement (not in its nested blocks).
@@ -72,18 +62,7 @@ pub fn stmt_exprs<'a>(s: &'a Stmt, f: &mut dyn FnMut(&'a Expr)) {
 
 /// Calls `f` on `e` and every sub-expression.
 pub fn expr_tree<'a>(e: &'a Expr, f: &mut dyn FnMut(&'a Expr)) {
-    f(e);
-    match &e.kind {
-        ExprKind::List(items) => items.iter().for_each(|i| expr_tree(i, f)),
-        ExprKind::Call { args, .. } => args.iter().for_each(|a| expr_tree(a, f)),
-        ExprKind::History { filter, .. } => filter.iter().for_each(|x| expr_tree(x, f)),
-        ExprKind::Unary { operand, .. } | ExprKind::IsSet { operand, .. } => expr_tree(operand, f),
-        ExprKind::Binary { lhs, rhs, .. } => {
-            expr_tree(lhs, f);
-            expr_tree(rhs, f);
-        }
-        _ => {}
-    }
+    e.walk(f);
 }
 
 /// The contact fields an expression reads.
@@ -122,9 +101,11 @@ pub fn entry_filter(wf: &Workflow) -> Option<&Expr> {
 }
 
 /// Conditions known to hold on a path: each atom (a condition that is not
-/// `and`/`or`/`not`, by its canonical text) with its known truth.
+/// `and`/`or`/`not`, in canonical form: `x != y` as `x == y`, `is not set`
+/// as `is set`) with its known truth. Atoms compare as expressions, spans
+/// aside.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Known(BTreeMap<String, bool>);
+pub struct Known(Vec<(Expr, bool)>);
 
 impl Known {
     /// What is known after `e` is found to be `truth`.
@@ -162,9 +143,16 @@ impl Known {
             } => {}
             _ => {
                 let (atom, t) = atom(e, truth);
-                self.0.insert(atom, t);
+                match self.0.iter_mut().find(|(a, _)| *a == atom) {
+                    Some(entry) => entry.1 = t,
+                    None => self.0.push((atom, t)),
+                }
             }
         }
+    }
+
+    fn get(&self, atom: &Expr) -> Option<bool> {
+        self.0.iter().find(|(a, _)| a == atom).map(|(_, t)| *t)
     }
 
     /// The truth of `e` if the known facts decide it.
@@ -195,40 +183,44 @@ impl Known {
             },
             _ => {
                 let (atom, t) = atom(e, true);
-                if let Some(known) = self.0.get(&atom) {
-                    return Some(*known == t);
+                if let Some(known) = self.get(&atom) {
+                    return Some(known == t);
                 }
                 // `x == "a"` is false where `x == "b"` is known true.
-                let (lhs, rhs) = atom.split_once(" == ")?;
-                let literal = |s: &str| {
-                    s.starts_with('"') || s.parse::<f64>().is_ok() || s == "true" || s == "false"
-                };
-                if !literal(rhs) {
+                let (lhs, rhs) = equality(&atom)?;
+                if !is_literal(rhs) {
                     return None;
                 }
                 let other = self.0.iter().any(|(a, truth)| {
                     *truth
-                        && a.split_once(" == ")
-                            .is_some_and(|(l, r)| l == lhs && r != rhs && literal(r))
+                        && equality(a).is_some_and(|(l, r)| l == lhs && r != rhs && is_literal(r))
                 });
                 other.then_some(!t)
             }
         }
     }
 
-    /// Facts that survive a wait: those about the trigger's payload.
+    /// Facts that survive a wait: those about the trigger's payload. Facts
+    /// that read the contact, the clock, the history or the received event
+    /// end there.
     pub fn after_wait(&self) -> Known {
         Known(
             self.0
                 .iter()
                 .filter(|(a, _)| {
-                    !a.contains("contact.")
-                        && !a.contains("now")
-                        && !a.contains("seen(")
-                        && !a.contains("count(")
-                        && !a.contains("event.")
+                    !a.any(&mut |x| {
+                        matches!(
+                            x.kind,
+                            ExprKind::Now
+                                | ExprKind::History { .. }
+                                | ExprKind::Path {
+                                    root: PathRoot::Contact | PathRoot::Event,
+                                    ..
+                                }
+                        )
+                    })
                 })
-                .map(|(a, t)| (a.clone(), *t))
+                .cloned()
                 .collect(),
         )
     }
@@ -238,41 +230,125 @@ impl Known {
         Known(
             self.0
                 .iter()
-                .filter(|(a, t)| other.0.get(*a) == Some(t))
-                .map(|(a, t)| (a.clone(), *t))
+                .filter(|(a, t)| other.get(a) == Some(*t))
+                .cloned()
                 .collect(),
         )
     }
+
+    /// Whether the contact field `field` (a bool) is known true: as
+    /// `contact.F` or `contact.F == true`.
+    pub fn holds_field(&self, field: &str) -> bool {
+        self.0.iter().any(|(a, truth)| {
+            let is_field = |e: &Expr| {
+                matches!(&e.kind, ExprKind::Path { root: PathRoot::Contact, field: f } if f.name == field)
+            };
+            match &a.kind {
+                ExprKind::Path { .. } => *truth && is_field(a),
+                ExprKind::Binary {
+                    op: BinaryOp::Eq,
+                    lhs,
+                    rhs,
+                } => {
+                    *truth && is_field(lhs) && matches!(rhs.kind, ExprKind::Bool(true))
+                }
+                _ => false,
+            }
+        })
+    }
 }
 
-/// An atom's canonical text and truth: `x != y` is the negation of `x == y`,
+/// The two sides of an `==` atom.
+fn equality(e: &Expr) -> Option<(&Expr, &Expr)> {
+    match &e.kind {
+        ExprKind::Binary {
+            op: BinaryOp::Eq,
+            lhs,
+            rhs,
+        } => Some((lhs, rhs)),
+        _ => None,
+    }
+}
+
+fn is_literal(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Str(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_) => true,
+        ExprKind::Unary {
+            op: UnaryOp::Neg,
+            operand,
+        } => matches!(operand.kind, ExprKind::Int(_) | ExprKind::Float(_)),
+        _ => false,
+    }
+}
+
+/// An atom's canonical form and truth: `x != y` is the negation of `x == y`,
 /// `x is not set` of `x is set`.
-fn atom(e: &Expr, truth: bool) -> (String, bool) {
+fn atom(e: &Expr, truth: bool) -> (Expr, bool) {
     match &e.kind {
         ExprKind::Binary {
             op: BinaryOp::Ne,
             lhs,
             rhs,
         } => (
-            format!(
-                "{} == {}",
-                crate::pretty::expr(lhs),
-                crate::pretty::expr(rhs)
-            ),
+            Expr {
+                kind: ExprKind::Binary {
+                    op: BinaryOp::Eq,
+                    lhs: lhs.clone(),
+                    rhs: rhs.clone(),
+                },
+                span: e.span,
+            },
             !truth,
         ),
         ExprKind::IsSet {
             operand,
             negated: true,
-        } => (format!("{} is set", crate::pretty::expr(operand)), !truth),
-        _ => (crate::pretty::expr(e), truth),
+        } => (
+            Expr {
+                kind: ExprKind::IsSet {
+                    operand: operand.clone(),
+                    negated: false,
+                },
+                span: e.span,
+            },
+            !truth,
+        ),
+        _ => (e.clone(), truth),
     }
 }
 
-impl Known {
-    /// Whether the atom with this canonical text is known true.
-    pub fn holds(&self, atom: &str) -> bool {
-        self.0.get(atom) == Some(&true)
+/// A linter's path: what is known, and whether facts about the contact end
+/// at waits (the checker's rule) or are kept (for rules that trust an entry
+/// filter for the whole journey).
+#[derive(Clone)]
+struct LintPath {
+    known: Known,
+    forget: bool,
+}
+
+impl Domain for LintPath {
+    fn assume(&self, cond: &Expr, truth: bool) -> Self {
+        LintPath {
+            known: self.known.assume(cond, truth),
+            forget: self.forget,
+        }
+    }
+
+    fn wait(&self) -> Self {
+        if !self.forget {
+            return self.clone();
+        }
+        LintPath {
+            known: self.known.after_wait(),
+            forget: true,
+        }
+    }
+
+    fn meet(&self, other: &Self) -> Self {
+        LintPath {
+            known: self.known.meet(&other.known),
+            forget: self.forget,
+        }
     }
 }
 
@@ -286,67 +362,14 @@ pub fn flow(
     forget: bool,
     visit: &mut dyn FnMut(&Stmt, &Known),
 ) -> Option<Known> {
-    let mut k = known;
-    let mut ended = false;
-    for s in list {
-        visit(s, &k);
-        match &s.kind {
-            StmtKind::Exit => ended = true,
-            StmtKind::Wait(_) if forget => k = k.after_wait(),
-            StmtKind::WaitFor {
-                received, timeout, ..
-            } => {
-                let base = if forget { k.after_wait() } else { k.clone() };
-                let got = match received {
-                    Some(b) => flow(&b.stmts, base.clone(), forget, visit),
-                    None => Some(base.clone()),
-                };
-                let lapsed = match timeout {
-                    Some(b) => flow(&b.stmts, base.clone(), forget, visit),
-                    None => Some(base.clone()),
-                };
-                match meet_all([got, lapsed]) {
-                    Some(x) => k = x,
-                    None => ended = true,
-                }
-            }
-            StmtKind::If {
-                branches,
-                otherwise,
-            } => {
-                let mut outs = Vec::new();
-                let mut rest = k.clone();
-                for (cond, body) in branches {
-                    outs.push(flow(&body.stmts, rest.assume(cond, true), forget, visit));
-                    rest = rest.assume(cond, false);
-                }
-                outs.push(match otherwise {
-                    Some(b) => flow(&b.stmts, rest, forget, visit),
-                    None => Some(rest),
-                });
-                match meet_all(outs) {
-                    Some(x) => k = x,
-                    None => ended = true,
-                }
-            }
-            StmtKind::Split(arms) => {
-                let outs: Vec<_> = arms
-                    .iter()
-                    .map(|a| flow(&a.body.stmts, k.clone(), forget, visit))
-                    .collect();
-                match meet_all(outs) {
-                    Some(x) => k = x,
-                    None => ended = true,
-                }
-            }
-            _ => {}
+    let start = LintPath { known, forget };
+    paths(list, start, &mut |v, path| {
+        if let Visit::Stmt(s) = v {
+            visit(s, &path.known);
         }
-    }
-    (!ended).then_some(k)
-}
-
-fn meet_all(outs: impl IntoIterator<Item = Option<Known>>) -> Option<Known> {
-    outs.into_iter().flatten().reduce(|a, b| a.meet(&b))
+        None
+    })
+    .map(|p| p.known)
 }
 
 /// What the entry filter makes known at the start of the body.
@@ -355,14 +378,43 @@ fn meet_all(outs: impl IntoIterator<Item = Option<Known>>) -> Option<Known> {
 pub fn entry_known(wf: &Workflow) -> Known {
     match entry_filter(wf) {
         Some(f) => {
-            let k = Known::default().assume(f, true);
-            Known(
-                k.0.into_iter()
-                    .map(|(a, t)| (a.replace("event.", "trigger."), t))
-                    .collect(),
-            )
+            let mut k = Known::default().assume(f, true);
+            for (a, _) in &mut k.0 {
+                event_as_trigger(a);
+            }
+            k
         }
         None => Known::default(),
+    }
+}
+
+/// Rewrites `event.F` as `trigger.F` throughout `e`.
+fn event_as_trigger(e: &mut Expr) {
+    match &mut e.kind {
+        ExprKind::Path { root, .. } => {
+            if *root == PathRoot::Event {
+                *root = PathRoot::Trigger;
+            }
+        }
+        ExprKind::List(items) | ExprKind::Call { args: items, .. } => {
+            items.iter_mut().for_each(event_as_trigger)
+        }
+        // A history filter's `event` is the past event it looks at.
+        ExprKind::History { .. } => {}
+        ExprKind::Unary { operand, .. } | ExprKind::IsSet { operand, .. } => {
+            event_as_trigger(operand)
+        }
+        ExprKind::Binary { lhs, rhs, .. } => {
+            event_as_trigger(lhs);
+            event_as_trigger(rhs);
+        }
+        ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Bool(_)
+        | ExprKind::Duration(_)
+        | ExprKind::Datetime(_)
+        | ExprKind::Now => {}
     }
 }
 

@@ -382,3 +382,48 @@ fn every_rule_code_is_its_name_under_nurture_lint() {
         assert_eq!(r.code, format!("nurture::lint::{}", r.name));
     }
 }
+
+/// Facts are kept by what they read, not by their text: a payload field
+/// named `known` (its name contains "now") keeps its facts across a wait,
+/// as one named `flag` does.
+#[test]
+fn trigger_facts_survive_a_wait_whatever_the_field_is_called() {
+    for field in ["known", "flag", "nowhere"] {
+        let program = format!(
+            r#"{EXAMPLE_SCHEMA}
+event ping {{ {field}: bool }}
+
+workflow w {{
+  when ping where event.{field}
+  wait 1d
+  if not trigger.{field} {{
+    tag "never"
+  }}
+}}
+"#
+        );
+        let (codes, rendered) = lint_text(&program, &Config::default());
+        assert!(
+            codes.iter().any(|c| c == "unreachable"),
+            "`{field}`: expected the branch to be reported unreachable, got {codes:?}\n{rendered}"
+        );
+    }
+}
+
+/// Facts about the contact still end at a wait, whatever they are called.
+#[test]
+fn contact_facts_end_at_a_wait() {
+    let program = format!(
+        r#"{EXAMPLE_SCHEMA}
+workflow w {{
+  when purchase where contact.opted_in
+  wait 1d
+  if not contact.opted_in {{
+    tag "opted out meanwhile"
+  }}
+}}
+"#
+    );
+    let (codes, rendered) = lint_text(&program, &Config::default());
+    assert!(!codes.iter().any(|c| c == "unreachable"), "{rendered}");
+}

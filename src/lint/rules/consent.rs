@@ -1,6 +1,6 @@
 //! `consent`: a message sent without checking the contact's consent.
 
-use crate::ast::{PathRoot, StmtKind};
+use crate::ast::StmtKind;
 use crate::lint::walk::{entry_known, flow};
 use crate::lint::{Ctx, Level, Rule};
 
@@ -30,10 +30,7 @@ fn check(ctx: &Ctx) -> Vec<crate::diagnostic::Diagnostic> {
             if fields.is_empty() {
                 return;
             }
-            let checked = fields.iter().any(|f| {
-                let path = format!("{}.{f}", PathRoot::Contact.as_str());
-                known.holds(&path) || known.holds(&format!("{path} == true"))
-            });
+            let checked = fields.iter().any(|f| known.holds_field(f));
             if !checked {
                 let list: Vec<String> = fields.iter().map(|f| format!("`contact.{f}`")).collect();
                 out.push(
