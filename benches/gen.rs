@@ -1,6 +1,7 @@
 //! `nurture-gen`: writes the benchmark workload as JSON Lines to stdout.
 //!
-//! Usage: nurture-gen [CONTACTS] [EVENTS] [SEED]   (defaults: 100000 1000000 42)
+//! Usage: cargo run --release --example nurture-gen -- [CONTACTS] [EVENTS] [SEED]
+//! (defaults: 100000 1000000 42)
 
 #[path = "workload.rs"]
 mod workload;

@@ -22,12 +22,6 @@ pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl Checked {
-    pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(Diagnostic::is_error)
-    }
-}
-
 /// Checks a parsed program.
 pub fn check(program: &Program) -> Checked {
     let mut diags = Vec::new();

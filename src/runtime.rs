@@ -11,11 +11,13 @@ pub mod eval;
 pub mod input;
 pub mod interpreter;
 pub mod output;
+pub mod program;
 pub mod record;
 pub mod store;
 mod stream;
 pub mod value;
 
-pub use compile::{compile, Compiled};
+pub use compile::compile;
 pub use interpreter::{Driver, Interpreter, StreamEnd, StreamError, StreamOptions};
+pub use program::Compiled;
 pub use record::Input;

@@ -9,8 +9,7 @@ pub type FileId = u16;
 /// A byte range in one source file.
 ///
 /// Spans compare equal to each other whatever they cover, so that two ASTs
-/// that differ only in layout compare equal; use [`Span::same_as`] to compare
-/// positions.
+/// that differ only in layout compare equal.
 #[derive(Clone, Copy, Default, Eq)]
 pub struct Span {
     pub file: FileId,
@@ -46,10 +45,6 @@ impl Span {
             start: self.start.min(other.start),
             end: self.end.max(other.end),
         }
-    }
-
-    pub fn same_as(&self, other: &Span) -> bool {
-        (self.file, self.start, self.end) == (other.file, other.start, other.end)
     }
 
     pub fn range(&self) -> std::ops::Range<usize> {
@@ -93,14 +88,6 @@ impl SourceMap {
 
     pub fn file(&self, id: FileId) -> &SourceFile {
         &self.files[id as usize]
-    }
-
-    /// The source text a span covers.
-    pub fn snippet(&self, span: Span) -> &str {
-        self.files
-            .get(span.file as usize)
-            .and_then(|f| f.text.get(span.range()))
-            .unwrap_or("")
     }
 
     /// `file:line:column` of a span's start.

@@ -6,10 +6,10 @@
 //! goal or exit matches end, journeys waiting for the event resume, and
 //! workflows whose trigger matches start, in declaration order.
 
-use super::compile::{CTrigger, Compiled, Criterion, Instr, Reenter};
 use super::eval::{eval, Ctx, Fault};
 use super::interpreter::JourneyView;
 use super::output::{ActionKind, Emitted, Lifecycle, Output};
+use super::program::{CTrigger, Compiled, Criterion, Instr, Reenter};
 use super::record::{Input, Payload, CONTACT_CREATED, CONTACT_UPDATED};
 use super::store::{Event, Journey, Store, NEVER};
 use super::value::{Millis, Value};
@@ -236,7 +236,7 @@ impl Engine {
     }
 
     fn remember(&mut self, c: u32, event: &mut Shared) {
-        use super::compile::Retention;
+        use super::program::Retention;
         let keep = self.prog.retention;
         if keep == Retention::None || !self.prog.history_events[event.event().ty as usize] {
             return;
@@ -260,15 +260,7 @@ impl Engine {
             let CTrigger::Condition { cond, bit } = &wf.trigger else {
                 continue;
             };
-            let contact = &self.store.contacts[c as usize];
-            let cx = Ctx {
-                attrs: &contact.attrs,
-                event: None,
-                trigger: None,
-                now: self.now,
-                history: &contact.history,
-            };
-            let now_true = match eval(cond, &cx) {
+            let now_true = match eval(cond, &self.ctx(c, None, None)) {
                 Ok(v) => v.as_bool(),
                 Err(f) => {
                     self.report(c, wi as u16, f);
@@ -287,6 +279,20 @@ impl Engine {
         }
         self.store.contacts[c as usize].cond_bits = bits;
         edges
+    }
+
+    /// What an expression sees for contact `c` now: its attributes and
+    /// history, the event being handled (`event.F`) and the journey's
+    /// trigger event (`trigger.F`).
+    fn ctx<'a>(&'a self, c: u32, event: Option<&'a Event>, trigger: Option<&'a Event>) -> Ctx<'a> {
+        let contact = &self.store.contacts[c as usize];
+        Ctx {
+            attrs: &contact.attrs,
+            event,
+            trigger,
+            now: self.now,
+            history: &contact.history,
+        }
     }
 
     fn report(&mut self, c: u32, wf: u16, fault: Fault) {
@@ -312,14 +318,7 @@ impl Engine {
         event: &Event,
         trigger: Option<&Event>,
     ) -> bool {
-        let contact = &self.store.contacts[c as usize];
-        let cx = Ctx {
-            attrs: &contact.attrs,
-            event: Some(event),
-            trigger,
-            now: self.now,
-            history: &contact.history,
-        };
+        let cx = self.ctx(c, Some(event), trigger);
         let result = match crit {
             Criterion::Event { event: ty, filter } => {
                 if *ty != event.ty {
@@ -392,15 +391,7 @@ impl Engine {
                 continue;
             };
             if let Some(f) = filter {
-                let contact = &self.store.contacts[c as usize];
-                let cx = Ctx {
-                    attrs: &contact.attrs,
-                    event: Some(shared.event()),
-                    trigger: j.trigger.as_deref(),
-                    now: self.now,
-                    history: &contact.history,
-                };
-                match eval(f, &cx) {
+                match eval(f, &self.ctx(c, Some(shared.event()), j.trigger.as_deref())) {
                     Ok(v) if v.as_bool() => {}
                     Ok(_) => continue,
                     Err(fault) => {
@@ -449,15 +440,8 @@ impl Engine {
             let start = match &prog.workflows[wf as usize].trigger {
                 CTrigger::Event { event: ty, filter } if *ty == shared.event().ty => match filter {
                     Some(f) => {
-                        let contact = &self.store.contacts[c as usize];
-                        let cx = Ctx {
-                            attrs: &contact.attrs,
-                            event: Some(shared.event()),
-                            trigger: Some(shared.event()),
-                            now: self.now,
-                            history: &contact.history,
-                        };
-                        match eval(f, &cx) {
+                        let event = Some(shared.event());
+                        match eval(f, &self.ctx(c, event, event)) {
                             Ok(v) => v.as_bool(),
                             Err(fault) => {
                                 self.report(c, wf, fault);
@@ -612,7 +596,7 @@ impl Engine {
     pub fn eval_for(
         &self,
         contact: Option<u32>,
-        e: &super::compile::CExpr,
+        e: &super::program::CExpr,
         now: Millis,
     ) -> Result<Value, Fault> {
         let empty = super::store::History::default();

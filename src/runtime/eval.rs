@@ -1,10 +1,11 @@
 //! Evaluating compiled expressions.
 
-use super::compile::{Builtin, CExpr};
+use super::program::CExpr;
 use super::store::{Event, History};
 use super::value::{Millis, Value};
 use crate::ast::BinaryOp;
 use crate::source::Span;
+use crate::vocabulary::Builtin;
 use std::sync::Arc;
 
 /// What an expression can see.

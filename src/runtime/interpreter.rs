@@ -4,11 +4,11 @@
 //! benchmark drive the engine only through [`Interpreter`]; so will every
 //! later driver (state, tests, a server).
 
-use super::compile::{CExpr, Compiled};
 use super::engine::{Engine, RunFault, WorkflowStats};
 use super::eval::Fault;
 use super::input::{parse_contact, parse_event, parse_event_kept};
 use super::output::{ActionKind, Emitted, JsonWriter};
+use super::program::{CExpr, Compiled};
 use super::record::Input;
 use super::stream::{self, Record};
 use super::value::{Millis, Value};

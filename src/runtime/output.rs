@@ -2,8 +2,8 @@
 //! Lines (LANGUAGE.md section 6: actions, and with `--trace` the lifecycle
 //! records).
 
-use super::compile::Compiled;
 use super::engine::Outcome;
+use super::program::Compiled;
 use super::value::{format_datetime, write_json_str, Millis, Value};
 use smol_str::SmolStr;
 use std::sync::Arc;

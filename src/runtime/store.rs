@@ -5,7 +5,6 @@
 //! touches few cache lines.
 
 use super::value::{Millis, Value};
-use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -17,7 +16,7 @@ use index::IdIndex;
 pub use super::record::Payload;
 
 /// One event as the runtime keeps it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     pub ty: u16,
     pub at: Millis,
@@ -66,7 +65,7 @@ fn prefetch_line(at: *const u8) {
 
 /// Past events of one contact, oldest first; nothing is allocated until
 /// the first (most programs keep none, and a contact record stays small).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 #[expect(
     clippy::box_collection,
     reason = "boxed, the empty history takes 8 bytes of every contact record instead of 32"
@@ -98,7 +97,7 @@ pub const NEVER: Millis = Millis::MIN;
 /// Marks an empty [`Slot::journey`].
 pub const NO_JOURNEY: u32 = u32::MAX;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Contact {
     /// Ids of up to 23 bytes are stored inline, with no pointer to chase.
     pub id: SmolStr,
@@ -117,7 +116,7 @@ pub struct Contact {
 }
 
 /// A contact's standing in one workflow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slot {
     /// The active journey, or [`NO_JOURNEY`].
     pub journey: u32,
@@ -126,7 +125,7 @@ pub struct Slot {
 }
 
 /// One contact's progress through one workflow.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Journey {
     pub workflow: u16,
     pub contact: u32,
@@ -146,12 +145,11 @@ pub struct Journey {
 }
 
 /// All run-time state of contacts and journeys.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub struct Store {
     pub contacts: Vec<Contact>,
     /// Contact indices by id: record numbers and hash bits, 8 bytes a slot
     /// (the ids live in the contacts), so it stays small for the CPU caches.
-    #[serde(skip)]
     index: IdIndex,
     /// `workflows` slots per contact, contact after contact.
     slots: Vec<Slot>,
@@ -197,17 +195,6 @@ impl Store {
         if let Some(s) = self.slots.get(i * self.workflows) {
             prefetch(s);
         }
-    }
-
-    /// Rebuilds the id index, which is not serialised: call after deserialising.
-    pub fn reindex(&mut self) {
-        let mut index = IdIndex::with_capacity(self.contacts.len());
-        for (i, c) in self.contacts.iter().enumerate() {
-            index.insert(hash_id(&c.id), i as u32, |j| {
-                hash_id(&self.contacts[j as usize].id)
-            });
-        }
-        self.index = index;
     }
 
     pub fn add_contact(&mut self, id: &str, attrs: Vec<Value>) -> u32 {
@@ -302,24 +289,5 @@ impl Store {
             .iter()
             .enumerate()
             .filter_map(|(i, j)| j.as_ref().map(|j| (i as u32, j)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_store_survives_serialisation_once_reindexed() {
-        let mut store = Store::new(2);
-        store.add_contact("ana", vec![Value::Int(1)]);
-        store.add_contact("ben", vec![Value::Int(2)]);
-        let json = serde_json::to_string(&store).expect("serialise");
-        let mut back: Store = serde_json::from_str(&json).expect("deserialise");
-        assert_eq!(back.contact_id("ben"), None, "the index is not serialised");
-        back.reindex();
-        assert_eq!(back.contact_id("ben"), Some(1));
-        assert_eq!(back.contacts[1].attrs[0], Value::Int(2));
-        assert_eq!(back.slots(1).len(), 2);
     }
 }

@@ -1,12 +1,11 @@
 //! Run-time values and their JSON and text forms.
 
-use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 /// A set of strings: a sorted vector, smaller than a tree for the few
 /// elements a contact's set holds.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StrSet(Vec<Arc<str>>);
 
 impl StrSet {
@@ -51,7 +50,7 @@ impl FromIterator<Arc<str>> for StrSet {
 /// Milliseconds since the Unix epoch (datetimes) or a length of time (durations).
 pub type Millis = i64;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub enum Value {
     /// An optional field with no value.
     #[default]

@@ -1,7 +1,7 @@
 //! The virtual clock: timers for waits and inactivity, fired in order.
 
-use super::super::compile::Instr;
 use super::super::output::Lifecycle;
+use super::super::program::Instr;
 use super::super::value::Millis;
 use super::{Engine, Timer, TimerKind, NEVER};
 

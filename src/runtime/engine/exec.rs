@@ -1,8 +1,8 @@
 //! Running a journey's instructions: actions, waits, branches and splits.
 
-use super::super::compile::{CExpr, Compiled, Data, Instr, Part};
-use super::super::eval::{arithmetic, eval, Ctx, Fault};
+use super::super::eval::{arithmetic, eval, Fault};
 use super::super::output::{Action, DataMap, Lifecycle};
+use super::super::program::{CExpr, Compiled, Data, Instr, Part};
 use super::super::store::Journey;
 use super::super::value::{Millis, Value};
 use super::{Engine, Outcome, Step, Timer, TimerKind};
@@ -22,16 +22,9 @@ impl Engine {
         let c = j.contact as usize;
         let wf_name = &prog.workflows[j.workflow as usize].name;
         let eval_here = |engine: &Engine, e: &CExpr| {
-            let contact = &engine.store.contacts[c];
             eval(
                 e,
-                &Ctx {
-                    attrs: &contact.attrs,
-                    event: j.received.as_deref(),
-                    trigger: j.trigger.as_deref(),
-                    now: engine.now,
-                    history: &contact.history,
-                },
+                &engine.ctx(j.contact, j.received.as_deref(), j.trigger.as_deref()),
             )
         };
         match instr {

@@ -1,0 +1,169 @@
+//! The executable form of a program: expressions and instructions with
+//! fields resolved to slots and events to ids, statements flattened into
+//! jump-linked instructions. `compile.rs` builds it; the engine runs it.
+
+use super::input::Projection;
+use super::value::{Millis, Value};
+use crate::ast::{AssignOp, BinaryOp, ListOp};
+use crate::check::Schema;
+use crate::source::Span;
+use std::sync::Arc;
+
+pub use crate::vocabulary::Builtin;
+
+#[derive(Clone, Debug)]
+pub enum CExpr {
+    Const(Value),
+    Contact(u16),
+    Event(u16),
+    Trigger(u16),
+    Now,
+    Not(Box<CExpr>),
+    Neg(Box<CExpr>, Span),
+    And(Box<CExpr>, Box<CExpr>),
+    Or(Box<CExpr>, Box<CExpr>),
+    Bin(BinaryOp, Box<CExpr>, Box<CExpr>, Span),
+    IsSet(Box<CExpr>, bool),
+    Call(Builtin, Box<[CExpr]>),
+    History {
+        count: bool,
+        event: u16,
+        filter: Option<Box<CExpr>>,
+        within: Option<Millis>,
+    },
+    List(Box<[CExpr]>),
+}
+
+#[derive(Clone, Debug)]
+pub enum Part {
+    Text(Arc<str>),
+    Expr(CExpr),
+}
+
+pub type Data = Option<Box<[(Arc<str>, CExpr)]>>;
+
+#[derive(Clone, Debug)]
+pub enum Instr {
+    Send {
+        channel: Arc<str>,
+        template: Arc<str>,
+        data: Data,
+    },
+    Tag(CExpr),
+    Untag(CExpr),
+    Set {
+        field: u16,
+        op: AssignOp,
+        value: CExpr,
+    },
+    List {
+        op: ListOp,
+        name: Arc<str>,
+    },
+    Notify {
+        to: Arc<str>,
+        parts: Box<[Part]>,
+    },
+    Webhook {
+        name: Arc<str>,
+        data: Data,
+    },
+    Wait(Millis),
+    /// The received block starts at the next instruction; `timeout` is where the timeout block starts.
+    WaitFor {
+        event: u16,
+        within: Millis,
+        filter: Option<CExpr>,
+        timeout: u32,
+    },
+    /// Falls through when `cond` holds, else jumps to `otherwise`.
+    Branch {
+        cond: CExpr,
+        otherwise: u32,
+    },
+    Jump(u32),
+    /// `arms`: (cumulative upper bound of the bucket, first instruction).
+    Split {
+        index: u32,
+        arms: Box<[(u32, u32)]>,
+    },
+    Stage(Arc<str>),
+    Exit,
+    End,
+}
+
+#[derive(Clone, Debug)]
+pub enum CTrigger {
+    Event {
+        event: u16,
+        filter: Option<CExpr>,
+    },
+    Inactive(Millis),
+    /// `bit` indexes the per-contact record of the condition's last value.
+    Condition {
+        cond: CExpr,
+        bit: u32,
+    },
+    /// The trigger failed to check; never fires.
+    Never,
+}
+
+#[derive(Clone, Debug)]
+pub enum Criterion {
+    Event { event: u16, filter: Option<CExpr> },
+    Condition(CExpr),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reenter {
+    Never,
+    Always,
+    After(Millis),
+}
+
+#[derive(Clone, Debug)]
+pub struct Workflow {
+    pub name: Arc<str>,
+    pub trigger: CTrigger,
+    pub goal: Option<Criterion>,
+    pub exit_when: Option<Criterion>,
+    pub reenter: Reenter,
+    pub code: Vec<Instr>,
+    /// The source span of each instruction.
+    pub spans: Vec<Span>,
+    /// Some expression reads `trigger.F`: journeys keep their trigger event.
+    pub keeps_trigger: bool,
+    /// Some `wait for` block reads `event.F`: journeys keep the event received.
+    pub keeps_received: bool,
+}
+
+/// How much event history the program needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retention {
+    None,
+    Within(Millis),
+    All,
+}
+
+/// A program ready to run.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub schema: Schema,
+    pub workflows: Vec<Workflow>,
+    /// Default value of each field (`Unset` where there is none).
+    pub defaults: Vec<Value>,
+    pub retention: Retention,
+    /// Which event types `seen`/`count` look at.
+    pub history_events: Vec<bool>,
+    /// Workflows started by each event type, in declaration order.
+    pub by_event: Vec<Vec<u16>>,
+    pub condition_count: u32,
+    /// Per event type: some `goal` or `exit when` names it.
+    pub ends_on: Vec<bool>,
+    /// Some `goal` or `exit when` is a condition, tested at every event.
+    pub ends_on_condition: bool,
+    /// Per event type: some `wait for` waits for it.
+    pub waited_for: Vec<bool>,
+    /// The payload fields some expression reads; input drops the others.
+    pub projection: Projection,
+}
