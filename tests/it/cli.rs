@@ -68,7 +68,9 @@ fn check_directory_reads_all_files_as_one_program() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join("a_schema.flow"),
-        "contact { email: string @channel(email) }\nevent e {}\n",
+        r"contact { email: string @channel(email) }
+event e {}
+",
     )
     .expect("write");
     std::fs::write(

@@ -63,7 +63,33 @@ fn examples_are_idempotent_and_keep_their_meaning() {
 
 #[test]
 fn comments_stay_where_they_were() {
-    let src = "// header\n\ncontact { // the schema\n  // the address\n  email: string   @channel(email)   // trailing\n  score: int=0\n}\nevent e {a:int}\n// before the workflow\nworkflow w {\n  when e   // why\n  // first step\n  send email \"x\"\n\n\n  wait 2d // pause\n  if contact.score>1 {\n    // inside\n    tag \"a\"\n    // at the end of the block\n  } else {\n    exit\n  }\n  // before the brace\n}\n// at the end\n";
+    let src = r#"// header
+
+contact { // the schema
+  // the address
+  email: string   @channel(email)   // trailing
+  score: int=0
+}
+event e {a:int}
+// before the workflow
+workflow w {
+  when e   // why
+  // first step
+  send email "x"
+
+
+  wait 2d // pause
+  if contact.score>1 {
+    // inside
+    tag "a"
+    // at the end of the block
+  } else {
+    exit
+  }
+  // before the brace
+}
+// at the end
+"#;
     let out = format_source(src).expect("formats");
     insta::assert_snapshot!("fmt_comments", out);
     for c in [
@@ -109,7 +135,10 @@ fn fmt_check_names_the_files_that_would_change() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(
         std::fs::read_to_string(&ugly).expect("read"),
-        "contact {\n  email: string\n}\n"
+        r"contact {
+  email: string
+}
+"
     );
     let o = bin()
         .args(["fmt", "--check"])
@@ -201,7 +230,9 @@ fn stmts(depth: u32) -> BoxedStrategy<Vec<String>> {
             b.join("\n")
         )),
         (expr(), stmts(depth - 1), stmts(depth - 1)).prop_map(|(c, a, b)| format!(
-            "wait for e within 2d where {c} {{\n{}\n}} timeout {{ {} }}",
+            r"wait for e within 2d where {c} {{
+{}
+}} timeout {{ {} }}",
             a.join("\n"),
             b.join("\n")
         )),
@@ -218,7 +249,17 @@ fn program() -> impl Strategy<Value = String> {
     (expr(), stmts(2), any::<bool>()).prop_map(|(cond, body, blank)| {
         let sep = if blank { "\n\n" } else { "\n" };
         format!(
-            "// generated\ncontact {{ email: string @channel(email)\n score: int = 0 }}\nevent e {{ a: int }}\nworkflow w {{\n  when {cond}\n  goal e where event.a > 0\n  reenter after 30d\n{}\n}}\n",
+            r"// generated
+contact {{ email: string @channel(email)
+ score: int = 0 }}
+event e {{ a: int }}
+workflow w {{
+  when {cond}
+  goal e where event.a > 0
+  reenter after 30d
+{}
+}}
+",
             body.join(sep)
         )
     })

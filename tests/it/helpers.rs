@@ -26,7 +26,11 @@ pub fn diagnostics(text: &str) -> (Vec<Diagnostic>, String) {
 /// The snapshot body: the source, then what `check` prints.
 pub fn snapshot_body(text: &str) -> String {
     let (_, rendered) = diagnostics(text);
-    format!("{text}\n---\n{rendered}")
+    format!(
+        r"{text}
+---
+{rendered}"
+    )
 }
 
 pub fn bin() -> Command {

@@ -155,7 +155,10 @@ impl Driver for Collect {
 #[test]
 fn a_stream_feeds_every_line_and_reports_bad_ones_by_line() {
     let input = format!(
-        "{CREATED}\nnot json\n{}\n",
+        r"{CREATED}
+not json
+{}
+",
         r#"{"at":"2026-01-05T00:00:00Z","contact":"bob","type":"email_opened","campaign":"x"}"#
     );
     let mut it = interpreter(false);

@@ -59,7 +59,15 @@ macro_rules! rule_case {
             let (codes, rendered) = only($rule, $body);
             assert_eq!(codes.len(), $count, "{rendered}");
             if $count > 0 {
-                insta::assert_snapshot!(stringify!($name), format!("{}\n---\n{rendered}", $body));
+                insta::assert_snapshot!(
+                    stringify!($name),
+                    format!(
+                        r"{}
+---
+{rendered}",
+                        $body
+                    )
+                );
             }
         }
     };
@@ -70,110 +78,513 @@ rule_case!(
     consent_missing,
     "consent",
     1,
-    "workflow w {\n  when purchase\n  send email \"x\"\n}\n"
+    r#"workflow w {
+  when purchase
+  send email "x"
+}
+"#
 );
 rule_case!(
     consent_in_entry_filter,
     "consent",
     0,
-    "workflow w {\n  when purchase where contact.opted_in\n  send email \"x\"\n}\n"
+    r#"workflow w {
+  when purchase where contact.opted_in
+  send email "x"
+}
+"#
 );
-rule_case!(consent_in_enclosing_if, "consent", 0, "workflow w {\n  when purchase\n  if contact.opted_in and contact.phone is set {\n    send sms \"x\"\n  }\n}\n");
-rule_case!(consent_in_wrong_branch, "consent", 1, "workflow w {\n  when purchase\n  if contact.opted_in {\n    tag \"ok\"\n  } else {\n    send email \"x\"\n  }\n}\n");
-rule_case!(consent_after_early_exit, "consent", 0, "workflow w {\n  when purchase\n  if not contact.opted_in {\n    exit\n  }\n  send email \"x\"\n}\n");
+rule_case!(
+    consent_in_enclosing_if,
+    "consent",
+    0,
+    r#"workflow w {
+  when purchase
+  if contact.opted_in and contact.phone is set {
+    send sms "x"
+  }
+}
+"#
+);
+rule_case!(
+    consent_in_wrong_branch,
+    "consent",
+    1,
+    r#"workflow w {
+  when purchase
+  if contact.opted_in {
+    tag "ok"
+  } else {
+    send email "x"
+  }
+}
+"#
+);
+rule_case!(
+    consent_after_early_exit,
+    "consent",
+    0,
+    r#"workflow w {
+  when purchase
+  if not contact.opted_in {
+    exit
+  }
+  send email "x"
+}
+"#
+);
 rule_case!(
     consent_suppressed_on_line,
     "consent",
     0,
-    "workflow w {\n  when purchase\n  send email \"receipt\"  // nurture:allow(consent)\n}\n"
+    r#"workflow w {
+  when purchase
+  send email "receipt"  // nurture:allow(consent)
+}
+"#
 );
-rule_case!(consent_suppressed_on_workflow, "consent", 0, "// nurture:allow(consent, burst)\nworkflow w {\n  when purchase\n  send email \"receipt\"\n}\n");
+rule_case!(
+    consent_suppressed_on_workflow,
+    "consent",
+    0,
+    r#"// nurture:allow(consent, burst)
+workflow w {
+  when purchase
+  send email "receipt"
+}
+"#
+);
 
 // burst
-rule_case!(burst_two_sends, "burst", 1, "workflow w {\n  when purchase where contact.opted_in\n  send email \"a\"\n  send email \"b\"\n}\n");
-rule_case!(burst_through_a_branch, "burst", 1, "workflow w {\n  when purchase where contact.opted_in\n  if contact.score > 1 {\n    send email \"a\"\n  }\n  send email \"b\"\n}\n");
-rule_case!(burst_with_wait, "burst", 0, "workflow w {\n  when purchase where contact.opted_in\n  send email \"a\"\n  wait 1d\n  send email \"b\"\n}\n");
-rule_case!(burst_other_channel, "burst", 0, "workflow w {\n  when purchase where contact.opted_in and contact.phone is set\n  send email \"a\"\n  send sms \"b\"\n}\n");
-rule_case!(burst_exclusive_branches, "burst", 0, "workflow w {\n  when purchase where contact.opted_in\n  if contact.score > 1 {\n    send email \"a\"\n  } else {\n    send email \"b\"\n  }\n}\n");
-rule_case!(burst_suppressed, "burst", 0, "workflow w {\n  when purchase where contact.opted_in\n  send email \"a\"\n  send email \"b\"  // nurture:allow(burst)\n}\n");
+rule_case!(
+    burst_two_sends,
+    "burst",
+    1,
+    r#"workflow w {
+  when purchase where contact.opted_in
+  send email "a"
+  send email "b"
+}
+"#
+);
+rule_case!(
+    burst_through_a_branch,
+    "burst",
+    1,
+    r#"workflow w {
+  when purchase where contact.opted_in
+  if contact.score > 1 {
+    send email "a"
+  }
+  send email "b"
+}
+"#
+);
+rule_case!(
+    burst_with_wait,
+    "burst",
+    0,
+    r#"workflow w {
+  when purchase where contact.opted_in
+  send email "a"
+  wait 1d
+  send email "b"
+}
+"#
+);
+rule_case!(
+    burst_other_channel,
+    "burst",
+    0,
+    r#"workflow w {
+  when purchase where contact.opted_in and contact.phone is set
+  send email "a"
+  send sms "b"
+}
+"#
+);
+rule_case!(
+    burst_exclusive_branches,
+    "burst",
+    0,
+    r#"workflow w {
+  when purchase where contact.opted_in
+  if contact.score > 1 {
+    send email "a"
+  } else {
+    send email "b"
+  }
+}
+"#
+);
+rule_case!(
+    burst_suppressed,
+    "burst",
+    0,
+    r#"workflow w {
+  when purchase where contact.opted_in
+  send email "a"
+  send email "b"  // nurture:allow(burst)
+}
+"#
+);
 
 // unreachable
 rule_case!(
     unreachable_after_exit,
     "unreachable",
     1,
-    "workflow w {\n  when purchase\n  exit\n  tag \"never\"\n}\n"
+    r#"workflow w {
+  when purchase
+  exit
+  tag "never"
+}
+"#
 );
-rule_case!(unreachable_after_exiting_if, "unreachable", 1, "workflow w {\n  when purchase\n  if contact.score > 1 {\n    exit\n  } else {\n    exit\n  }\n  tag \"never\"\n}\n");
-rule_case!(unreachable_branch_from_entry_filter, "unreachable", 1, "workflow w {\n  when purchase where contact.plan == \"paid\"\n  if contact.plan != \"paid\" {\n    tag \"never\"\n  }\n}\n");
-rule_case!(unreachable_nested_condition, "unreachable", 1, "workflow w {\n  when purchase\n  if contact.score > 5 {\n    if not (contact.score > 5) {\n      tag \"never\"\n    }\n  }\n}\n");
-rule_case!(unreachable_after_wait_is_reachable, "unreachable", 0, "workflow w {\n  when purchase where contact.plan == \"paid\"\n  wait 1d\n  if contact.plan != \"paid\" {\n    tag \"downgraded\"\n  }\n}\n");
+rule_case!(
+    unreachable_after_exiting_if,
+    "unreachable",
+    1,
+    r#"workflow w {
+  when purchase
+  if contact.score > 1 {
+    exit
+  } else {
+    exit
+  }
+  tag "never"
+}
+"#
+);
+rule_case!(
+    unreachable_branch_from_entry_filter,
+    "unreachable",
+    1,
+    r#"workflow w {
+  when purchase where contact.plan == "paid"
+  if contact.plan != "paid" {
+    tag "never"
+  }
+}
+"#
+);
+rule_case!(
+    unreachable_nested_condition,
+    "unreachable",
+    1,
+    r#"workflow w {
+  when purchase
+  if contact.score > 5 {
+    if not (contact.score > 5) {
+      tag "never"
+    }
+  }
+}
+"#
+);
+rule_case!(
+    unreachable_after_wait_is_reachable,
+    "unreachable",
+    0,
+    r#"workflow w {
+  when purchase where contact.plan == "paid"
+  wait 1d
+  if contact.plan != "paid" {
+    tag "downgraded"
+  }
+}
+"#
+);
 rule_case!(
     unreachable_suppressed,
     "unreachable",
     0,
-    "workflow w {  // nurture:allow(unreachable)\n  when purchase\n  exit\n  tag \"never\"\n}\n"
+    r#"workflow w {  // nurture:allow(unreachable)
+  when purchase
+  exit
+  tag "never"
+}
+"#
 );
 
 // redundant-condition
-rule_case!(redundant_from_entry_filter, "redundant-condition", 1, "workflow w {\n  when purchase where contact.opted_in\n  if contact.opted_in {\n    tag \"x\"\n  }\n}\n");
-rule_case!(redundant_conjunct, "redundant-condition", 1, "workflow w {\n  when purchase\n  if contact.phone is set {\n    if contact.phone is set and contact.score > 1 {\n      tag \"x\"\n    }\n  }\n}\n");
-rule_case!(redundant_not_after_wait, "redundant-condition", 0, "workflow w {\n  when purchase where contact.opted_in\n  wait 1d\n  if contact.opted_in {\n    tag \"x\"\n  }\n}\n");
-rule_case!(redundant_trigger_payload_survives_wait, "redundant-condition", 1, "workflow w {\n  when purchase where event.amount > 10.0\n  wait 1d\n  if trigger.amount > 10.0 {\n    tag \"x\"\n  }\n}\n");
-rule_case!(redundant_suppressed, "redundant-condition", 0, "workflow w {\n  when purchase where contact.opted_in\n  if contact.opted_in {  // nurture:allow(redundant-condition)\n    tag \"x\"\n  }\n}\n");
+rule_case!(
+    redundant_from_entry_filter,
+    "redundant-condition",
+    1,
+    r#"workflow w {
+  when purchase where contact.opted_in
+  if contact.opted_in {
+    tag "x"
+  }
+}
+"#
+);
+rule_case!(
+    redundant_conjunct,
+    "redundant-condition",
+    1,
+    r#"workflow w {
+  when purchase
+  if contact.phone is set {
+    if contact.phone is set and contact.score > 1 {
+      tag "x"
+    }
+  }
+}
+"#
+);
+rule_case!(
+    redundant_not_after_wait,
+    "redundant-condition",
+    0,
+    r#"workflow w {
+  when purchase where contact.opted_in
+  wait 1d
+  if contact.opted_in {
+    tag "x"
+  }
+}
+"#
+);
+rule_case!(
+    redundant_trigger_payload_survives_wait,
+    "redundant-condition",
+    1,
+    r#"workflow w {
+  when purchase where event.amount > 10.0
+  wait 1d
+  if trigger.amount > 10.0 {
+    tag "x"
+  }
+}
+"#
+);
+rule_case!(
+    redundant_suppressed,
+    "redundant-condition",
+    0,
+    r#"workflow w {
+  when purchase where contact.opted_in
+  if contact.opted_in {  // nurture:allow(redundant-condition)
+    tag "x"
+  }
+}
+"#
+);
 
 // no-goal
 rule_case!(
     no_goal_missing,
     "no-goal",
     1,
-    "workflow w {\n  when purchase\n  tag \"x\"\n}\n"
+    r#"workflow w {
+  when purchase
+  tag "x"
+}
+"#
 );
 rule_case!(
     no_goal_present,
     "no-goal",
     0,
-    "workflow w {\n  when email_opened\n  goal purchase\n  tag \"x\"\n}\n"
+    r#"workflow w {
+  when email_opened
+  goal purchase
+  tag "x"
+}
+"#
 );
 rule_case!(
     no_goal_suppressed,
     "no-goal",
     0,
-    "// nurture:allow(no-goal)\nworkflow w {\n  when purchase\n  tag \"x\"\n}\n"
+    r#"// nurture:allow(no-goal)
+workflow w {
+  when purchase
+  tag "x"
+}
+"#
 );
 
 // unbounded-history
-rule_case!(unbounded_seen, "unbounded-history", 2, "workflow w {\n  when page_visited where not seen(purchase)\n  if count(email_opened where event.campaign == \"a\") > 2 {\n    tag \"x\"\n  }\n}\n");
+rule_case!(
+    unbounded_seen,
+    "unbounded-history",
+    2,
+    r#"workflow w {
+  when page_visited where not seen(purchase)
+  if count(email_opened where event.campaign == "a") > 2 {
+    tag "x"
+  }
+}
+"#
+);
 rule_case!(
     bounded_history,
     "unbounded-history",
     0,
-    "workflow w {\n  when page_visited where not seen(purchase within 30d)\n  tag \"x\"\n}\n"
+    r#"workflow w {
+  when page_visited where not seen(purchase within 30d)
+  tag "x"
+}
+"#
 );
-rule_case!(unbounded_suppressed, "unbounded-history", 0, "workflow w {\n  when page_visited where not seen(purchase)  // nurture:allow(unbounded-history)\n  tag \"x\"\n}\n");
+rule_case!(
+    unbounded_suppressed,
+    "unbounded-history",
+    0,
+    r#"workflow w {
+  when page_visited where not seen(purchase)  // nurture:allow(unbounded-history)
+  tag "x"
+}
+"#
+);
 
 // trigger-cycle
-rule_case!(cycle_of_two, "trigger-cycle", 1, "workflow up {\n  when contact.score > 10\n  set contact.plan = \"paid\"\n}\n\nworkflow down {\n  when contact.plan == \"paid\"\n  set contact.score -= 20\n}\n");
-rule_case!(cycle_through_tags, "trigger-cycle", 1, "workflow a {\n  when \"x\" in contact.tags\n  untag \"x\"\n  tag \"y\"\n}\n\nworkflow b {\n  when \"y\" in contact.tags\n  tag \"x\"\n}\n");
-rule_case!(no_cycle, "trigger-cycle", 0, "workflow up {\n  when contact.score > 10\n  set contact.plan = \"paid\"\n}\n\nworkflow down {\n  when contact.plan == \"paid\"\n  tag \"paying\"\n}\n");
-rule_case!(cycle_suppressed, "trigger-cycle", 0, "// nurture:allow(trigger-cycle)\nworkflow up {\n  when contact.score > 10\n  set contact.plan = \"paid\"\n}\n\nworkflow down {\n  when contact.plan == \"paid\"\n  set contact.score -= 20\n}\n");
+rule_case!(
+    cycle_of_two,
+    "trigger-cycle",
+    1,
+    r#"workflow up {
+  when contact.score > 10
+  set contact.plan = "paid"
+}
+
+workflow down {
+  when contact.plan == "paid"
+  set contact.score -= 20
+}
+"#
+);
+rule_case!(
+    cycle_through_tags,
+    "trigger-cycle",
+    1,
+    r#"workflow a {
+  when "x" in contact.tags
+  untag "x"
+  tag "y"
+}
+
+workflow b {
+  when "y" in contact.tags
+  tag "x"
+}
+"#
+);
+rule_case!(
+    no_cycle,
+    "trigger-cycle",
+    0,
+    r#"workflow up {
+  when contact.score > 10
+  set contact.plan = "paid"
+}
+
+workflow down {
+  when contact.plan == "paid"
+  tag "paying"
+}
+"#
+);
+rule_case!(
+    cycle_suppressed,
+    "trigger-cycle",
+    0,
+    r#"// nurture:allow(trigger-cycle)
+workflow up {
+  when contact.score > 10
+  set contact.plan = "paid"
+}
+
+workflow down {
+  when contact.plan == "paid"
+  set contact.score -= 20
+}
+"#
+);
 
 // dead-end-wait
-rule_case!(dead_end_at_the_end, "dead-end-wait", 1, "workflow w {\n  when purchase\n  wait for email_opened within 2d {\n    tag \"opened\"\n  }\n}\n");
-rule_case!(dead_end_nested_tail, "dead-end-wait", 1, "workflow w {\n  when purchase\n  if contact.score > 1 {\n    wait for email_opened within 2d\n  }\n}\n");
-rule_case!(wait_with_timeout, "dead-end-wait", 0, "workflow w {\n  when purchase\n  wait for email_opened within 2d {\n    tag \"opened\"\n  } timeout {\n    tag \"silent\"\n  }\n}\n");
+rule_case!(
+    dead_end_at_the_end,
+    "dead-end-wait",
+    1,
+    r#"workflow w {
+  when purchase
+  wait for email_opened within 2d {
+    tag "opened"
+  }
+}
+"#
+);
+rule_case!(
+    dead_end_nested_tail,
+    "dead-end-wait",
+    1,
+    r"workflow w {
+  when purchase
+  if contact.score > 1 {
+    wait for email_opened within 2d
+  }
+}
+"
+);
+rule_case!(
+    wait_with_timeout,
+    "dead-end-wait",
+    0,
+    r#"workflow w {
+  when purchase
+  wait for email_opened within 2d {
+    tag "opened"
+  } timeout {
+    tag "silent"
+  }
+}
+"#
+);
 rule_case!(
     wait_with_follow_up,
     "dead-end-wait",
     0,
-    "workflow w {\n  when purchase\n  wait for email_opened within 2d\n  tag \"after\"\n}\n"
+    r#"workflow w {
+  when purchase
+  wait for email_opened within 2d
+  tag "after"
+}
+"#
 );
-rule_case!(dead_end_suppressed, "dead-end-wait", 0, "workflow w {\n  when purchase\n  wait for email_opened within 2d  // nurture:allow(dead-end-wait)\n}\n");
+rule_case!(
+    dead_end_suppressed,
+    "dead-end-wait",
+    0,
+    r"workflow w {
+  when purchase
+  wait for email_opened within 2d  // nurture:allow(dead-end-wait)
+}
+"
+);
 
 // unused-declarations
 #[test]
 fn unused_declarations() {
-    let src = "contact {\n  email: string @channel(email)\n  phone: string? @channel(sms)\n  score: int = 0\n  nickname: string?  // nurture:allow(unused-declarations)\n  legacy_id: int = 0\n}\nevent used {}\nevent forgotten {}\nworkflow w {\n  when used\n  goal used\n  set contact.score += 1\n  send email \"x\"  // nurture:allow(consent)\n}\n";
+    let src = r#"contact {
+  email: string @channel(email)
+  phone: string? @channel(sms)
+  score: int = 0
+  nickname: string?  // nurture:allow(unused-declarations)
+  legacy_id: int = 0
+}
+event used {}
+event forgotten {}
+workflow w {
+  when used
+  goal used
+  set contact.score += 1
+  send email "x"  // nurture:allow(consent)
+}
+"#;
     let (codes, rendered) = lint_text(src, &Config::default());
     let unused: Vec<&String> = codes
         .iter()
@@ -235,9 +646,20 @@ fn docs_are_generated_from_the_registry() {
 
 #[test]
 fn levels_from_config() {
-    let body = with_schema("workflow w {\n  when purchase\n  send email \"x\"\n}\n");
-    let config =
-        Config::parse("[lint]\nconsent = \"error\"\nno-goal = \"allow\"\n").expect("config");
+    let body = with_schema(
+        r#"workflow w {
+  when purchase
+  send email "x"
+}
+"#,
+    );
+    let config = Config::parse(
+        r#"[lint]
+consent = "error"
+no-goal = "allow"
+"#,
+    )
+    .expect("config");
     let mut sources = SourceMap::default();
     sources.add("t.flow", body.as_str());
     let a = nurture::pipeline::analyse(&sources);
@@ -248,13 +670,21 @@ fn levels_from_config() {
         .expect("consent finding");
     assert!(consent.is_error());
     assert!(!diags.iter().any(|d| d.code == "nurture::lint::no-goal"));
-    let err = Config::parse("[lint]\nconsnt = \"warn\"\n")
-        .err()
-        .unwrap_or_default();
+    let err = Config::parse(
+        r#"[lint]
+consnt = "warn"
+"#,
+    )
+    .err()
+    .unwrap_or_default();
     assert!(err.contains("did you mean `consent`?"), "{err}");
-    let err = Config::parse("[lint]\nconsent = \"loud\"\n")
-        .err()
-        .unwrap_or_default();
+    let err = Config::parse(
+        r#"[lint]
+consent = "loud"
+"#,
+    )
+    .err()
+    .unwrap_or_default();
     assert!(err.contains("\"allow\", \"warn\" or \"error\""), "{err}");
 }
 
@@ -275,7 +705,14 @@ fn lint_exit_codes_json_and_config_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join("p.flow"),
-        with_schema("workflow w {\n  when purchase\n  goal unsubscribed\n  send email \"x\"\n}\n"),
+        with_schema(
+            r#"workflow w {
+  when purchase
+  goal unsubscribed
+  send email "x"
+}
+"#,
+        ),
     )
     .expect("write");
     let run = |args: &[&str]| {
@@ -308,7 +745,9 @@ fn lint_exit_codes_json_and_config_file() {
     assert_eq!(consent["line"], 22);
     std::fs::write(
         dir.path().join("nurture.toml"),
-        "[lint]\nconsent = \"error\"\n",
+        r#"[lint]
+consent = "error"
+"#,
     )
     .expect("write");
     let o = run(&[]);
@@ -319,14 +758,19 @@ fn lint_exit_codes_json_and_config_file() {
     );
     std::fs::write(
         dir.path().join("nurture.toml"),
-        "[lint]\nconsent = \"allow\"\nunused-declarations = \"allow\"\n",
+        r#"[lint]
+consent = "allow"
+unused-declarations = "allow"
+"#,
     )
     .expect("write");
     let o = run(&["--deny", "warnings"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     std::fs::write(
         dir.path().join("nurture.toml"),
-        "[lint]\nburts = \"allow\"\n",
+        r#"[lint]
+burts = "allow"
+"#,
     )
     .expect("write");
     let o = run(&[]);
@@ -342,7 +786,16 @@ fn lint_exit_codes_json_and_config_file() {
 fn lint_reports_type_errors_first() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("p.flow");
-    std::fs::write(&p, with_schema("workflow w {\n  when purchse\n}\n")).expect("write");
+    std::fs::write(
+        &p,
+        with_schema(
+            r"workflow w {
+  when purchse
+}
+",
+        ),
+    )
+    .expect("write");
     let o = bin().arg("lint").arg(&p).output().expect("runs");
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("unknown event `purchse`"));

@@ -53,13 +53,24 @@ fn multiline_session() {
 
 #[test]
 fn bare_expression_prints_value_and_type() {
-    let out = session(":contact a {\"email\": \"a@x.com\", \"country\": \"ES\", \"score\": 5}\ncontact.score + 10\n");
+    let out = session(
+        r#":contact a {"email": "a@x.com", "country": "ES", "score": 5}
+contact.score + 10
+"#,
+    );
     assert!(out.lines().any(|l| l == "15 : int"), "{out}");
 }
 
 #[test]
 fn errors_never_end_the_session() {
-    let out = session("contact.\n:event nope\n{{{\n}}}\n:time\n");
+    let out = session(
+        r"contact.
+:event nope
+{{{
+}}}
+:time
+",
+    );
     assert!(out.trim_end().ends_with("2026-01-01T00:00:00Z"), "{out}");
 }
 

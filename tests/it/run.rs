@@ -1020,7 +1020,9 @@ fn bad_contacts_record_is_reported_with_its_line() {
     let contacts = dir.path().join("contacts.jsonl");
     std::fs::write(
         &contacts,
-        "{\"id\":\"p1\",\"email\":\"p@x.com\",\"opted_in\":true,\"country\":\"ES\"}\n{\"id\":\"p2\",\"email\":\"q@x.com\",\"opted_in\":true}\n",
+        r#"{"id":"p1","email":"p@x.com","opted_in":true,"country":"ES"}
+{"id":"p2","email":"q@x.com","opted_in":true}
+"#,
     )
     .expect("write");
     let path = contacts.to_str().unwrap_or("");

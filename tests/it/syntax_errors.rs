@@ -21,119 +21,229 @@ macro_rules! syntax_snap {
 syntax_snap!(
     missing_closing_brace,
     "nurture::syntax::unclosed-brace",
-    "workflow welcome {\n  when contact_created\n  send email \"hi\"\n"
+    r#"workflow welcome {
+  when contact_created
+  send email "hi"
+"#
 );
 syntax_snap!(
     missing_open_brace_after_name,
     "nurture::syntax::unexpected-token",
-    "workflow welcome\n  when contact_created\n}\n"
+    r"workflow welcome
+  when contact_created
+}
+"
 );
 syntax_snap!(
     unterminated_string,
     "nurture::syntax::unterminated-string",
-    "workflow w {\n  when contact_created\n  send email \"welcome\n}\n"
+    r#"workflow w {
+  when contact_created
+  send email "welcome
+}
+"#
 );
 syntax_snap!(
     wait_for_without_within,
     "nurture::syntax::wait-for-without-within",
-    "workflow w {\n  when contact_created\n  wait for email_opened {\n  }\n}\n"
+    r"workflow w {
+  when contact_created
+  wait for email_opened {
+  }
+}
+"
 );
 syntax_snap!(
     bad_duration_unit_glued,
     "nurture::syntax::bad-duration-unit",
-    "workflow w {\n  when contact_created\n  wait 3dayz\n}\n"
+    r"workflow w {
+  when contact_created
+  wait 3dayz
+}
+"
 );
 syntax_snap!(
     bad_duration_unit_spaced,
     "nurture::syntax::bad-duration-unit",
-    "workflow w {\n  when contact_created\n  wait 3 days\n}\n"
+    r"workflow w {
+  when contact_created
+  wait 3 days
+}
+"
 );
 syntax_snap!(
     duration_without_unit,
     "nurture::syntax::bad-duration-unit",
-    "workflow w {\n  when contact_created\n  wait 2\n}\n"
+    r"workflow w {
+  when contact_created
+  wait 2
+}
+"
 );
-syntax_snap!(assign_instead_of_compare, "nurture::syntax::assign-in-condition", "workflow w {\n  when contact_created\n  if contact.plan = \"paid\" {\n    tag \"paying\"\n  }\n}\n");
+syntax_snap!(
+    assign_instead_of_compare,
+    "nurture::syntax::assign-in-condition",
+    r#"workflow w {
+  when contact_created
+  if contact.plan = "paid" {
+    tag "paying"
+  }
+}
+"#
+);
 syntax_snap!(
     compare_instead_of_assign,
     "nurture::syntax::compare-in-set",
-    "workflow w {\n  when contact_created\n  set contact.score == 5\n}\n"
+    r"workflow w {
+  when contact_created
+  set contact.score == 5
+}
+"
 );
 syntax_snap!(
     keyword_as_workflow_name,
     "nurture::syntax::keyword-as-name",
-    "workflow send {\n  when contact_created\n}\n"
+    r"workflow send {
+  when contact_created
+}
+"
 );
 syntax_snap!(
     keyword_as_field_name,
     "nurture::syntax::keyword-as-name",
-    "contact {\n  email: string\n  event: string\n}\n"
+    r"contact {
+  email: string
+  event: string
+}
+"
 );
 syntax_snap!(
     bare_field_name,
     "nurture::syntax::bare-name",
-    "workflow w {\n  when contact_created\n  if score > 10 {\n    tag \"hot\"\n  }\n}\n"
+    r#"workflow w {
+  when contact_created
+  if score > 10 {
+    tag "hot"
+  }
+}
+"#
 );
 syntax_snap!(
     misspelled_statement,
     "nurture::syntax::unexpected-token",
-    "workflow w {\n  when contact_created\n  sned email \"hi\"\n}\n"
+    r#"workflow w {
+  when contact_created
+  sned email "hi"
+}
+"#
 );
 syntax_snap!(
     misspelled_top_level,
     "nurture::syntax::unexpected-token",
-    "wrkflow w {\n  when contact_created\n}\n"
+    r"wrkflow w {
+  when contact_created
+}
+"
 );
 syntax_snap!(
     missing_template,
     "nurture::syntax::unexpected-token",
-    "workflow w {\n  when contact_created\n  send email welcome\n}\n"
+    r"workflow w {
+  when contact_created
+  send email welcome
+}
+"
 );
 syntax_snap!(
     split_share_without_percent,
     "nurture::syntax::unexpected-token",
-    "workflow w {\n  when contact_created\n  split {\n    50 { send email \"a\" }\n  }\n}\n"
+    r#"workflow w {
+  when contact_created
+  split {
+    50 { send email "a" }
+  }
+}
+"#
 );
 syntax_snap!(
     field_without_colon,
     "nurture::syntax::unexpected-token",
-    "contact {\n  email string\n}\n"
+    r"contact {
+  email string
+}
+"
 );
 syntax_snap!(
     missing_trigger,
     "nurture::syntax::missing-trigger",
-    "workflow w {\n  send email \"hi\"\n}\n"
+    r#"workflow w {
+  send email "hi"
+}
+"#
 );
 syntax_snap!(
     trigger_after_statement,
     "nurture::syntax::header-after-statement",
-    "workflow w {\n  send email \"hi\"\n  when contact_created\n}\n"
+    r#"workflow w {
+  send email "hi"
+  when contact_created
+}
+"#
 );
 syntax_snap!(
     two_triggers,
     "nurture::syntax::duplicate-header",
-    "workflow w {\n  when contact_created\n  when purchase\n}\n"
+    r"workflow w {
+  when contact_created
+  when purchase
+}
+"
 );
 syntax_snap!(
     bad_reenter,
     "nurture::syntax::unexpected-token",
-    "workflow w {\n  when contact_created\n  reenter sometimes\n}\n"
+    r"workflow w {
+  when contact_created
+  reenter sometimes
+}
+"
 );
 syntax_snap!(
     invalid_datetime,
     "nurture::syntax::bad-datetime",
-    "workflow w {\n  when contact.since < @2026-13-45T00:00:00Z\n}\n"
+    r"workflow w {
+  when contact.since < @2026-13-45T00:00:00Z
+}
+"
 );
 syntax_snap!(
     stray_closing_brace,
     "nurture::syntax::unexpected-token",
-    "workflow w {\n  when contact_created\n}\n}\n"
+    r"workflow w {
+  when contact_created
+}
+}
+"
 );
 
 /// One run reports the errors of several items, not only the first.
 #[test]
 fn errors_in_several_items_are_all_reported() {
-    let src = "workflow a {\n  when x\n  wait 3dayz\n}\n\nworkflow b {\n  when x\n  send email \"oops\n}\n\nworkflow c {\n  when x\n  if contact.a = 1 { }\n}\n";
+    let src = r#"workflow a {
+  when x
+  wait 3dayz
+}
+
+workflow b {
+  when x
+  send email "oops
+}
+
+workflow c {
+  when x
+  if contact.a = 1 { }
+}
+"#;
     let (diags, _) = diagnostics(src);
     let codes: Vec<&str> = diags
         .iter()
@@ -179,7 +289,16 @@ fn messages_never_name_grammar_rules() {
 /// Several mistakes in one workflow are all reported, each where it is.
 #[test]
 fn errors_in_one_workflow_are_all_reported() {
-    let src = "workflow w {\n  when purchase\n  wait 3dayz\n  send email \"x\n  if contact.a = 1 {\n    tag \"é\"\n  }\n  sned email \"y\"\n}\n";
+    let src = r#"workflow w {
+  when purchase
+  wait 3dayz
+  send email "x
+  if contact.a = 1 {
+    tag "é"
+  }
+  sned email "y"
+}
+"#;
     let (diags, _) = diagnostics(src);
     let got: Vec<(usize, &str)> = diags
         .iter()
