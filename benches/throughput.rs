@@ -10,7 +10,7 @@
 mod workload;
 
 use nurture::runtime::input::parse_event_kept;
-use nurture::runtime::{Compiled, Driver, Interpreter, StreamOptions};
+use nurture::runtime::{BadRecord, Compiled, Driver, Interpreter, StreamOptions};
 use nurture::source::SourceMap;
 use std::io::{BufRead, BufReader, Write};
 use std::ops::ControlFlow;
@@ -137,14 +137,8 @@ impl Bench {
 }
 
 impl Driver for Bench {
-    fn bad_record(
-        &mut self,
-        _: &mut Interpreter,
-        line: u64,
-        reason: &str,
-        _: Option<&[u8]>,
-    ) -> ControlFlow<()> {
-        self.bad = Some(format!("bad record at line {line}: {reason}"));
+    fn bad_record(&mut self, _: &mut Interpreter, bad: BadRecord) -> ControlFlow<()> {
+        self.bad = Some(format!("bad record at line {}: {}", bad.line, bad.reason));
         ControlFlow::Break(())
     }
 

@@ -153,3 +153,53 @@ fn item_span_start(item: &Item) -> Span {
         ..span
     }
 }
+
+/// The kinds of name the checker resolves.
+pub(crate) mod unknown {
+    use crate::ast::Ident;
+    use crate::diagnostic::{Code, Diagnostic, Unknown};
+
+    /// `name` is not a known name of this kind.
+    pub fn at<'a>(
+        kind: &Unknown,
+        name: &Ident,
+        candidates: impl IntoIterator<Item = &'a str> + Clone,
+    ) -> Diagnostic {
+        Diagnostic::unknown(kind, &name.name, name.span, candidates)
+    }
+
+    const fn kind(
+        code: Code,
+        message: &'static str,
+        label: &'static str,
+        what: &'static str,
+    ) -> Unknown {
+        Unknown {
+            code,
+            message,
+            label,
+            what,
+        }
+    }
+
+    pub const EVENT: Unknown = kind(Code::UnknownEvent, "unknown event", "not declared", "event");
+    pub const FIELD: Unknown = kind(
+        Code::UnknownField,
+        "the contact has no field",
+        "unknown field",
+        "field",
+    );
+    pub const CHANNEL: Unknown = kind(
+        Code::UnknownChannel,
+        "unknown channel",
+        "not a channel",
+        "channel",
+    );
+    pub const FUNCTION: Unknown = kind(
+        Code::UnknownFunction,
+        "unknown function",
+        "not a built-in",
+        "function",
+    );
+    pub const TYPE: Unknown = kind(Code::UnknownType, "unknown type", "not a type", "type");
+}

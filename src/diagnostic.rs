@@ -25,6 +25,16 @@ impl Severity {
     }
 }
 
+/// A kind of name a program can get wrong, for [`Diagnostic::unknown`].
+pub struct Unknown {
+    pub code: Code,
+    /// The message, before the name: "unknown event".
+    pub message: &'static str,
+    pub label: &'static str,
+    /// What the candidates are, in "the known events are ...".
+    pub what: &'static str,
+}
+
 /// One problem found in a program.
 ///
 /// Messages are lowercase without a final period, with user input in
@@ -63,20 +73,18 @@ impl Diagnostic {
         }
     }
 
-    /// An unknown name: the message and label, with a help line that names
-    /// the closest of `candidates` ("did you mean") or lists those that exist.
+    /// An unknown name of some kind: its message and label, with a help
+    /// line that names the closest of `candidates` ("did you mean") or
+    /// lists those that exist.
     pub fn unknown<'a>(
-        code: Code,
-        span: Span,
-        message: impl Into<String>,
-        label: &str,
+        kind: &Unknown,
         name: &str,
+        span: Span,
         candidates: impl IntoIterator<Item = &'a str> + Clone,
-        what: &str,
     ) -> Diagnostic {
-        Diagnostic::error(code, span, message)
-            .with_label(label)
-            .with_help(crate::suggest::help(name, candidates, what))
+        Diagnostic::error(kind.code, span, format!("{} `{name}`", kind.message))
+            .with_label(kind.label)
+            .with_help(crate::suggest::help(name, candidates, kind.what))
     }
 
     pub fn with_label(mut self, label: impl Into<String>) -> Diagnostic {

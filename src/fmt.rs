@@ -395,16 +395,7 @@ impl<'a> Printer<'a> {
                 }
                 self.close(indent, "}", s.span.end as usize);
             }
-            StmtKind::Send { .. }
-            | StmtKind::Tag(_)
-            | StmtKind::Untag(_)
-            | StmtKind::Set { .. }
-            | StmtKind::List { .. }
-            | StmtKind::Notify { .. }
-            | StmtKind::Webhook { .. }
-            | StmtKind::Wait(_)
-            | StmtKind::Stage(_)
-            | StmtKind::Exit => unreachable!("a one-line statement was written above"),
+            kind => unreachable!("{kind:?} is one line, written above"),
         }
     }
 }

@@ -96,17 +96,8 @@ fn write_expr(out: &mut String, e: &Expr, min: u8) {
             s.push_str(if *negated { " is not set" } else { " is set" });
             (4, s)
         }
-        ExprKind::Int(_)
-        | ExprKind::Float(_)
-        | ExprKind::Str(_)
-        | ExprKind::Bool(_)
-        | ExprKind::Duration(_)
-        | ExprKind::Datetime(_)
-        | ExprKind::List(_)
-        | ExprKind::Now
-        | ExprKind::Path { .. }
-        | ExprKind::Call { .. }
-        | ExprKind::History { .. } => (8, atom(e)),
+        // Every other kind is an atom; `atom` names each.
+        _ => (8, atom(e)),
     };
     if prec < min {
         let _ = write!(out, "({text})");

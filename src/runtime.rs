@@ -18,6 +18,6 @@ mod stream;
 pub mod value;
 
 pub use compile::compile;
-pub use interpreter::{Driver, Interpreter, StreamEnd, StreamError, StreamOptions};
+pub use interpreter::{BadRecord, Driver, Interpreter, StreamEnd, StreamError, StreamOptions};
 pub use program::Compiled;
 pub use record::Input;

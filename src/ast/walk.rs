@@ -5,19 +5,17 @@
 
 use super::{Block, Expr, ExprKind, Stmt, StmtKind};
 
-impl Expr {
-    /// Calls `f` on this expression and every sub-expression, outermost first.
-    pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&'a Expr)) {
-        f(self);
-        match &self.kind {
-            ExprKind::List(items) => items.iter().for_each(|i| i.walk(f)),
-            ExprKind::Call { args, .. } => args.iter().for_each(|a| a.walk(f)),
-            ExprKind::History { filter, .. } => filter.iter().for_each(|x| x.walk(f)),
-            ExprKind::Unary { operand, .. } | ExprKind::IsSet { operand, .. } => operand.walk(f),
-            ExprKind::Binary { lhs, rhs, .. } => {
-                lhs.walk(f);
-                rhs.walk(f);
+/// The sub-expressions directly inside an expression kind, shared (`&`) or
+/// not (`&mut`): one list of the kinds for both.
+macro_rules! children_of {
+    ($kind:expr, $iter:ident, $($r:tt)+) => {
+        match $kind {
+            ExprKind::List(items) | ExprKind::Call { args: items, .. } => items.$iter().collect(),
+            ExprKind::History { filter, .. } => filter.$iter().map(|f| $($r)+ **f).collect(),
+            ExprKind::Unary { operand, .. } | ExprKind::IsSet { operand, .. } => {
+                vec![$($r)+ **operand]
             }
+            ExprKind::Binary { lhs, rhs, .. } => vec![$($r)+ **lhs, $($r)+ **rhs],
             ExprKind::Int(_)
             | ExprKind::Float(_)
             | ExprKind::Str(_)
@@ -25,7 +23,28 @@ impl Expr {
             | ExprKind::Duration(_)
             | ExprKind::Datetime(_)
             | ExprKind::Now
-            | ExprKind::Path { .. } => {}
+            | ExprKind::Path { .. } => Vec::new(),
+        }
+    };
+}
+
+impl ExprKind {
+    /// The sub-expressions directly inside (a history filter included).
+    pub fn children(&self) -> Vec<&Expr> {
+        children_of!(self, iter, &)
+    }
+
+    pub fn children_mut(&mut self) -> Vec<&mut Expr> {
+        children_of!(self, iter_mut, &mut)
+    }
+}
+
+impl Expr {
+    /// Calls `f` on this expression and every sub-expression, outermost first.
+    pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&'a Expr)) {
+        f(self);
+        for c in self.kind.children() {
+            c.walk(f);
         }
     }
 
@@ -34,6 +53,25 @@ impl Expr {
         let mut found = false;
         self.walk(&mut |e| found = found || f(e));
         found
+    }
+}
+
+impl StmtKind {
+    /// Whether the statement is one line, holding no block.
+    pub fn is_simple(&self) -> bool {
+        match self {
+            StmtKind::Send { .. }
+            | StmtKind::Tag(_)
+            | StmtKind::Untag(_)
+            | StmtKind::Set { .. }
+            | StmtKind::List { .. }
+            | StmtKind::Notify { .. }
+            | StmtKind::Webhook { .. }
+            | StmtKind::Wait(_)
+            | StmtKind::Stage(_)
+            | StmtKind::Exit => true,
+            StmtKind::WaitFor { .. } | StmtKind::If { .. } | StmtKind::Split(_) => false,
+        }
     }
 }
 
@@ -49,16 +87,8 @@ impl Stmt {
                 received, timeout, ..
             } => received.iter().chain(timeout).collect(),
             StmtKind::Split(arms) => arms.iter().map(|a| &a.body).collect(),
-            StmtKind::Send { .. }
-            | StmtKind::Tag(_)
-            | StmtKind::Untag(_)
-            | StmtKind::Set { .. }
-            | StmtKind::List { .. }
-            | StmtKind::Notify { .. }
-            | StmtKind::Webhook { .. }
-            | StmtKind::Wait(_)
-            | StmtKind::Stage(_)
-            | StmtKind::Exit => Vec::new(),
+            kind if kind.is_simple() => Vec::new(),
+            kind => unreachable!("{kind:?} holds blocks"),
         }
     }
 }
@@ -151,14 +181,8 @@ pub fn paths<'a, D: Domain>(
                     .map(|a| paths(&a.body.stmts, k.clone(), visit))
                     .collect::<Vec<_>>(),
             ),
-            StmtKind::Send { .. }
-            | StmtKind::Tag(_)
-            | StmtKind::Untag(_)
-            | StmtKind::Set { .. }
-            | StmtKind::List { .. }
-            | StmtKind::Notify { .. }
-            | StmtKind::Webhook { .. }
-            | StmtKind::Stage(_) => Some(after.unwrap_or_else(|| k.clone())),
+            kind if kind.is_simple() => Some(after.unwrap_or_else(|| k.clone())),
+            kind => unreachable!("{kind:?} holds blocks"),
         };
         match next {
             Some(n) => k = n,

@@ -2,6 +2,7 @@
 
 use super::schema::{enum_member_error, Schema};
 use super::types::Type;
+use super::unknown;
 use crate::ast::{BinaryOp, Expr, ExprKind, HistoryKind, Ident, PathRoot, UnaryOp};
 use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
@@ -253,14 +254,10 @@ impl ExprChecker<'_> {
     pub fn event_ref(&mut self, name: &Ident) -> Option<usize> {
         let found = self.schema.event(&name.name);
         if found.is_none() {
-            self.diags.push(Diagnostic::unknown(
-                Code::UnknownEvent,
-                name.span,
-                format!("unknown event `{}`", name.name),
-                "not declared",
-                &name.name,
+            self.diags.push(unknown::at(
+                &unknown::EVENT,
+                name,
                 self.schema.event_names(),
-                "event",
             ));
         }
         found
@@ -271,14 +268,10 @@ impl ExprChecker<'_> {
             PathRoot::Contact => match self.schema.field(&field.name) {
                 Some(i) => self.schema.fields[i].ty.clone(),
                 None => {
-                    self.diags.push(Diagnostic::unknown(
-                        Code::UnknownField,
-                        field.span,
-                        format!("the contact has no field `{}`", field.name),
-                        "unknown field",
-                        &field.name,
+                    self.diags.push(unknown::at(
+                        &unknown::FIELD,
+                        field,
                         self.schema.field_names(),
-                        "field",
                     ));
                     return Type::Error;
                 }
@@ -360,15 +353,8 @@ impl ExprChecker<'_> {
                 .iter()
                 .map(|b| b.name())
                 .chain(HISTORY_FUNCTIONS);
-            self.diags.push(Diagnostic::unknown(
-                Code::UnknownFunction,
-                func.span,
-                format!("unknown function `{}`", func.name),
-                "not a built-in",
-                &func.name,
-                names,
-                "function",
-            ));
+            self.diags
+                .push(unknown::at(&unknown::FUNCTION, func, names));
             return Type::Error;
         };
         let (name, arity, sig) = (builtin.name(), builtin.arity(), builtin.signature());

@@ -4,6 +4,7 @@
 use super::expr::{facts_false, facts_true, Env, ExprChecker, Facts};
 use super::schema::Schema;
 use super::types::Type;
+use super::unknown;
 use crate::ast::walk::{paths, Domain, Visit};
 use crate::ast::*;
 use crate::diagnostic::Code;
@@ -240,15 +241,8 @@ use crate::source::Span;
 
 fn send(cx: &mut ExprChecker, env: &Env, channel: &Ident) {
     let Some(known) = Channel::from_name(&channel.name) else {
-        cx.diags.push(Diagnostic::unknown(
-            Code::UnknownChannel,
-            channel.span,
-            format!("unknown channel `{}`", channel.name),
-            "not a channel",
-            &channel.name,
-            Channel::names(),
-            "channel",
-        ));
+        cx.diags
+            .push(unknown::at(&unknown::CHANNEL, channel, Channel::names()));
         return;
     };
     let Some(i) = cx.schema.channel_field(&channel.name) else {
@@ -343,15 +337,8 @@ fn set(
 ) -> Option<Facts> {
     let Some(i) = cx.schema.field(&field.name) else {
         cx.value(env, value);
-        cx.diags.push(Diagnostic::unknown(
-            Code::UnknownField,
-            field.span,
-            format!("the contact has no field `{}`", field.name),
-            "unknown field",
-            &field.name,
-            cx.schema.field_names(),
-            "field",
-        ));
+        cx.diags
+            .push(unknown::at(&unknown::FIELD, field, cx.schema.field_names()));
         return Some(env.facts.clone());
     };
     let target = cx.schema.fields[i].ty.clone();

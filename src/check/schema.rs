@@ -1,6 +1,7 @@
 //! Symbol tables: contact fields and events, resolved from the declarations.
 
 use super::types::Type;
+use super::unknown;
 use crate::ast::{self, ContactBlock, EventDecl, Expr, ExprKind, TypeExpr, TypeKind};
 use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
@@ -207,15 +208,7 @@ fn annotate(
     let base = field.ty.unwrap_optional().clone();
     for arg in &ann.args {
         if Channel::from_name(&arg.name).is_none() {
-            diags.push(Diagnostic::unknown(
-                Code::UnknownChannel,
-                arg.span,
-                format!("unknown channel `{}`", arg.name),
-                "not a channel",
-                &arg.name,
-                Channel::names(),
-                "channel",
-            ));
+            diags.push(unknown::at(&unknown::CHANNEL, arg, Channel::names()));
         }
     }
     match ann.name.name.as_str() {
@@ -399,13 +392,10 @@ pub fn resolve_type(ty: &TypeExpr, diags: &mut Vec<Diagnostic>) -> Type {
                     "string", "int", "float", "bool", "datetime", "duration", "set", "list",
                 ];
                 diags.push(Diagnostic::unknown(
-                    Code::UnknownType,
-                    name.span,
-                    format!("unknown type `{other}`"),
-                    "not a type",
+                    &unknown::TYPE,
                     other,
+                    name.span,
                     NAMES.iter().copied(),
-                    "type",
                 ));
                 Type::Error
             }

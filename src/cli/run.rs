@@ -4,7 +4,7 @@ use super::{emit, Format};
 use crate::runtime::engine::RunFault;
 use crate::runtime::output::ActionKind;
 use crate::runtime::value::parse_datetime;
-use crate::runtime::{Driver, Interpreter, StreamOptions};
+use crate::runtime::{BadRecord, Driver, Interpreter, StreamOptions};
 use crate::source::{load_sources, SourceMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -134,14 +134,8 @@ fn usage_error(msg: &str) -> ExitCode {
 }
 
 impl Driver for Sink {
-    fn bad_record(
-        &mut self,
-        it: &mut Interpreter,
-        line: u64,
-        reason: &str,
-        raw: Option<&[u8]>,
-    ) -> ControlFlow<()> {
-        if self.reject(it, line, reason, raw).is_err() {
+    fn bad_record(&mut self, it: &mut Interpreter, bad: BadRecord) -> ControlFlow<()> {
+        if self.reject(it, bad.line, bad.reason, bad.raw).is_err() {
             self.stopped = true;
             return ControlFlow::Break(());
         }

@@ -388,33 +388,13 @@ pub fn entry_known(wf: &Workflow) -> Known {
     }
 }
 
-/// Rewrites `event.F` as `trigger.F` throughout `e`.
+/// Rewrites `event.F` as `trigger.F` throughout `e`, but in history
+/// filters, whose `event` is the past event they look at.
 fn event_as_trigger(e: &mut Expr) {
     match &mut e.kind {
-        ExprKind::Path { root, .. } => {
-            if *root == PathRoot::Event {
-                *root = PathRoot::Trigger;
-            }
-        }
-        ExprKind::List(items) | ExprKind::Call { args: items, .. } => {
-            items.iter_mut().for_each(event_as_trigger)
-        }
-        // A history filter's `event` is the past event it looks at.
+        ExprKind::Path { root, .. } if *root == PathRoot::Event => *root = PathRoot::Trigger,
         ExprKind::History { .. } => {}
-        ExprKind::Unary { operand, .. } | ExprKind::IsSet { operand, .. } => {
-            event_as_trigger(operand)
-        }
-        ExprKind::Binary { lhs, rhs, .. } => {
-            event_as_trigger(lhs);
-            event_as_trigger(rhs);
-        }
-        ExprKind::Int(_)
-        | ExprKind::Float(_)
-        | ExprKind::Str(_)
-        | ExprKind::Bool(_)
-        | ExprKind::Duration(_)
-        | ExprKind::Datetime(_)
-        | ExprKind::Now => {}
+        kind => kind.children_mut().into_iter().for_each(event_as_trigger),
     }
 }
 

@@ -25,17 +25,20 @@ pub struct Interpreter {
     accepted: u64,
 }
 
+/// A record of a stream that could not be run.
+#[derive(Clone, Copy, Debug)]
+pub struct BadRecord<'a> {
+    /// Its line in the stream, from 1.
+    pub line: u64,
+    pub reason: &'a str,
+    /// The line as read, when kept ([`StreamOptions::keep_raw`]).
+    pub raw: Option<&'a [u8]>,
+}
+
 /// What a driver decides while a stream of records is fed.
 pub trait Driver {
-    /// A record that could not be run, at `line` (1-based), with its raw
-    /// bytes when they were kept. `Break` stops the stream.
-    fn bad_record(
-        &mut self,
-        it: &mut Interpreter,
-        line: u64,
-        reason: &str,
-        raw: Option<&[u8]>,
-    ) -> ControlFlow<()>;
+    /// A record that could not be run. `Break` stops the stream.
+    fn bad_record(&mut self, it: &mut Interpreter, bad: BadRecord) -> ControlFlow<()>;
 
     /// Called after each batch of records, and whenever much output is
     /// pending: the moment to take the output. `line` is the last line fed.
@@ -71,16 +74,15 @@ pub struct StreamOptions {
 /// Records pending before [`Driver::progress`] is called within a batch.
 const PENDING_LIMIT: usize = 1024;
 
-/// One journey in flight, as a person would want to see it.
+/// One journey in flight, as a person would want to see it: its
+/// workflow (an index in the program), the statement it stands at (a
+/// `wait` or `wait for`), the event a `wait for` awaits (a type id), when
+/// the wait ends, and when the journey began.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JourneyView {
-    /// The workflow's index in the program.
     pub workflow: u16,
-    /// The statement it stands at (a `wait` or `wait for`).
     pub at: Span,
-    /// The event a `wait for` awaits (its type id).
     pub waiting_for: Option<u16>,
-    /// When the wait ends (a `wait for` times out).
     pub until: Millis,
     pub entered_at: Millis,
 }
@@ -88,6 +90,7 @@ pub struct JourneyView {
 /// Counts of the run so far.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunStats {
+    /// Events accepted (bad records are not counted).
     pub events: u64,
     /// Per workflow, in declaration order.
     pub workflows: Vec<WorkflowStats>,
@@ -188,10 +191,12 @@ impl Interpreter {
                         })
                     }
                 };
-                if driver
-                    .bad_record(self, n, &reason, raw.as_deref())
-                    .is_break()
-                {
+                let bad = BadRecord {
+                    line: n,
+                    reason: &reason,
+                    raw: raw.as_deref(),
+                };
+                if driver.bad_record(self, bad).is_break() {
                     return Ok(StreamEnd::Stopped);
                 }
             }

@@ -4,7 +4,7 @@
 use crate::helpers::{sources, with_schema};
 use nurture::runtime::output::{Action, ActionKind, Lifecycle, What};
 use nurture::runtime::value::parse_datetime;
-use nurture::runtime::{Driver, Interpreter, StreamOptions};
+use nurture::runtime::{BadRecord, Driver, Interpreter, StreamOptions};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -134,14 +134,8 @@ struct Collect {
 }
 
 impl Driver for Collect {
-    fn bad_record(
-        &mut self,
-        _: &mut Interpreter,
-        line: u64,
-        reason: &str,
-        _: Option<&[u8]>,
-    ) -> ControlFlow<()> {
-        self.bad.push((line, reason.to_string()));
+    fn bad_record(&mut self, _: &mut Interpreter, bad: BadRecord) -> ControlFlow<()> {
+        self.bad.push((bad.line, bad.reason.to_string()));
         ControlFlow::Continue(())
     }
 

@@ -59,15 +59,7 @@ macro_rules! rule_case {
             let (codes, rendered) = only($rule, $body);
             assert_eq!(codes.len(), $count, "{rendered}");
             if $count > 0 {
-                insta::assert_snapshot!(
-                    stringify!($name),
-                    format!(
-                        r"{}
----
-{rendered}",
-                        $body
-                    )
-                );
+                insta::assert_snapshot!(stringify!($name), format!("{}\n---\n{rendered}", $body));
             }
         }
     };
@@ -442,20 +434,27 @@ rule_case!(
 );
 
 // trigger-cycle
-rule_case!(
-    cycle_of_two,
-    "trigger-cycle",
-    1,
-    r#"workflow up {
+
+/// Sets the plan when the score is high: the cases add a second workflow.
+const SCORE_UP: &str = r#"workflow up {
   when contact.score > 10
   set contact.plan = "paid"
 }
+"#;
 
+/// Lowers the score when the plan is paid: a cycle with `SCORE_UP`.
+const SCORE_DOWN: &str = r#"
 workflow down {
   when contact.plan == "paid"
   set contact.score -= 20
 }
-"#
+"#;
+
+rule_case!(
+    cycle_of_two,
+    "trigger-cycle",
+    1,
+    &[SCORE_UP, SCORE_DOWN].concat()
 );
 rule_case!(
     cycle_through_tags,
@@ -477,32 +476,22 @@ rule_case!(
     no_cycle,
     "trigger-cycle",
     0,
-    r#"workflow up {
-  when contact.score > 10
-  set contact.plan = "paid"
-}
-
+    &[
+        SCORE_UP,
+        r#"
 workflow down {
   when contact.plan == "paid"
   tag "paying"
 }
 "#
+    ]
+    .concat()
 );
 rule_case!(
     cycle_suppressed,
     "trigger-cycle",
     0,
-    r#"// nurture:allow(trigger-cycle)
-workflow up {
-  when contact.score > 10
-  set contact.plan = "paid"
-}
-
-workflow down {
-  when contact.plan == "paid"
-  set contact.score -= 20
-}
-"#
+    &["// nurture:allow(trigger-cycle)\n", SCORE_UP, SCORE_DOWN].concat()
 );
 
 // dead-end-wait
@@ -670,22 +659,16 @@ no-goal = "allow"
         .expect("consent finding");
     assert!(consent.is_error());
     assert!(!diags.iter().any(|d| d.code == "nurture::lint::no-goal"));
-    let err = Config::parse(
-        r#"[lint]
-consnt = "warn"
-"#,
-    )
-    .err()
-    .unwrap_or_default();
-    assert!(err.contains("did you mean `consent`?"), "{err}");
-    let err = Config::parse(
-        r#"[lint]
-consent = "loud"
-"#,
-    )
-    .err()
-    .unwrap_or_default();
-    assert!(err.contains("\"allow\", \"warn\" or \"error\""), "{err}");
+    for (toml, expected) in [
+        ("[lint]\nconsnt = \"warn\"\n", "did you mean `consent`?"),
+        (
+            "[lint]\nconsent = \"loud\"\n",
+            "\"allow\", \"warn\" or \"error\"",
+        ),
+    ] {
+        let err = Config::parse(toml).err().unwrap_or_default();
+        assert!(err.contains(expected), "{err}");
+    }
 }
 
 // ------------------------------------------------------------------ the CLI
@@ -836,15 +819,19 @@ fn every_rule_code_is_its_name_under_nurture_lint() {
     }
 }
 
+/// The lint rules found in `body` (a workflow) over the example schema.
+fn lint_body(body: &str) -> (Vec<String>, String) {
+    lint_text(&format!("{EXAMPLE_SCHEMA}\n{body}"), &Config::default())
+}
+
 /// Facts are kept by what they read, not by their text: a payload field
 /// named `known` (its name contains "now") keeps its facts across a wait,
 /// as one named `flag` does.
 #[test]
 fn trigger_facts_survive_a_wait_whatever_the_field_is_called() {
     for field in ["known", "flag", "nowhere"] {
-        let program = format!(
-            r#"{EXAMPLE_SCHEMA}
-event ping {{ {field}: bool }}
+        let (codes, rendered) = lint_body(&format!(
+            r#"event ping {{ {field}: bool }}
 
 workflow w {{
   when ping where event.{field}
@@ -854,8 +841,7 @@ workflow w {{
   }}
 }}
 "#
-        );
-        let (codes, rendered) = lint_text(&program, &Config::default());
+        ));
         assert!(
             codes.iter().any(|c| c == "unreachable"),
             "`{field}`: expected the branch to be reported unreachable, got {codes:?}\n{rendered}"
@@ -866,17 +852,15 @@ workflow w {{
 /// Facts about the contact still end at a wait, whatever they are called.
 #[test]
 fn contact_facts_end_at_a_wait() {
-    let program = format!(
-        r#"{EXAMPLE_SCHEMA}
-workflow w {{
+    let (codes, rendered) = lint_body(
+        r#"workflow w {
   when purchase where contact.opted_in
   wait 1d
-  if not contact.opted_in {{
+  if not contact.opted_in {
     tag "opted out meanwhile"
-  }}
-}}
-"#
+  }
+}
+"#,
     );
-    let (codes, rendered) = lint_text(&program, &Config::default());
     assert!(!codes.iter().any(|c| c == "unreachable"), "{rendered}");
 }

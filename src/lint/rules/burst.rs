@@ -11,19 +11,8 @@ pub const RULE: Rule = Rule {
     default: Level::Warn,
     summary: "two `send`s on the same channel with no `wait` between them on some path",
     why: "Two emails (or SMS) in the same second read as spam, get the second one ignored or the sender flagged, and usually mean a missing `wait` or a branch that falls through into another send.",
-    bad: r#"workflow welcome {
-  when email_opened where contact.opted_in
-  send email "welcome"
-  send email "tips"
-}
-"#,
-    good: r#"workflow welcome {
-  when email_opened where contact.opted_in
-  send email "welcome"
-  wait 2d
-  send email "tips"
-}
-"#,
+    bad: "workflow welcome {\n  when email_opened where contact.opted_in\n  send email \"welcome\"\n  send email \"tips\"\n}\n",
+    good: "workflow welcome {\n  when email_opened where contact.opted_in\n  send email \"welcome\"\n  wait 2d\n  send email \"tips\"\n}\n",
     check,
 };
 

@@ -10,16 +10,8 @@ pub const RULE: Rule = Rule {
     default: Level::Warn,
     summary: "a `send` on a path where the contact's consent for that channel (its `@consent` field) was not checked",
     why: "Messaging a contact who has not agreed to it breaks the law in many countries (GDPR, CAN-SPAM, TCPA) and the contact's trust. A check in the workflow's entry filter or in an enclosing `if` counts; it holds for the rest of the path (use `exit when` for contacts who withdraw).",
-    bad: r#"workflow promo {
-  when purchase
-  send email "upsell"
-}
-"#,
-    good: r#"workflow promo {
-  when purchase where contact.opted_in
-  send email "upsell"
-}
-"#,
+    bad: "workflow promo {\n  when purchase\n  send email \"upsell\"\n}\n",
+    good: "workflow promo {\n  when purchase where contact.opted_in\n  send email \"upsell\"\n}\n",
     check,
 };
 

@@ -10,21 +10,8 @@ pub const RULE: Rule = Rule {
     default: Level::Warn,
     summary: "an `if` condition (or a part of an `and`) that is already known true on that path",
     why: "A condition that cannot fail suggests the author expected something else to be tested: a copy-paste slip, or a check that belongs before a `wait` (where it would matter).",
-    bad: r#"workflow nudge {
-  when email_opened where contact.opted_in
-  if contact.opted_in {
-    send email "nudge"
-  }
-}
-"#,
-    good: r#"workflow nudge {
-  when email_opened where contact.opted_in
-  wait 1d
-  if contact.opted_in {
-    send email "nudge"
-  }
-}
-"#,
+    bad: "workflow nudge {\n  when email_opened where contact.opted_in\n  if contact.opted_in {\n    send email \"nudge\"\n  }\n}\n",
+    good: "workflow nudge {\n  when email_opened where contact.opted_in\n  wait 1d\n  if contact.opted_in {\n    send email \"nudge\"\n  }\n}\n",
     check,
 };
 

@@ -10,26 +10,8 @@ pub const RULE: Rule = Rule {
     default: Level::Warn,
     summary: "attribute-triggered workflows that can start one another through `set` in a cycle",
     why: "A cycle can fire the same workflows again and again in one instant: duplicate messages, and at run time the cascade bound fails the journey.",
-    bad: r#"workflow up {
-  when contact.score > 10
-  set contact.plan = "paid"
-}
-
-workflow down {
-  when contact.plan == "paid"
-  set contact.score += 5
-}
-"#,
-    good: r#"workflow up {
-  when contact.score > 10
-  set contact.plan = "paid"
-}
-
-workflow down {
-  when contact.plan == "paid"
-  tag "paying"
-}
-"#,
+    bad: "workflow up {\n  when contact.score > 10\n  set contact.plan = \"paid\"\n}\n\nworkflow down {\n  when contact.plan == \"paid\"\n  set contact.score += 5\n}\n",
+    good: "workflow up {\n  when contact.score > 10\n  set contact.plan = \"paid\"\n}\n\nworkflow down {\n  when contact.plan == \"paid\"\n  tag \"paying\"\n}\n",
     check,
 };
 

@@ -10,16 +10,8 @@ pub const RULE: Rule = Rule {
     default: Level::Warn,
     summary: "`seen(...)` or `count(...)` without `within`",
     why: "Without a window the runtime must keep every event of that type for every contact forever, and a purchase from five years ago counts like one from yesterday.",
-    bad: r#"workflow loyal {
-  when purchase where count(purchase) >= 3
-  tag "loyal"
-}
-"#,
-    good: r#"workflow loyal {
-  when purchase where count(purchase within 90d) >= 3
-  tag "loyal"
-}
-"#,
+    bad: "workflow loyal {\n  when purchase where count(purchase) >= 3\n  tag \"loyal\"\n}\n",
+    good: "workflow loyal {\n  when purchase where count(purchase within 90d) >= 3\n  tag \"loyal\"\n}\n",
     check,
 };
 

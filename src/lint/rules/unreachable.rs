@@ -10,20 +10,8 @@ pub const RULE: Rule = Rule {
     default: Level::Warn,
     summary: "statements after `exit`, and branches whose condition is known false from the entry filter or an enclosing condition",
     why: "Code no contact can reach is a message nobody receives: usually a condition written the wrong way round or a step placed after the journey ends.",
-    bad: r#"workflow upgrade {
-  when purchase where contact.plan == "paid" and contact.opted_in
-  if contact.plan == "free" {
-    send email "upgrade"
-  }
-}
-"#,
-    good: r#"workflow upgrade {
-  when purchase where contact.plan == "free" and contact.opted_in
-  if contact.score > 10 {
-    send email "upgrade"
-  }
-}
-"#,
+    bad: "workflow upgrade {\n  when purchase where contact.plan == \"paid\" and contact.opted_in\n  if contact.plan == \"free\" {\n    send email \"upgrade\"\n  }\n}\n",
+    good: "workflow upgrade {\n  when purchase where contact.plan == \"free\" and contact.opted_in\n  if contact.score > 10 {\n    send email \"upgrade\"\n  }\n}\n",
     check,
 };
 
