@@ -7,12 +7,13 @@
 //! workflows whose trigger matches start, in declaration order.
 
 use super::eval::{eval, Ctx, Fault};
-use super::interpreter::JourneyView;
+pub use super::output::Outcome;
 use super::output::{ActionKind, Emitted, Lifecycle, Output};
 use super::program::{CTrigger, Compiled, Criterion, Instr, Reenter};
 use super::record::{Input, Payload, CONTACT_CREATED, CONTACT_UPDATED};
 use super::store::{Event, Journey, Store, NEVER};
 use super::value::{Millis, Value};
+use crate::source::Span;
 use std::sync::Arc;
 
 mod clock;
@@ -42,23 +43,17 @@ pub struct WorkflowStats {
     pub failed: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Completed,
-    Converted,
-    Exited,
-    Failed,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Completed => "completed",
-            Outcome::Converted => "converted",
-            Outcome::Exited => "exited",
-            Outcome::Failed => "failed",
-        }
-    }
+/// One journey in flight, as a person would want to see it: its
+/// workflow (an index in the program), the statement it stands at (a
+/// `wait` or `wait for`), the event a `wait for` awaits (a type id), when
+/// the wait ends, and when the journey began.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JourneyView {
+    pub workflow: u16,
+    pub at: Span,
+    pub waiting_for: Option<u16>,
+    pub until: Millis,
+    pub entered_at: Millis,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

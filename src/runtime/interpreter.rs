@@ -4,6 +4,7 @@
 //! benchmark drive the engine only through [`Interpreter`]; so will every
 //! later driver (state, tests, a server).
 
+pub use super::engine::JourneyView;
 use super::engine::{Engine, RunFault, WorkflowStats};
 use super::eval::Fault;
 use super::input::{parse_contact, parse_event, parse_event_kept};
@@ -12,7 +13,6 @@ use super::program::{CExpr, Compiled};
 use super::record::Input;
 use super::stream::{self, Record};
 use super::value::{Millis, Value};
-use crate::source::Span;
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -73,19 +73,6 @@ pub struct StreamOptions {
 
 /// Records pending before [`Driver::progress`] is called within a batch.
 const PENDING_LIMIT: usize = 1024;
-
-/// One journey in flight, as a person would want to see it: its
-/// workflow (an index in the program), the statement it stands at (a
-/// `wait` or `wait for`), the event a `wait for` awaits (a type id), when
-/// the wait ends, and when the journey began.
-#[derive(Clone, Debug, PartialEq)]
-pub struct JourneyView {
-    pub workflow: u16,
-    pub at: Span,
-    pub waiting_for: Option<u16>,
-    pub until: Millis,
-    pub entered_at: Millis,
-}
 
 /// Counts of the run so far.
 #[derive(Clone, Debug, PartialEq)]

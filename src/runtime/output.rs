@@ -2,7 +2,6 @@
 //! Lines (LANGUAGE.md section 6: actions, and with `--trace` the lifecycle
 //! records).
 
-use super::engine::Outcome;
 use super::program::Compiled;
 use super::value::{format_datetime, write_json_str, Millis, Value};
 use smol_str::SmolStr;
@@ -94,6 +93,26 @@ impl Action {
             Action::AddToAudience(_) => ActionKind::AddToAudience,
             Action::Notify { .. } => ActionKind::Notify,
             Action::Webhook { .. } => ActionKind::Webhook,
+        }
+    }
+}
+
+/// How a journey ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Converted,
+    Exited,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Converted => "converted",
+            Outcome::Exited => "exited",
+            Outcome::Failed => "failed",
         }
     }
 }

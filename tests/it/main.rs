@@ -1,6 +1,7 @@
 //! The integration test binary: one module per part of the pipeline.
 
 mod accept;
+mod architecture;
 mod cli;
 mod fmt;
 mod helpers;
