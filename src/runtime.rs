@@ -1,9 +1,12 @@
 //! Running: a checked program executed against contact events in virtual time.
 //!
-//! `runtime/compile.rs` turns the AST into instructions, `runtime/engine.rs`
-//! runs them (timers in `engine/clock.rs`, instructions in `engine/exec.rs`),
-//! `runtime/stream.rs` parses input on a second thread, `runtime/input.rs` reads and validates JSON Lines input and
-//! `runtime/output.rs` writes actions. `nurture run` and the REPL share this.
+//! [`Interpreter`] is the one front door every driver uses. Behind it,
+//! `compile.rs` turns the AST into the instruction set of `program.rs`,
+//! `engine.rs` runs it (timers in `engine/clock.rs`, instructions in
+//! `engine/exec.rs`) over the state in `store.rs`, `stream.rs` parses input
+//! on other threads, `input.rs` reads and validates JSON Lines into the
+//! records of `record.rs`, and `output.rs` holds what was emitted and
+//! renders it as JSON.
 
 pub mod compile;
 pub mod engine;
