@@ -80,24 +80,17 @@ fn parse_validate(path: &Path, prog: &Compiled) -> std::io::Result<()> {
 fn one_thread(path: &Path, prog: &Arc<Compiled>) -> std::io::Result<()> {
     let mut r = open(path)?;
     let mut it = Interpreter::new(prog.clone(), false);
-    let mut sink = std::io::BufWriter::with_capacity(1 << 16, std::io::sink());
-    let mut text = String::new();
+    let mut sink = Counted(0);
     let mut line = String::new();
     while r.read_line(&mut line)? > 0 {
         it.feed_line_kept(line.trim_end())
             .map_err(std::io::Error::other)?;
         if it.pending() >= 1024 {
-            it.take_json(&mut text);
-            if text.len() > 1 << 16 {
-                sink.write_all(text.as_bytes())?;
-                text.clear();
-            }
+            it.write_json(&mut sink)?;
         }
         line.clear();
     }
-    it.take_json(&mut text);
-    sink.write_all(text.as_bytes())?;
-    sink.flush()
+    it.write_json(&mut sink)
 }
 
 struct EndToEnd {
@@ -114,12 +107,24 @@ struct EndToEnd {
     output_bytes: usize,
 }
 
+/// A sink that counts the bytes written to it.
+struct Counted(usize);
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The bench's driver: writes the output to a sink, samples memory as
 /// the contacts are created, and treats any bad record as a failure.
 struct Bench {
-    sink: std::io::BufWriter<std::io::Sink>,
-    text: String,
-    output_bytes: usize,
+    sink: Counted,
     rss_before: u64,
     contacts: u64,
     mid: Option<(u64, u64)>,
@@ -149,13 +154,8 @@ impl Driver for Bench {
         if self.mid.is_none() && line > self.contacts {
             self.mid = Some(self.sample(it));
         }
-        it.take_json(&mut self.text);
-        if self.text.len() > 1 << 16 {
-            self.output_bytes += self.text.len();
-            if self.sink.write_all(self.text.as_bytes()).is_err() {
-                return ControlFlow::Break(());
-            }
-            self.text.clear();
+        if it.write_json(&mut self.sink).is_err() {
+            return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
     }
@@ -166,9 +166,7 @@ impl Driver for Bench {
 /// runtime's front door.
 fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Result<EndToEnd> {
     let mut bench = Bench {
-        sink: std::io::BufWriter::with_capacity(1 << 16, std::io::sink()),
-        text: String::new(),
-        output_bytes: 0,
+        sink: Counted(0),
         rss_before: proc_status("VmRSS:"),
         contacts,
         mid: None,
@@ -185,10 +183,7 @@ fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Resu
     if let Some(bad) = bench.bad {
         return Err(std::io::Error::other(bad));
     }
-    it.take_json(&mut bench.text);
-    bench.output_bytes += bench.text.len();
-    bench.sink.write_all(bench.text.as_bytes())?;
-    bench.sink.flush()?;
+    it.write_json(&mut bench.sink)?;
     let stats = it.stats();
     Ok(EndToEnd {
         mid: bench.mid.unwrap_or_default(),
@@ -197,7 +192,7 @@ fn end_to_end(path: &Path, prog: &Arc<Compiled>, contacts: u64) -> std::io::Resu
         contacts: it.contact_ids().count(),
         in_flight: stats.waiting.iter().sum(),
         actions: stats.actions.iter().sum(),
-        output_bytes: bench.output_bytes,
+        output_bytes: bench.sink.0,
     })
 }
 

@@ -53,8 +53,6 @@ struct Sink {
     stdout: BufWriter<std::io::Stdout>,
     rejects: Option<BufWriter<File>>,
     rejected: u64,
-    /// Rendered output not yet written.
-    text: String,
     on_error: OnError,
     /// The file being read, for messages.
     path: PathBuf,
@@ -101,7 +99,6 @@ pub fn run(args: &RunArgs) -> ExitCode {
         stdout: BufWriter::with_capacity(1 << 16, std::io::stdout()),
         rejects,
         rejected: 0,
-        text: String::new(),
         on_error: args.on_error,
         path: PathBuf::new(),
         stopped: false,
@@ -143,11 +140,7 @@ impl Driver for Sink {
     }
 
     fn progress(&mut self, it: &mut Interpreter, _line: u64) -> ControlFlow<()> {
-        it.take_json(&mut self.text);
-        if self.text.len() > 1 << 16 {
-            let _ = self.stdout.write_all(self.text.as_bytes());
-            self.text.clear();
-        }
+        let _ = it.write_json(&mut self.stdout);
         ControlFlow::Continue(())
     }
 }
@@ -251,9 +244,7 @@ impl Sink {
 
     /// Writes pending actions and reports faults.
     fn flush(&mut self, it: &mut Interpreter) {
-        it.take_json(&mut self.text);
-        let _ = self.stdout.write_all(self.text.as_bytes());
-        self.text.clear();
+        let _ = it.write_json(&mut self.stdout);
         let _ = self.stdout.flush();
         for f in it.take_faults() {
             self.report(&f);

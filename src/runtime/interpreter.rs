@@ -13,7 +13,7 @@ use super::program::{CExpr, Compiled};
 use super::record::Input;
 use super::stream::{self, Record};
 use super::value::{Millis, Value};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -21,6 +21,8 @@ use std::sync::Arc;
 pub struct Interpreter {
     engine: Engine,
     json: JsonWriter,
+    /// Rendered output on its way to a writer.
+    scratch: String,
     /// Events accepted so far.
     accepted: u64,
 }
@@ -94,6 +96,7 @@ impl Interpreter {
         Interpreter {
             engine: Engine::new(prog, trace),
             json: JsonWriter::default(),
+            scratch: String::new(),
             accepted: 0,
         }
     }
@@ -232,6 +235,33 @@ impl Interpreter {
         let prog = self.engine.prog().clone();
         let json = &mut self.json;
         self.engine.drain_records(|r| json.write(&prog, r, buf));
+    }
+
+    /// Takes the records emitted since the last take and writes them to
+    /// `out` as JSON Lines, 64 KiB at a time (a burst of timers firing at
+    /// once is never held twice, as records and as text). On a write error
+    /// the records not written are gone: the error says so.
+    pub fn write_json(&mut self, out: &mut dyn Write) -> std::io::Result<()> {
+        const CHUNK: usize = 1 << 16;
+        let prog = self.engine.prog().clone();
+        let json = &mut self.json;
+        let mut buf = std::mem::take(&mut self.scratch);
+        let mut result = Ok(());
+        self.engine.drain_records(|r| {
+            json.write(&prog, r, &mut buf);
+            if buf.len() >= CHUNK {
+                if result.is_ok() {
+                    result = out.write_all(buf.as_bytes());
+                }
+                buf.clear();
+            }
+        });
+        if result.is_ok() {
+            result = out.write_all(buf.as_bytes());
+        }
+        buf.clear();
+        self.scratch = buf;
+        result
     }
 
     /// Renders one record as a JSON line (with its newline).

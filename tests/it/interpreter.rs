@@ -180,3 +180,46 @@ not json
     );
     assert_eq!(it.stats().events, 1);
 }
+
+/// Records each write's length.
+#[derive(Default)]
+struct Writes(Vec<u8>, Vec<usize>);
+
+impl std::io::Write for Writes {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        self.1.push(buf.len());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A burst of timers firing at once is written in chunks, and the text is
+/// the same as rendering the records in one piece.
+#[test]
+fn a_burst_of_output_is_written_in_chunks() {
+    let run = || {
+        let mut it = interpreter(true);
+        for i in 0..2000 {
+            let line = CREATED.replace("\"ann\"", &format!("\"c{i}\""));
+            it.feed_line(&line).expect("accepted");
+        }
+        it.take_emitted();
+        it.drain();
+        it
+    };
+    let mut whole = String::new();
+    run().take_json(&mut whole);
+    let mut writes = Writes::default();
+    run().write_json(&mut writes).expect("written");
+    assert_eq!(String::from_utf8(writes.0).expect("utf-8"), whole);
+    assert!(writes.1.len() > 2, "{:?}", writes.1);
+    assert!(
+        writes.1.iter().all(|n| *n < (1 << 16) + 512),
+        "{:?}",
+        writes.1
+    );
+}
