@@ -6,6 +6,7 @@ use crate::runtime::output::ActionKind;
 use crate::runtime::value::parse_datetime;
 use crate::runtime::{BadRecord, Driver, Interpreter, StreamOptions};
 use crate::source::{load_sources, SourceMap};
+use crate::vocabulary::Channel;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::ops::ControlFlow;
@@ -296,20 +297,46 @@ impl Sink {
             .unwrap_or(8)
             .max(8);
         s.push_str(&format!(
-            "  {:width$}  {:>8} {:>9} {:>7} {:>9} {:>7} {:>8}\n",
-            "workflow", "entered", "converted", "exited", "completed", "failed", "waiting"
+            "  {:width$}  {:>8} {:>9} {:>7} {:>9} {:>7} {:>8} {:>8}\n",
+            "workflow",
+            "entered",
+            "converted",
+            "exited",
+            "completed",
+            "failed",
+            "waiting",
+            "skipped"
         ));
         for (i, w) in prog.workflows.iter().enumerate() {
             let st = stats.workflows[i];
             s.push_str(&format!(
-                "  {:width$}  {:>8} {:>9} {:>7} {:>9} {:>7} {:>8}\n",
+                "  {:width$}  {:>8} {:>9} {:>7} {:>9} {:>7} {:>8} {:>8}\n",
                 w.name,
                 st.entered,
                 st.converted,
                 st.exited,
                 st.completed,
                 st.failed,
-                stats.waiting[i]
+                stats.waiting[i],
+                st.skipped
+            ));
+        }
+        let suppressed: Vec<String> = prog
+            .workflows
+            .iter()
+            .zip(&stats.workflows)
+            .flat_map(|(w, st)| {
+                Channel::ALL
+                    .iter()
+                    .zip(st.suppressed)
+                    .filter(|(_, n)| *n > 0)
+                    .map(move |(c, n)| format!("{} {} {n}", w.name, c.name()))
+            })
+            .collect();
+        if !suppressed.is_empty() {
+            s.push_str(&format!(
+                "  sends suppressed for want of consent: {}\n",
+                suppressed.join(", ")
             ));
         }
         eprint!("{s}");

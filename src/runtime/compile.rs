@@ -7,6 +7,7 @@ use super::value::Value;
 use crate::ast::{self, BinaryOp, ExprKind, HistoryKind, PathRoot, StmtKind, UnaryOp};
 use crate::check::{Schema, Type};
 use crate::source::Span;
+use crate::vocabulary::Channel;
 use std::sync::Arc;
 
 use super::program::{
@@ -245,10 +246,21 @@ impl<'a> Cx<'a> {
                 template,
                 data,
             } => {
+                // INVARIANT: the checker accepts only known channels.
+                let Some(channel_id) = Channel::from_name(&channel.name) else {
+                    unreachable!("`{}` is not a channel", channel.name)
+                };
+                let consent = self
+                    .schema
+                    .consent_fields(&channel.name)
+                    .map(|i| i as u16)
+                    .collect();
                 let i = Instr::Send {
                     channel: Arc::from(channel.name.as_str()),
+                    channel_id,
                     template: Arc::from(template.value.as_str()),
                     data: self.data(data),
+                    consent,
                 };
                 code.push(i, span);
             }

@@ -8,7 +8,8 @@
 
 use super::eval::{eval, Ctx, Fault};
 pub use super::output::Outcome;
-use super::output::{Lifecycle, Output};
+use super::output::{Lifecycle, Output, Skip};
+use crate::vocabulary::Channel;
 use super::program::{CTrigger, Compiled, Criterion, Instr, Reenter};
 use super::record::{Input, Payload, CONTACT_CREATED, CONTACT_UPDATED};
 use super::store::{Event, Journey, Store, NEVER};
@@ -42,6 +43,12 @@ pub struct WorkflowStats {
     pub exited: u64,
     pub completed: u64,
     pub failed: u64,
+    /// Trigger matches that started no journey (one was active, or
+    /// `reenter` forbade it).
+    pub skipped: u64,
+    /// Sends not emitted for want of consent, per channel (indexed by
+    /// `Channel as usize`).
+    pub suppressed: [u64; Channel::ALL.len()],
 }
 
 /// One journey in flight, as a person would want to see it: its
@@ -464,6 +471,7 @@ impl Engine {
     fn try_start(&mut self, c: u32, wf: u16, trigger: Option<Arc<Event>>) -> bool {
         let slot = *self.store.slot_mut(c, wf);
         if slot.journey != super::store::NO_JOURNEY {
+            self.skip(c, wf, Skip::Active);
             return false;
         }
         let last = slot.last_entry;
@@ -473,6 +481,7 @@ impl Engine {
             Reenter::After(d) => last == NEVER || self.now.saturating_sub(last) >= d,
         };
         if !allowed {
+            self.skip(c, wf, Skip::Reenter);
             return false;
         }
         self.store.slot_mut(c, wf).last_entry = self.now;
@@ -491,6 +500,12 @@ impl Engine {
         self.life(c, wf, Lifecycle::Enter);
         self.run(id);
         true
+    }
+
+    /// A trigger of `wf` matched for `c` but started no journey.
+    fn skip(&mut self, c: u32, wf: u16, why: Skip) {
+        self.stats[wf as usize].skipped += 1;
+        self.life(c, wf, Lifecycle::Skipped(why));
     }
 
     /// Keeps a lifecycle record of the journey of `wf` and contact `c`, when tracing.

@@ -134,6 +134,47 @@ pub enum Lifecycle {
         timeout: bool,
     },
     End(Outcome),
+    /// A `send` that was not emitted; the journey went on.
+    Suppressed {
+        channel: Arc<str>,
+        template: Arc<str>,
+        reason: Suppression,
+    },
+    /// A trigger matched but no journey started.
+    Skipped(Skip),
+}
+
+/// Why a `send` was not emitted (LANGUAGE.md section 10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suppression {
+    /// A field marked `@consent(channel)` was not `true`.
+    Consent,
+}
+
+impl Suppression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suppression::Consent => "consent",
+        }
+    }
+}
+
+/// Why a matching trigger started no journey (LANGUAGE.md section 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// The contact already has a journey in flight in that workflow.
+    Active,
+    /// Its `reenter` rule forbids another journey yet.
+    Reenter,
+}
+
+impl Skip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Skip::Active => "active",
+            Skip::Reenter => "reenter",
+        }
+    }
 }
 
 /// What a record says.
@@ -294,6 +335,20 @@ fn lifecycle_fields(prog: &Compiled, l: &Lifecycle, buf: &mut String) {
         Lifecycle::End(outcome) => {
             buf.push_str("end\"");
             field_str(buf, "outcome", outcome.as_str());
+        }
+        Lifecycle::Suppressed {
+            channel,
+            template,
+            reason,
+        } => {
+            buf.push_str("suppressed\"");
+            field_str(buf, "channel", channel);
+            field_str(buf, "template", template);
+            field_str(buf, "reason", reason.as_str());
+        }
+        Lifecycle::Skipped(reason) => {
+            buf.push_str("skipped\"");
+            field_str(buf, "reason", reason.as_str());
         }
     }
 }

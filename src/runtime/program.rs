@@ -10,6 +10,7 @@ use crate::source::Span;
 use std::sync::Arc;
 
 pub use crate::vocabulary::Builtin;
+use crate::vocabulary::Channel;
 
 #[derive(Clone, Debug)]
 pub enum CExpr {
@@ -46,8 +47,13 @@ pub type Data = Option<Box<[(Arc<str>, CExpr)]>>;
 pub enum Instr {
     Send {
         channel: Arc<str>,
+        /// The channel, for the counts of suppressed sends.
+        channel_id: Channel,
         template: Arc<str>,
         data: Data,
+        /// The slots of the fields marked `@consent(channel)`: the send is
+        /// emitted only when every one of them is `true` at that instant.
+        consent: Box<[u16]>,
     },
     Tag(CExpr),
     Untag(CExpr),

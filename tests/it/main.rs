@@ -12,4 +12,5 @@ mod props;
 mod repl;
 mod run;
 mod syntax_errors;
+mod trust;
 mod type_errors;

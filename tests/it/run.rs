@@ -849,7 +849,7 @@ fn summary_counts_actions_and_outcomes() {
         .find(|l| l.trim_start().starts_with("w "))
         .unwrap_or("");
     let cols: Vec<&str> = row.split_whitespace().collect();
-    assert_eq!(cols, ["w", "1", "0", "0", "0", "0", "1"], "{}", r.err);
+    assert_eq!(cols, ["w", "1", "0", "0", "0", "0", "1", "0"], "{}", r.err);
 }
 
 // ------------------------------------------------------------------ determinism

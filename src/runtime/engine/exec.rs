@@ -1,7 +1,7 @@
 //! Running a journey's instructions: actions, waits, branches and splits.
 
 use super::super::eval::{arithmetic, eval, Fault};
-use super::super::output::{Action, DataMap, Lifecycle};
+use super::super::output::{Action, DataMap, Lifecycle, Suppression};
 use super::super::program::{CExpr, Compiled, Data, Instr, Part};
 use super::super::store::Journey;
 use super::super::value::{Millis, Value};
@@ -30,9 +30,28 @@ impl Engine {
         match instr {
             Instr::Send {
                 channel,
+                channel_id,
                 template,
                 data,
+                consent,
             } => {
+                let attrs = &self.store.contacts[c].attrs;
+                let consented = consent
+                    .iter()
+                    .all(|slot| matches!(attrs[*slot as usize], Value::Bool(true)));
+                if !consented {
+                    let stats = &mut self.stats[j.workflow as usize];
+                    stats.suppressed[*channel_id as usize] += 1;
+                    if self.out.trace {
+                        let what = Lifecycle::Suppressed {
+                            channel: channel.clone(),
+                            template: template.clone(),
+                            reason: Suppression::Consent,
+                        };
+                        self.life(j.contact, j.workflow, what);
+                    }
+                    return Ok(Step::Next);
+                }
                 let data = eval_data(data, |e| eval_here(self, e))?;
                 self.emit(
                     j,

@@ -1,0 +1,211 @@
+//! The runtime's guarantees of LANGUAGE.md sections 6 and 10: no message
+//! without consent, and no matching trigger dropped without a record.
+
+use crate::helpers::{bin, root, stderr, stdout, with_schema};
+
+/// Runs `program` over `events` with `flags`; (stdout lines, stderr).
+fn run(program: &str, events: &str, flags: &[&str]) -> (Vec<serde_json::Value>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p.flow");
+    let e = dir.path().join("events.jsonl");
+    std::fs::write(&p, program).expect("write");
+    std::fs::write(&e, events).expect("write");
+    let o = bin()
+        .arg("run")
+        .arg(&p)
+        .arg("--events")
+        .arg(&e)
+        .args(flags)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let lines = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    (lines, stderr(&o))
+}
+
+fn of_kind<'a>(lines: &'a [serde_json::Value], action: &str) -> Vec<&'a serde_json::Value> {
+    lines.iter().filter(|l| l["action"] == action).collect()
+}
+
+const OPT_OUT_LATER: &str = r#"{"at":"2026-03-01T09:00:00Z","contact":"c1","type":"contact_created","attributes":{"email":"a@x.com","phone":"+34600","opted_in":true,"country":"ES"}}
+{"at":"2026-03-01T11:00:00Z","contact":"c1","type":"contact_updated","attributes":{"opted_in":false}}
+"#;
+
+/// The issue's case: opted in at creation, opted out two hours later; the
+/// journey's later sends are suppressed, traced and counted.
+#[test]
+fn a_send_without_consent_at_that_instant_is_suppressed() {
+    let program = with_schema(
+        r#"workflow w {
+  when contact_created where contact.opted_in
+  send email "intro"
+  wait 1d
+  if contact.phone is set {
+    send sms "check_inbox"
+  }
+  tag "after"
+  send email "part2"
+}
+"#,
+    );
+    let (lines, err) = run(&program, OPT_OUT_LATER, &["--drain", "--trace"]);
+    let sends: Vec<_> = of_kind(&lines, "send")
+        .iter()
+        .map(|l| l["template"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(sends, ["intro"], "only the send made with consent");
+    let suppressed = of_kind(&lines, "suppressed");
+    assert_eq!(suppressed.len(), 2, "{lines:?}");
+    assert_eq!(
+        suppressed[0].as_object().map(|o| o.len()),
+        Some(7),
+        "at, contact, workflow, action, channel, template, reason: {}",
+        suppressed[0]
+    );
+    assert_eq!(suppressed[0]["channel"], "sms");
+    assert_eq!(suppressed[0]["template"], "check_inbox");
+    assert_eq!(suppressed[0]["reason"], "consent");
+    assert_eq!(suppressed[0]["at"], "2026-03-02T09:00:00Z");
+    assert_eq!(suppressed[1]["template"], "part2");
+    // The journey goes on past a suppressed send.
+    assert_eq!(of_kind(&lines, "tag").len(), 1);
+    assert!(
+        err.contains("sends suppressed for want of consent: w email 1, w sms 1"),
+        "{err}"
+    );
+}
+
+/// Without `--trace`, a suppressed send leaves no line on stdout.
+#[test]
+fn suppressed_sends_are_trace_records_only() {
+    let program = with_schema(
+        r#"workflow w {
+  when contact_created where contact.opted_in
+  wait 1d
+  send email "late"
+}
+"#,
+    );
+    let (lines, err) = run(&program, OPT_OUT_LATER, &["--drain"]);
+    assert!(lines.is_empty(), "{lines:?}");
+    assert!(err.contains("w email 1"), "{err}");
+}
+
+/// A channel with no `@consent` field is not guarded.
+#[test]
+fn a_channel_without_a_consent_field_is_not_guarded() {
+    let program = r#"contact {
+  email: string @channel(email)
+  phone: string? @channel(sms)
+  opted_in: bool = false @consent(email)
+}
+
+workflow w {
+  when contact_created
+  send email "e"
+  if contact.phone is set {
+    send sms "s"
+  }
+}
+"#;
+    let events = r#"{"at":"2026-03-01T09:00:00Z","contact":"c1","type":"contact_created","attributes":{"email":"a@x.com","phone":"+1"}}
+"#;
+    let (lines, _) = run(program, events, &["--trace"]);
+    let sent: Vec<_> = of_kind(&lines, "send").iter().map(|l| l["channel"].clone()).collect();
+    assert_eq!(sent, ["sms"]);
+    assert_eq!(of_kind(&lines, "suppressed")[0]["channel"], "email");
+}
+
+/// The examples' lead nurturing: a contact who opts out two hours after
+/// signing up gets nothing more from it.
+#[test]
+fn the_examples_send_nothing_after_an_opt_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = dir.path().join("events.jsonl");
+    std::fs::write(&e, OPT_OUT_LATER).expect("write");
+    let o = bin()
+        .arg("run")
+        .arg(root().join("examples"))
+        .arg("--events")
+        .arg(&e)
+        .arg("--drain")
+        .output()
+        .expect("runs");
+    let out = stdout(&o);
+    let late: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("\"action\":\"send\"") && !l.contains("2026-03-01T09:00:00Z"))
+        .collect();
+    assert!(late.is_empty(), "sent after the opt-out: {late:#?}");
+}
+
+const THREE_DOWNLOADS: &str = r#"{"at":"2026-03-01T09:00:00Z","contact":"c1","type":"contact_created","attributes":{"email":"a@x.com","opted_in":true,"country":"ES"}}
+{"at":"2026-03-01T10:00:00Z","contact":"c1","type":"purchase","order_id":"o1","amount":1.0,"category":"x"}
+{"at":"2026-03-01T10:30:00Z","contact":"c1","type":"purchase","order_id":"o2","amount":1.0,"category":"x"}
+{"at":"2026-03-01T11:00:00Z","contact":"c1","type":"purchase","order_id":"o3","amount":1.0,"category":"x"}
+"#;
+
+/// Three matching events within a journey's wait: one journey, two
+/// `skipped` records (`active`), counted in the summary.
+#[test]
+fn a_trigger_that_starts_no_journey_writes_a_skipped_record() {
+    let program = with_schema(
+        r#"workflow w {
+  when purchase
+  reenter always
+  wait 1d
+  tag "thanks"
+}
+"#,
+    );
+    let (lines, err) = run(&program, THREE_DOWNLOADS, &["--trace"]);
+    let skipped = of_kind(&lines, "skipped");
+    assert_eq!(skipped.len(), 2, "{lines:?}");
+    assert_eq!(skipped[0]["reason"], "active");
+    assert_eq!(skipped[0]["at"], "2026-03-01T10:30:00Z");
+    assert_eq!(skipped[0].as_object().map(|o| o.len()), Some(5));
+    let row = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("w "))
+        .unwrap_or("");
+    assert_eq!(
+        row.split_whitespace().last(),
+        Some("2"),
+        "the skipped column: {err}"
+    );
+}
+
+/// `reenter never` after the first journey ended: `reason` is `reenter`.
+#[test]
+fn a_reentry_refused_is_skipped_for_reenter() {
+    let program = with_schema(
+        r#"workflow w {
+  when purchase
+  tag "first"
+}
+"#,
+    );
+    let (lines, _) = run(&program, THREE_DOWNLOADS, &["--trace"]);
+    let reasons: Vec<_> = of_kind(&lines, "skipped")
+        .iter()
+        .map(|l| l["reason"].clone())
+        .collect();
+    assert_eq!(reasons, ["reenter", "reenter"]);
+}
+
+/// A `where` that does not hold writes nothing.
+#[test]
+fn a_false_where_writes_no_skipped_record() {
+    let program = with_schema(
+        r#"workflow w {
+  when purchase where event.order_id == "none"
+  tag "x"
+}
+"#,
+    );
+    let (lines, _) = run(&program, THREE_DOWNLOADS, &["--trace"]);
+    assert!(of_kind(&lines, "skipped").is_empty(), "{lines:?}");
+}
