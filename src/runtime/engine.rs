@@ -9,12 +9,12 @@
 use super::eval::{eval, Ctx, Fault};
 pub use super::output::Outcome;
 use super::output::{Lifecycle, Output, Skip};
-use crate::vocabulary::Channel;
 use super::program::{CTrigger, Compiled, Criterion, Instr, Reenter};
 use super::record::{Input, Payload, CONTACT_CREATED, CONTACT_UPDATED};
 use super::store::{Event, Journey, Store, NEVER};
 use super::value::{Millis, Value};
 use crate::source::Span;
+use crate::vocabulary::Channel;
 use std::sync::Arc;
 
 mod clock;

@@ -115,3 +115,26 @@ fn help_explains_commands() {
         assert!(out.contains(flag), "{flag} missing from {out}");
     }
 }
+
+/// Every file the README's commands name exists, and its first command
+/// runs an example that exists.
+#[test]
+fn the_readme_names_only_files_that_exist() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let mut named = 0;
+    for word in readme.split_whitespace() {
+        let word = word.trim_matches(|c: char| "`,():".contains(c));
+        if word.starts_with("examples/") || word.starts_with("docs/") {
+            assert!(
+                root().join(word).exists(),
+                "README names `{word}`, which does not exist"
+            );
+            named += 1;
+        }
+    }
+    assert!(named >= 5, "the README's paths were found ({named})");
+    assert!(
+        readme.contains("cargo install --path ."),
+        "the README says how to install"
+    );
+}

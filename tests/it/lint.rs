@@ -126,6 +126,46 @@ rule_case!(
 "#
 );
 rule_case!(
+    consent_check_ends_at_a_wait,
+    "consent",
+    1,
+    r#"workflow w {
+  when purchase where contact.opted_in
+  wait 1d
+  send email "late"
+}
+"#
+);
+rule_case!(
+    consent_check_ends_in_a_wait_for_block,
+    "consent",
+    2,
+    r#"workflow w {
+  when purchase where contact.opted_in
+  wait for email_opened within 2d {
+    send email "opened"
+  } timeout {
+    send email "not_opened"
+  }
+}
+"#
+);
+rule_case!(
+    consent_checked_again_after_the_wait,
+    "consent",
+    0,
+    r#"workflow w {
+  when purchase where contact.opted_in
+  send email "now"
+  wait 1d
+  if not contact.opted_in {
+    exit
+  }
+  send email "late"
+}
+"#
+);
+rule_case!(
     consent_suppressed_on_line,
     "consent",
     0,

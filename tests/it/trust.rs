@@ -114,7 +114,10 @@ workflow w {
     let events = r#"{"at":"2026-03-01T09:00:00Z","contact":"c1","type":"contact_created","attributes":{"email":"a@x.com","phone":"+1"}}
 "#;
     let (lines, _) = run(program, events, &["--trace"]);
-    let sent: Vec<_> = of_kind(&lines, "send").iter().map(|l| l["channel"].clone()).collect();
+    let sent: Vec<_> = of_kind(&lines, "send")
+        .iter()
+        .map(|l| l["channel"].clone())
+        .collect();
     assert_eq!(sent, ["sms"]);
     assert_eq!(of_kind(&lines, "suppressed")[0]["channel"], "email");
 }
