@@ -32,6 +32,7 @@ pub fn workflow(cx: &mut ExprChecker, wf: &Workflow) {
             }
             TriggerKind::Condition(c) => {
                 cx.expect(&env, c, &Type::Bool, "a trigger condition");
+                attributes_only(cx, c);
                 env.facts = facts_true(c);
             }
         }
@@ -66,6 +67,38 @@ pub fn workflow(cx: &mut ExprChecker, wf: &Workflow) {
         cx.positive_duration(d.seconds, d.span, "a reentry delay");
     }
     block(cx, env, &wf.body);
+}
+
+/// A `when COND` trigger is judged only when attributes change, so it may
+/// read only attributes: `now`, `seen` and `count` change without one.
+fn attributes_only(cx: &mut ExprChecker, c: &Expr) {
+    let mut first = None;
+    c.walk(&mut |e| {
+        if first.is_none() && matches!(e.kind, ExprKind::Now | ExprKind::History { .. }) {
+            first = Some(e);
+        }
+    });
+    let Some(e) = first else { return };
+    let what = match &e.kind {
+        ExprKind::History {
+            kind: HistoryKind::Seen,
+            ..
+        } => "`seen(...)` reads the event history",
+        ExprKind::History { .. } => "`count(...)` reads the event history",
+        _ => "`now` moves on without any change",
+    };
+    cx.diags.push(
+        Diagnostic::error(
+            Code::TriggerReadsTime,
+            e.span,
+            "a `when` condition may read only the contact's attributes",
+        )
+        .with_label(format!("{what}, but the condition is judged only when an attribute changes"))
+        .with_help(
+            "for time, use a calendar trigger (`when every day at 09:00 where ...`) or `when inactive for 30d`; \
+             for history, an event trigger's `where` (`when purchase where count(purchase within 30d) >= 3`)",
+        ),
+    );
 }
 
 /// What the checker knows on a path: the event in scope and the values
@@ -204,18 +237,8 @@ fn stmt(cx: &mut ExprChecker, env: &Env, s: &Stmt) -> Option<Facts> {
 fn split(cx: &mut ExprChecker, s: &Stmt, arms: &[SplitArm]) {
     let mut total: u64 = 0;
     for arm in arms {
+        // A 0% share is legal (the `unreachable` lint reports it).
         total += u64::from(arm.percent);
-        if arm.percent == 0 {
-            cx.diags.push(
-                Diagnostic::error(
-                    Code::SplitShare,
-                    arm.percent_span,
-                    "a share of 0% never runs",
-                )
-                .with_label("empty share")
-                .with_help("give every branch a positive share, or remove it"),
-            );
-        }
     }
     if total != 100 {
         let head = Span::new(

@@ -328,6 +328,45 @@ rule_case!(
 "#
 );
 rule_case!(
+    unreachable_zero_split_arm,
+    "unreachable",
+    1,
+    r#"workflow w {
+  when purchase
+  split {
+    100% { tag "a" }
+    0% { tag "b" }
+  }
+}
+"#
+);
+rule_case!(
+    unreachable_wait_for_the_goal,
+    "unreachable",
+    1,
+    r#"workflow w {
+  when email_opened
+  goal purchase
+  wait for purchase within 7d {
+    stage "bought"
+  }
+}
+"#
+);
+rule_case!(
+    reachable_wait_for_a_filtered_goal,
+    "unreachable",
+    0,
+    r#"workflow w {
+  when email_opened
+  goal purchase where event.amount > 100.0
+  wait for purchase within 7d {
+    stage "bought"
+  }
+}
+"#
+);
+rule_case!(
     unreachable_suppressed,
     "unreachable",
     0,

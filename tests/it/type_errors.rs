@@ -326,18 +326,23 @@ type_snap!(
 }
 "#
 );
-type_snap!(
-    split_zero_share,
-    "nurture::type::split-share",
-    r#"workflow w {
+/// A 0% share is legal: only the total must be 100 (the `unreachable`
+/// lint reports the empty arm).
+#[test]
+fn a_zero_share_is_accepted() {
+    let src = with_schema(
+        r#"workflow w {
   when contact_created
   split {
     100% { send email "a" }
     0% { send email "b" }
   }
 }
-"#
-);
+"#,
+    );
+    let (diags, _) = diagnostics(&src);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:#?}");
+}
 type_snap!(
     zero_wait,
     "nurture::type::non-positive-duration",
@@ -466,4 +471,47 @@ fn too_many_condition_triggers() {
     assert_eq!(diags.len(), 1, "{diags:#?}");
     assert_eq!(diags[0].code, "nurture::type::too-many-triggers");
     assert!(diags[0].message.contains("at most 64"));
+}
+
+// A `when COND` trigger reads only attributes.
+type_snap!(
+    condition_trigger_reads_history,
+    "nurture::type::condition-trigger-reads-time",
+    r#"workflow w {
+  when contact.opted_in and not seen(email_opened within 60d)
+  tag "x"
+}
+"#
+);
+type_snap!(
+    condition_trigger_reads_now,
+    "nurture::type::condition-trigger-reads-time",
+    r#"workflow w {
+  when contact.score > 3 and now > @2026-06-01T00:00:00Z
+  tag "x"
+}
+"#
+);
+type_snap!(
+    condition_trigger_reads_count,
+    "nurture::type::condition-trigger-reads-time",
+    r#"workflow w {
+  when count(purchase) > 2
+  tag "x"
+}
+"#
+);
+
+/// The same reads are fine in an event trigger's `where`.
+#[test]
+fn an_event_where_may_read_history_and_time() {
+    let src = with_schema(
+        r#"workflow w {
+  when purchase where contact.opted_in and not seen(email_opened within 60d) and now > @2026-01-01T00:00:00Z
+  tag "x"
+}
+"#,
+    );
+    let (diags, _) = diagnostics(&src);
+    assert!(diags.iter().all(|d| !d.is_error()), "{diags:#?}");
 }
