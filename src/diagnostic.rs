@@ -116,7 +116,15 @@ impl Diagnostic {
     }
 
     /// Renders for a person: without colour when `color` is false, at `width` columns.
+    /// A span on a line too long to show is rendered without the source line.
     pub fn render(&self, sources: &SourceMap, color: bool, width: usize) -> String {
+        let file = sources.file(self.span.file);
+        let too_long = std::iter::once(self.span)
+            .chain(self.related.iter().map(|(s, _)| *s))
+            .any(|s| file.line_at(s.start as usize).len() > MAX_SHOWN_LINE);
+        if too_long {
+            return self.render_plain(sources);
+        }
         let theme = if color {
             GraphicalTheme::unicode()
         } else {
@@ -135,14 +143,37 @@ impl Diagnostic {
         out
     }
 
-    /// One JSON object: file, line, column, code, severity, message (and help when present).
+    /// The diagnostic without its source line: for lines too long to show.
+    fn render_plain(&self, sources: &SourceMap) -> String {
+        let mut out = format!(
+            "{}[{}]: {}\n  --> {} (the line is too long to show)\n",
+            self.severity.as_str(),
+            self.code,
+            self.message,
+            sources.location(self.span)
+        );
+        if let Some(label) = &self.label {
+            out.push_str(&format!("  here: {label}\n"));
+        }
+        if let Some(help) = &self.help {
+            out.push_str(&format!("  help: {help}\n"));
+        }
+        out
+    }
+
+    /// One JSON object: file, line, column, end_line, end_column (of the
+    /// last character), code, severity, message (and help when present).
     pub fn to_json(&self, sources: &SourceMap) -> serde_json::Value {
         let file = sources.file(self.span.file);
         let (line, column) = file.line_col(self.span.start as usize);
+        let last = (self.span.end as usize).max(self.span.start as usize + 1) - 1;
+        let (end_line, end_column) = file.line_col(last.max(self.span.start as usize));
         let mut v = serde_json::json!({
             "file": file.name,
             "line": line,
             "column": column,
+            "end_line": end_line,
+            "end_column": end_column,
             "code": self.code.as_str(),
             "severity": self.severity.as_str(),
             "message": self.message,
@@ -153,6 +184,10 @@ impl Diagnostic {
         v
     }
 }
+
+/// Lines longer than this (in bytes) are not shown under a diagnostic:
+/// the renderer cannot place a label past column 65535, and nobody reads it.
+const MAX_SHOWN_LINE: usize = 4096;
 
 /// Sorts diagnostics by file and position, keeping the order of equal ones.
 pub fn sort(diags: &mut [Diagnostic]) {

@@ -18,6 +18,14 @@ use crate::source::{FileId, SourceMap};
 use grammar::{FlowParser, Rule};
 use pest::Parser;
 
+/// How deep brackets and blocks (`(`, `[`, `{`) may nest in a file.
+pub const MAX_NESTING: usize = 100;
+
+/// The stack of the thread that parses: pest and the lowering recurse once
+/// per nesting level and per chained operator, so a long chain needs room
+/// before the depth limits can refuse it.
+const PARSER_STACK: usize = 256 << 20;
+
 /// Parses every file of `sources`, in order, into one program.
 pub fn parse_program(sources: &SourceMap) -> (Program, Vec<Diagnostic>) {
     let mut program = Program::default();
@@ -30,8 +38,59 @@ pub fn parse_program(sources: &SourceMap) -> (Program, Vec<Diagnostic>) {
     (program, diags)
 }
 
-/// Parses the items of one file.
+/// Runs `f` on a thread with a stack large enough for any input the depth
+/// limits let through (on this thread if none can be started).
+fn with_parser_stack<T: Send>(f: impl Fn() -> T + Sync) -> T {
+    let f = &f;
+    let spawned = std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .name("parser".into())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(scope, f)
+            .ok()?;
+        match handle.join() {
+            Ok(out) => Some(out),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    spawned.unwrap_or_else(f)
+}
+
+/// A bracket or block nested deeper than [`MAX_NESTING`].
+fn nesting_error(file: FileId, text: &str) -> Option<Diagnostic> {
+    let mut depth = 0usize;
+    for l in scan::scan(text) {
+        match l {
+            scan::Lexeme::Open { at, .. } => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    let span = crate::source::Span::new(file, at, at + 1);
+                    return Some(
+                        Diagnostic::error(Code::NestedTooDeeply, span, "nested too deeply")
+                            .with_label(format!("bracket or block number {depth} inside one another"))
+                            .with_help(format!(
+                                "brackets and blocks may nest at most {MAX_NESTING} deep; split the workflow or the expression"
+                            )),
+                    );
+                }
+            }
+            scan::Lexeme::Close { .. } => depth = depth.saturating_sub(1),
+            scan::Lexeme::Str { .. } | scan::Lexeme::Comment { .. } => {}
+        }
+    }
+    None
+}
+
+/// Parses the items of one file; a file nested deeper than [`MAX_NESTING`]
+/// gives that one error.
 pub fn parse_file(file: FileId, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
+    if let Some(d) = nesting_error(file, text) {
+        return (Vec::new(), vec![d]);
+    }
+    with_parser_stack(|| parse_file_here(file, text))
+}
+
+fn parse_file_here(file: FileId, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
     pest::set_error_detail(true);
     let mut items = Vec::new();
     let mut diags = Vec::new();
@@ -119,6 +178,13 @@ fn more_errors(file: FileId, text: &str, start: usize, end: usize, diags: &mut V
 
 /// Parses a single expression (the REPL's bare expressions).
 pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
+    if let Some(d) = nesting_error(file, text) {
+        return Err(Box::new(d));
+    }
+    with_parser_stack(|| parse_expr_here(file, text))
+}
+
+fn parse_expr_here(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
     pest::set_error_detail(true);
     match FlowParser::parse(Rule::expr_only, text) {
         Ok(mut pairs) => {

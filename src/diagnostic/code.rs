@@ -39,6 +39,7 @@ codes! {
     HeaderAfterStatement => "nurture::syntax::header-after-statement",
     IntTooLarge => "nurture::syntax::int-too-large",
     KeywordAsName => "nurture::syntax::keyword-as-name",
+    NestedTooDeeply => "nurture::syntax::nested-too-deeply",
     MissingTrigger => "nurture::syntax::missing-trigger",
     UnclosedBrace => "nurture::syntax::unclosed-brace",
     UnexpectedToken => "nurture::syntax::unexpected-token",

@@ -40,6 +40,8 @@ pub struct Lower {
     file: FileId,
     offset: usize,
     pub diags: Vec<Diagnostic>,
+    /// How many `lower_expr` calls are under way (an expression holds others).
+    expr_level: usize,
 }
 
 impl Lower {
@@ -48,6 +50,7 @@ impl Lower {
             file,
             offset,
             diags: Vec::new(),
+            expr_level: 0,
         }
     }
 
@@ -520,8 +523,34 @@ impl Lower {
         Template { parts, span }
     }
 
-    /// expr = { prefix* ~ primary ~ postfix* ~ (infix ~ prefix* ~ primary ~ postfix*)* }
+    /// An expression, refused when it nests deeper than [`MAX_EXPR_DEPTH`]
+    /// (a chain of operators counts a level per operator), so no later pass
+    /// recurses deeper than that.
     pub fn lower_expr(&mut self, pair: Pair<Rule>) -> Expr {
+        self.expr_level += 1;
+        let e = self.lower_expr_tree(pair);
+        self.expr_level -= 1;
+        if self.expr_level > 0 {
+            return e;
+        }
+        let Some(at) = too_deep(&e) else { return e };
+        self.diags.push(
+            Diagnostic::error(Code::NestedTooDeeply, at, "this expression is nested too deeply")
+                .with_label(format!("more than {MAX_EXPR_DEPTH} levels deep here"))
+                .with_help(format!(
+                    "an expression may nest at most {MAX_EXPR_DEPTH} levels (each operator of a chain counts one); split it, or compute part of it in a `set`"
+                )),
+        );
+        let span = e.span;
+        dismantle(e);
+        Expr {
+            kind: ExprKind::Bool(false),
+            span,
+        }
+    }
+
+    /// expr = { prefix* ~ primary ~ postfix* ~ (infix ~ prefix* ~ primary ~ postfix*)* }
+    fn lower_expr_tree(&mut self, pair: Pair<Rule>) -> Expr {
         let this = std::cell::RefCell::new(self);
         let out = pratt()
             .map_primary(|p| this.borrow_mut().lower_primary(p))
@@ -714,6 +743,36 @@ fn unescape(raw: &str) -> String {
 
 // The grammar guarantees the shape of every pair lowered here; these helpers
 // turn a broken guarantee into a visible placeholder instead of a panic.
+/// How deep an expression tree may be.
+pub const MAX_EXPR_DEPTH: usize = 200;
+
+/// The span of the first node deeper than [`MAX_EXPR_DEPTH`], found without
+/// recursion.
+fn too_deep(e: &Expr) -> Option<Span> {
+    let mut stack = vec![(e, 1)];
+    while let Some((e, depth)) = stack.pop() {
+        if depth > MAX_EXPR_DEPTH {
+            return Some(e.span);
+        }
+        stack.extend(e.kind.children().into_iter().map(|c| (c, depth + 1)));
+    }
+    None
+}
+
+/// Drops a tree of any depth without recursion.
+fn dismantle(e: Expr) {
+    let mut stack = vec![e];
+    while let Some(mut e) = stack.pop() {
+        for child in e.kind.children_mut() {
+            let leaf = Expr {
+                kind: ExprKind::Bool(false),
+                span: child.span,
+            };
+            stack.push(std::mem::replace(child, leaf));
+        }
+    }
+}
+
 /// The next child of a rule whose production guarantees one.
 #[track_caller]
 fn next<'i>(pairs: &mut impl Iterator<Item = Pair<'i, Rule>>) -> Pair<'i, Rule> {
