@@ -304,13 +304,13 @@ impl PathRoot {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UnaryOp {
     Not,
     Neg,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BinaryOp {
     Or,
     And,
@@ -347,7 +347,7 @@ impl BinaryOp {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HistoryKind {
     Seen,
     Count,
@@ -390,4 +390,41 @@ pub enum ExprKind {
         operand: Box<Expr>,
         negated: bool,
     },
+}
+
+/// Expressions compare by structure, spans aside (see [`Span`]); they hash
+/// the same way, so a pass can key facts by expression. Float literals are
+/// never NaN, so equality is an equivalence.
+impl Eq for Expr {}
+
+impl std::hash::Hash for Expr {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        std::mem::discriminant(&self.kind).hash(h);
+        match &self.kind {
+            ExprKind::Int(i) | ExprKind::Duration(i) => i.hash(h),
+            ExprKind::Float(f) => f.to_bits().hash(h),
+            ExprKind::Str(s) => s.hash(h),
+            ExprKind::Bool(b) => b.hash(h),
+            ExprKind::Datetime(d) => d.hash(h),
+            ExprKind::List(items) => items.hash(h),
+            ExprKind::Now => {}
+            ExprKind::Path { root, field } => (root, &field.name).hash(h),
+            ExprKind::Call { func, args } => (&func.name, args).hash(h),
+            ExprKind::History {
+                kind,
+                event,
+                filter,
+                within,
+            } => (
+                kind,
+                &event.name,
+                filter,
+                within.as_ref().map(|w| w.seconds),
+            )
+                .hash(h),
+            ExprKind::Unary { op, operand } => (op, operand).hash(h),
+            ExprKind::Binary { op, lhs, rhs } => (op, lhs, rhs).hash(h),
+            ExprKind::IsSet { operand, negated } => (operand, negated).hash(h),
+        }
+    }
 }

@@ -5,10 +5,9 @@ mod code;
 
 pub use code::Code;
 
-use crate::source::{SourceMap, Span};
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use crate::source::{SourceFile, SourceMap, Span};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
 use std::fmt;
-use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -107,11 +106,10 @@ impl Diagnostic {
     }
 
     /// A miette report of this diagnostic against its source file.
-    pub fn report<'a>(&'a self, sources: &SourceMap) -> Report<'a> {
-        let file = sources.file(self.span.file);
+    pub fn report<'a>(&'a self, sources: &'a SourceMap) -> Report<'a> {
         Report {
             diag: self,
-            source: NamedSource::new(file.name.clone(), Arc::clone(&file.text)),
+            source: FileSource(sources.file(self.span.file)),
         }
     }
 
@@ -197,7 +195,39 @@ pub fn sort(diags: &mut [Diagnostic]) {
 /// A [`Diagnostic`] paired with its source, for miette.
 pub struct Report<'a> {
     diag: &'a Diagnostic,
-    source: NamedSource<Arc<str>>,
+    source: FileSource<'a>,
+}
+
+/// A source file as miette reads it: only the lines around a span are
+/// handed over (found with the file's line index), so rendering a
+/// diagnostic costs the size of its snippet, not of the file.
+struct FileSource<'a>(&'a SourceFile);
+
+impl miette::SourceCode for FileSource<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        let file = self.0;
+        let (first_line, window) =
+            file.window(span.offset(), span.offset() + span.len(), before, after);
+        let base = window.start;
+        let bytes = &file.text.as_bytes()[window];
+        let local = miette::SourceSpan::new((span.offset() - base).into(), span.len());
+        let inner = bytes.read_span(&local, before, after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            file.name.clone(),
+            inner.data(),
+            miette::SourceSpan::new((inner.span().offset() + base).into(), inner.span().len()),
+            inner.line() + first_line,
+            inner.column(),
+            // miette counts the lines from the start of its input to the
+            // end of the snippet, and compares that count across labels.
+            inner.line_count() + first_line,
+        )))
+    }
 }
 
 impl fmt::Debug for Report<'_> {

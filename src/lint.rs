@@ -186,8 +186,8 @@ fn suppressed(d: &Diagnostic, rule: &str, program: &Program, sources: &SourceMap
     let Some(file) = sources.files.get(d.span.file as usize) else {
         return false;
     };
-    let lines: Vec<&str> = file.text.lines().collect();
-    let allows = |line: usize| lines.get(line).is_some_and(|l| allows_rule(l, rule));
+    // `line` is 0-based here.
+    let allows = |line: usize| file.line(line + 1).is_some_and(|l| allows_rule(l, rule));
     let (line, _) = file.line_col(d.span.start as usize);
     if allows(line - 1) {
         return true;

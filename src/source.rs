@@ -87,6 +87,38 @@ impl SourceFile {
         (line, col)
     }
 
+    /// The text of line `n` (1-based), without its newline.
+    pub fn line(&self, n: usize) -> Option<&str> {
+        let start = *self.line_starts.get(n.checked_sub(1)?)?;
+        let end = self
+            .line_starts
+            .get(n)
+            .map_or(self.text.len(), |next| next - 1);
+        Some(&self.text[start..end])
+    }
+
+    /// The whole lines around `start..end`, `before` lines before and
+    /// `after` after: the 0-based number of the first and the byte range.
+    pub fn window(
+        &self,
+        start: usize,
+        end: usize,
+        before: usize,
+        after: usize,
+    ) -> (usize, std::ops::Range<usize>) {
+        let (first, _) = self.line_col(start);
+        let (last, _) = self.line_col(end);
+        let first = first.saturating_sub(before + 1).max(1);
+        let last = (last + after + 1).min(self.line_starts.len());
+        let from = self.line_starts[first - 1];
+        let to = self
+            .line_starts
+            .get(last)
+            .copied()
+            .unwrap_or(self.text.len());
+        (first - 1, from..to)
+    }
+
     /// The text of the line holding a byte offset, without its newline.
     pub fn line_at(&self, offset: usize) -> &str {
         let (line, _) = self.line_col(offset);

@@ -3,6 +3,7 @@
 
 use crate::ast::walk::{paths, Domain, Visit};
 use crate::ast::*;
+use rpds::HashTrieMap;
 
 /// Calls `f` on every expression of a workflow (headers and statements), outermost first.
 pub fn exprs<'a>(wf: &'a Workflow, f: &mut dyn FnMut(&'a Expr)) {
@@ -102,10 +103,21 @@ pub fn entry_filter(wf: &Workflow) -> Option<&Expr> {
 
 /// Conditions known to hold on a path: each atom (a condition that is not
 /// `and`/`or`/`not`, in canonical form: `x != y` as `x == y`, `is not set`
-/// as `is set`) with its known truth. Atoms compare as expressions, spans
-/// aside.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Known(Vec<(Expr, bool)>);
+/// as `is set`) with its known truth. Atoms are keyed by expression, spans
+/// aside. The maps are persistent: a copy for a branch shares what it does
+/// not change, so a chain of `else if`s costs linear time and memory.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    atoms: HashTrieMap<Expr, bool>,
+    /// For each `x == literal` known true: `x` and the literal.
+    equal_to: HashTrieMap<Expr, Expr>,
+}
+
+impl PartialEq for Known {
+    fn eq(&self, other: &Known) -> bool {
+        self.atoms == other.atoms
+    }
+}
 
 impl Known {
     /// What is known after `e` is found to be `truth`.
@@ -143,16 +155,14 @@ impl Known {
             } => {}
             _ => {
                 let (atom, t) = atom(e, truth);
-                match self.0.iter_mut().find(|(a, _)| *a == atom) {
-                    Some(entry) => entry.1 = t,
-                    None => self.0.push((atom, t)),
+                if t {
+                    if let Some((lhs, rhs)) = equality(&atom).filter(|(_, r)| is_literal(r)) {
+                        self.equal_to.insert_mut(lhs.clone(), rhs.clone());
+                    }
                 }
+                self.atoms.insert_mut(atom, t);
             }
         }
-    }
-
-    fn get(&self, atom: &Expr) -> Option<bool> {
-        self.0.iter().find(|(a, _)| a == atom).map(|(_, t)| *t)
     }
 
     /// The truth of `e` if the known facts decide it.
@@ -183,18 +193,15 @@ impl Known {
             },
             _ => {
                 let (atom, t) = atom(e, true);
-                if let Some(known) = self.get(&atom) {
-                    return Some(known == t);
+                if let Some(known) = self.atoms.get(&atom) {
+                    return Some(*known == t);
                 }
                 // `x == "a"` is false where `x == "b"` is known true.
                 let (lhs, rhs) = equality(&atom)?;
                 if !is_literal(rhs) {
                     return None;
                 }
-                let other = self.0.iter().any(|(a, truth)| {
-                    *truth
-                        && equality(a).is_some_and(|(l, r)| l == lhs && r != rhs && is_literal(r))
-                });
+                let other = self.equal_to.get(lhs).is_some_and(|r| r != rhs);
                 other.then_some(!t)
             }
         }
@@ -204,42 +211,64 @@ impl Known {
     /// that read the contact, the clock, the history or the received event
     /// end there.
     pub fn after_wait(&self) -> Known {
-        Known(
-            self.0
-                .iter()
-                .filter(|(a, _)| {
-                    !a.any(&mut |x| {
-                        matches!(
-                            x.kind,
-                            ExprKind::Now
-                                | ExprKind::History { .. }
-                                | ExprKind::Path {
-                                    root: PathRoot::Contact | PathRoot::Event,
-                                    ..
-                                }
-                        )
-                    })
-                })
-                .cloned()
-                .collect(),
-        )
+        let survives = |a: &Expr| {
+            !a.any(&mut |x| {
+                matches!(
+                    x.kind,
+                    ExprKind::Now
+                        | ExprKind::History { .. }
+                        | ExprKind::Path {
+                            root: PathRoot::Contact | PathRoot::Event,
+                            ..
+                        }
+                )
+            })
+        };
+        let mut k = Known::default();
+        for (a, t) in self.atoms.iter().filter(|(a, _)| survives(a)) {
+            k.add_atom(a.clone(), *t);
+        }
+        k
     }
 
-    /// Facts true on both paths.
+    fn add_atom(&mut self, atom: Expr, truth: bool) {
+        if truth {
+            if let Some((lhs, rhs)) = equality(&atom).filter(|(_, r)| is_literal(r)) {
+                self.equal_to.insert_mut(lhs.clone(), rhs.clone());
+            }
+        }
+        self.atoms.insert_mut(atom, truth);
+    }
+
+    /// Facts true on both paths: read from the smaller side.
     pub fn meet(&self, other: &Known) -> Known {
-        Known(
-            self.0
-                .iter()
-                .filter(|(a, t)| other.get(a) == Some(*t))
-                .cloned()
-                .collect(),
-        )
+        let (small, large) = if self.atoms.size() <= other.atoms.size() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        let mut k = Known::default();
+        for (a, t) in small.atoms.iter() {
+            if large.atoms.get(a) == Some(t) {
+                k.add_atom(a.clone(), *t);
+            }
+        }
+        k
+    }
+
+    /// How many atoms are known (for tests of the linter's cost).
+    pub fn len(&self) -> usize {
+        self.atoms.size()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.atoms.is_empty()
     }
 
     /// Whether the contact field `field` (a bool) is known true: as
     /// `contact.F` or `contact.F == true`.
     pub fn holds_field(&self, field: &str) -> bool {
-        self.0.iter().any(|(a, truth)| {
+        self.atoms.iter().any(|(a, truth)| {
             let is_field = |e: &Expr| {
                 matches!(&e.kind, ExprKind::Path { root: PathRoot::Contact, field: f } if f.name == field)
             };
@@ -249,9 +278,7 @@ impl Known {
                     op: BinaryOp::Eq,
                     lhs,
                     rhs,
-                } => {
-                    *truth && is_field(lhs) && matches!(rhs.kind, ExprKind::Bool(true))
-                }
+                } => *truth && is_field(lhs) && matches!(rhs.kind, ExprKind::Bool(true)),
                 _ => false,
             }
         })
@@ -378,9 +405,12 @@ pub fn flow(
 pub fn entry_known(wf: &Workflow) -> Known {
     match entry_filter(wf) {
         Some(f) => {
-            let mut k = Known::default().assume(f, true);
-            for (a, _) in &mut k.0 {
-                event_as_trigger(a);
+            let facts = Known::default().assume(f, true);
+            let mut k = Known::default();
+            for (a, t) in facts.atoms.iter() {
+                let mut a = a.clone();
+                event_as_trigger(&mut a);
+                k.add_atom(a, *t);
             }
             k
         }

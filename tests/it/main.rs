@@ -9,6 +9,7 @@ mod interpreter;
 mod lint;
 mod parse;
 mod props;
+mod regressions;
 mod repl;
 mod run;
 mod syntax_errors;
