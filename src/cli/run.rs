@@ -18,7 +18,8 @@ use std::sync::Arc;
 pub struct RunArgs {
     /// A `.flow` file, or a directory whose `*.flow` files form one program.
     pub path: PathBuf,
-    /// Input events, as JSON Lines (`at`, `contact`, `type` and payload fields).
+    /// Input events, as JSON Lines (`at`, `contact`, `type` and payload
+    /// fields); `-` reads standard input, running each line as it arrives.
     #[arg(long, value_name = "FILE")]
     pub events: PathBuf,
     /// Contacts to load before the events, as JSON Lines (`id` and attributes).
@@ -59,6 +60,11 @@ struct Sink {
     path: PathBuf,
     /// Set when a bad record stopped the run.
     stopped: bool,
+    /// Standard output is a pipe or a terminal: actions are flushed after
+    /// each batch of input, so a reader sees them while the input goes on.
+    live: bool,
+    /// The first output that could not be written, and where it went.
+    write_failed: Option<(String, std::io::Error)>,
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -103,6 +109,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
         on_error: args.on_error,
         path: PathBuf::new(),
         stopped: false,
+        live: !stdout_is_a_file(),
+        write_failed: None,
     };
     if let Some(path) = &args.contacts {
         if let Err(code) = sink.contacts(&mut it, path) {
@@ -118,12 +126,20 @@ pub fn run(args: &RunArgs) -> ExitCode {
         it.advance_to(t);
     }
     sink.flush(&mut it);
+    if sink.write_failed.is_some() {
+        return sink.write_exit();
+    }
     sink.summary(&it);
     // Nothing reads the state past this point: the process's exit returns
     // its memory at once, where dropping it would free every contact's
     // allocations one by one (a few percent of a large run).
     std::mem::forget(it);
     ExitCode::SUCCESS
+}
+
+/// Whether standard output is a regular file (not a pipe or a terminal).
+fn stdout_is_a_file() -> bool {
+    std::fs::metadata("/dev/stdout").is_ok_and(|m| m.is_file())
 }
 
 fn usage_error(msg: &str) -> ExitCode {
@@ -141,8 +157,20 @@ impl Driver for Sink {
     }
 
     fn progress(&mut self, it: &mut Interpreter, _line: u64) -> ControlFlow<()> {
-        let _ = it.write_json(&mut self.stdout);
-        ControlFlow::Continue(())
+        let written = it.write_json(&mut self.stdout).and_then(|()| {
+            if self.live {
+                self.stdout.flush()
+            } else {
+                Ok(())
+            }
+        });
+        match written {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                self.failed("the actions to standard output", e);
+                ControlFlow::Break(())
+            }
+        }
     }
 }
 
@@ -151,16 +179,26 @@ impl Sink {
         self.lines(it, path, |it, line| it.load_contact_line(line))
     }
 
-    /// Runs the events, parsed on other threads while the engine works.
+    /// Runs the events (from standard input for `-`), parsed on other
+    /// threads while the engine works.
     fn events(&mut self, it: &mut Interpreter, path: &Path) -> Result<(), ExitCode> {
-        let file = File::open(path)
-            .map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
-        self.path = path.to_path_buf();
         let options = StreamOptions {
             keep_raw: self.rejects.is_some(),
         };
-        match it.feed_stream(file, options, self) {
+        let fed = if path == Path::new("-") {
+            self.path = PathBuf::from("<stdin>");
+            it.feed_stream(std::io::stdin(), options, self)
+        } else {
+            let file = File::open(path)
+                .map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
+            self.path = path.to_path_buf();
+            it.feed_stream(file, options, self)
+        };
+        let path = self.path.clone();
+        match fed {
+            // A bad record stopped the run (and said why).
             Ok(_) if self.stopped => Err(ExitCode::from(2)),
+            Ok(_) if self.write_failed.is_some() => Err(self.write_exit()),
             Ok(_) => Ok(()),
             Err(e) => {
                 self.flush(it);
@@ -190,12 +228,36 @@ impl Sink {
         }
         self.rejected += 1;
         if let (Some(r), Some(raw)) = (&mut self.rejects, raw) {
-            let _ = r.write_all(raw);
+            let mut written = r.write_all(raw);
             if !raw.ends_with(b"\n") {
-                let _ = writeln!(r);
+                written = written.and_then(|()| writeln!(r));
+            }
+            if let Err(e) = written {
+                self.failed("the rejected lines", e);
+                return Err(self.write_exit());
             }
         }
         Ok(())
+    }
+
+    /// Keeps the first write failure.
+    fn failed(&mut self, what: &str, e: std::io::Error) {
+        if self.write_failed.is_none() {
+            self.write_failed = Some((what.to_string(), e));
+        }
+    }
+
+    /// How a run whose output failed ends: quietly when the reader of
+    /// standard output went away (`| head`), else with an error and exit 2.
+    fn write_exit(&mut self) -> ExitCode {
+        match &self.write_failed {
+            Some((_, e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Some((what, e)) => {
+                eprintln!("error: cannot write {what}: {e}; the run stopped there");
+                ExitCode::from(2)
+            }
+            None => ExitCode::SUCCESS,
+        }
     }
 
     /// Streams a JSON Lines file through `each`, handling bad records.
@@ -245,13 +307,21 @@ impl Sink {
 
     /// Writes pending actions and reports faults.
     fn flush(&mut self, it: &mut Interpreter) {
-        let _ = it.write_json(&mut self.stdout);
-        let _ = self.stdout.flush();
+        if self.write_failed.is_none() {
+            let written = it
+                .write_json(&mut self.stdout)
+                .and_then(|()| self.stdout.flush());
+            if let Err(e) = written {
+                self.failed("the actions to standard output", e);
+            }
+        }
         for f in it.take_faults() {
             self.report(&f);
         }
         if let Some(r) = &mut self.rejects {
-            let _ = r.flush();
+            if let Err(e) = r.flush() {
+                self.failed("the rejected lines", e);
+            }
         }
     }
 

@@ -178,32 +178,41 @@ struct Block {
 
 impl Source {
     /// Reads block `turn` into `bytes`: whole lines, `size` bytes or more
-    /// unless the input ends.
+    /// unless the input ends or pauses. A read that returns less than asked
+    /// (a pipe with nothing more for now) ends the block at its last whole
+    /// line, so what arrived is run at once instead of waiting for more.
     fn read(&mut self, mut bytes: Vec<u8>, size: usize) -> Block {
         bytes.clear();
         bytes.append(&mut self.carry);
         if self.done {
             return Block { bytes, error: None };
         }
+        let chunk = size.max(1);
         loop {
-            let before = bytes.len();
-            let want = size.max(1) as u64;
-            match (&mut self.reader).take(want).read_to_end(&mut bytes) {
-                Ok(got) if (got as u64) < want => {
+            let len = bytes.len();
+            bytes.resize(len + chunk, 0);
+            match self.reader.read(&mut bytes[len..]) {
+                Ok(0) => {
                     // The end of the input.
+                    bytes.truncate(len);
                     self.done = true;
                     return Block { bytes, error: None };
                 }
-                Ok(_) => {
-                    if let Some(last) = memchr::memrchr(b'\n', &bytes[before..]) {
-                        self.carry.extend_from_slice(&bytes[before + last + 1..]);
-                        bytes.truncate(before + last + 1);
-                        return Block { bytes, error: None };
+                Ok(got) => {
+                    bytes.truncate(len + got);
+                    let paused = got < chunk;
+                    if bytes.len() >= size || paused {
+                        if let Some(last) = memchr::memrchr(b'\n', &bytes[len..]) {
+                            self.carry.extend_from_slice(&bytes[len + last + 1..]);
+                            bytes.truncate(len + last + 1);
+                            return Block { bytes, error: None };
+                        }
                     }
-                    // No line ends in what was read: read on.
+                    // No line ends in what was read yet: read on.
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => bytes.truncate(len),
                 Err(e) => {
+                    bytes.truncate(len);
                     self.done = true;
                     // Keep the whole lines read before the failure.
                     let whole = memchr::memrchr(b'\n', &bytes).map_or(0, |i| i + 1);

@@ -212,3 +212,101 @@ fn a_false_where_writes_no_skipped_record() {
     let (lines, _) = run(&program, THREE_DOWNLOADS, &["--trace"]);
     assert!(of_kind(&lines, "skipped").is_empty(), "{lines:?}");
 }
+
+/// Output that cannot be written stops the run with an error, never exit 0.
+#[test]
+fn output_that_cannot_be_written_is_an_error() {
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let o = bin()
+        .arg("run")
+        .arg(root().join("examples"))
+        .arg("--events")
+        .arg(root().join("examples/events/lead_nurturing.jsonl"))
+        .arg("--drain")
+        .stdout(full)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot write the actions to standard output"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Many contacts created, one line each.
+fn many_contacts(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("{{\"at\":\"2026-03-01T09:00:00Z\",\"contact\":\"c{i}\",\"type\":\"contact_created\",\"attributes\":{{\"email\":\"c{i}@x.com\",\"opted_in\":true}}}}\n"))
+        .collect()
+}
+
+/// A reader that goes away (`| head -1`) ends the run promptly and quietly.
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = dir.path().join("events.jsonl");
+    std::fs::write(&e, many_contacts(200_000)).expect("write");
+    let mut child = bin()
+        .arg("run")
+        .arg(root().join("examples"))
+        .arg("--events")
+        .arg(&e)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("a line");
+    // The reader is dropped here: the pipe closes.
+    assert!(first.contains("\"action\""), "{first}");
+    let o = child.wait_with_output().expect("ends");
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stderr(&o), "", "quiet: no summary of actions nobody read");
+}
+
+/// With `--events -`, an action is written while the input is still open.
+#[test]
+fn actions_come_out_while_the_input_is_still_open() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = bin()
+        .arg("run")
+        .arg(root().join("examples"))
+        .args(["--events", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    // Should the action never come, the run is killed and the test fails
+    // instead of hanging.
+    let pid = child.id().to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(30));
+        let _ = std::process::Command::new("kill").arg(&pid).status();
+    });
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(many_contacts(1).as_bytes())
+        .expect("written");
+    stdin.flush().expect("flushed");
+    let mut first = String::new();
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    out.read_line(&mut first)
+        .expect("a line before the input ends");
+    assert!(first.contains("\"contact\":\"c0\""), "{first}");
+    drop(stdin);
+    let o = child.wait_with_output().expect("ends");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 events read"), "{}", stderr(&o));
+}
