@@ -3,8 +3,11 @@
 /// The candidate closest to `name`, if it is close enough to be a likely typo.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
+    // A name far longer than every candidate is no typo of one; this also
+    // keeps the edit distance from running over a huge input.
     candidates
         .into_iter()
+        .filter(|c| name.len() <= 4 * c.len().max(8))
         .map(|c| (strsim::damerau_levenshtein(name, c), c))
         .filter(|(d, c)| *d <= limit || (c.len() > 3 && (c.contains(name) || name.contains(*c))))
         .min_by_key(|(d, _)| *d)
@@ -28,4 +31,29 @@ pub fn help<'a>(
     let shown: Vec<String> = all.iter().take(8).map(|c| format!("`{c}`")).collect();
     let more = if all.len() > 8 { ", ..." } else { "" };
     format!("the known {what}s are {}{more}", shown.join(", "))
+}
+
+/// The longest piece of user text a message repeats, in characters.
+pub const ECHO_LIMIT: usize = 80;
+
+/// User text (a name from input, a value) as a message may repeat it:
+/// control characters escaped (a newline or an ESC in input can neither
+/// forge a log line nor drive the terminal), and cut to [`ECHO_LIMIT`]
+/// characters with the total length said.
+pub fn echo(text: &str) -> String {
+    let mut out = String::new();
+    let mut shown = 0;
+    for c in text.chars() {
+        if shown == ECHO_LIMIT {
+            out.push_str(&format!("... ({} characters in all)", text.chars().count()));
+            return out;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        shown += 1;
+    }
+    out
 }

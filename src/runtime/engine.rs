@@ -150,7 +150,10 @@ impl Engine {
     /// Loads a contact as state: no trigger fires.
     pub fn preload(&mut self, id: &str, attrs: Vec<(u16, Value)>) -> Result<(), String> {
         if self.store.contact_id(id).is_some() {
-            return Err(format!("contact `{id}` is loaded twice"));
+            return Err(format!(
+                "contact `{}` is loaded twice",
+                crate::suggest::echo(id)
+            ));
         }
         let c = self.create(id, attrs);
         self.eval_conditions(c);
@@ -703,12 +706,15 @@ fn admissible(previous: Option<Millis>, ev: &Input, exists: bool) -> Result<(), 
         }
     }
     if ev.ty == CONTACT_CREATED && exists {
-        return Err(format!("contact `{}` already exists", ev.contact));
+        return Err(format!(
+            "contact `{}` already exists",
+            crate::suggest::echo(&ev.contact)
+        ));
     }
     if ev.ty != CONTACT_CREATED && !exists {
         return Err(format!(
             "unknown contact `{}`: create it with a `contact_created` event or load it with --contacts",
-            ev.contact
+            crate::suggest::echo(&ev.contact)
         ));
     }
     Ok(())

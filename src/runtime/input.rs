@@ -4,7 +4,7 @@
 use super::record::{Input, CONTACT_CREATED, CONTACT_UPDATED};
 use super::value::{parse_datetime, Value};
 use crate::check::{Schema, Type};
-use crate::suggest;
+use crate::suggest::{self, echo};
 use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value as Json;
@@ -201,15 +201,15 @@ pub fn parse_event_into(
 fn slow_event(line: &str, schema: &Schema, keep: &Projection) -> Result<Input, String> {
     let raw = parse_raw(line)?;
     let at = raw.at.ok_or("missing field `at`")?;
-    let at =
-        parse_datetime(&at).ok_or_else(|| format!("`at` is not an RFC 3339 datetime: `{at}`"))?;
+    let at = parse_datetime(&at)
+        .ok_or_else(|| format!("`at` is not an RFC 3339 datetime: `{}`", echo(&at)))?;
     let contact = smol_str::SmolStr::new(raw.contact.ok_or("missing field `contact`")?);
     if contact.is_empty() {
         return Err("`contact` is empty".into());
     }
     let ty_name = raw.ty.ok_or("missing field `type`")?;
     let ty = schema.event(&ty_name).ok_or_else(|| {
-        let mut msg = format!("unknown event type `{ty_name}`");
+        let mut msg = format!("unknown event type `{}`", echo(&ty_name));
         if let Some(c) = suggest::closest(&ty_name, schema.event_names()) {
             msg.push_str(&format!(" (did you mean `{c}`?)"));
         }
@@ -224,14 +224,14 @@ fn slow_event(line: &str, schema: &Schema, keep: &Projection) -> Result<Input, S
             continue;
         }
         let Some((slot, fty)) = event.field(&key) else {
-            let mut msg = format!("event `{}` has no field `{key}`", event.name);
+            let mut msg = format!("event `{}` has no field `{}`", event.name, echo(&key));
             if let Some(c) = suggest::closest(&key, event.fields.iter().map(|(n, _)| n.as_str())) {
                 msg.push_str(&format!(" (did you mean `{c}`?)"));
             }
             return Err(msg);
         };
         payload[slot] = convert_raw(value, fty)
-            .map_err(|e| format!("field `{key}` of `{}` {e}", event.name))?;
+            .map_err(|e| format!("field `{}` of `{}` {e}", echo(&key), event.name))?;
         given.set(slot);
     }
     require_fields(event, &given)?;
@@ -342,14 +342,15 @@ fn attributes<'a>(
     let mut out = Vec::new();
     for (key, value) in items {
         let Some(slot) = schema.field(&key) else {
-            let mut msg = format!("the contact has no field `{key}`");
+            let mut msg = format!("the contact has no field `{}`", echo(&key));
             if let Some(c) = suggest::closest(&key, schema.field_names()) {
                 msg.push_str(&format!(" (did you mean `{c}`?)"));
             }
             return Err(msg);
         };
         let field = &schema.fields[slot];
-        let v = convert_raw(value, &field.ty).map_err(|e| format!("attribute `{key}` {e}"))?;
+        let v =
+            convert_raw(value, &field.ty).map_err(|e| format!("attribute `{}` {e}", echo(&key)))?;
         out.push((slot as u16, v));
     }
     if creating {
@@ -537,7 +538,7 @@ pub fn convert(v: &Json, ty: &Type) -> Result<Value, String> {
         (Type::Bool, Json::Bool(b)) => Value::Bool(*b),
         (Type::Datetime, Json::String(s)) => Value::Datetime(
             parse_datetime(s)
-                .ok_or_else(|| format!("must be an RFC 3339 datetime, found \"{s}\""))?,
+                .ok_or_else(|| format!("must be an RFC 3339 datetime, found \"{}\"", echo(s)))?,
         ),
         (Type::Duration, Json::Number(n)) => Value::Duration(
             n.as_i64()
@@ -572,7 +573,7 @@ fn describe(v: &Json) -> String {
         Json::Bool(b) => format!("bool `{b}`"),
         Json::Number(n) if n.is_i64() || n.is_u64() => format!("int `{n}`"),
         Json::Number(n) => format!("float `{n}`"),
-        Json::String(s) => format!("string \"{s}\""),
+        Json::String(s) => format!("string \"{}\"", echo(s)),
         Json::Array(_) => "a list".into(),
         Json::Object(_) => "an object".into(),
     }

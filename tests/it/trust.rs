@@ -310,3 +310,34 @@ fn actions_come_out_while_the_input_is_still_open() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("1 events read"), "{}", stderr(&o));
 }
+
+/// User text in a message is escaped and cut: an event type holding a
+/// newline or an ESC, or ten million characters long.
+#[test]
+fn user_text_in_messages_is_escaped_and_cut() {
+    let long = "e".repeat(10_000_000);
+    for (ty, must) in [
+        (
+            "ping\u{1b}[31mred\nsummary: forged",
+            "ping\\u{1b}[31mred\\nsummary: forged",
+        ),
+        (long.as_str(), "... (10000000 characters in all)"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = dir.path().join("events.jsonl");
+        let line = serde_json::json!({"at": "2026-03-01T10:00:00Z", "contact": "c1", "type": ty});
+        std::fs::write(&e, format!("{line}\n")).expect("write");
+        let o = bin()
+            .arg("run")
+            .arg(root().join("examples"))
+            .arg("--events")
+            .arg(&e)
+            .output()
+            .expect("runs");
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(must), "{}", &err[..err.len().min(500)]);
+        assert!(!err.contains('\u{1b}'), "no raw ESC: {err:?}");
+        assert!(err.len() < 2_000, "cut: {} bytes", err.len());
+    }
+}
