@@ -42,8 +42,7 @@ pub const ECHO_LIMIT: usize = 80;
 /// characters with the total length said.
 pub fn echo(text: &str) -> String {
     let mut out = String::new();
-    let mut shown = 0;
-    for c in text.chars() {
+    for (shown, c) in text.chars().enumerate() {
         if shown == ECHO_LIMIT {
             out.push_str(&format!("... ({} characters in all)", text.chars().count()));
             return out;
@@ -53,7 +52,6 @@ pub fn echo(text: &str) -> String {
         } else {
             out.push(c);
         }
-        shown += 1;
     }
     out
 }
