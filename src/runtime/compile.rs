@@ -11,8 +11,31 @@ use crate::vocabulary::Channel;
 use std::sync::Arc;
 
 use super::program::{
-    Builtin, CExpr, CTrigger, Compiled, Criterion, Data, Instr, Part, Reenter, Retention, Workflow,
+    Builtin, CExpr, CTrigger, Compiled, Criterion, Data, Instr, Part, Reenter, Retention,
+    TallySpec, Workflow,
 };
+
+/// Whether a history filter can be judged once, as its event arrives: it
+/// reads only that event's payload and constants (not the contact, the
+/// clock or the trigger, which change), and holds no arithmetic (whose
+/// faults belong to the journey that evaluates it).
+fn tallied(f: &CExpr) -> bool {
+    match f {
+        CExpr::Const(_) | CExpr::Event(_) => true,
+        CExpr::Contact(_) | CExpr::Trigger(_) | CExpr::Now | CExpr::History { .. } => false,
+        CExpr::Neg(..) => false,
+        CExpr::Bin(op, a, b, _) => {
+            !matches!(
+                op,
+                BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+            ) && tallied(a)
+                && tallied(b)
+        }
+        CExpr::Not(a) | CExpr::IsSet(a, _) => tallied(a),
+        CExpr::And(a, b) | CExpr::Or(a, b) => tallied(a) && tallied(b),
+        CExpr::Call(_, args) | CExpr::List(args) => args.iter().all(tallied),
+    }
+}
 
 /// Compiles a program that checked without errors.
 pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
@@ -97,6 +120,14 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
         workflows,
         defaults,
         retention: cx.retention,
+        tallies_by_event: {
+            let mut by = vec![Vec::new(); schema.events.len()];
+            for (i, t) in cx.tallies.iter().enumerate() {
+                by[t.event as usize].push(i as u16);
+            }
+            by
+        },
+        tallies: cx.tallies,
         history_events: cx.history_events,
         by_event,
         condition_count,
@@ -181,6 +212,7 @@ struct Cx<'a> {
     schema: &'a Schema,
     retention: Retention,
     history_events: Vec<bool>,
+    tallies: Vec<TallySpec>,
     splits: u32,
     event_scope: Option<usize>,
     trigger_scope: Option<usize>,
@@ -199,6 +231,7 @@ impl<'a> Cx<'a> {
         Cx {
             schema,
             retention: Retention::None,
+            tallies: Vec::new(),
             history_events: vec![false; schema.events.len()],
             splits: 0,
             event_scope: None,
@@ -442,19 +475,32 @@ impl<'a> Cx<'a> {
                 within,
             } => {
                 let ev = self.event_id(&event.name);
-                self.history_events[ev] = true;
                 let filter = filter.as_ref().map(|f| Box::new(self.expr_in(Some(ev), f)));
                 let within = within.as_ref().map(|w| w.seconds * 1000);
-                self.retention = match (self.retention, within) {
-                    (Retention::All, _) | (_, None) => Retention::All,
-                    (Retention::None, Some(w)) => Retention::Within(w),
-                    (Retention::Within(a), Some(w)) => Retention::Within(a.max(w)),
+                let tally = if filter.as_deref().is_none_or(tallied) && self.tallies.len() < 1 << 15
+                {
+                    self.tallies.push(TallySpec {
+                        event: ev as u16,
+                        filter: filter.as_deref().cloned(),
+                        within,
+                    });
+                    Some(self.tallies.len() as u16 - 1)
+                } else {
+                    // The history itself is kept, and scanned.
+                    self.history_events[ev] = true;
+                    self.retention = match (self.retention, within) {
+                        (Retention::All, _) | (_, None) => Retention::All,
+                        (Retention::None, Some(w)) => Retention::Within(w),
+                        (Retention::Within(a), Some(w)) => Retention::Within(a.max(w)),
+                    };
+                    None
                 };
                 CExpr::History {
                     count: *kind == HistoryKind::Count,
                     event: ev as u16,
                     filter,
                     within,
+                    tally,
                 }
             }
             ExprKind::Unary {

@@ -243,6 +243,9 @@ impl Engine {
 
     fn remember(&mut self, c: u32, event: &mut Shared) {
         use super::program::Retention;
+        if !self.prog.tallies_by_event[event.event().ty as usize].is_empty() {
+            self.tally(c, event.event());
+        }
         let keep = self.prog.retention;
         if keep == Retention::None || !self.prog.history_events[event.event().ty as usize] {
             return;
@@ -251,6 +254,24 @@ impl Engine {
         history.push(event.arc());
         if let Retention::Within(w) = keep {
             history.forget_before(self.now.saturating_sub(w));
+        }
+    }
+
+    /// Counts the event in the tallies of the history predicates it feeds.
+    fn tally(&mut self, c: u32, event: &Event) {
+        let prog = self.prog.clone();
+        for &i in &prog.tallies_by_event[event.ty as usize] {
+            let spec = &prog.tallies[i as usize];
+            // INVARIANT: a tallied filter reads only the event and holds no
+            // arithmetic, so its evaluation cannot fault.
+            let matches = match &spec.filter {
+                Some(f) => eval(f, &self.ctx(c, Some(event), None)).is_ok_and(|v| v.as_bool()),
+                None => true,
+            };
+            if matches {
+                let history = &mut self.store.contacts[c as usize].history;
+                history.count(i, prog.tallies.len(), event.at, spec.within);
+            }
         }
     }
 

@@ -57,9 +57,24 @@ pub fn eval(e: &CExpr, cx: &Ctx) -> Result<Value, Fault> {
         CExpr::Call(f, args) => call(*f, args, cx)?,
         CExpr::History {
             count,
+            tally: Some(i),
+            within,
+            ..
+        } => {
+            let since = within.map_or(Millis::MIN, |w| cx.now.saturating_sub(w));
+            let n = cx.history.tallied(*i, since);
+            if *count {
+                Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+            } else {
+                Value::Bool(n > 0)
+            }
+        }
+        CExpr::History {
+            count,
             event,
             filter,
             within,
+            tally: None,
         } => history(*count, *event, filter.as_deref(), *within, cx)?,
         CExpr::List(items) => Value::List(Arc::new(
             items

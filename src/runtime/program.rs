@@ -31,8 +31,22 @@ pub enum CExpr {
         event: u16,
         filter: Option<Box<CExpr>>,
         within: Option<Millis>,
+        /// The contact's running tally of this predicate (an index into
+        /// [`Compiled::tallies`]), when its filter reads only the event:
+        /// kept up to date as events arrive, read without a scan.
+        tally: Option<u16>,
     },
     List(Box<[CExpr]>),
+}
+
+/// A history predicate whose filter reads only the event it looks at: each
+/// contact keeps a count (or, with `within`, the times) of the matching
+/// events as they arrive.
+#[derive(Clone, Debug)]
+pub struct TallySpec {
+    pub event: u16,
+    pub filter: Option<CExpr>,
+    pub within: Option<Millis>,
 }
 
 #[derive(Clone, Debug)]
@@ -159,6 +173,9 @@ pub struct Compiled {
     /// Default value of each field (`Unset` where there is none).
     pub defaults: Vec<Value>,
     pub retention: Retention,
+    /// The tallied history predicates, and per event type those it feeds.
+    pub tallies: Vec<TallySpec>,
+    pub tallies_by_event: Vec<Vec<u16>>,
     /// Which event types `seen`/`count` look at.
     pub history_events: Vec<bool>,
     /// Workflows started by each event type, in declaration order.

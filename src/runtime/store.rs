@@ -63,29 +63,79 @@ fn prefetch_line(at: *const u8) {
     let _ = at;
 }
 
-/// Past events of one contact, oldest first; nothing is allocated until
-/// the first (most programs keep none, and a contact record stays small).
+/// Past events of one contact, oldest first, and the running tallies of the
+/// program's tallied history predicates; nothing is allocated until the
+/// first (most programs keep none, and a contact record stays small).
 #[derive(Clone, Debug, Default)]
-#[expect(
-    clippy::box_collection,
-    reason = "boxed, the empty history takes 8 bytes of every contact record instead of 32"
-)]
-pub struct History(Option<Box<VecDeque<Arc<Event>>>>);
+pub struct History(Option<Box<Past>>);
+
+#[derive(Clone, Debug, Default)]
+struct Past {
+    events: VecDeque<Arc<Event>>,
+    /// By tally index (see `Compiled::tallies`); empty until one counts.
+    tallies: Vec<Tally>,
+}
+
+/// The matching events of one tallied predicate: how many, or, for a
+/// predicate with `within`, their times (the ones still in reach).
+#[derive(Clone, Debug)]
+pub enum Tally {
+    Count(u64),
+    Times(VecDeque<Millis>),
+}
 
 impl History {
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Arc<Event>> {
-        self.0.iter().flat_map(|events| events.iter())
+        self.0.iter().flat_map(|past| past.events.iter())
     }
 
     pub fn push(&mut self, event: Arc<Event>) {
-        self.0.get_or_insert_with(Box::default).push_back(event);
+        self.0
+            .get_or_insert_with(Box::default)
+            .events
+            .push_back(event);
     }
 
     /// Forgets the events before `since`.
     pub fn forget_before(&mut self, since: Millis) {
-        if let Some(events) = &mut self.0 {
-            while events.front().is_some_and(|e| e.at < since) {
-                events.pop_front();
+        if let Some(past) = &mut self.0 {
+            while past.events.front().is_some_and(|e| e.at < since) {
+                past.events.pop_front();
+            }
+        }
+    }
+
+    /// Counts a matching event at `at` in tally `i` (of `n`); with
+    /// `within`, times that can no longer count are dropped.
+    pub fn count(&mut self, i: u16, n: usize, at: Millis, within: Option<Millis>) {
+        let past = self.0.get_or_insert_with(Box::default);
+        if past.tallies.len() < n {
+            past.tallies.resize(n, Tally::Count(0));
+        }
+        let tally = &mut past.tallies[i as usize];
+        match (tally, within) {
+            (Tally::Count(c), None) => *c += 1,
+            // The first match of a tally with a window.
+            (t @ Tally::Count(_), Some(_)) => *t = Tally::Times(VecDeque::from([at])),
+            (Tally::Times(times), w) => {
+                times.push_back(at);
+                if let Some(w) = w {
+                    let since = at.saturating_sub(w);
+                    while times.front().is_some_and(|t| *t < since) {
+                        times.pop_front();
+                    }
+                }
+            }
+        }
+    }
+
+    /// How many events tally `i` counted, those at or after `since`.
+    pub fn tallied(&self, i: u16, since: Millis) -> u64 {
+        match self.0.as_ref().and_then(|p| p.tallies.get(i as usize)) {
+            None => 0,
+            Some(Tally::Count(c)) => *c,
+            Some(Tally::Times(times)) => {
+                (times.len() - times.partition_point(|t| *t < since)) as u64
             }
         }
     }

@@ -341,3 +341,43 @@ fn user_text_in_messages_is_escaped_and_cut() {
         assert!(err.len() < 2_000, "cut: {} bytes", err.len());
     }
 }
+
+/// A history predicate whose filter reads only the event is kept as a
+/// running tally; it gives what scanning the history gives (the second
+/// predicate reads the contact, so it is scanned), windows included.
+#[test]
+fn tallied_history_predicates_agree_with_a_scan() {
+    let program = with_schema(
+        r#"workflow w {
+  when purchase
+  reenter always
+  notify "t" "{count(purchase where event.amount > 10.0 within 2d)} {count(purchase where event.amount > 10.0 and contact.score > -1 within 2d)} {count(purchase)} {count(purchase where contact.score > -1)} {seen(email_opened where event.campaign == "x" within 1d)} {seen(email_opened where event.campaign == "x" and contact.score > -1 within 1d)}"
+}
+"#,
+    );
+    let mut events = vec![r#"{"at":"2026-03-01T00:00:00Z","contact":"c1","type":"contact_created","attributes":{"email":"a@x.com","opted_in":true,"country":"ES"}}"#.to_string()];
+    for i in 0..200 {
+        let hour = i * 3;
+        let at = format!("2026-03-{:02}T{:02}:00:00Z", 1 + hour / 24, hour % 24);
+        let amount = (i * 37 % 50) as f64;
+        events.push(format!(r#"{{"at":"{at}","contact":"c1","type":"purchase","order_id":"o{i}","amount":{amount:.1},"category":"x"}}"#));
+        if i % 9 == 0 {
+            events.push(format!(
+                r#"{{"at":"{at}","contact":"c1","type":"email_opened","campaign":"{}"}}"#,
+                if i % 2 == 0 { "x" } else { "y" }
+            ));
+        }
+    }
+    let (lines, err) = run(&program, &(events.join("\n") + "\n"), &[]);
+    let notes: Vec<_> = of_kind(&lines, "notify");
+    assert_eq!(notes.len(), 200, "{err}");
+    let mut windows_seen = std::collections::BTreeSet::new();
+    for n in notes {
+        let parts: Vec<&str> = n["message"].as_str().unwrap_or("").split(' ').collect();
+        assert_eq!(parts[0], parts[1], "windowed count: {n}");
+        assert_eq!(parts[2], parts[3], "whole count: {n}");
+        assert_eq!(parts[4], parts[5], "windowed seen: {n}");
+        windows_seen.insert(parts[0].to_string());
+    }
+    assert!(windows_seen.len() > 3, "the window moved: {windows_seen:?}");
+}
