@@ -47,6 +47,11 @@ impl Span {
         }
     }
 
+    /// Whether two spans cover the same bytes (`==` ignores positions).
+    pub fn same_place(&self, other: Span) -> bool {
+        (self.file, self.start, self.end) == (other.file, other.start, other.end)
+    }
+
     pub fn range(&self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
     }

@@ -203,7 +203,34 @@ fn binary(op: BinaryOp, a: Value, b: Value, span: Span) -> Result<Value, Fault> 
 }
 
 /// `+ - * /` on numbers, datetimes, durations and strings.
+/// The datetimes a value may hold: the years `--until` and input accept.
+const DATETIMES: std::ops::RangeInclusive<Millis> = -62_167_219_200_000..=253_402_300_799_999;
+
 pub fn arithmetic(op: BinaryOp, a: Value, b: Value, span: Span) -> Result<Value, Fault> {
+    let v = arithmetic_unchecked(op, a, b, span)?;
+    match v {
+        Value::Float(f) if !f.is_finite() => {
+            Err(fault("overflow: the result is not a finite number", span))
+        }
+        Value::Datetime(t) if !DATETIMES.contains(&t) => Err(fault(
+            "overflow: the date is out of range (years 0000 to 9999)",
+            span,
+        )),
+        v => Ok(v),
+    }
+}
+
+/// A duration of `ms` milliseconds (computed in floating point), rounded.
+fn duration_of(ms: f64, span: Span) -> Result<Value, Fault> {
+    let ms = ms.round();
+    if ms.is_finite() && ms.abs() < 9.2e18 {
+        Ok(Value::Duration(ms as i64))
+    } else {
+        Err(fault("overflow: the result is out of range", span))
+    }
+}
+
+fn arithmetic_unchecked(op: BinaryOp, a: Value, b: Value, span: Span) -> Result<Value, Fault> {
     use Value::*;
     let overflow = || fault("overflow: the result is out of range", span);
     Ok(match (op, a, b) {
@@ -229,14 +256,14 @@ pub fn arithmetic(op: BinaryOp, a: Value, b: Value, span: Span) -> Result<Value,
             Duration(x.checked_sub(y).ok_or_else(overflow)?)
         }
         (BinaryOp::Mul, Duration(d), n) | (BinaryOp::Mul, n, Duration(d)) => {
-            Duration((d as f64 * n.as_f64().unwrap_or(0.0)).round() as i64)
+            duration_of(d as f64 * n.as_f64().unwrap_or(0.0), span)?
         }
         (BinaryOp::Div, Duration(d), n) => {
             let n = n.as_f64().unwrap_or(0.0);
             if n == 0.0 {
                 return Err(fault("division by zero", span));
             }
-            Duration((d as f64 / n).round() as i64)
+            duration_of(d as f64 / n, span)?
         }
         (op, x, y) => {
             let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));

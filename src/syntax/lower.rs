@@ -42,6 +42,9 @@ pub struct Lower {
     pub diags: Vec<Diagnostic>,
     /// How many `lower_expr` calls are under way (an expression holds others).
     expr_level: usize,
+    /// The literal `9223372036854775808` just lowered, and its error: the
+    /// error is taken back when a `-` makes it the smallest integer.
+    int_min: Option<(Span, usize)>,
 }
 
 impl Lower {
@@ -51,6 +54,7 @@ impl Lower {
             offset,
             diags: Vec::new(),
             expr_level: 0,
+            int_min: None,
         }
     }
 
@@ -561,6 +565,19 @@ impl Lower {
                     Rule::op_neg => UnaryOp::Neg,
                     r => unreachable!("{r:?} is not a prefix operator"),
                 };
+                // `-9223372036854775808`: the smallest integer is written so.
+                let mut me = this.borrow_mut();
+                if let (UnaryOp::Neg, Some((at, i))) = (op, me.int_min) {
+                    if at.same_place(rhs.span) && i < me.diags.len() {
+                        me.diags.remove(i);
+                        me.int_min = None;
+                        return Expr {
+                            kind: ExprKind::Int(i64::MIN),
+                            span,
+                        };
+                    }
+                }
+                drop(me);
                 Expr {
                     kind: ExprKind::Unary {
                         op,
@@ -608,6 +625,9 @@ impl Lower {
             Rule::int_lit => match pair.as_str().parse() {
                 Ok(n) => ExprKind::Int(n),
                 Err(_) => {
+                    if pair.as_str().parse::<u64>() == Ok(i64::MIN.unsigned_abs()) {
+                        self.int_min = Some((span, self.diags.len()));
+                    }
                     self.diags.push(
                         Diagnostic::error(Code::IntTooLarge, span, "this number is too large")
                             .with_label("out of range")

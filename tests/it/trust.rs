@@ -381,3 +381,44 @@ fn tallied_history_predicates_agree_with_a_scan() {
     }
     assert!(windows_seen.len() > 3, "the window moved: {windows_seen:?}");
 }
+
+/// A float that overflows, or a date past year 9999, is a located fault
+/// (the journey fails), never a JSON `null` or an unreadable date.
+#[test]
+fn numbers_out_of_range_are_faults() {
+    let program = with_schema(
+        r#"workflow w {
+  when contact_created
+  set contact.lifetime_value = contact.lifetime_value * 10.0
+  tag "not reached"
+}
+
+workflow d {
+  when contact_created
+  set contact.signed_up_at = @9999-12-31T00:00:00Z + 2d
+  tag "not reached either"
+}
+
+workflow m {
+  when contact_created
+  set contact.score = -9223372036854775808
+}
+"#,
+    );
+    let events = r#"{"at":"2026-03-01T09:00:00Z","contact":"c1","type":"contact_created","attributes":{"email":"a@x.com","country":"ES","opted_in":true,"lifetime_value":1e308}}
+"#;
+    let (lines, err) = run(&program, events, &[]);
+    assert!(of_kind(&lines, "tag").is_empty(), "{lines:?}");
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l["value"].is_null() && l["action"] == "set"),
+        "{lines:?}"
+    );
+    assert!(err.contains("the result is not a finite number"), "{err}");
+    assert!(err.contains("the date is out of range"), "{err}");
+    assert!(err.contains("p.flow:"), "located: {err}");
+    let set = of_kind(&lines, "set");
+    assert_eq!(set.len(), 1, "{lines:?}");
+    assert_eq!(set[0]["value"], i64::MIN);
+}
