@@ -178,8 +178,22 @@ pub fn load_sources(path: &Path) -> Result<SourceMap, String> {
     }
     let mut sources = SourceMap::default();
     for f in files {
-        let text = std::fs::read_to_string(&f)
-            .map_err(|e| format!("cannot read `{}`: {e}", f.display()))?;
+        let bytes = std::fs::read(&f).map_err(|e| format!("cannot read `{}`: {e}", f.display()))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let good = &e.as_bytes()[..at];
+            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+            let col = good.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            format!(
+                "`{}` is not UTF-8 text: invalid byte at line {line}, column {col} (byte {})",
+                f.display(),
+                at + 1
+            )
+        })?;
+        // A byte-order mark at the start is not part of the program.
+        let text = text
+            .strip_prefix('\u{feff}')
+            .map_or(text.clone(), str::to_string);
         sources.add(f.display().to_string(), text);
     }
     Ok(sources)

@@ -287,6 +287,12 @@ impl Sink {
             let utf8 = std::str::from_utf8(&bytes);
             n += 1;
             let text = utf8.unwrap_or("").trim_end_matches(['\n', '\r']);
+            // A byte-order mark at the start of the file is not part of it.
+            let text = if n == 1 {
+                text.strip_prefix('\u{feff}').unwrap_or(text)
+            } else {
+                text
+            };
             if utf8.is_ok() && text.trim().is_empty() {
                 continue;
             }

@@ -83,8 +83,13 @@ impl<'de> Visitor<'de> for RawSeed {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut r = RawRecord::default();
+        let mut keys: Vec<Cow<'de, str>> = Vec::new();
         while let Some(key) = map.next_key::<Str>()? {
             let key = key.0;
+            if keys.contains(&key) {
+                return Err(de::Error::custom(duplicate(&key)));
+            }
+            keys.push(key.clone());
             match &*key {
                 "at" => r.at = Some(map.next_value::<Str>()?.0),
                 "contact" => r.contact = Some(map.next_value::<Str>()?.0),
@@ -142,6 +147,14 @@ fn parse_raw(line: &str) -> Result<RawRecord<'_>, String> {
     let raw = RawSeed.deserialize(&mut de).map_err(json_error)?;
     de.end().map_err(json_error)?;
     Ok(raw)
+}
+
+/// A key given twice in one object: which value was meant is unknown.
+fn duplicate(key: &str) -> String {
+    format!(
+        "the key `{}` appears twice in the record; which value is meant is unknown",
+        echo(key)
+    )
 }
 
 fn json_error(e: serde_json::Error) -> String {
@@ -242,7 +255,13 @@ fn slow_event(line: &str, schema: &Schema, keep: &Projection) -> Result<Input, S
         let attrs: Vec<(Cow<str>, &RawValue)> = match raw.attributes {
             Some(raw) => {
                 serde_json::from_str::<Pairs>(raw.get())
-                    .map_err(|_| "`attributes` must be an object".to_string())?
+                    .map_err(|e| {
+                        if raw.get().trim_start().starts_with('{') && e.is_data() {
+                            json_error(e)
+                        } else {
+                            "`attributes` must be an object".to_string()
+                        }
+                    })?
                     .0
             }
             None => Vec::new(),
@@ -314,6 +333,9 @@ impl Given {
 pub fn parse_contact(line: &str, schema: &Schema) -> Result<(String, Vec<(u16, Value)>), String> {
     let raw = parse_raw(line)?;
     let id = raw.id.ok_or("missing field `id` (a string)")?.into_owned();
+    if id.is_empty() {
+        return Err("`id` is empty".into());
+    }
     for (k, v) in [
         ("at", &raw.at),
         ("contact", &raw.contact),
@@ -400,8 +422,11 @@ impl<'de> de::Deserialize<'de> for Pairs<'de> {
                 f.write_str("an object")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
+                let mut out: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
                 while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                    if out.iter().any(|(seen, _)| *seen == k) {
+                        return Err(de::Error::custom(duplicate(&k)));
+                    }
                     out.push((k, map.next_value()?));
                 }
                 Ok(Pairs(out))

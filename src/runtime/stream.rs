@@ -286,6 +286,7 @@ fn spawn_sized(
         let mut parser = Parser {
             prog: prog.clone(),
             keep_raw,
+            first_block: false,
             n: 0,
             batch: Vec::new(),
             tx,
@@ -311,6 +312,8 @@ struct Stopped;
 struct Parser {
     prog: Arc<Compiled>,
     keep_raw: bool,
+    /// The block being parsed is the first of the input.
+    first_block: bool,
     /// The number of the last line read, within the block.
     n: u64,
     batch: Vec<Numbered>,
@@ -330,6 +333,7 @@ impl Parser {
                 return Ok(());
             }
             self.n = 0;
+            self.first_block = b == 0;
             self.block(&block.bytes)?;
             if let Some(e) = block.error {
                 self.n += 1;
@@ -390,6 +394,12 @@ impl Parser {
         let bytes = line.as_bytes();
         let text = line.strip_suffix('\n').unwrap_or(line);
         let text = text.strip_suffix('\r').unwrap_or(text);
+        // A byte-order mark at the start of the input is not part of it.
+        let text = if self.first_block && self.n == 1 {
+            text.strip_prefix('\u{feff}').unwrap_or(text)
+        } else {
+            text
+        };
         if text.trim().is_empty() {
             return Ok(());
         }

@@ -247,7 +247,12 @@ pub fn format_datetime(ms: Millis) -> String {
 }
 
 /// Parses an RFC 3339 datetime to milliseconds.
+/// Fractional seconds are kept to the millisecond (finer digits are
+/// dropped); a leap second (`23:59:60`) is refused, as the clock has none.
 pub fn parse_datetime(s: &str) -> Option<Millis> {
+    if s.get(17..19) == Some("60") {
+        return None;
+    }
     fast_utc(s).or_else(|| {
         chrono::DateTime::parse_from_rfc3339(s)
             .ok()

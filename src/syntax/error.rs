@@ -102,7 +102,9 @@ pub fn syntax_error(
         .with_label("unknown unit")
         .with_help("durations are a number glued to a unit: `30s`, `15m`, `2h`, `3d`, `1w`, combinable as `1d 12h`");
     }
-    if expected.within {
+    let line_start = text[..pos.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let before = text.get(line_start..pos).unwrap_or("").trim_start();
+    if expected.within && before.starts_with("wait for") && !before.contains('(') {
         return Diagnostic::error(
             Code::WaitForWithoutWithin,
             span,

@@ -496,7 +496,12 @@ impl Lower {
                         .with_label("out of range")
                         .with_help("durations are limited to about 10,000 years"),
                     );
-                    return DurationLit { seconds: 0, span };
+                    // The largest duration stands in, so no later check
+                    // adds "must be longer than zero" to this error.
+                    return DurationLit {
+                        seconds: MAX_SECONDS,
+                        span,
+                    };
                 }
             }
         }

@@ -138,3 +138,33 @@ fn the_readme_names_only_files_that_exist() {
         "the README says how to install"
     );
 }
+
+/// A `.flow` file that starts with a byte-order mark checks as without it;
+/// one that is not UTF-8 is refused with the position of the bad byte.
+#[test]
+fn flow_files_with_a_bom_or_bad_bytes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bom = dir.path().join("bom.flow");
+    std::fs::write(&bom, "\u{feff}contact {\n  n: int = 0\n}\n").expect("write");
+    let o = bin().arg("check").arg(&bom).output().expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let bad = dir.path().join("bad.flow");
+    std::fs::write(&bad, b"contact {\n  n: int = 0 // caf\xe9\n}\n").expect("write");
+    let o = bin().arg("check").arg(&bad).output().expect("runs");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("invalid byte at line 2, column 20 (byte 30)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A duration too large is one error, not two.
+#[test]
+fn a_duration_too_large_is_one_error() {
+    let (diags, _) = crate::helpers::diagnostics(&with_schema(
+        "workflow w {\n  when contact_created\n  wait 999999999w\n}\n",
+    ));
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
+    assert_eq!(codes, ["nurture::syntax::duration-too-large"]);
+}

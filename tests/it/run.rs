@@ -1046,3 +1046,76 @@ fn bad_contacts_record_is_reported_with_its_line() {
     assert_eq!(r.code, Some(0), "{}", r.err);
     assert!(r.err.contains("1 rejected"), "{}", r.err);
 }
+
+#[test]
+fn bad_input_duplicate_key() {
+    bad_input(
+        r#"{"at":"2026-03-01T10:00:00Z","contact":"c1","type":"email_opened","campaign":"a","campaign":"b"}"#,
+        "the key `campaign` appears twice in the record",
+    );
+    bad_input(
+        r#"{"at":"2026-03-01T10:00:00Z","at":"2026-03-01T11:00:00Z","contact":"c1","type":"email_opened","campaign":"a"}"#,
+        "the key `at` appears twice in the record",
+    );
+    bad_input(
+        r#"{"at":"2026-03-01T10:00:00Z","contact":"c1","type":"contact_updated","attributes":{"score":1,"score":2}}"#,
+        "the key `score` appears twice in the record",
+    );
+}
+
+#[test]
+fn bad_input_leap_second() {
+    bad_input(
+        r#"{"at":"2026-06-30T23:59:60Z","contact":"c1","type":"email_opened","campaign":"a"}"#,
+        "`at` is not an RFC 3339 datetime",
+    );
+}
+
+/// A byte-order mark at the start of an events file is skipped.
+#[test]
+fn a_byte_order_mark_starts_the_file_harmlessly() {
+    let prog = r#"workflow w { when contact_created tag "x" }"#;
+    let ev = format!("\u{feff}{}", events(&[CREATE_C1]));
+    let r = run(prog, &ev, &[]);
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    assert_eq!(actions(&r.out).len(), 1);
+}
+
+/// An empty id in `--contacts` is a bad record.
+#[test]
+fn an_empty_contact_id_is_a_bad_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let c = dir.path().join("contacts.jsonl");
+    std::fs::write(
+        &c,
+        "{\"id\":\"\",\"email\":\"a@x.com\",\"opted_in\":true,\"country\":\"ES\"}\n",
+    )
+    .expect("write");
+    let r = run(
+        r#"workflow w { when contact_created tag "x" }"#,
+        &events(&[CREATE_C1]),
+        &["--contacts", c.to_str().unwrap_or("")],
+    );
+    assert_eq!(r.code, Some(2), "{}", r.err);
+    assert!(
+        r.err.contains("contacts.jsonl:1: `id` is empty"),
+        "{}",
+        r.err
+    );
+}
+
+/// Fractional seconds are kept to the millisecond.
+#[test]
+fn fractional_seconds_are_kept_to_the_millisecond() {
+    let prog = r#"workflow w { when email_opened wait 1s tag "x" }"#;
+    let r = run(
+        prog,
+        &events(&[
+            CREATE_C1,
+            r#"{"at":"2026-03-01T10:00:00.123456Z","contact":"c1","type":"email_opened","campaign":"a"}"#,
+        ]),
+        &["--drain"],
+    );
+    assert_eq!(r.code, Some(0), "{}", r.err);
+    assert!(r.out.contains("2026-03-01T10:00:01.123Z"), "{}", r.out);
+}

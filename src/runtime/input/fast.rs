@@ -67,8 +67,15 @@ impl<'de> Visitor<'de> for Fast<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Seen, A::Error> {
         let Fast { schema, keep, out } = self;
         let mut seen = Seen::default();
+        let (mut attributes, mut id) = (false, false);
         while let Some(key) = map.next_key::<Str>()? {
             match &*key {
+                // A key given twice: the slow path words the error.
+                "at" | "contact"
+                    if seen.at && &*key == "at" || seen.contact && &*key == "contact" =>
+                {
+                    return Err(give_up());
+                }
                 "at" => {
                     let at = map.next_value::<Str>()?;
                     out.at = parse_datetime(&at).ok_or_else(give_up)?;
@@ -93,7 +100,13 @@ impl<'de> Visitor<'de> for Fast<'_> {
                     }
                     seen.ty = true;
                 }
+                "attributes" | "id"
+                    if attributes && &*key == "attributes" || id && &*key == "id" =>
+                {
+                    return Err(give_up());
+                }
                 "attributes" => {
+                    attributes = true;
                     if !(seen.ty && matches!(out.ty, CONTACT_CREATED | CONTACT_UPDATED)) {
                         return Err(give_up());
                     }
@@ -105,6 +118,7 @@ impl<'de> Visitor<'de> for Fast<'_> {
                 }
                 // Events may carry an id of their own; nothing reads it.
                 "id" => {
+                    id = true;
                     map.next_value::<IgnoredAny>()?;
                 }
                 name => {
@@ -113,6 +127,9 @@ impl<'de> Visitor<'de> for Fast<'_> {
                     }
                     let ev = usize::from(out.ty);
                     let (slot, ty) = schema.events[ev].field(name).ok_or_else(give_up)?;
+                    if seen.given & (1 << slot) != 0 {
+                        return Err(give_up());
+                    }
                     let value = map.next_value_seed(Typed(ty, keep.keeps(ev, slot)))?;
                     if let Some(kept) = out.payload.get_mut(slot) {
                         *kept = value;
@@ -147,8 +164,12 @@ impl<'de> Visitor<'de> for Attrs<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let start = self.out.len();
         while let Some(key) = map.next_key::<Str>()? {
             let slot = self.schema.field(&key).ok_or_else(give_up)?;
+            if self.out[start..].iter().any(|(s, _)| *s as usize == slot) {
+                return Err(give_up());
+            }
             let v = map.next_value_seed(Typed(&self.schema.fields[slot].ty, true))?;
             self.out.push((slot as u16, v));
         }
