@@ -30,6 +30,9 @@ enum Command {
     /// Exits 1 on errors, or on warnings with `--deny warnings`. Rules can be
     /// silenced with `// nurture:allow(rule)` and given levels in a
     /// `nurture.toml` beside the program.
+    #[command(
+        override_usage = "nurture lint [OPTIONS] PATH\n       nurture lint --list-rules\n       nurture lint --explain RULE"
+    )]
     Lint(lint::LintArgs),
     /// Run a program against contact events in virtual time.
     ///

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 #[derive(clap::Args, Debug)]
 pub struct LintArgs {
     /// A `.flow` file, or a directory whose `*.flow` files form one program.
+    /// (Not needed with `--list-rules` or `--explain`.)
     #[arg(required_unless_present_any = ["list_rules", "explain"])]
     pub path: Option<PathBuf>,
     /// How to print diagnostics.

@@ -168,3 +168,15 @@ fn a_duration_too_large_is_one_error() {
     let codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
     assert_eq!(codes, ["nurture::syntax::duration-too-large"]);
 }
+
+/// `lint --help` shows PATH as required (outside `--list-rules` and `--explain`).
+#[test]
+fn lint_help_shows_path_as_required() {
+    let o = bin().args(["lint", "--help"]).output().expect("runs");
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        help.contains("Usage: nurture lint [OPTIONS] PATH\n"),
+        "{help}"
+    );
+    assert!(help.contains("nurture lint --list-rules"), "{help}");
+}
