@@ -114,6 +114,11 @@ pub trait Domain: Clone {
     }
     /// What is known on both of two paths that join.
     fn meet(&self, other: &Self) -> Self;
+    /// What the statements after an `exit` (which no journey reaches) are
+    /// visited with.
+    fn unreachable(&self) -> Self {
+        self.clone()
+    }
 }
 
 /// What [`paths`] shows its visitor.
@@ -186,7 +191,11 @@ pub fn paths<'a, D: Domain>(
         };
         match next {
             Some(n) => k = n,
-            None => ended = true,
+            None if !ended => {
+                ended = true;
+                k = k.unreachable();
+            }
+            None => {}
         }
     }
     (!ended).then_some(k)

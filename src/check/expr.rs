@@ -11,30 +11,52 @@ use crate::suggest;
 use crate::vocabulary::{Builtin, HISTORY_FUNCTIONS};
 use std::collections::BTreeSet;
 
-/// Paths known to be set on the current control-flow path.
+/// Paths known to be set on the current control-flow path; on a path no
+/// journey takes (after `exit`), everything is, so unreachable statements
+/// get no narrowing errors (the `unreachable` lint reports them instead).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Facts(BTreeSet<(PathRoot, String)>);
+pub struct Facts {
+    set: BTreeSet<(PathRoot, String)>,
+    unreachable: bool,
+}
 
 impl Facts {
     pub fn contains(&self, root: PathRoot, field: &str) -> bool {
-        self.0.contains(&(root, field.to_string()))
+        self.unreachable || self.set.contains(&(root, field.to_string()))
     }
 
     pub fn union(&self, other: &Facts) -> Facts {
-        Facts(self.0.union(&other.0).cloned().collect())
+        Facts {
+            set: self.set.union(&other.set).cloned().collect(),
+            unreachable: self.unreachable || other.unreachable,
+        }
     }
 
     pub fn intersect(&self, other: &Facts) -> Facts {
-        Facts(self.0.intersection(&other.0).cloned().collect())
+        Facts {
+            set: self.set.intersection(&other.set).cloned().collect(),
+            unreachable: self.unreachable && other.unreachable,
+        }
     }
 
     /// Facts about the contact end when the journey waits: attributes can change meanwhile.
     pub fn forget_contact(&mut self) {
-        self.0.retain(|(root, _)| *root != PathRoot::Contact);
+        self.set.retain(|(root, _)| *root != PathRoot::Contact);
+    }
+
+    /// The facts of a path no journey takes.
+    pub fn unreachable(&self) -> Facts {
+        Facts {
+            set: self.set.clone(),
+            unreachable: true,
+        }
     }
 
     fn one(root: PathRoot, field: &str) -> Facts {
-        Facts(BTreeSet::from([(root, field.to_string())]))
+        Facts {
+            set: BTreeSet::from([(root, field.to_string())]),
+            unreachable: false,
+        }
     }
 }
 

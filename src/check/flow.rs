@@ -141,6 +141,10 @@ impl Domain for Known<'_> {
         self.with(|env| env.event = id)
     }
 
+    fn unreachable(&self) -> Self {
+        self.with(|env| env.facts = env.facts.unreachable())
+    }
+
     fn meet(&self, other: &Self) -> Self {
         self.with(|env| {
             env.facts = env.facts.intersect(&other.env.facts);

@@ -36,6 +36,7 @@ codes! {
     CompareInSet => "nurture::syntax::compare-in-set",
     DuplicateHeader => "nurture::syntax::duplicate-header",
     DurationTooLarge => "nurture::syntax::duration-too-large",
+    ForeignSyntax => "nurture::syntax::foreign-syntax",
     HeaderAfterStatement => "nurture::syntax::header-after-statement",
     IntTooLarge => "nurture::syntax::int-too-large",
     KeywordAsName => "nurture::syntax::keyword-as-name",

@@ -75,6 +75,20 @@ pub fn syntax_error(
     let after = context(text, pos, &prev);
     let list = join_or(&expected.items);
 
+    if let Some(d) = foreign_syntax(file, text, pos) {
+        return d;
+    }
+    if expected.open_brace && after_workflow_name(&text[offset..pos]) {
+        return Diagnostic::error(
+            Code::UnexpectedToken,
+            span,
+            format!("expected `{{` after the workflow name, found {found_desc}"),
+        )
+        .with_label("expected `{` here")
+        .with_help(
+            "a workflow's headers and statements go between braces: `workflow NAME { when ... }`",
+        );
+    }
     if found.starts_with('=') && prev == "=" && expected.expression {
         return Diagnostic::error(
             Code::CompareInSet,
@@ -99,8 +113,8 @@ pub fn syntax_error(
             span,
             format!("`{whole}` is not a duration"),
         )
-        .with_label("unknown unit")
-        .with_help("durations are a number glued to a unit: `30s`, `15m`, `2h`, `3d`, `1w`, combinable as `1d 12h`");
+        .with_label(if whole.contains('.') { "not a whole number" } else { "unknown unit" })
+        .with_help("durations are a whole number glued to a unit: `30s`, `15m`, `2h`, `3d`, `1w`, combinable as `1d 12h`");
     }
     let line_start = text[..pos.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
     let before = text.get(line_start..pos).unwrap_or("").trim_start();
@@ -392,7 +406,14 @@ fn bad_duration(
     let starts_digit = found.starts_with(|c: char| c.is_ascii_digit());
     if expected && starts_digit {
         let rest = &text[pos..];
-        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        let mut digits = rest.chars().take_while(char::is_ascii_digit).count();
+        // A fraction (`1.5d`) belongs to the number.
+        if rest[digits..].starts_with('.') {
+            digits += 1 + rest[digits + 1..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .count();
+        }
         let after = &rest[digits..];
         let gap = after.len() - after.trim_start_matches([' ', '\t']).len();
         let word: String = after[gap..]
@@ -506,6 +527,56 @@ fn context(text: &str, pos: usize, prev: &str) -> String {
         return String::new();
     }
     format!(" after `{prev}`")
+}
+
+/// Whether `before` ends with `workflow NAME` and nothing else.
+fn after_workflow_name(before: &str) -> bool {
+    let words: Vec<&str> = before.split_whitespace().collect();
+    matches!(words.as_slice(), [.., "workflow", name] if is_word(name))
+}
+
+/// Syntax from other languages, with the `.flow` way to write it.
+const FOREIGN: &[(&str, &str, &str)] = &[
+    ("&&", "`&&` is not an operator", "write `and`"),
+    ("||", "`||` is not an operator", "write `or`"),
+    ("=>", "`=>` is not an operator", "did you mean `>=`?"),
+    ("elif", "`elif` is not a keyword", "write `else if`"),
+    ("elsif", "`elsif` is not a keyword", "write `else if`"),
+    (
+        "#",
+        "`#` does not start a comment",
+        "comments start with `//`",
+    ),
+    (
+        "!",
+        "`!` is not an operator",
+        "write `not` (and `!=` for \"not equal\")",
+    ),
+    (
+        "%",
+        "there is no `%` operator",
+        "the operators are `+`, `-`, `*` and `/`",
+    ),
+];
+
+/// A failure at a token another language uses, with a "write this" help.
+fn foreign_syntax(file: FileId, text: &str, pos: usize) -> Option<Diagnostic> {
+    let rest = &text[pos..];
+    let (token, message, help) = FOREIGN.iter().find(|(t, _, _)| {
+        rest.starts_with(t)
+            && !(*t == "!" && rest.starts_with("!="))
+            && !(t.starts_with('e')
+                && rest[t.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+    })?;
+    Some(
+        Diagnostic::error(
+            Code::ForeignSyntax,
+            Span::new(file, pos, pos + token.len()),
+            *message,
+        )
+        .with_label("not `.flow` syntax")
+        .with_help(*help),
+    )
 }
 
 /// A string opened on the failing line and never closed.

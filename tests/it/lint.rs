@@ -328,6 +328,17 @@ rule_case!(
 "#
 );
 rule_case!(
+    unreachable_send_after_exit_is_no_type_error,
+    "unreachable",
+    1,
+    r#"workflow w {
+  when purchase
+  exit
+  send sms "never"
+}
+"#
+);
+rule_case!(
     unreachable_zero_split_arm,
     "unreachable",
     1,

@@ -320,3 +320,81 @@ fn errors_in_one_workflow_are_all_reported() {
         ]
     );
 }
+
+// Syntax from other languages gets "write this instead".
+syntax_snap!(
+    double_ampersand,
+    "nurture::syntax::foreign-syntax",
+    r#"workflow w {
+  when contact_created where contact.score > 1 && contact.score < 9
+  tag "x"
+}
+"#
+);
+syntax_snap!(
+    double_bar,
+    "nurture::syntax::foreign-syntax",
+    r#"workflow w {
+  when contact_created where contact.score > 1 || contact.score < 9
+  tag "x"
+}
+"#
+);
+syntax_snap!(
+    bang_for_not,
+    "nurture::syntax::foreign-syntax",
+    r#"workflow w {
+  when contact_created where !contact.opted_in
+  tag "x"
+}
+"#
+);
+syntax_snap!(
+    elif_for_else_if,
+    "nurture::syntax::foreign-syntax",
+    r#"workflow w {
+  when contact_created
+  if contact.score > 1 {
+    tag "a"
+  } elif contact.score > 2 {
+    tag "b"
+  }
+}
+"#
+);
+syntax_snap!(
+    hash_comment,
+    "nurture::syntax::foreign-syntax",
+    r#"workflow w {
+  when contact_created
+  # say hello
+  tag "x"
+}
+"#
+);
+syntax_snap!(
+    arrow_for_greater_or_equal,
+    "nurture::syntax::foreign-syntax",
+    r#"workflow w {
+  when contact_created where contact.score => 10
+  tag "x"
+}
+"#
+);
+
+/// Each of these is one error, not a cascade.
+#[test]
+fn one_error_for_each_common_mistake() {
+    for (src, code) in [
+        ("workflow w {\n  when contact_created\n  wait 1.5d\n  tag \"x\"\n}\n", "nurture::syntax::bad-duration-unit"),
+        ("workflow w {\n  when contact_created\n  wait 2days\n  tag \"x\"\n}\n", "nurture::syntax::bad-duration-unit"),
+        ("workflow w {\n  when contact_created\n  wait 1mo\n  tag \"x\"\n}\n", "nurture::syntax::bad-duration-unit"),
+        ("workflow w {\n  when contact_created\n  wait 2 d\n  tag \"x\"\n}\n", "nurture::syntax::bad-duration-unit"),
+        ("workflow w {\n  when contact_created\n  wait for email_opened where event.campaign == \"a\" {\n    tag \"x\"\n  }\n}\n", "nurture::syntax::wait-for-without-within"),
+        ("workflow w\n  when contact_created\n  tag \"x\"\n}\n", "nurture::syntax::unexpected-token"),
+    ] {
+        let (diags, rendered) = diagnostics(src);
+        let codes: Vec<&str> = diags.iter().map(|d| d.code.as_str()).collect();
+        assert_eq!(codes, [code], "{src}\n{rendered}");
+    }
+}
