@@ -91,9 +91,9 @@ impl<'de> Visitor<'de> for RawSeed {
             }
             keys.push(key.clone());
             match &*key {
-                "at" => r.at = Some(map.next_value::<Str>()?.0),
-                "contact" => r.contact = Some(map.next_value::<Str>()?.0),
-                "type" => r.ty = Some(map.next_value::<Str>()?.0),
+                "at" => r.at = Some(string_value(&mut map, "at")?),
+                "contact" => r.contact = Some(string_value(&mut map, "contact")?),
+                "type" => r.ty = Some(string_value(&mut map, "type")?),
                 "attributes" => r.attributes = Some(map.next_value()?),
                 "id" => {
                     let v: &RawValue = map.next_value()?;
@@ -110,6 +110,18 @@ impl<'de> Visitor<'de> for RawSeed {
         }
         Ok(r)
     }
+}
+
+/// The string value of `key`; any other value is an error naming the key.
+fn string_value<'de, A: MapAccess<'de>>(map: &mut A, key: &str) -> Result<Cow<'de, str>, A::Error> {
+    map.next_value::<Str>().map(|s| s.0).map_err(|e| {
+        let e = e.to_string();
+        let found = e
+            .strip_prefix("invalid type: ")
+            .and_then(|rest| rest.split(", expected").next())
+            .unwrap_or(&e);
+        de::Error::custom(format!("`{key}` must be a string, found {found}"))
+    })
 }
 
 /// A string that borrows from the input when it has no escapes.

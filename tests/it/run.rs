@@ -1119,3 +1119,15 @@ fn fractional_seconds_are_kept_to_the_millisecond() {
     assert_eq!(r.code, Some(0), "{}", r.err);
     assert!(r.out.contains("2026-03-01T10:00:01.123Z"), "{}", r.out);
 }
+
+#[test]
+fn bad_input_wrong_typed_contact_or_type_names_the_key() {
+    bad_input(
+        r#"{"at":"2026-03-01T10:00:00Z","contact":5,"type":"email_opened","campaign":"a"}"#,
+        "`contact` must be a string, found integer `5`",
+    );
+    bad_input(
+        r#"{"at":"2026-03-01T10:00:00Z","contact":"c1","type":["email_opened"],"campaign":"a"}"#,
+        "`type` must be a string, found sequence",
+    );
+}
