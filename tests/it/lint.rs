@@ -261,6 +261,55 @@ rule_case!(
 "#
 );
 
+rule_case!(
+    burst_across_workflows,
+    "burst",
+    1,
+    r#"workflow a {
+  when purchase where contact.opted_in
+  send email "thanks"
+}
+
+workflow b {
+  when purchase where contact.opted_in
+  send email "survey"
+}
+"#
+);
+rule_case!(
+    no_burst_across_exclusive_workflows,
+    "burst",
+    0,
+    r#"workflow a {
+  when purchase where contact.opted_in and contact.plan == "paid"
+  send email "thanks"
+}
+
+workflow b {
+  when purchase where contact.opted_in and contact.plan == "free"
+  send email "upgrade"
+}
+"#
+);
+rule_case!(
+    no_burst_when_one_waits_first,
+    "burst",
+    0,
+    r#"workflow a {
+  when purchase where contact.opted_in
+  send email "thanks"
+}
+
+workflow b {
+  when purchase where contact.opted_in
+  wait 1d
+  if contact.opted_in {
+    send email "survey"
+  }
+}
+"#
+);
+
 // unreachable
 rule_case!(
     unreachable_after_exit,

@@ -138,10 +138,18 @@ fn the_examples_send_nothing_after_an_opt_out() {
         .output()
         .expect("runs");
     let out = stdout(&o);
+    // The opt-out is at 11:00; any send after it is a breach.
     let late: Vec<&str> = out
         .lines()
-        .filter(|l| l.contains("\"action\":\"send\"") && !l.contains("2026-03-01T09:00:00Z"))
+        .filter(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            v["action"] == "send" && v["at"].as_str().unwrap_or("") >= "2026-03-01T11:00:00Z"
+        })
         .collect();
+    assert!(
+        out.contains("nurture_intro"),
+        "the intro went before: {out}"
+    );
     assert!(late.is_empty(), "sent after the opt-out: {late:#?}");
 }
 

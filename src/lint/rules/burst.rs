@@ -1,6 +1,7 @@
 //! `burst`: two messages on one channel with no wait between them.
 
-use crate::ast::{Stmt, StmtKind};
+use crate::ast::{EventMatch, Stmt, StmtKind, TriggerKind, Workflow};
+use crate::lint::walk::Known;
 use crate::lint::{Ctx, Level, Rule};
 use crate::source::Span;
 use std::collections::BTreeMap;
@@ -9,7 +10,7 @@ pub const RULE: Rule = Rule {
     name: "burst",
     code: "nurture::lint::burst",
     default: Level::Warn,
-    summary: "two `send`s on the same channel with no `wait` between them on some path",
+    summary: "two `send`s on the same channel with no `wait` between them on some path, in one workflow or in two started by the same event",
     why: "Two emails (or SMS) in the same second read as spam, get the second one ignored or the sender flagged, and usually mean a missing `wait` or a branch that falls through into another send.",
     bad: "workflow welcome {\n  when email_opened where contact.opted_in\n  send email \"welcome\"\n  send email \"tips\"\n}\n",
     good: "workflow welcome {\n  when email_opened where contact.opted_in\n  send email \"welcome\"\n  wait 2d\n  if contact.opted_in {\n    send email \"tips\"\n  }\n}\n",
@@ -21,12 +22,114 @@ type Sent = BTreeMap<String, Span>;
 
 fn check(ctx: &Ctx) -> Vec<crate::diagnostic::Diagnostic> {
     let mut out = Vec::new();
+    let mut opening = Vec::new();
     for wf in ctx.program.workflows() {
-        walk(&wf.body, Sent::new(), &mut out);
+        opening.push((wf, walk(&wf.body, Sent::new(), &mut out)));
     }
+    across(&opening, &mut out);
     out.sort_by_key(|d| d.span.start);
     out.dedup_by_key(|d| d.span.start);
     out
+}
+
+/// Workflows started by the same event whose first sends, before any
+/// wait, use one channel: a new contact gets both in the same second.
+fn across(opening: &[(&Workflow, Sent)], out: &mut Vec<crate::diagnostic::Diagnostic>) {
+    // The sends each workflow makes before its first wait, on some path.
+    let firsts: Vec<(&Workflow, Sent)> = opening
+        .iter()
+        .map(|(wf, _)| (*wf, before_wait(&wf.body)))
+        .collect();
+    for (i, (later, sends)) in firsts.iter().enumerate() {
+        let Some(m) = trigger_event(later) else {
+            continue;
+        };
+        for (earlier, earlier_sends) in &firsts[..i] {
+            let Some(e) = trigger_event(earlier) else {
+                continue;
+            };
+            if e.event.name != m.event.name || exclusive(e, m) {
+                continue;
+            }
+            for (channel, span) in sends {
+                if let Some(first) = earlier_sends.get(channel) {
+                    out.push(
+                        RULE.finding(
+                            *span,
+                            format!(
+                                "`send {channel}` in the same second as workflow `{}`'s",
+                                earlier.name.name
+                            ),
+                        )
+                        .with_label(format!("both workflows start on `{}`", m.event.name))
+                        .with_related(*first, "the other send")
+                        .with_help(
+                            "wait before one of them (`wait 1d`), or merge the two messages",
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn trigger_event(wf: &Workflow) -> Option<&EventMatch> {
+    match &wf.trigger.as_ref()?.kind {
+        TriggerKind::Event(m) => Some(m),
+        TriggerKind::Inactive(_) | TriggerKind::Condition(_) => None,
+    }
+}
+
+/// Whether the two triggers' `where`s cannot both hold.
+fn exclusive(a: &EventMatch, b: &EventMatch) -> bool {
+    let (Some(fa), Some(fb)) = (&a.filter, &b.filter) else {
+        return false;
+    };
+    Known::default().assume(fa, true).eval(fb) == Some(false)
+}
+
+/// The channels sent on before the first wait, on some path.
+fn before_wait(list: &[Stmt]) -> Sent {
+    let mut sent = Sent::new();
+    for s in list {
+        match &s.kind {
+            StmtKind::Send { channel, .. } => {
+                sent.entry(channel.name.clone()).or_insert(channel.span);
+            }
+            StmtKind::Wait(_) | StmtKind::WaitFor { .. } | StmtKind::Exit => return sent,
+            StmtKind::If { .. } | StmtKind::Split(_) => {
+                // Without an `else`, one path goes on past the `if`.
+                let mut ends = !matches!(
+                    &s.kind,
+                    StmtKind::If {
+                        otherwise: None,
+                        ..
+                    }
+                );
+                for b in s.blocks() {
+                    for (c, span) in before_wait(&b.stmts) {
+                        sent.entry(c).or_insert(span);
+                    }
+                    ends &= crate::lint::walk::always_exits(&b.stmts) || waits(&b.stmts);
+                }
+                if ends {
+                    return sent;
+                }
+            }
+            _ => {}
+        }
+    }
+    sent
+}
+
+/// Whether every path through `list` waits (or ends) somewhere.
+fn waits(list: &[Stmt]) -> bool {
+    list.iter().any(|s| {
+        matches!(
+            s.kind,
+            StmtKind::Wait(_) | StmtKind::WaitFor { .. } | StmtKind::Exit
+        )
+    })
 }
 
 fn walk(list: &[Stmt], mut sent: Sent, out: &mut Vec<crate::diagnostic::Diagnostic>) -> Sent {
