@@ -128,9 +128,12 @@ impl Diagnostic {
         } else {
             GraphicalTheme::unicode_nocolor()
         };
+        // Lines wrap between words only: a rule name such as
+        // `unused-declarations` is never cut at its hyphen.
         let handler = GraphicalReportHandler::new_themed(theme)
             .with_width(width)
-            .with_links(false);
+            .with_links(false)
+            .with_word_splitter(textwrap::WordSplitter::NoHyphenation);
         let mut out = String::new();
         if handler
             .render_report(&mut out, &self.report(sources))

@@ -54,6 +54,16 @@ impl Level {
 pub struct Ctx<'a> {
     pub program: &'a Program,
     pub schema: &'a Schema,
+    pub sources: &'a SourceMap,
+}
+
+impl Ctx<'_> {
+    /// Whether a `// nurture:allow(rule)` comment covers `span`: for rules
+    /// that group several places in one finding.
+    pub fn allowed(&self, span: Span, rule: &str) -> bool {
+        let probe = Diagnostic::warning(Code::Lint(""), span, "");
+        suppressed(&probe, rule, self.program, self.sources)
+    }
 }
 
 /// One lint rule and its documentation.
@@ -148,7 +158,11 @@ pub fn lint(
     sources: &SourceMap,
     config: &Config,
 ) -> Vec<Diagnostic> {
-    let ctx = Ctx { program, schema };
+    let ctx = Ctx {
+        program,
+        schema,
+        sources,
+    };
     let mut out = Vec::new();
     for rule in RULES {
         let level = config.level(rule);
@@ -164,15 +178,15 @@ pub fn lint(
             } else {
                 Severity::Warning
             };
+            // The suppression comment has a line of its own, so it is
+            // never wrapped and can be copied whole.
+            let why = format!(
+                "`nurture lint --explain {}` says why; to silence it, add\n`// nurture:allow({})`",
+                rule.name, rule.name
+            );
             d.help = Some(match d.help.take() {
-                Some(h) => format!(
-                    "{h}\n`nurture lint --explain {}` says why; `// nurture:allow({})` silences it",
-                    rule.name, rule.name
-                ),
-                None => format!(
-                    "`nurture lint --explain {}` says why; `// nurture:allow({})` silences it",
-                    rule.name, rule.name
-                ),
+                Some(h) => format!("{h}\n{why}"),
+                None => why,
             });
             out.push(d);
         }

@@ -1,7 +1,9 @@
 //! `trigger-cycle`: attribute triggers that set one another off.
 
-use crate::ast::{TriggerKind, Workflow};
-use crate::lint::walk::{contact_reads, contact_writes};
+use crate::ast::{
+    AssignOp, BinaryOp, Expr, ExprKind, Ident, PathRoot, StmtKind, TriggerKind, Workflow,
+};
+use crate::lint::walk::{contact_reads, stmts, Known};
 use crate::lint::{Ctx, Level, Rule};
 
 pub const RULE: Rule = Rule {
@@ -17,26 +19,32 @@ pub const RULE: Rule = Rule {
 
 fn check(ctx: &Ctx) -> Vec<crate::diagnostic::Diagnostic> {
     let wfs: Vec<&Workflow> = ctx.program.workflows().collect();
-    // edges[a] = workflows whose trigger condition reads a field `a` writes.
-    let reads: Vec<Vec<&str>> = wfs
+    // edges[a] = workflows whose trigger condition reads a field `a` writes,
+    // with a value that can make the condition true.
+    let conditions: Vec<Option<&Expr>> = wfs
         .iter()
         .map(|w| match w.trigger.as_ref().map(|t| &t.kind) {
-            Some(TriggerKind::Condition(c)) => contact_reads(c),
-            _ => Vec::new(),
+            Some(TriggerKind::Condition(c)) => Some(c),
+            _ => None,
         })
+        .collect();
+    let reads: Vec<Vec<&str>> = conditions
+        .iter()
+        .map(|c| c.map(contact_reads).unwrap_or_default())
         .collect();
     let edges: Vec<Vec<(usize, String)>> = wfs
         .iter()
         .map(|w| {
-            let writes = contact_writes(w);
+            let writes = writes_with_values(w);
             (0..wfs.len())
                 // A workflow that re-arms its own trigger is caught by `reenter`
                 // and the cascade bound; a cycle here means two or more.
                 .filter(|b| !std::ptr::eq(wfs[*b], *w))
                 .filter_map(|b| {
+                    let cond = conditions[b]?;
                     writes
                         .iter()
-                        .find(|(f, _)| reads[b].contains(f))
+                        .find(|(f, v)| reads[b].contains(f) && may_start(f, *v, cond))
                         .map(|(f, _)| (b, f.to_string()))
                 })
                 .collect()
@@ -90,6 +98,54 @@ fn check(ctx: &Ctx) -> Vec<crate::diagnostic::Diagnostic> {
         }
     }
     out
+}
+
+/// The contact fields a workflow writes, with the value when it is a
+/// literal assigned (`set contact.plan = "paid"`).
+fn writes_with_values(wf: &Workflow) -> Vec<(&str, Option<&Expr>)> {
+    let literal = |e: &Expr| {
+        matches!(
+            e.kind,
+            ExprKind::Str(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Bool(_)
+        )
+    };
+    let mut out = Vec::new();
+    stmts(&wf.body, &mut |s| match &s.kind {
+        StmtKind::Set {
+            field,
+            op: AssignOp::Assign,
+            value,
+        } if literal(value) => out.push((field.name.as_str(), Some(value))),
+        StmtKind::Set { field, .. } => out.push((field.name.as_str(), None)),
+        StmtKind::Tag(_) | StmtKind::Untag(_) => out.push(("tags", None)),
+        _ => {}
+    });
+    out
+}
+
+/// Whether setting `contact.field` to `value` (unknown: `None`) can make
+/// `cond` true: not when the value alone decides it false.
+fn may_start(field: &str, value: Option<&Expr>, cond: &Expr) -> bool {
+    let Some(value) = value else { return true };
+    let path = Expr {
+        kind: ExprKind::Path {
+            root: PathRoot::Contact,
+            field: Ident {
+                name: field.to_string(),
+                span: value.span,
+            },
+        },
+        span: value.span,
+    };
+    let set = Expr {
+        kind: ExprKind::Binary {
+            op: BinaryOp::Eq,
+            lhs: Box::new(path),
+            rhs: Box::new(value.clone()),
+        },
+        span: value.span,
+    };
+    Known::default().assume(&set, true).eval(cond) != Some(false)
 }
 
 /// A cycle through `start`, as the list of workflows from `start`.

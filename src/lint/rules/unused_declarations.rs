@@ -60,24 +60,41 @@ fn check(ctx: &Ctx) -> Vec<crate::diagnostic::Diagnostic> {
         }
     }
     for c in ctx.program.contacts() {
-        for f in &c.fields {
-            let address = ctx
-                .schema
-                .field(&f.name.name)
-                .and_then(|i| ctx.schema.fields[i].channel.clone());
-            let used =
-                fields.contains(&f.name.name) || address.is_some_and(|ch| channels.contains(&ch));
-            if !used {
-                out.push(
-                    RULE.finding(
-                        f.name.span,
-                        format!("the field `{}` is never read or written", f.name.name),
-                    )
-                    .with_label("unused")
-                    .with_help("remove it, or check the spelling where it was meant to be used"),
-                );
-            }
+        let unused: Vec<&crate::ast::Ident> = c
+            .fields
+            .iter()
+            .filter(|f| {
+                let address = ctx
+                    .schema
+                    .field(&f.name.name)
+                    .and_then(|i| ctx.schema.fields[i].channel.clone());
+                !fields.contains(&f.name.name)
+                    && !address.is_some_and(|ch| channels.contains(&ch))
+                    && !ctx.allowed(f.name.span, RULE.name)
+            })
+            .map(|f| &f.name)
+            .collect();
+        // One finding per contact block, naming every unused field.
+        let Some((first, rest)) = unused.split_first() else {
+            continue;
+        };
+        let message = if rest.is_empty() {
+            format!("the field `{}` is never read or written", first.name)
+        } else {
+            let names: Vec<String> = unused.iter().map(|f| format!("`{}`", f.name)).collect();
+            let (last, init) = names.split_last().unwrap_or((&names[0], &[]));
+            format!(
+                "the fields {} and {last} are never read or written",
+                init.join(", ")
+            )
+        };
+        let mut d = RULE.finding(first.span, message).with_label("unused");
+        for f in rest {
+            d = d.with_related(f.span, "unused");
         }
+        out.push(
+            d.with_help("remove them, or check the spelling where they were meant to be used"),
+        );
     }
     out
 }
