@@ -41,6 +41,8 @@ enum Logged {
 pub struct Reply {
     pub text: String,
     pub quit: bool,
+    /// The input was refused (a piped session then exits 1).
+    pub failed: bool,
 }
 
 pub struct Session {
@@ -126,7 +128,8 @@ impl Session {
                 json_at,
             } => self.event(input, id, ty, json, json_at),
             Command::Advance(d) => self.advance(input, d),
-            Command::Time => Ok(format!("{}\n", format_datetime(self.clock))),
+            Command::Time(None) => Ok(format!("{}\n", format_datetime(self.clock))),
+            Command::Time(Some(t)) => self.set_time(input, t),
             Command::Journeys(id) => self.journeys(id),
             Command::History(id) => self.history(id),
             Command::Actions => Ok(self.actions.iter().map(|a| format!("{a}\n")).collect()),
@@ -147,6 +150,7 @@ impl Session {
                 name.trim()
             )),
         };
+        reply.failed = result.is_err();
         reply.text = match result {
             Ok(t) | Err(t) => t,
         };
@@ -417,6 +421,18 @@ impl Session {
             ));
         };
         let payload = self.json_object(input, json, json_at)?;
+        if ty != "contact_created" && !self.engine.has_contact(&id) {
+            return Err(self.line_error(
+                input,
+                0,
+                input.len(),
+                Code::ReplBadInput,
+                &format!("unknown contact `{}`", crate::suggest::echo(&id)),
+                Some(&format!(
+                    "create it first with `:contact {id} {{\"email\": ...}}`"
+                )),
+            ));
+        }
         let line = self.record(&id, ty, payload);
         if self.prog.schema.event(ty).is_none() {
             let ty_at = input.find(ty).unwrap_or(0);
@@ -431,6 +447,37 @@ impl Session {
             ));
         }
         self.feed(input, json_at, json.len(), line)
+    }
+
+    /// `:time DATETIME`: any time before the first event; after it, only
+    /// forward (firing the timers due, as `:advance` does).
+    fn set_time(&mut self, input: &str, text: &str) -> Result<String, String> {
+        let Some(t) = parse_datetime(text) else {
+            return Err(self.line_error(
+                input,
+                input.len() - text.len(),
+                input.len(),
+                Code::ReplUsage,
+                "expected an RFC 3339 datetime",
+                Some("such as `:time 2026-03-01T09:00:00Z`"),
+            ));
+        };
+        if self.log.is_empty() {
+            self.clock = t;
+            return Ok(format!("now {}\n", format_datetime(t)));
+        }
+        if t < self.clock {
+            return Err(format!(
+                "the clock cannot go back to {}: events have run up to {}; `:reset` starts again\n",
+                format_datetime(t),
+                format_datetime(self.clock)
+            ));
+        }
+        self.clock = t;
+        self.engine.advance_to(self.clock);
+        self.log.push(Logged::Advance(self.clock));
+        let out = self.drain_output();
+        Ok(format!("{out}now {}\n", format_datetime(self.clock)))
     }
 
     fn advance(&mut self, input: &str, d: &str) -> Result<String, String> {

@@ -22,13 +22,17 @@ pub fn run(args: &ReplArgs) -> ExitCode {
         }
     };
     let result = if tty {
-        editor::interactive(session).map_err(|e| e.to_string())
+        editor::interactive(session)
+            .map(|()| true)
+            .map_err(|e| e.to_string())
     } else {
         let stdin = std::io::stdin();
         editor::piped(session, stdin.lock(), std::io::stdout().lock()).map_err(|e| e.to_string())
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        // A piped session in which an input was refused.
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

@@ -25,7 +25,8 @@ pub enum Command<'a> {
         json_at: usize,
     },
     Advance(&'a str),
-    Time,
+    /// `:time` shows the clock; `:time DATETIME` sets it.
+    Time(Option<&'a str>),
     Journeys(Option<&'a str>),
     History(Option<&'a str>),
     Actions,
@@ -64,7 +65,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         ":advance DURATION",
         "move the clock forward, firing timers, such as `:advance 1d 2h`",
     ),
-    (":time", "the virtual clock"),
+    (
+        ":time [DATETIME]",
+        "the virtual clock; with a datetime, set it",
+    ),
     (
         ":journeys [ID]",
         "journeys in flight: workflow, where it stands, what it waits for",
@@ -149,7 +153,7 @@ pub fn parse(line: &str) -> Command<'_> {
             }
         }
         ":advance" => Command::Advance(rest),
-        ":time" => Command::Time,
+        ":time" => Command::Time(opt(rest)),
         ":journeys" => Command::Journeys(opt(rest)),
         ":history" => Command::History(opt(rest)),
         ":actions" => Command::Actions,

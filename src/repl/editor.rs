@@ -224,33 +224,54 @@ pub fn interactive(mut session: Session) -> rustyline::Result<()> {
 }
 
 /// The plain loop for piped input: no prompt, the same replies.
+/// Runs a piped session; `Ok(false)` when some input was refused.
 pub fn piped(
     mut session: Session,
     input: impl BufRead,
     mut out: impl Write,
-) -> std::io::Result<()> {
+) -> std::io::Result<bool> {
     let mut pending = String::new();
+    // The bracket depth of `pending`, kept line by line so a long input
+    // is scanned once, not again at every line.
+    let mut depth: i64 = 0;
+    let mut all_ok = true;
     for line in input.lines() {
         let line = line?;
         if !pending.is_empty() {
             pending.push('\n');
         }
         pending.push_str(&line);
-        if !is_complete(&pending) {
+        depth += depth_change(&line);
+        if depth > 0 {
             continue;
         }
+        depth = 0;
         let reply = session.eval(&pending);
+        all_ok &= !reply.failed;
         out.write_all(reply.text.as_bytes())?;
         pending.clear();
         if reply.quit {
-            return Ok(());
+            return Ok(all_ok);
         }
     }
     if !pending.trim().is_empty() {
         let reply = session.eval(&pending);
+        all_ok &= !reply.failed;
         out.write_all(reply.text.as_bytes())?;
     }
-    Ok(())
+    Ok(all_ok)
+}
+
+/// How much a line opens (positive) or closes brackets, outside strings
+/// and comments (which end with their line).
+fn depth_change(line: &str) -> i64 {
+    crate::syntax::scan::scan(line)
+        .map(|l| match l {
+            crate::syntax::scan::Lexeme::Open { .. } => 1,
+            crate::syntax::scan::Lexeme::Close { .. } => -1,
+            _ => 0,
+        })
+        .sum()
 }
 
 #[cfg(test)]
