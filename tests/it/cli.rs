@@ -180,3 +180,34 @@ fn lint_help_shows_path_as_required() {
     );
     assert!(help.contains("nurture lint --list-rules"), "{help}");
 }
+
+/// JSON diagnostics carry where the span ends: `end_line` and
+/// `end_column` (of its last character).
+#[test]
+fn json_diagnostics_carry_their_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p.flow");
+    std::fs::write(
+        &p,
+        with_schema(
+            "workflow w {\n  when contact_created\n  if contact.scroe > 3 { tag \"x\" }\n}\n",
+        ),
+    )
+    .expect("write");
+    let o = bin()
+        .args(["check", "--format", "json"])
+        .arg(&p)
+        .output()
+        .expect("runs");
+    let out = stdout(&o);
+    let v: serde_json::Value =
+        serde_json::from_str(out.lines().next().unwrap_or("")).expect("json");
+    let d = v;
+    assert_eq!(d["line"], d["end_line"], "{out}");
+    let (start, end) = (d["column"].as_u64(), d["end_column"].as_u64());
+    assert_eq!(
+        end.zip(start).map(|(e, s)| e - s),
+        Some(4),
+        "`scroe` is 5 characters: {out}"
+    );
+}
