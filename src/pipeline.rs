@@ -1,11 +1,12 @@
 //! The passes chained: parse, then check, as every command runs them.
 
-use crate::ast::Program;
+use crate::ast::{Item, Program};
 use crate::check::{self, Checked};
 use crate::diagnostic::Code;
 use crate::diagnostic::{self, Diagnostic};
-use crate::source::SourceMap;
+use crate::source::{FileId, SourceMap};
 use crate::syntax;
+use std::sync::Arc;
 
 /// A program that parsed (possibly with errors) and was checked.
 pub struct Analysis {
@@ -15,10 +16,38 @@ pub struct Analysis {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Files parsed before, by file id and text: a session that adds a file
+/// at a time (the REPL) parses each once.
+#[derive(Default)]
+pub struct ParseCache(std::collections::HashMap<(FileId, Arc<str>), Parsed>);
+
+/// One file's items and syntax diagnostics.
+type Parsed = (Vec<Item>, Vec<Diagnostic>);
+
 /// Parses and checks. Type checking runs even after syntax errors, on the
 /// items that did parse, so one run reports as much as it can.
 pub fn analyse(sources: &SourceMap) -> Analysis {
-    let (program, mut diags) = syntax::parse_program(sources);
+    let (program, diags) = syntax::parse_program(sources);
+    check_parsed(program, diags)
+}
+
+/// [`analyse`], parsing only the files `cache` has not seen.
+pub fn analyse_cached(sources: &SourceMap, cache: &mut ParseCache) -> Analysis {
+    let mut program = Program::default();
+    let mut diags = Vec::new();
+    for (id, file) in sources.files.iter().enumerate() {
+        let key = (id as FileId, Arc::clone(&file.text));
+        let (items, d) = cache
+            .0
+            .entry(key)
+            .or_insert_with(|| syntax::parse_file(id as FileId, &file.text));
+        program.items.extend(items.iter().cloned());
+        diags.extend(d.iter().cloned());
+    }
+    check_parsed(program, diags)
+}
+
+fn check_parsed(program: Program, mut diags: Vec<Diagnostic>) -> Analysis {
     let checked = check::check(&program);
     let syntax_failed = diags.iter().any(Diagnostic::is_error);
     diags.extend(

@@ -14,7 +14,7 @@ pub use command::{is_complete, parse, Command, COMMANDS};
 
 use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
-use crate::pipeline::{analyse, Analysis};
+use crate::pipeline::{analyse_cached, Analysis, ParseCache};
 use crate::runtime::input::parse_event;
 use crate::runtime::output::What;
 use crate::runtime::value::{format_datetime, parse_datetime, Millis};
@@ -54,6 +54,8 @@ pub struct Session {
     prog: Arc<Compiled>,
     engine: Interpreter,
     log: Vec<Logged>,
+    /// The files parsed so far: a declaration parses only itself.
+    parse_cache: ParseCache,
     actions: Vec<String>,
     current: Option<String>,
     trace: bool,
@@ -74,7 +76,8 @@ impl Session {
                 s
             }
         };
-        let analysis = analyse(&sources);
+        let mut parse_cache = ParseCache::default();
+        let analysis = analyse_cached(&sources, &mut parse_cache);
         if analysis.diagnostics.iter().any(Diagnostic::is_error) {
             let text = render_diagnostics(&analysis.diagnostics, &sources, color);
             return Err(format!("{text}the program has errors"));
@@ -88,6 +91,7 @@ impl Session {
             analysis,
             prog,
             log: Vec::new(),
+            parse_cache,
             actions: Vec::new(),
             current: None,
             trace: false,
@@ -191,7 +195,7 @@ impl Session {
         for (i, t) in self.typed.iter().enumerate() {
             sources.add(format!("<typed {}>", i + 1), t.as_str());
         }
-        let analysis = analyse(&sources);
+        let analysis = analyse_cached(&sources, &mut self.parse_cache);
         if analysis.diagnostics.iter().any(Diagnostic::is_error) {
             return Err(self.render(&analysis.diagnostics, &sources));
         }
@@ -209,7 +213,7 @@ impl Session {
     fn declare(&mut self, text: &str) -> Result<String, String> {
         let mut sources = self.sources.clone();
         sources.add(format!("<typed {}>", self.typed.len() + 1), text);
-        let analysis = analyse(&sources);
+        let analysis = analyse_cached(&sources, &mut self.parse_cache);
         if analysis.diagnostics.iter().any(Diagnostic::is_error) {
             return Err(self.render(&analysis.diagnostics, &sources));
         }
@@ -220,6 +224,23 @@ impl Session {
             .collect::<Vec<_>>()
             .join(" ");
         let warnings = self.render(&analysis.diagnostics, &sources);
+        // New event types change nothing that already ran: the state stays,
+        // only the program grows. Anything else replays the session.
+        let new_file = (sources.files.len() - 1) as crate::source::FileId;
+        let only_events = analysis.program.items.iter().all(|i| match i {
+            crate::ast::Item::Event(_) => true,
+            crate::ast::Item::Contact(c) => c.span.file != new_file,
+            crate::ast::Item::Workflow(w) => w.span.file != new_file,
+        });
+        if only_events {
+            let prog = Arc::new(compile(&analysis.program, &analysis.checked.schema));
+            if self.engine.extend_program(prog.clone()) {
+                self.prog = prog;
+                self.sources = sources;
+                self.analysis = analysis;
+                return Ok(format!("{warnings}added {what}\n"));
+            }
+        }
         let replayed = self.install(sources, analysis);
         Ok(format!("{warnings}added {what}{replayed}\n"))
     }

@@ -30,8 +30,22 @@ const PARSER_STACK: usize = 256 << 20;
 pub fn parse_program(sources: &SourceMap) -> (Program, Vec<Diagnostic>) {
     let mut program = Program::default();
     let mut diags = Vec::new();
-    for (id, file) in sources.files.iter().enumerate() {
-        let (items, mut d) = parse_file(id as FileId, &file.text);
+    // One parser thread for the whole program.
+    let parsed = with_parser_stack(|| {
+        sources
+            .files
+            .iter()
+            .enumerate()
+            .map(|(id, file)| {
+                let id = id as FileId;
+                match nesting_error(id, &file.text) {
+                    Some(d) => (Vec::new(), vec![d]),
+                    None => parse_file_here(id, &file.text),
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    for (items, mut d) in parsed {
         program.items.extend(items);
         diags.append(&mut d);
     }
@@ -90,13 +104,31 @@ pub fn parse_file(file: FileId, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
     with_parser_stack(|| parse_file_here(file, text))
 }
 
+/// Parses `text` as `rule`. pest's error detail (what was expected, in
+/// which rule) costs much on every parse, so it is asked for only when a
+/// parse fails, by parsing again.
+fn parse_rule(
+    rule: Rule,
+    text: &str,
+) -> Result<pest::iterators::Pairs<'_, Rule>, Box<pest::error::Error<Rule>>> {
+    pest::set_error_detail(false);
+    match FlowParser::parse(rule, text) {
+        Ok(pairs) => Ok(pairs),
+        Err(_) => {
+            pest::set_error_detail(true);
+            let again = FlowParser::parse(rule, text);
+            pest::set_error_detail(false);
+            again.map_err(Box::new)
+        }
+    }
+}
+
 fn parse_file_here(file: FileId, text: &str) -> (Vec<Item>, Vec<Diagnostic>) {
-    pest::set_error_detail(true);
     let mut items = Vec::new();
     let mut diags = Vec::new();
     let mut pos = 0;
     while pos <= text.len() {
-        match FlowParser::parse(Rule::item_or_end, &text[pos..]) {
+        match parse_rule(Rule::item_or_end, &text[pos..]) {
             Ok(mut pairs) => {
                 let Some(entry) = pairs.next() else { break };
                 let end = entry.as_span().end();
@@ -158,7 +190,7 @@ fn more_errors(file: FileId, text: &str, start: usize, end: usize, diags: &mut V
             return;
         };
         copy.replace_range(line_start..line_end, &blank);
-        match FlowParser::parse(Rule::item_or_end, &copy[start..]) {
+        match parse_rule(Rule::item_or_end, &copy[start..]) {
             Ok(_) => return,
             Err(e) => {
                 let d = error::syntax_error(file, &copy, start, &e);
@@ -185,8 +217,7 @@ pub fn parse_expr(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
 }
 
 fn parse_expr_here(file: FileId, text: &str) -> Result<Expr, Box<Diagnostic>> {
-    pest::set_error_detail(true);
-    match FlowParser::parse(Rule::expr_only, text) {
+    match parse_rule(Rule::expr_only, text) {
         Ok(mut pairs) => {
             let expr = pairs
                 .next()

@@ -105,6 +105,36 @@ impl Interpreter {
         self.engine.prog()
     }
 
+    /// Runs on with `prog` in place of the program, keeping the state, when
+    /// `prog` only adds event types (same contact fields, same workflows,
+    /// the old events first with the same ids); `false`, and nothing
+    /// changed, otherwise.
+    pub fn extend_program(&mut self, prog: Arc<Compiled>) -> bool {
+        let old = self.program();
+        let names = |p: &Compiled| -> Vec<String> {
+            p.workflows.iter().map(|w| w.name.to_string()).collect()
+        };
+        let fields = |p: &Compiled| -> Vec<String> {
+            p.schema
+                .fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name, f.ty))
+                .collect()
+        };
+        let same_events = old.schema.events.len() <= prog.schema.events.len()
+            && old
+                .schema
+                .events
+                .iter()
+                .zip(&prog.schema.events)
+                .all(|(a, b)| a.name == b.name && a.fields == b.fields);
+        if !same_events || names(old) != names(&prog) || fields(old) != fields(&prog) {
+            return false;
+        }
+        self.engine.set_program(prog);
+        true
+    }
+
     /// Turns lifecycle records on or off from now on.
     pub fn set_trace(&mut self, on: bool) {
         self.engine.set_trace(on);

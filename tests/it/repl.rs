@@ -173,3 +173,18 @@ fn terminal_session_with_tab_completion() {
         .unwrap_or_default();
     assert!(history.contains(":schema"), "{history}");
 }
+
+/// A declaration of new event types keeps the session's state as it is (no
+/// replay); a workflow declaration replays the session's inputs.
+#[test]
+fn an_event_declaration_does_not_replay_the_session() {
+    let out = session(
+        ":contact a {\"email\": \"a@x.com\", \"country\": \"ES\"}\nevent ping { n: int }\n:event a ping {\"n\": 1}\nevent pong {}\nworkflow pinged {\n  when ping\n  tag \"pinged\"\n}\n",
+    );
+    assert!(out.contains("added event ping\n"), "{out}");
+    assert!(out.contains("added event pong\n"), "{out}");
+    assert!(
+        out.contains("added workflow pinged (replayed 2 inputs)"),
+        "{out}"
+    );
+}

@@ -10,6 +10,12 @@ use super::{Engine, JourneyView, RunFault, WorkflowStats};
 use std::sync::Arc;
 
 impl Engine {
+    /// Replaces the program by one that only adds event types (checked by
+    /// the caller): ids, slots and workflows are the same.
+    pub fn set_program(&mut self, prog: Arc<Compiled>) {
+        self.prog = prog;
+    }
+
     pub fn prog(&self) -> &Arc<Compiled> {
         &self.prog
     }
