@@ -47,6 +47,30 @@ pub fn analyse_cached(sources: &SourceMap, cache: &mut ParseCache) -> Analysis {
     check_parsed(program, diags)
 }
 
+/// Adds the last file of `sources` to an analysed program: only that file
+/// is parsed; the whole program is checked again. When there are errors,
+/// `analysis` is left as it was and the diagnostics are returned.
+pub fn add_last_file(analysis: &mut Analysis, sources: &SourceMap) -> Result<(), Vec<Diagnostic>> {
+    let id = sources.files.len() - 1;
+    let (items, syntax) = syntax::parse_file(id as FileId, &sources.files[id].text);
+    let before = analysis.program.items.len();
+    analysis.program.items.extend(items);
+    let program = std::mem::take(&mut analysis.program);
+    let next = check_parsed(program, syntax);
+    if next.diagnostics.iter().any(Diagnostic::is_error) {
+        let Analysis {
+            mut program,
+            diagnostics,
+            ..
+        } = next;
+        program.items.truncate(before);
+        analysis.program = program;
+        return Err(diagnostics);
+    }
+    *analysis = next;
+    Ok(())
+}
+
 fn check_parsed(program: Program, mut diags: Vec<Diagnostic>) -> Analysis {
     let checked = check::check(&program);
     let syntax_failed = diags.iter().any(Diagnostic::is_error);

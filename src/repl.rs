@@ -14,7 +14,7 @@ pub use command::{is_complete, parse, Command, COMMANDS};
 
 use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
-use crate::pipeline::{analyse_cached, Analysis, ParseCache};
+use crate::pipeline::{add_last_file, analyse_cached, Analysis, ParseCache};
 use crate::runtime::input::parse_event;
 use crate::runtime::output::What;
 use crate::runtime::value::{format_datetime, parse_datetime, Millis};
@@ -211,11 +211,13 @@ impl Session {
 
     /// Adds a typed `workflow`/`event` declaration to the program.
     fn declare(&mut self, text: &str) -> Result<String, String> {
-        let mut sources = self.sources.clone();
-        sources.add(format!("<typed {}>", self.typed.len() + 1), text);
-        let analysis = analyse_cached(&sources, &mut self.parse_cache);
-        if analysis.diagnostics.iter().any(Diagnostic::is_error) {
-            return Err(self.render(&analysis.diagnostics, &sources));
+        // Only the new text is parsed; the program is extended in place.
+        self.sources
+            .add(format!("<typed {}>", self.typed.len() + 1), text);
+        if let Err(diags) = add_last_file(&mut self.analysis, &self.sources) {
+            let text = self.render(&diags, &self.sources);
+            self.sources.files.pop();
+            return Err(text);
         }
         self.typed.push(text.to_string());
         let what = text
@@ -223,33 +225,38 @@ impl Session {
             .take(2)
             .collect::<Vec<_>>()
             .join(" ");
-        let warnings = self.render(&analysis.diagnostics, &sources);
+        let warnings = self.render(&self.analysis.diagnostics, &self.sources);
         // New event types change nothing that already ran: the state stays,
         // only the program grows. Anything else replays the session.
-        let new_file = (sources.files.len() - 1) as crate::source::FileId;
-        let only_events = analysis.program.items.iter().all(|i| match i {
+        let new_file = (self.sources.files.len() - 1) as crate::source::FileId;
+        let only_events = self.analysis.program.items.iter().rev().all(|i| match i {
             crate::ast::Item::Event(_) => true,
             crate::ast::Item::Contact(c) => c.span.file != new_file,
             crate::ast::Item::Workflow(w) => w.span.file != new_file,
         });
-        if only_events {
-            let prog = Arc::new(compile(&analysis.program, &analysis.checked.schema));
-            if self.engine.extend_program(prog.clone()) {
-                self.prog = prog;
-                self.sources = sources;
-                self.analysis = analysis;
-                return Ok(format!("{warnings}added {what}\n"));
-            }
+        let prog = Arc::new(compile(
+            &self.analysis.program,
+            &self.analysis.checked.schema,
+        ));
+        if only_events && self.engine.extend_program(prog.clone()) {
+            self.prog = prog;
+            return Ok(format!("{warnings}added {what}\n"));
         }
-        let replayed = self.install(sources, analysis);
+        let replayed = self.replay(prog);
         Ok(format!("{warnings}added {what}{replayed}\n"))
     }
 
     /// Switches to a new program and replays the session's inputs into it.
     fn install(&mut self, sources: SourceMap, analysis: Analysis) -> String {
-        self.prog = Arc::new(compile(&analysis.program, &analysis.checked.schema));
+        let prog = Arc::new(compile(&analysis.program, &analysis.checked.schema));
         self.sources = sources;
         self.analysis = analysis;
+        self.replay(prog)
+    }
+
+    /// Replays the session's inputs into a fresh state of `prog`.
+    fn replay(&mut self, prog: Arc<Compiled>) -> String {
+        self.prog = prog;
         self.engine = Interpreter::new(self.prog.clone(), self.trace);
         let mut dropped = 0;
         for item in self.log.clone() {
