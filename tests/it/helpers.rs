@@ -90,3 +90,22 @@ pub fn assert_golden(name: &str, path: &std::path::Path, got: &str) {
         "{name}: line counts differ"
     );
 }
+
+/// Runs `nurture run` on `program` (a whole program) over `events`, with
+/// extra flags, in a fresh directory (where relative paths in `flags` land).
+pub fn run_program(program: &str, events: &str, flags: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p.flow");
+    let e = dir.path().join("events.jsonl");
+    std::fs::write(&p, program).expect("write");
+    std::fs::write(&e, events).expect("write");
+    bin()
+        .arg("run")
+        .arg(&p)
+        .arg("--events")
+        .arg(&e)
+        .args(flags)
+        .current_dir(dir.path())
+        .output()
+        .expect("runs")
+}

@@ -261,20 +261,20 @@ rule_case!(
 "#
 );
 
+/// A thank-you sent at once on every purchase; the cases add a second
+/// workflow on the same event.
+const THANKS: &str =
+    "workflow a {\n  when purchase where contact.opted_in\n  send email \"thanks\"\n}\n\n";
+
 rule_case!(
     burst_across_workflows,
     "burst",
     1,
-    r#"workflow a {
-  when purchase where contact.opted_in
-  send email "thanks"
-}
-
-workflow b {
-  when purchase where contact.opted_in
-  send email "survey"
-}
-"#
+    &[
+        THANKS,
+        "workflow b {\n  when purchase where contact.opted_in\n  send email \"survey\"\n}\n"
+    ]
+    .concat()
 );
 rule_case!(
     no_burst_across_exclusive_workflows,
@@ -295,12 +295,9 @@ rule_case!(
     no_burst_when_one_waits_first,
     "burst",
     0,
-    r#"workflow a {
-  when purchase where contact.opted_in
-  send email "thanks"
-}
-
-workflow b {
+    &[
+        THANKS,
+        r#"workflow b {
   when purchase where contact.opted_in
   wait 1d
   if contact.opted_in {
@@ -308,6 +305,8 @@ workflow b {
   }
 }
 "#
+    ]
+    .concat()
 );
 
 // unreachable
@@ -633,35 +632,32 @@ rule_case!(
     &["// nurture:allow(trigger-cycle)\n", SCORE_UP, SCORE_DOWN].concat()
 );
 
+/// Moves a free plan to a trial: the cases add what follows a trial.
+const FREE_TO_TRIAL: &str = r#"workflow becomes_lead {
+  when contact.plan == "free"
+  set contact.plan = "trial"
+}
+"#;
+
 rule_case!(
     no_cycle_when_values_cannot_match,
     "trigger-cycle",
     0,
-    r#"workflow becomes_lead {
-  when contact.plan == "free"
-  set contact.plan = "trial"
-}
-
-workflow lead_nurture {
-  when contact.plan == "trial"
-  set contact.plan = "paid"
-}
-"#
+    &[
+        FREE_TO_TRIAL,
+        "\nworkflow lead_nurture {\n  when contact.plan == \"trial\"\n  set contact.plan = \"paid\"\n}\n"
+    ]
+    .concat()
 );
 rule_case!(
     cycle_when_a_value_sets_the_other_off,
     "trigger-cycle",
     1,
-    r#"workflow a {
-  when contact.plan == "free"
-  set contact.plan = "trial"
-}
-
-workflow b {
-  when contact.plan == "trial"
-  set contact.plan = "free"
-}
-"#
+    &[
+        FREE_TO_TRIAL,
+        "\nworkflow back {\n  when contact.plan == \"trial\"\n  set contact.plan = \"free\"\n}\n"
+    ]
+    .concat()
 );
 
 // dead-end-wait

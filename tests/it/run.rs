@@ -12,20 +12,7 @@ struct Ran {
 
 /// Runs `program` (with the test schema) over `events`, with extra flags.
 fn run(program: &str, events: &str, flags: &[&str]) -> Ran {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = dir.path().join("p.flow");
-    let e = dir.path().join("events.jsonl");
-    std::fs::write(&p, with_schema(program)).expect("write");
-    std::fs::write(&e, events).expect("write");
-    let o = bin()
-        .arg("run")
-        .arg(&p)
-        .arg("--events")
-        .arg(&e)
-        .args(flags)
-        .current_dir(dir.path())
-        .output()
-        .expect("runs");
+    let o = crate::helpers::run_program(&with_schema(program), events, flags);
     Ran {
         code: o.status.code(),
         out: stdout(&o),

@@ -5,19 +5,7 @@ use crate::helpers::{bin, root, stderr, stdout, with_schema};
 
 /// Runs `program` over `events` with `flags`; (stdout lines, stderr).
 fn run(program: &str, events: &str, flags: &[&str]) -> (Vec<serde_json::Value>, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let p = dir.path().join("p.flow");
-    let e = dir.path().join("events.jsonl");
-    std::fs::write(&p, program).expect("write");
-    std::fs::write(&e, events).expect("write");
-    let o = bin()
-        .arg("run")
-        .arg(&p)
-        .arg("--events")
-        .arg(&e)
-        .args(flags)
-        .output()
-        .expect("runs");
+    let o = crate::helpers::run_program(program, events, flags);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let lines = stdout(&o)
         .lines()
