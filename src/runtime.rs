@@ -16,6 +16,7 @@ pub mod interpreter;
 pub mod output;
 pub mod program;
 pub mod record;
+pub mod snapshot;
 pub mod store;
 mod stream;
 pub mod value;

@@ -7,19 +7,19 @@
 //! workflows whose trigger matches start, in declaration order.
 
 use super::eval::{eval, Ctx, Fault};
-pub use super::output::Outcome;
 use super::output::{Lifecycle, Output, Skip};
+pub use super::output::{Outcome, WorkflowStats};
 use super::program::{CTrigger, Compiled, Criterion, Instr, Reenter};
 use super::record::{Input, Payload, CONTACT_CREATED, CONTACT_UPDATED};
 use super::store::{Event, Journey, Store, NEVER};
 use super::value::{Millis, Value};
 use crate::source::Span;
-use crate::vocabulary::Channel;
 use std::sync::Arc;
 
 mod clock;
 mod exec;
 mod inspect;
+mod snapshot;
 mod timers;
 pub use exec::split_bucket;
 
@@ -33,22 +33,6 @@ pub struct RunFault {
     pub contact: smol_str::SmolStr,
     pub workflow: Arc<str>,
     pub fault: Fault,
-}
-
-/// Per-workflow counts for the summary.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WorkflowStats {
-    pub entered: u64,
-    pub converted: u64,
-    pub exited: u64,
-    pub completed: u64,
-    pub failed: u64,
-    /// Trigger matches that started no journey (one was active, or
-    /// `reenter` forbade it).
-    pub skipped: u64,
-    /// Sends not emitted for want of consent, per channel (indexed by
-    /// `Channel as usize`).
-    pub suppressed: [u64; Channel::ALL.len()],
 }
 
 /// One journey in flight, as a person would want to see it: its

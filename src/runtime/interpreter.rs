@@ -11,6 +11,7 @@ use super::input::{parse_contact, parse_event, parse_event_kept};
 use super::output::{ActionKind, Emitted, JsonWriter};
 use super::program::{CExpr, Compiled};
 use super::record::Input;
+use super::snapshot::Snapshot;
 use super::stream::{self, Record};
 use super::value::{Millis, Value};
 use std::io::{Read, Write};
@@ -103,6 +104,27 @@ impl Interpreter {
 
     pub fn program(&self) -> &Arc<Compiled> {
         self.engine.prog()
+    }
+
+    /// The whole state, between two inputs: what a durable store keeps.
+    pub fn snapshot(&self) -> Snapshot {
+        self.engine.snapshot(self.accepted)
+    }
+
+    /// Goes on from a snapshot taken with the same program: what it emits
+    /// next is what the run the snapshot came from would have emitted.
+    pub fn restore(
+        prog: Arc<Compiled>,
+        trace: bool,
+        snap: Snapshot,
+    ) -> Result<Interpreter, String> {
+        let accepted = snap.events;
+        Ok(Interpreter {
+            engine: Engine::restore(prog, trace, snap)?,
+            json: JsonWriter::default(),
+            scratch: String::new(),
+            accepted,
+        })
     }
 
     /// Runs on with `prog` in place of the program, keeping the state, when

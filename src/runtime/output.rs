@@ -97,6 +97,22 @@ impl Action {
     }
 }
 
+/// Per-workflow counts for the summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkflowStats {
+    pub entered: u64,
+    pub converted: u64,
+    pub exited: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// Trigger matches that started no journey (one was active, or
+    /// `reenter` forbade it).
+    pub skipped: u64,
+    /// Sends not emitted for want of consent, per channel (indexed by
+    /// `Channel as usize`).
+    pub suppressed: [u64; crate::vocabulary::Channel::ALL.len()],
+}
+
 /// How a journey ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -341,3 +341,160 @@ impl Store {
             .filter_map(|(i, j)| j.as_ref().map(|j| (i as u32, j)))
     }
 }
+
+// ------------------------------------------------------------------ snapshots
+
+use super::snapshot::{ContactRow, EventRow, JourneyRow, TallyRow};
+
+fn event_row(e: &Event) -> EventRow {
+    EventRow {
+        ty: e.ty,
+        at: e.at,
+        payload: e.payload.clone(),
+    }
+}
+
+fn event_of(r: EventRow) -> Arc<Event> {
+    Arc::new(Event {
+        ty: r.ty,
+        at: r.at,
+        payload: r.payload,
+    })
+}
+
+impl History {
+    fn export(&self) -> (Vec<EventRow>, Vec<TallyRow>) {
+        let Some(past) = &self.0 else {
+            return (Vec::new(), Vec::new());
+        };
+        let events = past.events.iter().map(|e| event_row(e)).collect();
+        let tallies = past
+            .tallies
+            .iter()
+            .map(|t| match t {
+                Tally::Count(n) => TallyRow::Count(*n),
+                Tally::Times(times) => TallyRow::Times(times.iter().copied().collect()),
+            })
+            .collect();
+        (events, tallies)
+    }
+
+    fn import(events: Vec<EventRow>, tallies: Vec<TallyRow>) -> History {
+        if events.is_empty() && tallies.is_empty() {
+            return History::default();
+        }
+        History(Some(Box::new(Past {
+            events: events.into_iter().map(event_of).collect(),
+            tallies: tallies
+                .into_iter()
+                .map(|t| match t {
+                    TallyRow::Count(n) => Tally::Count(n),
+                    TallyRow::Times(times) => Tally::Times(times.into()),
+                })
+                .collect(),
+        })))
+    }
+}
+
+impl Store {
+    /// The contacts, the journeys in flight and the free journey ids.
+    pub(crate) fn export(&self) -> (Vec<ContactRow>, Vec<JourneyRow>, Vec<u32>) {
+        let contacts = self
+            .contacts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let (history, tallies) = c.history.export();
+                ContactRow {
+                    id: c.id.clone(),
+                    attrs: c.attrs.to_vec(),
+                    history,
+                    tallies,
+                    last_activity: c.last_activity,
+                    activity_seq: c.activity_seq,
+                    inactive_pending: c.inactive_pending,
+                    cond_bits: c.cond_bits,
+                    last_entry: self.slots(i as u32).iter().map(|s| s.last_entry).collect(),
+                }
+            })
+            .collect();
+        let journeys = self
+            .active_journeys()
+            .map(|(id, j)| JourneyRow {
+                id,
+                workflow: j.workflow,
+                contact: j.contact,
+                pc: j.pc,
+                entered_at: j.entered_at,
+                generation: j.generation,
+                waiting_for: j.waiting_for,
+                wake_at: j.wake_at,
+                trigger: j.trigger.as_deref().map(event_row),
+                received: j.received.as_deref().map(event_row),
+            })
+            .collect();
+        (contacts, journeys, self.free.clone())
+    }
+
+    /// A store holding exactly what [`Store::export`] gave; an error when
+    /// the rows do not fit `workflows` or one another.
+    pub(crate) fn import(
+        workflows: usize,
+        contacts: Vec<ContactRow>,
+        journeys: Vec<JourneyRow>,
+        free: Vec<u32>,
+    ) -> Result<Store, String> {
+        let mut store = Store::new(workflows);
+        for c in contacts {
+            if c.last_entry.len() != workflows {
+                return Err(format!(
+                    "contact `{}` has entries for {} workflows, not {workflows}",
+                    c.id,
+                    c.last_entry.len()
+                ));
+            }
+            if store.contact_id(&c.id).is_some() {
+                return Err(format!("contact `{}` is stored twice", c.id));
+            }
+            let n = store.add_contact(&c.id, c.attrs);
+            let contact = &mut store.contacts[n as usize];
+            contact.history = History::import(c.history, c.tallies);
+            contact.last_activity = c.last_activity;
+            contact.activity_seq = c.activity_seq;
+            contact.inactive_pending = c.inactive_pending;
+            contact.cond_bits = c.cond_bits;
+            for (w, at) in c.last_entry.into_iter().enumerate() {
+                store.slot_mut(n, w as u16).last_entry = at;
+            }
+        }
+        let slots = journeys
+            .iter()
+            .map(|j| j.id)
+            .max()
+            .map_or(0, |m| m as usize + 1);
+        let slots = slots.max(free.iter().map(|f| *f as usize + 1).max().unwrap_or(0));
+        store.journeys = (0..slots).map(|_| None).collect();
+        for j in journeys {
+            if j.contact as usize >= store.contacts.len() || j.workflow as usize >= workflows {
+                return Err(format!(
+                    "journey {} names no stored contact or workflow",
+                    j.id
+                ));
+            }
+            store.slot_mut(j.contact, j.workflow).journey = j.id;
+            store.journeys[j.id as usize] = Some(Journey {
+                workflow: j.workflow,
+                contact: j.contact,
+                pc: j.pc,
+                entered_at: j.entered_at,
+                generation: j.generation,
+                waiting_for: j.waiting_for,
+                wake_at: j.wake_at,
+                trigger: j.trigger.map(event_of),
+                received: j.received.map(event_of),
+            });
+        }
+        store.free = free;
+        Ok(store)
+    }
+}

@@ -12,6 +12,7 @@ mod props;
 mod regressions;
 mod repl;
 mod run;
+mod snapshot;
 mod syntax_errors;
 mod trust;
 mod type_errors;
