@@ -98,18 +98,22 @@ enum Step {
     End(Outcome),
 }
 
+/// The inactivity-triggered workflows of a program, with their periods.
+fn inactive_workflows(prog: &Compiled) -> Vec<(u16, Millis)> {
+    prog.workflows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| match w.trigger {
+            CTrigger::Inactive(d) => Some((i as u16, d)),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Engine {
     pub fn new(prog: Arc<Compiled>, trace: bool) -> Engine {
         let workflows = prog.workflows.len();
-        let inactive = prog
-            .workflows
-            .iter()
-            .enumerate()
-            .filter_map(|(i, w)| match w.trigger {
-                CTrigger::Inactive(d) => Some((i as u16, d)),
-                _ => None,
-            })
-            .collect();
+        let inactive = inactive_workflows(&prog);
         Engine {
             stats: vec![WorkflowStats::default(); prog.workflows.len()],
             prog,

@@ -1,6 +1,6 @@
 //! Taking a snapshot of the engine's state, and an engine from one.
 
-use super::super::program::{CTrigger, Compiled};
+use super::super::program::Compiled;
 use super::super::snapshot::{Snapshot, TimerRow, TimerTarget};
 use super::super::store::Store;
 use super::{timers::Timers, Engine, Timer, TimerKind};
@@ -61,15 +61,7 @@ impl Engine {
         }
         let mut out = Output::new(trace);
         out.counts = snap.actions;
-        let inactive = prog
-            .workflows
-            .iter()
-            .enumerate()
-            .filter_map(|(i, w)| match w.trigger {
-                CTrigger::Inactive(d) => Some((i as u16, d)),
-                _ => None,
-            })
-            .collect();
+        let inactive = super::inactive_workflows(&prog);
         Ok(Engine {
             prog,
             store,
