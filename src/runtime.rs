@@ -17,6 +17,7 @@ pub mod output;
 pub mod program;
 pub mod record;
 pub mod snapshot;
+pub mod state_db;
 pub mod store;
 mod stream;
 pub mod value;

@@ -110,3 +110,77 @@ fn a_generated_workload_continues_from_snapshots() {
     let parts = run_in_parts(&prog, &lines, &[1_999, 7_777, 15_001]);
     assert!(parts == whole, "the runs differ");
 }
+
+/// A snapshot written to SQLite and read back is the same snapshot, and a
+/// run continued from it is the same run.
+#[test]
+fn a_snapshot_round_trips_through_sqlite() {
+    use nurture::runtime::state_db;
+    let prog = program();
+    let mut bytes = Vec::new();
+    workload::generate(&mut bytes, 300, 3_000, 11).expect("generated");
+    let text = String::from_utf8(bytes).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    let whole = run_in_parts(&prog, &lines, &[]);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("state.db");
+    let mut out = String::new();
+    let mut it = Interpreter::new(prog.clone(), true);
+    for line in &lines[..1_234] {
+        let _ = it.feed_line(line);
+    }
+    it.take_json(&mut out);
+    let snap = it.snapshot();
+    {
+        let mut conn = rusqlite::Connection::open(&db).expect("open");
+        assert_eq!(
+            state_db::load(&conn),
+            Ok(None),
+            "an empty database holds no state"
+        );
+        state_db::save(&mut conn, &snap).expect("saved");
+    }
+    let conn = rusqlite::Connection::open(&db).expect("open again");
+    let back = state_db::load(&conn).expect("loads").expect("a state");
+    assert!(back == snap, "the snapshot changed through SQLite");
+    let mut it = Interpreter::restore(prog.clone(), true, back).expect("restores");
+    for line in &lines[1_234..] {
+        let _ = it.feed_line(line);
+    }
+    it.drain();
+    it.take_json(&mut out);
+    assert!(out == whole, "the continued run differs");
+}
+
+/// Databases that are not a nurture state, or of a newer format, are
+/// refused with a reason, never taken for an empty state.
+#[test]
+fn other_databases_are_refused() {
+    use nurture::runtime::state_db;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let other = dir.path().join("other.db");
+    let conn = rusqlite::Connection::open(&other).expect("open");
+    conn.execute_batch("CREATE TABLE t (x INTEGER);")
+        .expect("table");
+    let e = state_db::load(&conn).expect_err("not a state");
+    assert!(e.contains("not a nurture state"), "{e}");
+
+    let text = dir.path().join("text.db");
+    std::fs::write(
+        &text,
+        "this is not a database at all, just some text\n".repeat(100),
+    )
+    .expect("write");
+    let conn = rusqlite::Connection::open(&text).expect("open");
+    let e = state_db::load(&conn).expect_err("not a database");
+    assert!(e.contains("cannot read the state"), "{e}");
+
+    let newer = dir.path().join("newer.db");
+    let mut conn = rusqlite::Connection::open(&newer).expect("open");
+    state_db::save(&mut conn, &Interpreter::new(program(), false).snapshot()).expect("saved");
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'format'", [])
+        .expect("update");
+    let e = state_db::load(&conn).expect_err("newer");
+    assert!(e.contains("format 99, newer"), "{e}");
+}
