@@ -470,3 +470,45 @@ fn template(t: &Template) -> String {
     s.push('"');
     s
 }
+
+/// Each workflow's name and fingerprint: the SHA-256 of its canonical text
+/// with comments removed, so that neither layout nor comments count as a
+/// change (durable state resumes journeys only in unchanged workflows).
+pub fn workflow_fingerprints(
+    program: &crate::ast::Program,
+    sources: &crate::source::SourceMap,
+) -> Vec<(String, String)> {
+    program
+        .workflows()
+        .map(|w| {
+            let text = &sources.file(w.span.file).text[w.span.range()];
+            (w.name.name.clone(), fingerprint(text))
+        })
+        .collect()
+}
+
+/// The fingerprint of one workflow's source text.
+pub fn fingerprint(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut stripped = String::with_capacity(text.len());
+    let mut from = 0;
+    for l in crate::syntax::scan::scan(text) {
+        if let crate::syntax::scan::Lexeme::Comment { start, end } = l {
+            stripped.push_str(&text[from..start]);
+            from = end;
+        }
+    }
+    stripped.push_str(&text[from..]);
+    // Blank lines are layout too (the formatter keeps them between statements).
+    let stripped: String = stripped
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // A text that does not format (it checked, so it parses) is hashed as is.
+    let canonical = format_source(&stripped).unwrap_or(stripped);
+    Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -273,3 +273,22 @@ proptest! {
         check_text(&src);
     }
 }
+
+/// A workflow's fingerprint ignores layout and comments, and changes with
+/// any statement.
+#[test]
+fn workflow_fingerprints_ignore_layout_and_comments() {
+    use nurture::fmt::fingerprint;
+    let a = "workflow w {\n  when purchase\n  send email \"x\"\n  wait 1d\n}";
+    let b = "workflow w { // the same\n    when purchase   send email \"x\"\n\n  // a note\n  wait 1d }";
+    let c = "workflow w {\n  when purchase\n  send email \"y\"\n  wait 1d\n}";
+    assert_eq!(fingerprint(a), fingerprint(b));
+    assert_ne!(fingerprint(a), fingerprint(c));
+    assert_eq!(fingerprint(a).len(), 64);
+    let sources =
+        nurture::source::load_sources(&crate::helpers::root().join("examples")).expect("examples");
+    let a = nurture::pipeline::analyse(&sources);
+    let prints = nurture::fmt::workflow_fingerprints(&a.program, &sources);
+    assert_eq!(prints.len(), 10);
+    assert!(prints.iter().any(|(n, _)| n == "lead_nurturing"));
+}
