@@ -33,6 +33,8 @@ pub struct Interpreter {
 pub struct BadRecord<'a> {
     /// Its line in the stream, from 1.
     pub line: u64,
+    /// The byte offset just past it.
+    pub end: u64,
     pub reason: &'a str,
     /// The line as read, when kept ([`StreamOptions::keep_raw`]).
     pub raw: Option<&'a [u8]>,
@@ -49,13 +51,15 @@ pub trait Driver {
     fn progress(&mut self, it: &mut Interpreter, line: u64) -> ControlFlow<()>;
 }
 
-/// How a stream ended.
+/// How a stream ended, and how many of its bytes were handled: all of them
+/// when it finished; when the driver stopped it, those up to and including
+/// the record it stopped at.
 #[derive(Debug, PartialEq, Eq)]
 pub enum StreamEnd {
     /// Every record was read.
-    Finished,
+    Finished { consumed: u64 },
     /// The driver stopped it.
-    Stopped,
+    Stopped { consumed: u64 },
 }
 
 /// A stream that could not be read to its end.
@@ -206,20 +210,21 @@ impl Interpreter {
     ) -> Result<StreamEnd, StreamError> {
         let (mut batches, parsers) =
             stream::spawn(reader, self.program().clone(), options.keep_raw);
-        let mut last = 0;
+        let mut last = stream::Pos::default();
         while let Some(mut batch) = batches.next() {
             stream::prefetch_first(&self.engine, &batch);
             let mut records = batch.drain(..);
-            while let Some((n, record)) = records.next() {
+            while let Some((pos, record)) = records.next() {
                 stream::prefetch_ahead(&self.engine, records.as_slice());
-                last = n;
+                last = pos;
+                let stopped = StreamEnd::Stopped { consumed: pos.end };
                 let (reason, raw) = match record {
                     Record::Event(input, raw) => match self.feed(input) {
                         Ok(()) => {
                             if self.engine.pending() >= PENDING_LIMIT
-                                && driver.progress(self, n).is_break()
+                                && driver.progress(self, pos.line).is_break()
                             {
-                                return Ok(StreamEnd::Stopped);
+                                return Ok(stopped);
                             }
                             continue;
                         }
@@ -228,31 +233,34 @@ impl Interpreter {
                     Record::Bad { reason, raw } => (reason, Some(raw)),
                     Record::Unreadable(message) => {
                         return Err(StreamError {
-                            line: Some(n),
+                            line: Some(pos.line),
                             message: format!("cannot read: {message}"),
                         })
                     }
                 };
                 let bad = BadRecord {
-                    line: n,
+                    line: pos.line,
+                    end: pos.end,
                     reason: &reason,
                     raw: raw.as_deref(),
                 };
                 if driver.bad_record(self, bad).is_break() {
-                    return Ok(StreamEnd::Stopped);
+                    return Ok(stopped);
                 }
             }
             drop(records);
             batches.recycle(batch);
-            if driver.progress(self, last).is_break() {
-                return Ok(StreamEnd::Stopped);
+            if driver.progress(self, last.line).is_break() {
+                return Ok(StreamEnd::Stopped { consumed: last.end });
             }
         }
         parsers.join().map_err(|message| StreamError {
             line: None,
             message,
         })?;
-        Ok(StreamEnd::Finished)
+        Ok(StreamEnd::Finished {
+            consumed: batches.bytes(),
+        })
     }
 
     /// Fires every timer due at or before `t`; the clock moves to `t` once

@@ -34,7 +34,16 @@ pub enum Record {
 }
 
 /// A numbered record (lines counted from 1; blank lines are skipped).
-pub type Numbered = (u64, Record);
+pub type Numbered = (Pos, Record);
+
+/// Where a record stands in the input: its line (from 1) and the byte
+/// offset just past it (its newline included), so a driver knows how much
+/// of the input it has handled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pos {
+    pub line: u64,
+    pub end: u64,
+}
 
 /// How many records ahead of the one being handled the engine prefetches
 /// a contact's index slot (step 1), then its state (step 2).
@@ -85,11 +94,13 @@ const BLOCK: usize = 1 << 18;
 pub const PARSERS: usize = 2;
 
 /// Part of a block's records; `last` ends the block, which held `lines`
-/// lines. Records are numbered from 1 within their block.
+/// lines and `bytes` bytes. Records are numbered from 1, and their offsets
+/// counted from 0, within their block.
 struct Part {
     batch: Vec<Numbered>,
     last: bool,
     lines: u64,
+    bytes: u64,
 }
 
 /// Emptied batches, for reuse.
@@ -100,8 +111,9 @@ pub struct Batches {
     /// One channel per parsing thread; block `b` comes from thread `b % PARSERS`.
     parts: Vec<Receiver<Part>>,
     block: u64,
-    /// Lines in the blocks before `block`.
+    /// Lines and bytes in the blocks before `block`.
     base: u64,
+    base_bytes: u64,
     pool: Pool,
 }
 
@@ -114,11 +126,13 @@ impl Iterator for Batches {
             let from = &self.parts[(self.block % self.parts.len() as u64) as usize];
             // A thread that hung up has read to the end of the input.
             let mut part = from.recv().ok()?;
-            for (n, _) in &mut part.batch {
-                *n += self.base;
+            for (pos, _) in &mut part.batch {
+                pos.line += self.base;
+                pos.end += self.base_bytes;
             }
             if part.last {
                 self.base += part.lines;
+                self.base_bytes += part.bytes;
                 self.block += 1;
             }
             if !part.batch.is_empty() {
@@ -129,6 +143,12 @@ impl Iterator for Batches {
 }
 
 impl Batches {
+    /// The bytes of the input in the blocks taken so far (all of it, once
+    /// the batches have ended).
+    pub fn bytes(&self) -> u64 {
+        self.base_bytes
+    }
+
     /// Hands a batch back for reuse (its records are dropped here).
     pub fn recycle(&self, mut batch: Vec<Numbered>) {
         batch.clear();
@@ -287,6 +307,7 @@ fn spawn_sized(
             prog: prog.clone(),
             keep_raw,
             first_block: false,
+            offset: 0,
             n: 0,
             batch: Vec::new(),
             tx,
@@ -301,6 +322,7 @@ fn spawn_sized(
         parts,
         block: 0,
         base: 0,
+        base_bytes: 0,
         pool,
     };
     (batches, Parsers(threads))
@@ -316,6 +338,8 @@ struct Parser {
     first_block: bool,
     /// The number of the last line read, within the block.
     n: u64,
+    /// The bytes of the block read so far.
+    offset: u64,
     batch: Vec<Numbered>,
     tx: SyncSender<Part>,
     pool: Pool,
@@ -333,11 +357,13 @@ impl Parser {
                 return Ok(());
             }
             self.n = 0;
+            self.offset = 0;
             self.first_block = b == 0;
             self.block(&block.bytes)?;
             if let Some(e) = block.error {
                 self.n += 1;
-                self.push((self.n, Record::Unreadable(e.to_string())))?;
+                let pos = self.pos();
+                self.push((pos, Record::Unreadable(e.to_string())))?;
                 return self.end_block();
             }
             self.end_block()?;
@@ -381,9 +407,11 @@ impl Parser {
             Ok(text) => self.text_line(text),
             Err(e) => {
                 self.n += 1;
+                self.offset += bytes.len() as u64;
                 let reason = format!("the line is not valid UTF-8 (byte {})", e.valid_up_to() + 1);
                 let raw = bytes.to_vec();
-                self.push((self.n, Record::Bad { reason, raw }))
+                let pos = self.pos();
+                self.push((pos, Record::Bad { reason, raw }))
             }
         }
     }
@@ -391,6 +419,7 @@ impl Parser {
     /// Parses one line of text (with its newline, if any) into the batch.
     fn text_line(&mut self, line: &str) -> Result<(), Stopped> {
         self.n += 1;
+        self.offset += line.len() as u64;
         let bytes = line.as_bytes();
         let text = line.strip_suffix('\n').unwrap_or(line);
         let text = text.strip_suffix('\r').unwrap_or(text);
@@ -407,8 +436,9 @@ impl Parser {
             self.batch = self.fresh_batch();
         }
         // Parse straight into the batch's next slot.
+        let pos = self.pos();
         self.batch
-            .push((self.n, Record::Event(Input::default(), None)));
+            .push((pos, Record::Event(Input::default(), None)));
         let Some((_, record)) = self.batch.last_mut() else {
             unreachable!("a record was just pushed");
         };
@@ -429,6 +459,14 @@ impl Parser {
             }
         }
         self.send_if_full()
+    }
+
+    /// The position of the line just read.
+    fn pos(&self) -> Pos {
+        Pos {
+            line: self.n,
+            end: self.offset,
+        }
     }
 
     fn push(&mut self, record: Numbered) -> Result<(), Stopped> {
@@ -457,6 +495,7 @@ impl Parser {
             batch,
             last,
             lines: self.n,
+            bytes: self.offset,
         };
         // A closed channel means the consumer stopped: so do we.
         self.tx.send(part).map_err(|_| Stopped)
@@ -510,10 +549,10 @@ mod tests {
             let (mut batches, parsers) = spawn_sized(Failing(data), program(), false, block);
             let mut out = Vec::new();
             for batch in batches.by_ref() {
-                out.extend(batch.into_iter().map(|(n, r)| match r {
-                    Record::Event(input, _) => (n, input.contact.to_string()),
-                    Record::Bad { reason, .. } => (n, reason),
-                    Record::Unreadable(e) => (n, format!("unreadable: {e}")),
+                out.extend(batch.into_iter().map(|(p, r)| match r {
+                    Record::Event(input, _) => (p.line, input.contact.to_string()),
+                    Record::Bad { reason, .. } => (p.line, reason),
+                    Record::Unreadable(e) => (p.line, format!("unreadable: {e}")),
                 }));
             }
             assert_eq!(parsers.join(), Ok(()));
@@ -554,19 +593,27 @@ mod tests {
         Arc::new(crate::runtime::compile(&a.program, &a.checked.schema))
     }
 
-    /// (line number, contact or reason) of every record.
-    fn read(data: &'static [u8], step: usize, block: usize) -> Vec<(u64, String)> {
+    /// (line number, end offset, contact or reason) of every record, and
+    /// the bytes read in all.
+    fn read(data: &'static [u8], step: usize, block: usize) -> (Vec<(u64, u64, String)>, u64) {
         let (mut batches, parsers) = spawn_sized(Trickle { data, step }, program(), false, block);
         let mut out = Vec::new();
         for batch in batches.by_ref() {
-            out.extend(batch.into_iter().map(|(n, r)| match r {
-                Record::Event(input, _) => (n, input.contact.to_string()),
-                Record::Bad { reason, .. } => (n, reason),
-                Record::Unreadable(e) => (n, e),
+            out.extend(batch.into_iter().map(|(p, r)| match r {
+                Record::Event(input, _) => (p.line, p.end, input.contact.to_string()),
+                Record::Bad { reason, .. } => (p.line, p.end, reason),
+                Record::Unreadable(e) => (p.line, p.end, e),
             }));
         }
         assert_eq!(parsers.join(), Ok(()));
-        out
+        (out, batches.bytes())
+    }
+
+    /// The offset just past line `n` (from 1) of `data`.
+    fn line_end(data: &[u8], n: usize) -> u64 {
+        memchr::memchr_iter(b'\n', data)
+            .nth(n - 1)
+            .map_or(data.len(), |i| i + 1) as u64
     }
 
     #[test]
@@ -580,15 +627,18 @@ mod tests {
         data.extend(format!("{}\r\n\n  \n{}\n", ping("a"), ping("bb")).bytes());
         data.extend(b"{\"at\": \"\xff\"}\n");
         data.extend(format!("{}\nnot json\n{}", ping("ccc"), ping("dddd")).bytes());
-        let want = vec![
-            (1, "a".to_string()),
-            (4, "bb".to_string()),
-            (5, "the line is not valid UTF-8 (byte 9)".to_string()),
-            (6, "ccc".to_string()),
-            (7, "malformed JSON: expected ident (column 2)".to_string()),
-            (8, "dddd".to_string()),
-        ];
         let data: &'static [u8] = data.leak();
+        let want: Vec<(u64, u64, String)> = [
+            (1, "a"),
+            (4, "bb"),
+            (5, "the line is not valid UTF-8 (byte 9)"),
+            (6, "ccc"),
+            (7, "malformed JSON: expected ident (column 2)"),
+            (8, "dddd"),
+        ]
+        .into_iter()
+        .map(|(n, s)| (n, line_end(data, n as usize), s.to_string()))
+        .collect();
         for (step, block) in [
             (usize::MAX, 1 << 20),
             (3, 1 << 20),
@@ -596,9 +646,11 @@ mod tests {
             (5, 64),
             (64, 5),
         ] {
+            let (got, bytes) = read(data, step, block);
+            assert_eq!(got, want, "reads of {step}, blocks of {block}");
             assert_eq!(
-                read(data, step, block),
-                want,
+                bytes,
+                data.len() as u64,
                 "reads of {step}, blocks of {block}"
             );
         }

@@ -129,6 +129,7 @@ fn a_refused_event_leaves_the_state_as_it_was() {
 #[derive(Default)]
 struct Collect {
     bad: Vec<(u64, String)>,
+    ends: Vec<u64>,
     progress: Vec<u64>,
     json: String,
 }
@@ -136,6 +137,7 @@ struct Collect {
 impl Driver for Collect {
     fn bad_record(&mut self, _: &mut Interpreter, bad: BadRecord) -> ControlFlow<()> {
         self.bad.push((bad.line, bad.reason.to_string()));
+        self.ends.push(bad.end);
         ControlFlow::Continue(())
     }
 
@@ -157,6 +159,8 @@ not json
     );
     let mut it = interpreter(false);
     let mut driver = Collect::default();
+    let len = input.len() as u64;
+    let second_end = (CREATED.len() + 1 + "not json\n".len()) as u64;
     let end = it
         .feed_stream(
             std::io::Cursor::new(input.into_bytes()),
@@ -164,9 +168,10 @@ not json
             &mut driver,
         )
         .expect("readable");
-    assert_eq!(end, nurture::runtime::StreamEnd::Finished);
+    assert_eq!(end, nurture::runtime::StreamEnd::Finished { consumed: len });
     let lines: Vec<u64> = driver.bad.iter().map(|(n, _)| *n).collect();
     assert_eq!(lines, [2, 3]);
+    assert_eq!(driver.ends, [second_end, len], "where each bad record ends");
     assert!(
         driver.bad[1].1.contains("unknown contact `bob`"),
         "{:?}",
@@ -222,4 +227,40 @@ fn a_burst_of_output_is_written_in_chunks() {
         "{:?}",
         writes.1
     );
+}
+
+/// Stops at the first bad record.
+struct StopAtBad;
+
+impl Driver for StopAtBad {
+    fn bad_record(&mut self, _: &mut Interpreter, _: BadRecord) -> ControlFlow<()> {
+        ControlFlow::Break(())
+    }
+
+    fn progress(&mut self, _: &mut Interpreter, _: u64) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// A stream stopped at a bad record says how much of the input it handled:
+/// through that record, not a byte further.
+#[test]
+fn a_stopped_stream_says_how_far_it_read() {
+    let input = format!("{CREATED}\nnot json\n{CREATED}\n");
+    let mut it = interpreter(false);
+    let end = it
+        .feed_stream(
+            std::io::Cursor::new(input.into_bytes()),
+            StreamOptions::default(),
+            &mut StopAtBad,
+        )
+        .expect("readable");
+    let through_bad = (CREATED.len() + 1 + "not json\n".len()) as u64;
+    assert_eq!(
+        end,
+        nurture::runtime::StreamEnd::Stopped {
+            consumed: through_bad
+        }
+    );
+    assert_eq!(it.stats().events, 1);
 }
