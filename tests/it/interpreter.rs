@@ -84,6 +84,8 @@ fn a_journey_can_be_inspected_where_it_waits() {
     assert_eq!(j[0].waiting_for, Some(opened as u16));
     assert_eq!(j[0].until, at("2026-01-04T09:00:00Z"));
     it.drain();
+    // The clock stays at the last timer fired (the `wait for` timing out).
+    assert_eq!(it.now(), Some(at("2026-01-04T09:00:00Z")));
     assert_eq!(it.journeys("ann"), Some(vec![]));
     assert_eq!(it.journeys("bob"), None);
     assert_eq!(it.stats().workflows[0].completed, 1);
