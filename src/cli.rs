@@ -5,6 +5,7 @@ mod fmt;
 mod lint;
 mod repl;
 mod run;
+mod state;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;

@@ -4,7 +4,7 @@ use super::{emit, Format};
 use crate::runtime::engine::RunFault;
 use crate::runtime::output::ActionKind;
 use crate::runtime::value::parse_datetime;
-use crate::runtime::{BadRecord, Driver, Interpreter, StreamOptions};
+use crate::runtime::{BadRecord, Driver, Interpreter, StreamEnd, StreamOptions};
 use crate::source::{load_sources, SourceMap};
 use crate::vocabulary::Channel;
 use std::fs::File;
@@ -20,8 +20,15 @@ pub struct RunArgs {
     pub path: PathBuf,
     /// Input events, as JSON Lines (`at`, `contact`, `type` and payload
     /// fields); `-` reads standard input, running each line as it arrives.
-    #[arg(long, value_name = "FILE")]
-    pub events: PathBuf,
+    /// With `--state`, it may be left out to only move the clock.
+    #[arg(long, value_name = "FILE", required_unless_present = "state")]
+    pub events: Option<PathBuf>,
+    /// Start from the state in this SQLite file (created if missing) and
+    /// leave the run's state there for the next run: contacts, journeys,
+    /// timers, the clock, counts, and how far the events file was read (a
+    /// file that begins with what was read is read on from there).
+    #[arg(long, value_name = "DB")]
+    pub state: Option<PathBuf>,
     /// Contacts to load before the events, as JSON Lines (`id` and attributes).
     /// Loading fires no trigger.
     #[arg(long, value_name = "FILE")]
@@ -65,6 +72,15 @@ struct Sink {
     live: bool,
     /// The first output that could not be written, and where it went.
     write_failed: Option<(String, std::io::Error)>,
+    /// Lines of the events file skipped (read by an earlier run), for messages.
+    line_base: u64,
+    /// Events the state had accepted before this run (the summary counts
+    /// this run's).
+    events_before: u64,
+    actions_before: [u64; ActionKind::ALL.len()],
+    /// With a bad record stopping the run: where its line starts (the input
+    /// is handled up to there).
+    stopped_at: Option<u64>,
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -100,7 +116,27 @@ pub fn run(args: &RunArgs) -> ExitCode {
         &analysis.program,
         &analysis.checked.schema,
     ));
-    let mut it = Interpreter::new(compiled, args.trace);
+    let info = super::state::ProgramInfo::of(&analysis.program, &analysis.checked.schema, &sources);
+    let mut state = match &args.state {
+        Some(p) => match super::state::StateFile::open(p, &info) {
+            Ok(s) => Some(s),
+            Err(r) => {
+                eprintln!("error: {}", r.message);
+                return ExitCode::from(if r.program_changed { 1 } else { 2 });
+            }
+        },
+        None => None,
+    };
+    let mut it = match state.as_mut().and_then(|s| s.snapshot.take()) {
+        Some(snap) => match Interpreter::restore(compiled, args.trace, snap) {
+            Ok(it) => it,
+            Err(e) => {
+                eprintln!("error: the state does not fit the program: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Interpreter::new(compiled, args.trace),
+    };
     let mut sink = Sink {
         sources,
         stdout: BufWriter::with_capacity(1 << 16, std::io::stdout()),
@@ -111,14 +147,31 @@ pub fn run(args: &RunArgs) -> ExitCode {
         stopped: false,
         live: !stdout_is_a_file(),
         write_failed: None,
+        line_base: 0,
+        stopped_at: None,
+        events_before: it.stats().events,
+        actions_before: it.stats().actions,
     };
     if let Some(path) = &args.contacts {
         if let Err(code) = sink.contacts(&mut it, path) {
             return code;
         }
     }
-    if let Err(code) = sink.events(&mut it, &args.events) {
-        return code;
+    let mut input = None;
+    if let Some(events) = &args.events {
+        let keep_raw = state.is_some();
+        match sink.events(&mut it, events, state.as_ref(), keep_raw) {
+            Ok(pos) => input = pos,
+            Err((code, pos)) => {
+                // The state keeps what ran before the bad record.
+                if let (Some(s), None) = (&mut state, &sink.write_failed) {
+                    if let Err(e) = s.save(&it.snapshot(), &info, pos) {
+                        eprintln!("error: {e}");
+                    }
+                }
+                return code;
+            }
+        }
     }
     if args.drain {
         it.drain();
@@ -128,6 +181,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
     sink.flush(&mut it);
     if sink.write_failed.is_some() {
         return sink.write_exit();
+    }
+    if let Some(s) = &mut state {
+        if let Err(e) = s.save(&it.snapshot(), &info, input) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     }
     sink.summary(&it);
     // Nothing reads the state past this point: the process's exit returns
@@ -149,8 +208,10 @@ fn usage_error(msg: &str) -> ExitCode {
 
 impl Driver for Sink {
     fn bad_record(&mut self, it: &mut Interpreter, bad: BadRecord) -> ControlFlow<()> {
-        if self.reject(it, bad.line, bad.reason, bad.raw).is_err() {
+        let line = bad.line + self.line_base;
+        if self.reject(it, line, bad.reason, bad.raw).is_err() {
             self.stopped = true;
+            self.stopped_at = bad.raw.map(|raw| bad.end - raw.len() as u64);
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
@@ -180,33 +241,66 @@ impl Sink {
     }
 
     /// Runs the events (from standard input for `-`), parsed on other
-    /// threads while the engine works.
-    fn events(&mut self, it: &mut Interpreter, path: &Path) -> Result<(), ExitCode> {
+    /// threads while the engine works; with a state, a file is read on from
+    /// where the last run stopped when it begins with what that run read.
+    /// Returns how far the file was read (none for standard input), also
+    /// beside the exit code of a run that stopped.
+    fn events(
+        &mut self,
+        it: &mut Interpreter,
+        path: &Path,
+        state: Option<&super::state::StateFile>,
+        keep_raw: bool,
+    ) -> Result<Option<super::state::InputPos>, (ExitCode, Option<super::state::InputPos>)> {
         let options = StreamOptions {
-            keep_raw: self.rejects.is_some(),
+            keep_raw: self.rejects.is_some() || keep_raw,
         };
+        let mut skipped = 0;
         let fed = if path == Path::new("-") {
             self.path = PathBuf::from("<stdin>");
             it.feed_stream(std::io::stdin(), options, self)
         } else {
-            let file = File::open(path)
-                .map_err(|e| usage_error(&format!("cannot read `{}`: {e}", path.display())))?;
+            let mut file = File::open(path).map_err(|e| {
+                (
+                    usage_error(&format!("cannot read `{}`: {e}", path.display())),
+                    None,
+                )
+            })?;
+            if let Some(s) = state {
+                let (bytes, lines) = s.resume(&mut file).map_err(|e| {
+                    (
+                        usage_error(&format!("cannot read `{}`: {e}", path.display())),
+                        None,
+                    )
+                })?;
+                skipped = bytes;
+                self.line_base = lines;
+            }
             self.path = path.to_path_buf();
             it.feed_stream(file, options, self)
+        };
+        let position = |read: u64| -> Option<super::state::InputPos> {
+            if path == Path::new("-") {
+                return None;
+            }
+            super::state::position(path, skipped + read).ok()
         };
         let path = self.path.clone();
         match fed {
             // A bad record stopped the run (and said why).
-            Ok(_) if self.stopped => Err(ExitCode::from(2)),
-            Ok(_) if self.write_failed.is_some() => Err(self.write_exit()),
-            Ok(_) => Ok(()),
+            Ok(_) if self.stopped => Err((ExitCode::from(2), self.stopped_at.and_then(position))),
+            Ok(_) if self.write_failed.is_some() => Err((self.write_exit(), None)),
+            Ok(StreamEnd::Finished { consumed }) => Ok(position(consumed)),
+            Ok(StreamEnd::Stopped { consumed }) => Ok(position(consumed)),
             Err(e) => {
                 self.flush(it);
                 match e.line {
-                    Some(n) => eprintln!("{}:{n}: {}", path.display(), e.message),
+                    Some(n) => {
+                        eprintln!("{}:{}: {}", path.display(), n + self.line_base, e.message)
+                    }
                     None => eprintln!("{}: {}", path.display(), e.message),
                 }
-                Err(ExitCode::from(2))
+                Err((ExitCode::from(2), None))
             }
         }
     }
@@ -349,16 +443,26 @@ impl Sink {
     fn summary(&mut self, it: &Interpreter) {
         let _ = self.stdout.flush();
         let stats = it.stats();
-        let total: u64 = stats.actions.iter().sum();
+        // This run's events and actions; the journey counts below are the
+        // state's, from its first run.
+        let actions: Vec<u64> = stats
+            .actions
+            .iter()
+            .zip(self.actions_before)
+            .map(|(n, before)| n - before)
+            .collect();
+        let total: u64 = actions.iter().sum();
         let kinds: Vec<String> = ActionKind::ALL
             .iter()
-            .zip(stats.actions)
+            .zip(actions)
             .filter(|(_, n)| *n > 0)
             .map(|(k, n)| format!("{} {n}", k.as_str()))
             .collect();
         let mut s = format!(
             "summary: {} events read, {} rejected, {} actions",
-            stats.events, self.rejected, total
+            stats.events - self.events_before,
+            self.rejected,
+            total
         );
         if !kinds.is_empty() {
             s.push_str(&format!(" ({})", kinds.join(", ")));

@@ -43,6 +43,16 @@ CREATE TABLE IF NOT EXISTS workflow_counts (
 
 /// Writes `snap` as the whole state, in one transaction.
 pub fn save(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<()> {
+    save_with(conn, snap, &[])
+}
+
+/// [`save`], with the driver's own entries (`extra`, key and text) kept in
+/// `meta` by the same transaction; [`meta`] reads them back.
+pub fn save_with(
+    conn: &mut Connection,
+    snap: &Snapshot,
+    extra: &[(&str, String)],
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     tx.execute_batch(SCHEMA)?;
     tx.execute_batch(
@@ -57,6 +67,9 @@ pub fn save(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<()> {
         ("actions", json!(snap.actions).to_string()),
     ];
     for (k, v) in meta {
+        tx.execute("INSERT INTO meta VALUES (?1, ?2)", params![k, v])?;
+    }
+    for (k, v) in extra {
         tx.execute("INSERT INTO meta VALUES (?1, ?2)", params![k, v])?;
     }
     for (n, c) in snap.contacts.iter().enumerate() {
@@ -286,6 +299,13 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
         stats,
         actions,
     }))
+}
+
+/// A driver's entry of `meta`, if the state has one.
+pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, String> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .map_err(|e| format!("cannot read the state: {e}"))
 }
 
 fn array(j: &Json) -> Result<&Vec<Json>, String> {

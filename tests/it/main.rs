@@ -13,6 +13,7 @@ mod regressions;
 mod repl;
 mod run;
 mod snapshot;
+mod state;
 mod syntax_errors;
 mod trust;
 mod type_errors;

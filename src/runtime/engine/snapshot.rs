@@ -1,5 +1,6 @@
 //! Taking a snapshot of the engine's state, and an engine from one.
 
+use super::super::output::WorkflowStats;
 use super::super::program::Compiled;
 use super::super::snapshot::{Snapshot, TimerRow, TimerTarget};
 use super::super::store::Store;
@@ -26,13 +27,18 @@ impl Engine {
 
     /// An engine that goes on from `snap` with `prog` (the program that
     /// made it); an error when the snapshot does not fit the program.
-    pub fn restore(prog: Arc<Compiled>, trace: bool, snap: Snapshot) -> Result<Engine, String> {
+    /// Workflows added after the snapshot's own start with no history.
+    pub fn restore(prog: Arc<Compiled>, trace: bool, mut snap: Snapshot) -> Result<Engine, String> {
         let workflows = prog.workflows.len();
-        if snap.stats.len() != workflows {
+        if snap.stats.len() > workflows {
             return Err(format!(
                 "the state is of a program with {} workflows, this one has {workflows}",
                 snap.stats.len()
             ));
+        }
+        snap.stats.resize(workflows, WorkflowStats::default());
+        for c in &mut snap.contacts {
+            c.last_entry.resize(workflows, crate::runtime::store::NEVER);
         }
         let fields = prog.schema.fields.len();
         if let Some(c) = snap.contacts.iter().find(|c| c.attrs.len() != fields) {

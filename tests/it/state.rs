@@ -1,0 +1,216 @@
+//! `nurture run --state DB`: runs that continue one another.
+
+use crate::helpers::{bin, root, stderr, stdout};
+use std::path::Path;
+
+/// Runs the examples over `events` (a file) with `flags`; (exit code, stdout, stderr).
+fn run_examples(events: Option<&Path>, flags: &[&str]) -> (Option<i32>, String, String) {
+    let mut cmd = bin();
+    cmd.arg("run").arg(root().join("examples"));
+    if let Some(e) = events {
+        cmd.arg("--events").arg(e);
+    }
+    let o = cmd.args(flags).output().expect("runs");
+    (o.status.code(), stdout(&o), stderr(&o))
+}
+
+fn write(path: &Path, lines: &[&str]) {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(path, text).expect("write");
+}
+
+/// Every example's events cut in two at every line, run one part after the
+/// other with one state, give the whole run's output.
+#[test]
+fn consecutive_parts_give_the_whole_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = root().join("examples").join("events");
+    for name in [
+        "lead_nurturing",
+        "cart_abandonment",
+        "welcome",
+        "re_engagement",
+    ] {
+        let file = events.join(format!("{name}.jsonl"));
+        let text = std::fs::read_to_string(&file).expect("read");
+        let lines: Vec<&str> = text.lines().collect();
+        let (_, whole, _) = run_examples(Some(&file), &["--trace", "--drain"]);
+        for cut in 0..=lines.len() {
+            let db = dir.path().join(format!("{name}-{cut}.db"));
+            let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+            write(&a, &lines[..cut]);
+            write(&b, &lines[cut..]);
+            let state = db.to_str().unwrap_or("");
+            let (c1, out1, err1) = run_examples(Some(&a), &["--trace", "--state", state]);
+            assert_eq!(c1, Some(0), "{err1}");
+            let (c2, out2, err2) =
+                run_examples(Some(&b), &["--trace", "--drain", "--state", state]);
+            assert_eq!(c2, Some(0), "{err2}");
+            assert!(
+                out1.clone() + &out2 == whole,
+                "{name} cut at line {cut}:\n{out1}---\n{out2}"
+            );
+        }
+    }
+}
+
+/// A finished file run again writes nothing; lines appended to it are the
+/// only ones read next time; line numbers in messages count from the file's
+/// start.
+#[test]
+fn re_reading_a_file_reads_only_what_is_new() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("state.db");
+    let state = db.to_str().unwrap_or("");
+    let file = dir.path().join("events.jsonl");
+    let all = std::fs::read_to_string(root().join("examples/events/welcome.jsonl")).expect("read");
+    let lines: Vec<&str> = all.lines().collect();
+    write(&file, &lines[..3]);
+    let (c, first, _) = run_examples(Some(&file), &["--state", state]);
+    assert_eq!(c, Some(0));
+    assert!(!first.is_empty());
+    let (c, again, err) = run_examples(Some(&file), &["--state", state]);
+    assert_eq!(c, Some(0), "{err}");
+    assert_eq!(again, "", "a finished file read again");
+    assert!(err.contains("summary: 0 events read"), "{err}");
+    // The log grows, with a bad line at line 5.
+    let mut grown: Vec<&str> = lines.clone();
+    grown.insert(4, "not json");
+    write(&file, &grown);
+    let (c, third, err) = run_examples(Some(&file), &["--state", state]);
+    assert_eq!(c, Some(2), "{err}");
+    assert!(err.contains("events.jsonl:5: malformed JSON"), "{err}");
+    // Fixed, the file is read on from the bad line: nothing before it twice.
+    write(&file, &lines);
+    let (c, rest, err) = run_examples(Some(&file), &["--state", state]);
+    assert_eq!(c, Some(0), "{err}");
+    let (_, whole, _) = run_examples(Some(&root().join("examples/events/welcome.jsonl")), &[]);
+    assert!(!third.is_empty() && !rest.is_empty());
+    assert_eq!(
+        first + &third + &rest,
+        whole,
+        "the runs together are the whole run"
+    );
+}
+
+/// Without `--events`, a state run only moves the clock.
+#[test]
+fn a_state_run_without_events_moves_the_clock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("state.db");
+    let state = db.to_str().unwrap_or("");
+    let file = root().join("examples/events/welcome.jsonl");
+    let (_, whole, _) = run_examples(Some(&file), &["--drain"]);
+    let (c, first, err) = run_examples(Some(&file), &["--state", state]);
+    assert_eq!(c, Some(0), "{err}");
+    let (c, later, err) = run_examples(None, &["--state", state, "--drain"]);
+    assert_eq!(c, Some(0), "{err}");
+    assert!(!later.is_empty(), "the pending waits fired");
+    assert_eq!(first + &later, whole);
+    let (c, _, err) = run_examples(None, &[]);
+    assert_eq!(c, Some(2), "--events is required without --state: {err}");
+}
+
+/// A workflow with journeys in flight may not change (comments and layout
+/// aside); one without may; a contact block that changed is refused.
+#[test]
+fn program_changes_are_checked_against_the_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prog = dir.path().join("prog");
+    std::fs::create_dir(&prog).expect("dir");
+    let schema = "contact {\n  email: string @channel(email)\n  opted_in: bool = false @consent(email)\n  tags: set<string>\n}\nevent ping {}\n";
+    let w = |body: &str| {
+        format!("{schema}\nworkflow waiting {{\n  when ping\n  wait 1d\n  tag \"{body}\"\n}}\n\nworkflow idle {{\n  when contact.opted_in\n  tag \"idle\"\n}}\n")
+    };
+    std::fs::write(prog.join("p.flow"), w("a")).expect("write");
+    let events = dir.path().join("e.jsonl");
+    write(
+        &events,
+        &[
+            r#"{"at":"2026-03-01T09:00:00Z","contact":"c1","type":"contact_created","attributes":{"email":"a@x.com"}}"#,
+            r#"{"at":"2026-03-01T10:00:00Z","contact":"c1","type":"ping"}"#,
+        ],
+    );
+    let db = dir.path().join("state.db");
+    let state = db.to_str().unwrap_or("");
+    let run = |flags: &[&str]| {
+        let o = bin()
+            .arg("run")
+            .arg(&prog)
+            .arg("--state")
+            .arg(state)
+            .args(flags)
+            .output()
+            .expect("runs");
+        (o.status.code(), stderr(&o))
+    };
+    let (c, err) = run(&["--events", events.to_str().unwrap_or("")]);
+    assert_eq!(c, Some(0), "{err}");
+    // Layout and comments: accepted.
+    std::fs::write(
+        prog.join("p.flow"),
+        w("a").replace("  wait 1d", "  // a pause\n    wait   1d"),
+    )
+    .expect("write");
+    let (c, err) = run(&[]);
+    assert_eq!(c, Some(0), "{err}");
+    // The waiting workflow changed: refused, naming it.
+    std::fs::write(prog.join("p.flow"), w("b")).expect("write");
+    let (c, err) = run(&[]);
+    assert_eq!(c, Some(1), "{err}");
+    assert!(
+        err.contains("workflow `waiting` changed, with 1 journeys in flight"),
+        "{err}"
+    );
+    // A workflow with no journey in flight may change.
+    std::fs::write(
+        prog.join("p.flow"),
+        w("a").replace("tag \"idle\"", "tag \"idle2\""),
+    )
+    .expect("write");
+    let (c, err) = run(&[]);
+    assert_eq!(c, Some(0), "{err}");
+    // The contact block changed: refused.
+    std::fs::write(
+        prog.join("p.flow"),
+        w("a").replace("tags: set<string>", "tags: set<string>\n  score: int = 0"),
+    )
+    .expect("write");
+    let (c, err) = run(&[]);
+    assert_eq!(c, Some(1), "{err}");
+    assert!(err.contains("the contact block changed"), "{err}");
+}
+
+/// A state in use, a file that is not a state and one that is not a
+/// database are clear errors (exit 2), never a panic.
+#[test]
+fn bad_states_are_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = root().join("examples/events/welcome.jsonl");
+    let locked = dir.path().join("locked.db");
+    let (c, _, _) = run_examples(Some(&file), &["--state", locked.to_str().unwrap_or("")]);
+    assert_eq!(c, Some(0));
+    let holder = rusqlite::Connection::open(&locked).expect("open");
+    holder
+        .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;")
+        .expect("lock");
+    let (c, _, err) = run_examples(Some(&file), &["--state", locked.to_str().unwrap_or("")]);
+    assert_eq!(c, Some(2), "{err}");
+    assert!(err.contains("is in use by another run"), "{err}");
+    drop(holder);
+
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .expect("open")
+        .execute_batch("CREATE TABLE t (x INTEGER);")
+        .expect("table");
+    let (c, _, err) = run_examples(Some(&file), &["--state", other.to_str().unwrap_or("")]);
+    assert_eq!(c, Some(2), "{err}");
+    assert!(err.contains("not a nurture state"), "{err}");
+
+    let text = dir.path().join("text.db");
+    std::fs::write(&text, "not a database\n".repeat(200)).expect("write");
+    let (c, _, err) = run_examples(Some(&file), &["--state", text.to_str().unwrap_or("")]);
+    assert_eq!(c, Some(2), "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+}
