@@ -163,8 +163,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
         match sink.events(&mut it, events, state.as_ref(), keep_raw) {
             Ok(pos) => input = pos,
             Err((code, pos)) => {
-                // The state keeps what ran before the bad record.
-                if let (Some(s), None) = (&mut state, &sink.write_failed) {
+                // The state keeps what ran before the bad record, when it
+                // is known where that record starts (standard input is
+                // never read again, so its state is kept as is).
+                let known = pos.is_some() || events.as_path() == Path::new("-");
+                if let (Some(s), None, true) = (&mut state, &sink.write_failed, known) {
                     if let Err(e) = s.save(&it.snapshot(), &info, pos) {
                         eprintln!("error: {e}");
                     }
