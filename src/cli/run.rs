@@ -282,8 +282,9 @@ impl Sink {
             self.path = path.to_path_buf();
             it.feed_stream(file, options, self)
         };
+        // Only a state records how far the file was read.
         let position = |read: u64| -> Option<super::state::InputPos> {
-            if path == Path::new("-") {
+            if state.is_none() || path == Path::new("-") {
                 return None;
             }
             super::state::position(path, skipped + read).ok()

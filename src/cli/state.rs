@@ -191,9 +191,8 @@ impl StateFile {
         let Some(pos) = &self.input else {
             return Ok((0, 0));
         };
-        let mut prefix = Vec::new();
-        (&mut *file).take(pos.bytes).read_to_end(&mut prefix)?;
-        let same = prefix.len() as u64 == pos.bytes && hex(&Sha256::digest(&prefix)) == pos.sha256;
+        let (read, _, _, sha256) = digest((&mut *file).take(pos.bytes))?;
+        let same = read == pos.bytes && sha256 == pos.sha256;
         if same {
             Ok((pos.bytes, pos.lines))
         } else {
@@ -223,18 +222,35 @@ impl StateFile {
     }
 }
 
-/// The position after reading the first `bytes` bytes of the file at `path`.
+/// The position after reading the first `bytes` bytes of the file at
+/// `path` (read a block at a time, never held whole).
 pub fn position(path: &Path, bytes: u64) -> std::io::Result<InputPos> {
-    let mut prefix = Vec::new();
-    std::fs::File::open(path)?
-        .take(bytes)
-        .read_to_end(&mut prefix)?;
+    let (read, lines, last, sha256) = digest(std::fs::File::open(path)?.take(bytes))?;
     Ok(InputPos {
-        bytes: prefix.len() as u64,
-        lines: prefix.iter().filter(|b| **b == b'\n').count() as u64
-            + u64::from(prefix.last().is_some_and(|b| *b != b'\n')),
-        sha256: hex(&Sha256::digest(&prefix)),
+        bytes: read,
+        lines: lines + u64::from(last.is_some_and(|b| b != b'\n')),
+        sha256,
     })
+}
+
+/// Bytes read, newlines, the last byte and the SHA-256 of `reader`.
+fn digest(mut reader: impl Read) -> std::io::Result<(u64, u64, Option<u8>, String)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut read, mut lines, mut last) = (0u64, 0u64, None);
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        read += n as u64;
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        last = Some(buf[n - 1]);
+    }
+    Ok((read, lines, last, hex(&hasher.finalize())))
 }
 
 fn hex(bytes: &[u8]) -> String {
