@@ -2,6 +2,7 @@
 
 mod check;
 mod fmt;
+mod inspect;
 mod lint;
 mod repl;
 mod run;
@@ -51,6 +52,11 @@ enum Command {
     /// With --check nothing is written: the files that would change are
     /// listed and the exit code is 1 if there are any.
     Fmt(fmt::FmtArgs),
+    /// Show what a `--state` database holds: the clock, the program's
+    /// fingerprint, how far the input was read, the contacts, and per
+    /// workflow the journeys in flight by where they stand; with a contact
+    /// id, that contact's attributes, journeys and kept history.
+    Inspect(inspect::InspectArgs),
 }
 
 /// How diagnostics are printed.
@@ -71,6 +77,7 @@ pub fn main() -> ExitCode {
         Command::Lint(args) => lint::run(&args),
         Command::Repl(args) => repl::run(&args),
         Command::Fmt(args) => fmt::run(&args),
+        Command::Inspect(args) => inspect::run(&args),
     }
 }
 

@@ -116,7 +116,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
         &analysis.program,
         &analysis.checked.schema,
     ));
-    let info = super::state::ProgramInfo::of(&analysis.program, &analysis.checked.schema, &sources);
+    let info = super::state::ProgramInfo::of(
+        &analysis.program,
+        &analysis.checked.schema,
+        &sources,
+        &compiled,
+    );
     let mut state = match &args.state {
         Some(p) => match super::state::StateFile::open(p, &info) {
             Ok(s) => Some(s),

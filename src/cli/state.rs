@@ -12,16 +12,26 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// What a state records of the program that made it.
+/// What a state records of the program that made it: for the change rule,
+/// and for `nurture inspect`, which reads a state without the program.
 pub struct ProgramInfo {
     /// Each workflow's name and fingerprint, in declaration order.
     workflows: Vec<(String, String)>,
     /// Each contact field, `name: type`, in order.
     fields: Vec<String>,
+    /// Event type names, by id.
+    events: Vec<String>,
+    /// Per workflow, the `file:line` of each instruction.
+    places: Vec<Vec<String>>,
 }
 
 impl ProgramInfo {
-    pub fn of(program: &Program, schema: &Schema, sources: &SourceMap) -> ProgramInfo {
+    pub fn of(
+        program: &Program,
+        schema: &Schema,
+        sources: &SourceMap,
+        compiled: &crate::runtime::Compiled,
+    ) -> ProgramInfo {
         ProgramInfo {
             workflows: crate::fmt::workflow_fingerprints(program, sources),
             fields: schema
@@ -29,11 +39,36 @@ impl ProgramInfo {
                 .iter()
                 .map(|f| format!("{}: {}", f.name, f.ty))
                 .collect(),
+            events: schema.events.iter().map(|e| e.name.clone()).collect(),
+            places: compiled
+                .workflows
+                .iter()
+                .map(|w| {
+                    w.spans
+                        .iter()
+                        .map(|s| {
+                            // The file's own name: a state does not depend on
+                            // where the program was run from.
+                            let f = sources.file(s.file);
+                            let name = Path::new(&f.name)
+                                .file_name()
+                                .map_or(f.name.clone(), |n| n.to_string_lossy().into_owned());
+                            format!("{name}:{}", f.line_col(s.start as usize).0)
+                        })
+                        .collect()
+                })
+                .collect(),
         }
     }
 
     fn to_json(&self) -> String {
-        json!({ "workflows": self.workflows, "fields": self.fields }).to_string()
+        json!({
+            "workflows": self.workflows,
+            "fields": self.fields,
+            "events": self.events,
+            "places": self.places,
+        })
+        .to_string()
     }
 }
 

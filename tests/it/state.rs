@@ -214,3 +214,66 @@ fn bad_states_are_clear_errors() {
     assert_eq!(c, Some(2), "{err}");
     assert!(err.starts_with("error: "), "{err}");
 }
+
+/// `inspect` shows what a state holds; two runs that read the same input,
+/// one whole and one as a log that grew, leave states it shows the same.
+#[test]
+fn inspect_shows_the_same_state_for_the_same_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = root().join("examples/events/lead_nurturing.jsonl");
+    let text = std::fs::read_to_string(&events).expect("read");
+    let lines: Vec<&str> = text.lines().collect();
+    let whole_db = dir.path().join("whole.db");
+    let (c, _, err) = run_examples(Some(&events), &["--state", whole_db.to_str().unwrap_or("")]);
+    assert_eq!(c, Some(0), "{err}");
+    let grown_db = dir.path().join("grown.db");
+    let log = dir.path().join("log.jsonl");
+    write(&log, &lines[..4]);
+    let (c, _, _) = run_examples(Some(&log), &["--state", grown_db.to_str().unwrap_or("")]);
+    assert_eq!(c, Some(0));
+    write(&log, &lines);
+    let (c, _, _) = run_examples(Some(&log), &["--state", grown_db.to_str().unwrap_or("")]);
+    assert_eq!(c, Some(0));
+    let inspect = |db: &Path, extra: &[&str]| {
+        let o = bin()
+            .args(["inspect", "--state"])
+            .arg(db)
+            .args(extra)
+            .args(["--format", "json"])
+            .output()
+            .expect("runs");
+        (o.status.code(), stdout(&o), stderr(&o))
+    };
+    let (c, a, err) = inspect(&whole_db, &[]);
+    assert_eq!(c, Some(0), "{err}");
+    let (_, b, _) = inspect(&grown_db, &[]);
+    assert_eq!(a, b);
+    let v: serde_json::Value = serde_json::from_str(&a).expect("json");
+    assert_eq!(v["contacts"], 4, "{a}");
+    assert_eq!(v["clock"], "2026-03-09T09:00:00Z", "{a}");
+    assert_eq!(v["input"]["lines"], lines.len(), "{a}");
+    let nps = v["workflows"]
+        .as_array()
+        .and_then(|w| w.iter().find(|w| w["workflow"] == "nps_omnichannel"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(nps["in_flight"], 1, "{a}");
+    assert!(
+        nps["waiting"][0]["at"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("nps_omnichannel.flow:"),
+        "{a}"
+    );
+    let (c, ana, _) = inspect(&whole_db, &["ana"]);
+    assert_eq!(c, Some(0));
+    let ana: serde_json::Value = serde_json::from_str(&ana).expect("json");
+    assert_eq!(ana["attributes"]["email"], "ana@example.com");
+    assert_eq!(ana["journeys"][0]["workflow"], "nps_omnichannel");
+    let (c, _, err) = inspect(&whole_db, &["nobody"]);
+    assert_eq!(c, Some(2));
+    assert!(err.contains("no contact `nobody`"), "{err}");
+    let (c, _, err) = inspect(&dir.path().join("missing.db"), &[]);
+    assert_eq!(c, Some(2));
+    assert!(err.contains("there is no state"), "{err}");
+}

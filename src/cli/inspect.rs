@@ -1,0 +1,250 @@
+//! `nurture inspect --state DB [CONTACT]`: what a state holds.
+
+use super::Format;
+use crate::runtime::snapshot::{ContactRow, JourneyRow, Snapshot};
+use crate::runtime::state_db;
+use crate::runtime::value::{format_datetime, Millis, Value};
+use serde_json::{json, Value as Json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// The state to read (it is only read, never changed).
+    #[arg(long, value_name = "DB")]
+    pub state: PathBuf,
+    /// A contact id: its attributes, journeys and kept history.
+    pub contact: Option<String>,
+    /// How to print: for people, or one JSON object.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// The program record a run leaves beside its state.
+struct Program {
+    workflows: Vec<String>,
+    fields: Vec<String>,
+    events: Vec<String>,
+    places: Vec<Vec<String>>,
+    fingerprint: String,
+}
+
+pub fn run(args: &InspectArgs) -> ExitCode {
+    match inspect(args) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn inspect(args: &InspectArgs) -> Result<String, String> {
+    let shown = args.state.display();
+    if !args.state.exists() {
+        return Err(format!("there is no state `{shown}`"));
+    }
+    let conn = rusqlite::Connection::open_with_flags(
+        &args.state,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .map_err(|e| format!("cannot open the state `{shown}`: {e}"))?;
+    let snap = state_db::load(&conn)
+        .map_err(|e| format!("`{shown}`: {e}"))?
+        .ok_or_else(|| format!("`{shown}` holds no state yet"))?;
+    let program = program(&conn).map_err(|e| format!("`{shown}`: {e}"))?;
+    let input: Json = state_db::meta(&conn, "input")?
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Json::Null);
+    let v = match &args.contact {
+        None => overview(&snap, &program, &input),
+        Some(id) => {
+            let Some(n) = snap.contacts.iter().position(|c| c.id == id.as_str()) else {
+                return Err(format!(
+                    "`{shown}` has no contact `{}`",
+                    crate::suggest::echo(id)
+                ));
+            };
+            contact(&snap, n, &program)
+        }
+    };
+    Ok(match args.format {
+        Format::Json => format!("{v}\n"),
+        Format::Human => human(&v),
+    })
+}
+
+fn program(conn: &rusqlite::Connection) -> Result<Program, String> {
+    let text = state_db::meta(conn, "program")?.ok_or("no program record")?;
+    let v: Json = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let strings = |j: &Json| -> Vec<String> {
+        j.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    use sha2::Digest;
+    Ok(Program {
+        workflows: v["workflows"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|w| w[0].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        fields: strings(&v["fields"]),
+        events: strings(&v["events"]),
+        places: v["places"]
+            .as_array()
+            .map(|a| a.iter().map(strings).collect())
+            .unwrap_or_default(),
+        fingerprint: sha2::Sha256::digest(v["workflows"].to_string().as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    })
+}
+
+fn time(t: Millis) -> Json {
+    json!(format_datetime(t))
+}
+
+/// Where a journey stands: the statement it waits at, what, until when.
+fn standing(j: &JourneyRow, p: &Program) -> (String, Json, Json) {
+    // A plain `wait` has moved past itself; a `wait for` has not.
+    let pc = if j.waiting_for.is_some() {
+        j.pc
+    } else {
+        j.pc.saturating_sub(1)
+    } as usize;
+    let place = p
+        .places
+        .get(j.workflow as usize)
+        .and_then(|w| w.get(pc))
+        .cloned()
+        .unwrap_or_default();
+    let event = j
+        .waiting_for
+        .and_then(|e| p.events.get(e as usize))
+        .map_or(Json::Null, |e| json!(e));
+    (place, event, time(j.wake_at))
+}
+
+fn overview(snap: &Snapshot, p: &Program, input: &Json) -> Json {
+    let mut workflows = Vec::new();
+    for (w, name) in p.workflows.iter().enumerate() {
+        let mut by: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+        for j in snap.journeys.iter().filter(|j| j.workflow as usize == w) {
+            let (place, event, until) = standing(j, p);
+            *by.entry((place, event.to_string(), until.to_string()))
+                .or_default() += 1;
+        }
+        let waiting: Vec<Json> = by
+            .into_iter()
+            .map(|((place, event, until), n)| {
+                json!({
+                    "at": place,
+                    "event": serde_json::from_str::<Json>(&event).unwrap_or(Json::Null),
+                    "until": serde_json::from_str::<Json>(&until).unwrap_or(Json::Null),
+                    "journeys": n,
+                })
+            })
+            .collect();
+        workflows.push(json!({
+            "workflow": name,
+            "in_flight": snap.journeys.iter().filter(|j| j.workflow as usize == w).count(),
+            "waiting": waiting,
+        }));
+    }
+    json!({
+        "clock": snap.clock.map_or(Json::Null, time),
+        "program": p.fingerprint,
+        "input": { "bytes": input["bytes"], "lines": input["lines"] },
+        "contacts": snap.contacts.len(),
+        "workflows": workflows,
+    })
+}
+
+fn value(v: &Value) -> Json {
+    let mut s = String::new();
+    v.write_json(&mut s);
+    serde_json::from_str(&s).unwrap_or(Json::Null)
+}
+
+fn contact(snap: &Snapshot, n: usize, p: &Program) -> Json {
+    let c: &ContactRow = &snap.contacts[n];
+    let attributes: serde_json::Map<String, Json> = p
+        .fields
+        .iter()
+        .zip(&c.attrs)
+        .map(|(f, v)| (f.split(':').next().unwrap_or(f).to_string(), value(v)))
+        .collect();
+    let journeys: Vec<Json> = snap
+        .journeys
+        .iter()
+        .filter(|j| j.contact as usize == n)
+        .map(|j| {
+            let (place, event, until) = standing(j, p);
+            json!({
+                "workflow": p.workflows.get(j.workflow as usize),
+                "at": place,
+                "event": event,
+                "until": until,
+                "entered": time(j.entered_at),
+            })
+        })
+        .collect();
+    let history: Vec<Json> = c
+        .history
+        .iter()
+        .map(|e| {
+            json!({
+                "type": p.events.get(e.ty as usize),
+                "at": time(e.at),
+            })
+        })
+        .collect();
+    json!({
+        "contact": c.id.as_str(),
+        "attributes": attributes,
+        "journeys": journeys,
+        "history": history,
+    })
+}
+
+/// The JSON as indented lines for people.
+fn human(v: &Json) -> String {
+    fn walk(v: &Json, indent: usize, out: &mut String) {
+        let pad = "  ".repeat(indent);
+        match v {
+            Json::Object(m) => {
+                for (k, x) in m {
+                    if x.is_object() || (x.is_array() && !x.as_array().is_some_and(Vec::is_empty)) {
+                        out.push_str(&format!("{pad}{k}:\n"));
+                        walk(x, indent + 1, out);
+                    } else {
+                        out.push_str(&format!("{pad}{k}: {x}\n"));
+                    }
+                }
+            }
+            Json::Array(items) => {
+                for x in items {
+                    out.push_str(&format!("{pad}-\n"));
+                    walk(x, indent + 1, out);
+                }
+            }
+            other => out.push_str(&format!("{pad}{other}\n")),
+        }
+    }
+    let mut out = String::new();
+    walk(v, 0, &mut out);
+    out
+}
