@@ -135,15 +135,21 @@ impl Engine {
         self.seq
     }
 
-    /// Loads a contact as state: no trigger fires.
+    /// Loads a contact as state: no trigger fires. A contact already known
+    /// is replaced: its attributes become the record's (defaults for the
+    /// rest); its journeys and history stay.
     pub fn preload(&mut self, id: &str, attrs: Vec<(u16, Value)>) -> Result<(), String> {
-        if self.store.contact_id(id).is_some() {
-            return Err(format!(
-                "contact `{}` is loaded twice",
-                crate::suggest::echo(id)
-            ));
-        }
-        let c = self.create(id, attrs);
+        let c = match self.store.contact_id(id) {
+            Some(c) => {
+                let mut values = self.prog.defaults.clone();
+                for (slot, v) in attrs {
+                    values[slot as usize] = v;
+                }
+                self.store.contacts[c as usize].attrs = values.into_boxed_slice();
+                c
+            }
+            None => self.create(id, attrs),
+        };
         self.eval_conditions(c);
         Ok(())
     }

@@ -277,3 +277,53 @@ fn inspect_shows_the_same_state_for_the_same_input() {
     assert_eq!(c, Some(2));
     assert!(err.contains("there is no state"), "{err}");
 }
+
+/// `--contacts` replaces a contact the state holds: its attributes become
+/// the record's, no trigger fires, and later events see the new values.
+#[test]
+fn contacts_replace_those_in_the_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("state.db");
+    let state = db.to_str().unwrap_or("");
+    let created = dir.path().join("created.jsonl");
+    write(
+        &created,
+        &[
+            r#"{"at":"2026-03-01T09:00:00Z","contact":"zoe","type":"contact_created","attributes":{"email":"zoe@x.com","opted_in":false}}"#,
+        ],
+    );
+    let (c, out, err) = run_examples(Some(&created), &["--state", state]);
+    assert_eq!(c, Some(0), "{err}");
+    assert!(!out.contains("\"send\""), "not opted in: {out}");
+    let contacts = dir.path().join("contacts.jsonl");
+    write(
+        &contacts,
+        &[r#"{"id":"zoe","email":"zoe@x.com","opted_in":true,"country":"ES"}"#],
+    );
+    let purchase = dir.path().join("purchase.jsonl");
+    write(
+        &purchase,
+        &[
+            r#"{"at":"2026-03-02T09:00:00Z","contact":"zoe","type":"purchase","order_id":"o1","amount":10.0,"category":"shoes"}"#,
+        ],
+    );
+    let (c, out, err) = run_examples(
+        Some(&purchase),
+        &[
+            "--state",
+            state,
+            "--contacts",
+            contacts.to_str().unwrap_or(""),
+            "--drain",
+        ],
+    );
+    assert_eq!(c, Some(0), "{err}");
+    assert!(out.contains("\"contact\":\"zoe\""), "{out}");
+    assert!(out.contains("\"send\""), "opted in now: {out}");
+    let o = bin()
+        .args(["inspect", "--state", state, "zoe", "--format", "json"])
+        .output()
+        .expect("runs");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["attributes"]["country"], "ES");
+}
