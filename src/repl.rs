@@ -54,6 +54,8 @@ pub struct Session {
     prog: Arc<Compiled>,
     engine: Interpreter,
     log: Vec<Logged>,
+    /// The state opened with `:state`, which replays start from.
+    base: Option<crate::runtime::snapshot::Snapshot>,
     /// The files parsed so far: a declaration parses only itself.
     parse_cache: ParseCache,
     actions: Vec<String>,
@@ -91,6 +93,7 @@ impl Session {
             analysis,
             prog,
             log: Vec::new(),
+            base: None,
             parse_cache,
             actions: Vec::new(),
             current: None,
@@ -143,10 +146,12 @@ impl Session {
                 self.log.clear();
                 self.actions.clear();
                 self.current = None;
+                self.base = None;
                 self.clock = parse_datetime(START).unwrap_or(0);
                 self.engine = Interpreter::new(self.prog.clone(), self.trace);
                 Ok("contacts, events and time forgotten; the program is kept\n".into())
             }
+            Command::State(path) => self.open_state(path),
             Command::Declaration(text) => self.declare(text),
             Command::Expr(expr) => self.type_of(input, expr, 0, true),
             Command::Unknown(name) => Err(format!(
@@ -254,10 +259,48 @@ impl Session {
         self.replay(prog)
     }
 
+    /// Starts over from the state in the database at `path`, read-only: the
+    /// session's own inputs stay in the session.
+    pub fn open_state(&mut self, path: &str) -> Result<String, String> {
+        let path = path.trim();
+        if path.is_empty() {
+            return Err("use `:state DB`, DB a `--state` database\n".into());
+        }
+        let conn =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .map_err(|e| format!("cannot open the state `{path}`: {e}\n"))?;
+        let snap = crate::runtime::state_db::load(&conn)
+            .map_err(|e| format!("`{path}`: {e}\n"))?
+            .ok_or_else(|| format!("`{path}` holds no state yet\n"))?;
+        let it = Interpreter::restore(self.prog.clone(), self.trace, snap.clone())
+            .map_err(|e| format!("the state does not fit the program: {e}\n"))?;
+        self.base = Some(snap);
+        self.engine = it;
+        self.log.clear();
+        self.actions.clear();
+        self.current = None;
+        if let Some(t) = self.engine.now() {
+            self.clock = self.clock.max(t);
+        }
+        Ok(format!(
+            "opened `{path}` (read only): {} contacts; now {}\n",
+            self.engine.contact_ids().count(),
+            format_datetime(self.clock)
+        ))
+    }
+
+    /// A fresh state of the program: the opened state's, or an empty one.
+    fn fresh(&self) -> Interpreter {
+        self.base
+            .clone()
+            .and_then(|snap| Interpreter::restore(self.prog.clone(), self.trace, snap).ok())
+            .unwrap_or_else(|| Interpreter::new(self.prog.clone(), self.trace))
+    }
+
     /// Replays the session's inputs into a fresh state of `prog`.
     fn replay(&mut self, prog: Arc<Compiled>) -> String {
         self.prog = prog;
-        self.engine = Interpreter::new(self.prog.clone(), self.trace);
+        self.engine = self.fresh();
         let mut dropped = 0;
         for item in self.log.clone() {
             match item {

@@ -9,18 +9,30 @@ use std::process::ExitCode;
 pub struct ReplArgs {
     /// A `.flow` file or directory to load (an empty program when left out).
     pub path: Option<PathBuf>,
+    /// Start from a `--state` database, read-only (as `:state DB`).
+    #[arg(long, value_name = "DB")]
+    pub state: Option<PathBuf>,
 }
 
 pub fn run(args: &ReplArgs) -> ExitCode {
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let color = tty && std::env::var_os("NO_COLOR").is_none();
-    let session = match Session::new(args.path.clone(), color) {
+    let mut session = match Session::new(args.path.clone(), color) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(db) = &args.state {
+        match session.open_state(&db.to_string_lossy()) {
+            Ok(text) => eprint!("{text}"),
+            Err(e) => {
+                eprint!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let result = if tty {
         editor::interactive(session)
             .map(|()| true)

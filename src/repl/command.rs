@@ -33,6 +33,8 @@ pub enum Command<'a> {
     Type(&'a str, usize),
     Trace(&'a str),
     Reset,
+    /// `:state DB`: start over from a state, read-only.
+    State(&'a str),
     Quit,
     /// A `workflow`, `event` or `contact` declaration.
     Declaration(&'a str),
@@ -83,6 +85,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
     (
         ":reset",
         "forget contacts, events and time; keep the program",
+    ),
+    (
+        ":state DB",
+        "start over from a --state database (read only: changes stay in the session)",
     ),
     (":quit", "leave (Ctrl-D also leaves)"),
 ];
@@ -160,6 +166,7 @@ pub fn parse(line: &str) -> Command<'_> {
         ":type" => Command::Type(rest, at),
         ":trace" => Command::Trace(rest),
         ":reset" => Command::Reset,
+        ":state" => Command::State(rest),
         ":quit" | ":q" | ":exit" => Command::Quit,
         _ => Command::Unknown(name),
     }
