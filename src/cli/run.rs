@@ -29,6 +29,12 @@ pub struct RunArgs {
     /// file that begins with what was read is read on from there).
     #[arg(long, value_name = "DB")]
     pub state: Option<PathBuf>,
+    /// Append the actions to this file instead of standard output. With
+    /// `--state`, the file's length is recorded with each state written, and
+    /// a run that finds it longer (killed after writing) cuts it back first:
+    /// once a run exits 0 the file holds every action exactly once.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Contacts to load before the events, as JSON Lines (`id` and attributes).
     /// Loading fires no trigger.
     #[arg(long, value_name = "FILE")]
@@ -59,7 +65,12 @@ pub enum OnError {
 /// The driver's side of a run: where output, rejects and messages go.
 struct Sink {
     sources: SourceMap,
-    stdout: BufWriter<std::io::Stdout>,
+    /// Where the actions go: standard output, or the `--out` file.
+    stdout: BufWriter<Box<dyn Write>>,
+    /// The `--out` file, for its length and to sync it.
+    out_file: Option<File>,
+    /// What the actions are written to, for messages.
+    out_name: String,
     rejects: Option<BufWriter<File>>,
     rejected: u64,
     on_error: OnError,
@@ -142,15 +153,41 @@ pub fn run(args: &RunArgs) -> ExitCode {
         },
         None => Interpreter::new(compiled, args.trace),
     };
+    let (out, out_file, out_name): (Box<dyn Write>, Option<File>, String) = match &args.out {
+        None => (Box::new(std::io::stdout()), None, "standard output".into()),
+        Some(p) => match open_out(p, state.as_ref().and_then(|s| s.out_len)) {
+            Ok(f) => match f.try_clone() {
+                Ok(clone) => (Box::new(f), Some(clone), format!("`{}`", p.display())),
+                Err(e) => return usage_error(&format!("cannot write `{}`: {e}", p.display())),
+            },
+            Err(e) => return usage_error(&e),
+        },
+    };
+    let live_out = args.out.is_none() && !stdout_is_a_file();
+    // A new state is written at once, with the `--out` file's length: a run
+    // killed before its end is then cut back to it, never appended twice.
+    if let Some(s) = state.as_mut().filter(|s| s.fresh) {
+        let len = out_file.as_ref().map(|f| f.metadata().map(|m| m.len()));
+        let saved = match len.transpose() {
+            Ok(len) => s.save(&it.snapshot(), &info, None, len),
+            Err(e) => Err(format!("cannot read {out_name}: {e}")),
+        };
+        if let Err(e) = saved {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let mut sink = Sink {
         sources,
-        stdout: BufWriter::with_capacity(1 << 16, std::io::stdout()),
+        stdout: BufWriter::with_capacity(1 << 16, out),
+        out_file,
+        out_name,
         rejects,
         rejected: 0,
         on_error: args.on_error,
         path: PathBuf::new(),
         stopped: false,
-        live: !stdout_is_a_file(),
+        live: live_out,
         write_failed: None,
         line_base: 0,
         stopped_at: None,
@@ -173,7 +210,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 // never read again, so its state is kept as is).
                 let known = pos.is_some() || events.as_path() == Path::new("-");
                 if let (Some(s), None, true) = (&mut state, &sink.write_failed, known) {
-                    if let Err(e) = s.save(&it.snapshot(), &info, pos) {
+                    let saved = sink
+                        .sync_out()
+                        .map_err(|e| format!("cannot write {}: {e}", sink.out_name))
+                        .and_then(|out_len| s.save(&it.snapshot(), &info, pos, out_len));
+                    if let Err(e) = saved {
                         eprintln!("error: {e}");
                     }
                 }
@@ -191,7 +232,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
         return sink.write_exit();
     }
     if let Some(s) = &mut state {
-        if let Err(e) = s.save(&it.snapshot(), &info, input) {
+        let out_len = match sink.sync_out() {
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("error: cannot write {}: {e}", sink.out_name);
+                return ExitCode::from(2);
+            }
+        };
+        if let Err(e) = s.save(&it.snapshot(), &info, input, out_len) {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
@@ -202,6 +250,35 @@ pub fn run(args: &RunArgs) -> ExitCode {
     // allocations one by one (a few percent of a large run).
     std::mem::forget(it);
     ExitCode::SUCCESS
+}
+
+/// Opens the `--out` file for appending; with a recorded length (from a
+/// state), a longer file is cut back to it first (a run killed after
+/// writing and before its state was written), and a shorter one refused.
+fn open_out(path: &Path, recorded: Option<u64>) -> Result<File, String> {
+    let shown = path.display();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+        .map_err(|e| format!("cannot write `{shown}`: {e}"))?;
+    if let Some(n) = recorded {
+        let len = file
+            .metadata()
+            .map_err(|e| format!("cannot read `{shown}`: {e}"))?
+            .len();
+        if len < n {
+            return Err(format!(
+                "`{shown}` is shorter ({len} bytes) than the state recorded ({n} bytes): it was changed outside nurture"
+            ));
+        }
+        if len > n {
+            file.set_len(n)
+                .map_err(|e| format!("cannot cut `{shown}` back to {n} bytes: {e}"))?;
+        }
+    }
+    Ok(file)
 }
 
 /// Whether standard output is a regular file (not a pipe or a terminal).
@@ -236,7 +313,8 @@ impl Driver for Sink {
         match written {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => {
-                self.failed("the actions to standard output", e);
+                let what = format!("the actions to {}", self.out_name);
+                self.failed(&what, e);
                 ControlFlow::Break(())
             }
         }
@@ -343,6 +421,19 @@ impl Sink {
         Ok(())
     }
 
+    /// Writes out and syncs the `--out` file; its length (none without
+    /// `--out`), for the state about to be written.
+    fn sync_out(&mut self) -> std::io::Result<Option<u64>> {
+        self.stdout.flush()?;
+        match &self.out_file {
+            Some(f) => {
+                f.sync_all()?;
+                Ok(Some(f.metadata()?.len()))
+            }
+            None => Ok(None),
+        }
+    }
+
     /// Keeps the first write failure.
     fn failed(&mut self, what: &str, e: std::io::Error) {
         if self.write_failed.is_none() {
@@ -421,7 +512,8 @@ impl Sink {
                 .write_json(&mut self.stdout)
                 .and_then(|()| self.stdout.flush());
             if let Err(e) = written {
-                self.failed("the actions to standard output", e);
+                let what = format!("the actions to {}", self.out_name);
+                self.failed(&what, e);
             }
         }
         for f in it.take_faults() {

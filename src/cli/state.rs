@@ -88,6 +88,10 @@ pub struct StateFile {
     /// The state to start from (none for a new one).
     pub snapshot: Option<Snapshot>,
     input: Option<InputPos>,
+    /// The length of the `--out` file when the state was written.
+    pub out_len: Option<u64>,
+    /// The database held no state: this run begins it.
+    pub fresh: bool,
 }
 
 /// Why a state cannot be used: the message, and whether the program is at
@@ -130,9 +134,15 @@ impl StateFile {
             path: path.to_path_buf(),
             snapshot,
             input: None,
+            out_len: None,
+            fresh: false,
         };
+        state.fresh = state.snapshot.is_none();
         if state.snapshot.is_some() {
             state.check_program(program)?;
+            state.out_len = state_db::meta(&state.conn, "out")
+                .map_err(|e| refused(format!("`{shown}`: {e}")))?
+                .and_then(|t| t.parse().ok());
             state.input = state_db::meta(&state.conn, "input")
                 .map_err(|e| refused(format!("`{shown}`: {e}")))?
                 .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
@@ -243,9 +253,13 @@ impl StateFile {
         snap: &Snapshot,
         program: &ProgramInfo,
         input: Option<InputPos>,
+        out_len: Option<u64>,
     ) -> Result<(), String> {
         let input = input.or_else(|| self.input.clone());
         let mut extra = vec![("program", program.to_json())];
+        if let Some(n) = out_len {
+            extra.push(("out", n.to_string()));
+        }
         if let Some(i) = &input {
             extra.push((
                 "input",

@@ -94,7 +94,7 @@ fn a_snapshot_of_another_program_is_refused() {
 }
 
 #[path = "../../benches/workload.rs"]
-mod workload;
+pub mod workload;
 
 /// The same on a generated workload (2,000 contacts, 20,000 events of the
 /// lead-nurturing seed), cut in four parts.

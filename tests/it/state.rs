@@ -367,3 +367,76 @@ fn the_repl_opens_a_state_read_only() {
         "the database is unchanged"
     );
 }
+
+/// Killed with SIGKILL at 30 moments, each time started again with the same
+/// command until it exits 0, a `--state --out --drain` run leaves an output
+/// file byte-identical to an uninterrupted run's, and the same state.
+/// (`benches/crash.sh` runs the long version, with more kills.)
+#[test]
+fn a_run_killed_at_any_moment_loses_and_repeats_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = dir.path().join("events.jsonl");
+    let mut bytes = Vec::new();
+    crate::snapshot::workload::generate(&mut bytes, 10_000, 100_000, 3).expect("generated");
+    std::fs::write(&events, bytes).expect("write");
+    let command = |db: &Path, out: &Path| {
+        let mut c = bin();
+        c.arg("run")
+            .arg(root().join("examples"))
+            .arg("--events")
+            .arg(&events)
+            .arg("--state")
+            .arg(db)
+            .arg("--out")
+            .arg(out)
+            .arg("--drain")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let (ref_db, ref_out) = (dir.path().join("ref.db"), dir.path().join("ref.out"));
+    let status = command(&ref_db, &ref_out).status().expect("runs");
+    assert_eq!(status.code(), Some(0));
+
+    let (db, out) = (dir.path().join("crash.db"), dir.path().join("crash.out"));
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut kills = 0;
+    while kills < 30 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let wait = std::time::Duration::from_millis((seed >> 33) % 1_500);
+        let mut child = command(&db, &out).spawn().expect("spawns");
+        std::thread::sleep(wait);
+        if child.try_wait().expect("status").is_some() {
+            // It finished before the kill: start over from scratch for
+            // the next kill, so every kill lands in a run.
+            std::fs::remove_file(&db).expect("remove");
+            std::fs::remove_file(&out).expect("remove");
+            continue;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+        kills += 1;
+    }
+    let status = command(&db, &out).status().expect("runs");
+    assert_eq!(status.code(), Some(0));
+    let (a, b) = (
+        std::fs::read(&ref_out).expect("read"),
+        std::fs::read(&out).expect("read"),
+    );
+    assert!(a.len() > 1_000_000);
+    assert!(
+        a == b,
+        "the outputs differ ({} and {} bytes)",
+        a.len(),
+        b.len()
+    );
+    let inspect = |db: &Path| {
+        let o = bin()
+            .args(["inspect", "--format", "json", "--state"])
+            .arg(db)
+            .output()
+            .expect("runs");
+        stdout(&o)
+    };
+    assert_eq!(inspect(&ref_db), inspect(&db));
+}
