@@ -72,6 +72,8 @@ struct Sink {
     /// What the actions are written to, for messages.
     out_name: String,
     rejects: Option<BufWriter<File>>,
+    /// The rejects file, for its length and to sync it.
+    rejects_file: Option<File>,
     rejected: u64,
     on_error: OnError,
     /// The file being read, for messages.
@@ -115,14 +117,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         },
         None => None,
     };
-    let rejects = match (&args.rejects, args.on_error) {
-        (Some(p), OnError::Skip) => match File::create(p) {
-            Ok(f) => Some(BufWriter::new(f)),
-            Err(e) => return usage_error(&format!("cannot create `{}`: {e}", p.display())),
-        },
-        (Some(_), OnError::Abort) => return usage_error("--rejects needs --on-error skip"),
-        _ => None,
-    };
+    if args.rejects.is_some() && args.on_error == OnError::Abort {
+        return usage_error("--rejects needs --on-error skip");
+    }
     let compiled = Arc::new(crate::runtime::compile(
         &analysis.program,
         &analysis.checked.schema,
@@ -163,14 +160,45 @@ pub fn run(args: &RunArgs) -> ExitCode {
             Err(e) => return usage_error(&e),
         },
     };
+    // With a state, the rejects file is appended to and cut back as `--out`
+    // is; without, it is written anew.
+    let (rejects, rejects_file) = match &args.rejects {
+        None => (None, None),
+        Some(p) => {
+            let opened = match &state {
+                Some(s) => open_out(p, s.rejects_len),
+                None => {
+                    File::create(p).map_err(|e| format!("cannot create `{}`: {e}", p.display()))
+                }
+            };
+            match opened.and_then(|f| {
+                let clone = f
+                    .try_clone()
+                    .map_err(|e| format!("cannot write `{}`: {e}", p.display()))?;
+                Ok((f, clone))
+            }) {
+                Ok((f, clone)) => (Some(BufWriter::new(f)), Some(clone)),
+                Err(e) => return usage_error(&e),
+            }
+        }
+    };
     let live_out = args.out.is_none() && !stdout_is_a_file();
-    // A new state is written at once, with the `--out` file's length: a run
-    // killed before its end is then cut back to it, never appended twice.
+    // A new state is written at once, with the files' lengths: a run killed
+    // before its end is then cut back to them, never appended twice.
     if let Some(s) = state.as_mut().filter(|s| s.fresh) {
-        let len = out_file.as_ref().map(|f| f.metadata().map(|m| m.len()));
-        let saved = match len.transpose() {
-            Ok(len) => s.save(&it.snapshot(), &info, None, len),
-            Err(e) => Err(format!("cannot read {out_name}: {e}")),
+        let len = |f: &Option<File>| {
+            f.as_ref()
+                .map(|f| f.metadata().map(|m| m.len()))
+                .transpose()
+        };
+        let saved = match (len(&out_file), len(&rejects_file)) {
+            (Ok(out), Ok(rejects)) => s.save(
+                &it.snapshot(),
+                &info,
+                None,
+                super::state::Lengths { out, rejects },
+            ),
+            (Err(e), _) | (_, Err(e)) => Err(format!("cannot read the output files: {e}")),
         };
         if let Err(e) = saved {
             eprintln!("error: {e}");
@@ -181,6 +209,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         sources,
         stdout: BufWriter::with_capacity(1 << 16, out),
         out_file,
+        rejects_file,
         out_name,
         rejects,
         rejected: 0,
@@ -421,17 +450,26 @@ impl Sink {
         Ok(())
     }
 
-    /// Writes out and syncs the `--out` file; its length (none without
-    /// `--out`), for the state about to be written.
-    fn sync_out(&mut self) -> std::io::Result<Option<u64>> {
+    /// Writes out and syncs the `--out` and `--rejects` files; their
+    /// lengths, for the state about to be written.
+    fn sync_out(&mut self) -> std::io::Result<super::state::Lengths> {
         self.stdout.flush()?;
-        match &self.out_file {
-            Some(f) => {
-                f.sync_all()?;
-                Ok(Some(f.metadata()?.len()))
-            }
-            None => Ok(None),
+        if let Some(r) = &mut self.rejects {
+            r.flush()?;
         }
+        let length = |f: &Option<File>| -> std::io::Result<Option<u64>> {
+            match f {
+                Some(f) => {
+                    f.sync_all()?;
+                    Ok(Some(f.metadata()?.len()))
+                }
+                None => Ok(None),
+            }
+        };
+        Ok(super::state::Lengths {
+            out: length(&self.out_file)?,
+            rejects: length(&self.rejects_file)?,
+        })
     }
 
     /// Keeps the first write failure.

@@ -90,8 +90,17 @@ pub struct StateFile {
     input: Option<InputPos>,
     /// The length of the `--out` file when the state was written.
     pub out_len: Option<u64>,
+    /// The same for the `--rejects` file.
+    pub rejects_len: Option<u64>,
     /// The database held no state: this run begins it.
     pub fresh: bool,
+}
+
+/// The lengths of the `--out` and `--rejects` files a state records.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Lengths {
+    pub out: Option<u64>,
+    pub rejects: Option<u64>,
 }
 
 /// Why a state cannot be used: the message, and whether the program is at
@@ -135,14 +144,19 @@ impl StateFile {
             snapshot,
             input: None,
             out_len: None,
+            rejects_len: None,
             fresh: false,
         };
         state.fresh = state.snapshot.is_none();
         if state.snapshot.is_some() {
             state.check_program(program)?;
-            state.out_len = state_db::meta(&state.conn, "out")
-                .map_err(|e| refused(format!("`{shown}`: {e}")))?
-                .and_then(|t| t.parse().ok());
+            let length = |key: &str| -> Result<Option<u64>, Refused> {
+                Ok(state_db::meta(&state.conn, key)
+                    .map_err(|e| refused(format!("`{shown}`: {e}")))?
+                    .and_then(|t| t.parse().ok()))
+            };
+            state.out_len = length("out")?;
+            state.rejects_len = length("rejects")?;
             state.input = state_db::meta(&state.conn, "input")
                 .map_err(|e| refused(format!("`{shown}`: {e}")))?
                 .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
@@ -253,12 +267,15 @@ impl StateFile {
         snap: &Snapshot,
         program: &ProgramInfo,
         input: Option<InputPos>,
-        out_len: Option<u64>,
+        files: Lengths,
     ) -> Result<(), String> {
         let input = input.or_else(|| self.input.clone());
         let mut extra = vec![("program", program.to_json())];
-        if let Some(n) = out_len {
+        if let Some(n) = files.out {
             extra.push(("out", n.to_string()));
+        }
+        if let Some(n) = files.rejects {
+            extra.push(("rejects", n.to_string()));
         }
         if let Some(i) = &input {
             extra.push((

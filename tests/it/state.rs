@@ -440,3 +440,50 @@ fn a_run_killed_at_any_moment_loses_and_repeats_nothing() {
     };
     assert_eq!(inspect(&ref_db), inspect(&db));
 }
+
+/// With `--state`, `--rejects` follows the rule of `--out`: appended to,
+/// its length recorded, a longer file cut back (a run killed after writing).
+#[test]
+fn rejects_are_written_once_with_a_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("state.db");
+    let rejects = dir.path().join("rejects.jsonl");
+    let events = dir.path().join("events.jsonl");
+    write(
+        &events,
+        &[
+            r#"{"at":"2026-03-01T09:00:00Z","contact":"c1","type":"contact_created","attributes":{"email":"a@x.com"}}"#,
+            "not json",
+        ],
+    );
+    let flags = [
+        "--state",
+        db.to_str().unwrap_or(""),
+        "--on-error",
+        "skip",
+        "--rejects",
+        rejects.to_str().unwrap_or(""),
+    ];
+    let (c, _, err) = run_examples(Some(&events), &flags);
+    assert_eq!(c, Some(0), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&rejects).expect("read"),
+        "not json\n"
+    );
+    // As if a run had been killed after writing a reject, before its state.
+    std::fs::write(&rejects, "not json\nhalf a line from a killed run\n").expect("write");
+    write(
+        &events,
+        &[
+            r#"{"at":"2026-03-01T09:00:00Z","contact":"c1","type":"contact_created","attributes":{"email":"a@x.com"}}"#,
+            "not json",
+            "also not json",
+        ],
+    );
+    let (c, _, err) = run_examples(Some(&events), &flags);
+    assert_eq!(c, Some(0), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&rejects).expect("read"),
+        "not json\nalso not json\n"
+    );
+}
