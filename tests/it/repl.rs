@@ -12,9 +12,21 @@ fn session(script: &str) -> String {
 
 /// The exit code and stdout of a piped session.
 fn session_ending(script: &str) -> (Option<i32>, String) {
+    let out = piped(&["examples"], script);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Runs `nurture repl ARGS` from the project's root with `script` on stdin,
+/// a fresh home for its history.
+pub fn piped(args: &[&str], script: &str) -> std::process::Output {
     let home = tempfile::tempdir().expect("tempdir");
     let mut child = bin()
-        .args(["repl", "examples"])
+        .arg("repl")
+        .args(args)
         .current_dir(root())
         .env("HOME", home.path())
         .env("XDG_DATA_HOME", home.path())
@@ -29,12 +41,7 @@ fn session_ending(script: &str) -> (Option<i32>, String) {
         .expect("stdin")
         .write_all(script.as_bytes())
         .expect("write");
-    let out = child.wait_with_output().expect("wait");
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    child.wait_with_output().expect("wait")
 }
 
 /// A piped session exits 1 when one of its inputs was refused, 0 otherwise.

@@ -332,7 +332,6 @@ fn contacts_replace_those_in_the_state() {
 /// the session's own inputs change nothing in the database.
 #[test]
 fn the_repl_opens_a_state_read_only() {
-    use std::io::Write;
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("state.db");
     let state = db.to_str().unwrap_or("");
@@ -340,23 +339,10 @@ fn the_repl_opens_a_state_read_only() {
     let (c, _, err) = run_examples(Some(&events), &["--state", state]);
     assert_eq!(c, Some(0), "{err}");
     let before = std::fs::read(&db).expect("read");
-    let mut child = bin()
-        .args(["repl", "examples", "--state", state])
-        .current_dir(root())
-        .env("HOME", dir.path())
-        .env("XDG_DATA_HOME", dir.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b":journeys ana\n:event ana email_opened {\"campaign\": \"x\"}\n:time\n")
-        .expect("write");
-    let o = child.wait_with_output().expect("ends");
+    let o = crate::repl::piped(
+        &["examples", "--state", state],
+        ":journeys ana\n:event ana email_opened {\"campaign\": \"x\"}\n:time\n",
+    );
     let (out, err) = (stdout(&o), stderr(&o));
     assert_eq!(o.status.code(), Some(0), "{out}{err}");
     assert!(err.contains("(read only): 4 contacts"), "{err}");
