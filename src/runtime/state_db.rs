@@ -73,9 +73,8 @@ pub fn save_with(
         tx.execute("INSERT INTO meta VALUES (?1, ?2)", params![k, v])?;
     }
     for (n, c) in snap.contacts.iter().enumerate() {
-        tx.execute(
-            "INSERT INTO contacts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
+        tx.prepare_cached("INSERT INTO contacts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?
+            .execute(params![
                 n as i64,
                 c.id.as_str(),
                 values(&c.attrs).to_string(),
@@ -86,13 +85,11 @@ pub fn save_with(
                 json!(c.last_entry).to_string(),
                 Json::Array(c.history.iter().map(event).collect()).to_string(),
                 Json::Array(c.tallies.iter().map(tally).collect()).to_string(),
-            ],
-        )?;
+            ])?;
     }
     for j in &snap.journeys {
-        tx.execute(
-            "INSERT INTO journeys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![
+        tx.prepare_cached("INSERT INTO journeys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?
+            .execute(params![
                 j.id,
                 j.workflow,
                 j.contact,
@@ -103,8 +100,7 @@ pub fn save_with(
                 j.wake_at,
                 j.trigger.as_ref().map(|e| event(e).to_string()),
                 j.received.as_ref().map(|e| event(e).to_string()),
-            ],
-        )?;
+            ])?;
     }
     for t in &snap.timers {
         let (journey, generation, contact, workflow) = match t.kind {
@@ -115,9 +111,8 @@ pub fn save_with(
                 (None, None, Some(contact), Some(workflow))
             }
         };
-        tx.execute(
-            "INSERT INTO timers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
+        tx.prepare_cached("INSERT INTO timers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
+            .execute(params![
                 t.due,
                 t.seq as i64,
                 t.sub,
@@ -125,8 +120,7 @@ pub fn save_with(
                 generation,
                 contact,
                 workflow
-            ],
-        )?;
+            ])?;
     }
     for (w, s) in snap.stats.iter().enumerate() {
         tx.execute(
