@@ -93,6 +93,56 @@ pub fn assert_golden(name: &str, path: &std::path::Path, got: &str) {
 
 /// Runs `nurture run` on `program` (a whole program) over `events`, with
 /// extra flags, in a fresh directory (where relative paths in `flags` land).
+/// Runs `program` over `events` cut into consecutive parts at the line
+/// numbers `cuts` (ascending), one run per part with one `--state` DB; the
+/// parts before the last get `flags` without `--drain`/`--until T`. Returns
+/// each part's output.
+pub fn run_program_in_parts(
+    program: &str,
+    events: &str,
+    flags: &[&str],
+    cuts: &[usize],
+) -> Vec<Output> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p.flow");
+    std::fs::write(&p, program).expect("write");
+    let lines: Vec<&str> = events.split_inclusive('\n').collect();
+    let mut bounds = vec![0];
+    bounds.extend(cuts.iter().map(|&c| c.min(lines.len())));
+    bounds.push(lines.len());
+    let mut early = Vec::new();
+    let mut it = flags.iter();
+    while let Some(f) = it.next() {
+        match *f {
+            "--drain" => {}
+            "--until" => {
+                it.next();
+            }
+            other => early.push(other),
+        }
+    }
+    let mut outs = Vec::new();
+    for (i, w) in bounds.windows(2).enumerate() {
+        let e = dir.path().join(format!("part{i}.jsonl"));
+        std::fs::write(&e, lines[w[0]..w[1]].concat()).expect("write");
+        let last = i + 2 == bounds.len();
+        outs.push(
+            bin()
+                .arg("run")
+                .arg(&p)
+                .arg("--events")
+                .arg(&e)
+                .args(if last { flags } else { &early[..] })
+                .arg("--state")
+                .arg(dir.path().join("state.db"))
+                .current_dir(dir.path())
+                .output()
+                .expect("runs"),
+        );
+    }
+    outs
+}
+
 pub fn run_program(program: &str, events: &str, flags: &[&str]) -> Output {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = dir.path().join("p.flow");

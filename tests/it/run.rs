@@ -11,13 +11,49 @@ struct Ran {
 }
 
 /// Runs `program` (with the test schema) over `events`, with extra flags.
+///
+/// A run that succeeds is also run again in three consecutive parts with one
+/// `--state` DB, cut at lines chosen from the events' own hash, and must
+/// give the same output: every run test is a continuation test too.
 fn run(program: &str, events: &str, flags: &[&str]) -> Ran {
-    let o = crate::helpers::run_program(&with_schema(program), events, flags);
-    Ran {
+    let program = with_schema(program);
+    let o = crate::helpers::run_program(&program, events, flags);
+    let ran = Ran {
         code: o.status.code(),
         out: stdout(&o),
         err: stderr(&o),
+    };
+    let plain = flags
+        .iter()
+        .all(|f| ["--trace", "--drain", "--until"].contains(f) || f.starts_with("20"));
+    let n = events.lines().count();
+    if ran.code == Some(0) && plain && n > 1 {
+        let h = events.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        let mut cuts = [
+            (h % (n as u64 + 1)) as usize,
+            ((h >> 32) % (n as u64 + 1)) as usize,
+        ];
+        cuts.sort_unstable();
+        let parts = crate::helpers::run_program_in_parts(&program, events, flags, &cuts);
+        let mut joined = String::new();
+        for p in &parts {
+            assert_eq!(
+                p.status.code(),
+                Some(0),
+                "part at cuts {cuts:?}: {}",
+                stderr(p)
+            );
+            joined += &stdout(p);
+        }
+        assert!(
+            joined == ran.out,
+            "cut at lines {cuts:?}, parts give:\n{joined}\nwhole run:\n{}",
+            ran.out
+        );
     }
+    ran
 }
 
 /// The `action` lines of the output, as (time, contact, workflow, rest) strings for short asserts.

@@ -473,3 +473,46 @@ fn rejects_are_written_once_with_a_state() {
         "not json\nalso not json\n"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+    /// Every golden example's events cut into three consecutive parts at
+    /// random lines, run one after another with one state, give the whole
+    /// run's output.
+    #[test]
+    fn three_parts_at_random_cuts_give_the_whole_run(
+        a in 0.0f64..=1.0,
+        b in 0.0f64..=1.0,
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let events = root().join("examples").join("events");
+        for name in ["lead_nurturing", "cart_abandonment", "welcome", "re_engagement"] {
+            let file = events.join(format!("{name}.jsonl"));
+            let text = std::fs::read_to_string(&file).expect("read");
+            let lines: Vec<&str> = text.lines().collect();
+            let n = lines.len() as f64;
+            let (mut c1, mut c2) = ((a * n) as usize, (b * n) as usize);
+            if c1 > c2 {
+                std::mem::swap(&mut c1, &mut c2);
+            }
+            let (_, whole, _) = run_examples(Some(&file), &["--trace", "--drain"]);
+            let db = dir.path().join(format!("{name}.db"));
+            let state = db.to_str().unwrap_or("");
+            let mut joined = String::new();
+            for (i, part) in [&lines[..c1], &lines[c1..c2], &lines[c2..]].iter().enumerate() {
+                let f = dir.path().join(format!("{name}-{i}.jsonl"));
+                write(&f, part);
+                let flags: &[&str] = if i == 2 {
+                    &["--trace", "--drain", "--state", state]
+                } else {
+                    &["--trace", "--state", state]
+                };
+                let (code, out, err) = run_examples(Some(&f), flags);
+                proptest::prop_assert_eq!(code, Some(0), "{}", err);
+                joined += &out;
+            }
+            proptest::prop_assert!(joined == whole, "{} cut at {} and {}", name, c1, c2);
+        }
+    }
+}
