@@ -607,6 +607,16 @@ impl Sink {
             s.push_str(&format!(" ({})", kinds.join(", ")));
         }
         s.push('\n');
+        if self.line_base > 0 {
+            // A state skipped what earlier runs read: say so, or "0 events
+            // read" on a re-run looks like an empty file.
+            let n = self.line_base;
+            s.push_str(&format!(
+                "resumed: the first {n} line{} of `{}` were read by an earlier run with this state\n",
+                if n == 1 { "" } else { "s" },
+                self.path.display()
+            ));
+        }
         let prog = it.program();
         let width = prog
             .workflows

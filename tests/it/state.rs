@@ -66,13 +66,18 @@ fn re_reading_a_file_reads_only_what_is_new() {
     let all = std::fs::read_to_string(root().join("examples/events/welcome.jsonl")).expect("read");
     let lines: Vec<&str> = all.lines().collect();
     write(&file, &lines[..3]);
-    let (c, first, _) = run_examples(Some(&file), &["--state", state]);
+    let (c, first, err) = run_examples(Some(&file), &["--state", state]);
     assert_eq!(c, Some(0));
+    assert!(!err.contains("resumed:"), "nothing read before: {err}");
     assert!(!first.is_empty());
     let (c, again, err) = run_examples(Some(&file), &["--state", state]);
     assert_eq!(c, Some(0), "{err}");
     assert_eq!(again, "", "a finished file read again");
     assert!(err.contains("summary: 0 events read"), "{err}");
+    assert!(
+        err.contains("resumed: the first 3 lines of `") && err.contains("events.jsonl` were read"),
+        "{err}"
+    );
     // The log grows, with a bad line at line 5.
     let mut grown: Vec<&str> = lines.clone();
     grown.insert(4, "not json");
