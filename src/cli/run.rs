@@ -36,7 +36,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Contacts to load before the events, as JSON Lines (`id` and attributes).
-    /// Loading fires no trigger.
+    /// Loading fires no trigger. With `--state`, a contact the state already
+    /// holds is replaced: its attributes become the record's, its journeys
+    /// and history stay.
     #[arg(long, value_name = "FILE")]
     pub contacts: Option<PathBuf>,
     /// After the input, fire the timers due up to this RFC 3339 time (inclusive).
