@@ -16,16 +16,9 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let contacts = env("NURTURE_BENCH_CONTACTS", 100_000);
-    let events = env("NURTURE_BENCH_EVENTS", 1_000_000);
+    let contacts = workload::env("NURTURE_BENCH_CONTACTS", 100_000);
+    let events = workload::env("NURTURE_BENCH_EVENTS", 1_000_000);
     let mut bytes = Vec::new();
     workload::generate(&mut bytes, contacts, events, 42)?;
     let text = String::from_utf8(bytes)?;

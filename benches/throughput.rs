@@ -24,13 +24,6 @@ const RUNS: usize = 3;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn proc_status(key: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -204,8 +197,8 @@ fn timed<T>(best: &mut f64, f: impl FnOnce() -> std::io::Result<T>) -> std::io::
 }
 
 fn main() -> std::io::Result<()> {
-    let contacts = env("NURTURE_BENCH_CONTACTS", 100_000);
-    let events = env("NURTURE_BENCH_EVENTS", 1_000_000);
+    let contacts = workload::env("NURTURE_BENCH_CONTACTS", 100_000);
+    let events = workload::env("NURTURE_BENCH_EVENTS", 1_000_000);
     let dir = std::env::temp_dir().join("nurture-bench");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!("workload-{contacts}-{events}.jsonl"));

@@ -94,3 +94,12 @@ pub fn generate(
     }
     Ok(())
 }
+
+/// A size from the environment variable `name`, or `default`.
+#[allow(dead_code)] // `gen` takes its sizes from the command line.
+pub fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
