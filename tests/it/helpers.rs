@@ -2,7 +2,7 @@
 
 use nurture::diagnostic::Diagnostic;
 use nurture::source::SourceMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub fn sources(text: &str) -> SourceMap {
@@ -126,19 +126,10 @@ pub fn run_program_in_parts(
         let e = dir.path().join(format!("part{i}.jsonl"));
         std::fs::write(&e, lines[w[0]..w[1]].concat()).expect("write");
         let last = i + 2 == bounds.len();
-        outs.push(
-            bin()
-                .arg("run")
-                .arg(&p)
-                .arg("--events")
-                .arg(&e)
-                .args(if last { flags } else { &early[..] })
-                .arg("--state")
-                .arg(dir.path().join("state.db"))
-                .current_dir(dir.path())
-                .output()
-                .expect("runs"),
-        );
+        let state = dir.path().join("state.db");
+        let mut part_flags: Vec<&str> = if last { flags.to_vec() } else { early.clone() };
+        part_flags.extend(["--state", state.to_str().expect("utf-8 temp path")]);
+        outs.push(run_files(dir.path(), &p, &e, &part_flags));
     }
     outs
 }
@@ -149,13 +140,18 @@ pub fn run_program(program: &str, events: &str, flags: &[&str]) -> Output {
     let e = dir.path().join("events.jsonl");
     std::fs::write(&p, program).expect("write");
     std::fs::write(&e, events).expect("write");
+    run_files(dir.path(), &p, &e, flags)
+}
+
+/// `nurture run PROGRAM --events EVENTS FLAGS` in `dir`.
+fn run_files(dir: &Path, program: &Path, events: &Path, flags: &[&str]) -> Output {
     bin()
         .arg("run")
-        .arg(&p)
+        .arg(program)
         .arg("--events")
-        .arg(&e)
+        .arg(events)
         .args(flags)
-        .current_dir(dir.path())
+        .current_dir(dir)
         .output()
         .expect("runs")
 }
