@@ -10,7 +10,7 @@
 mod workload;
 
 use nurture::runtime::input::parse_event_kept;
-use nurture::runtime::{BadRecord, Compiled, Driver, Interpreter, StreamOptions};
+use nurture::runtime::{BadRecord, Compiled, Driver, Interpreter, Progress, StreamOptions};
 use nurture::source::SourceMap;
 use std::io::{BufRead, BufReader, Write};
 use std::ops::ControlFlow;
@@ -140,7 +140,8 @@ impl Driver for Bench {
         ControlFlow::Break(())
     }
 
-    fn progress(&mut self, it: &mut Interpreter, line: u64) -> ControlFlow<()> {
+    fn progress(&mut self, it: &mut Interpreter, at: Progress) -> ControlFlow<()> {
+        let line = at.line;
         if self.half.is_none() && line > self.contacts / 2 {
             self.half = Some(self.sample(it));
         }

@@ -471,7 +471,7 @@ fn template(t: &Template) -> String {
     s
 }
 
-/// Each workflow's name and fingerprint: the SHA-256 of its canonical text
+/// Each workflow's name and fingerprint: the BLAKE3 hash of its canonical text
 /// with comments removed, so that neither layout nor comments count as a
 /// change (durable state resumes journeys only in unchanged workflows).
 pub fn workflow_fingerprints(
@@ -489,7 +489,6 @@ pub fn workflow_fingerprints(
 
 /// The fingerprint of one workflow's source text.
 pub fn fingerprint(text: &str) -> String {
-    use sha2::{Digest, Sha256};
     let mut stripped = String::with_capacity(text.len());
     let mut from = 0;
     for l in crate::syntax::scan::scan(text) {
@@ -507,8 +506,5 @@ pub fn fingerprint(text: &str) -> String {
         .collect();
     // A text that does not format (it checked, so it parses) is hashed as is.
     let canonical = format_source(&stripped).unwrap_or(stripped);
-    Sha256::digest(canonical.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    blake3::hash(canonical.as_bytes()).to_hex().to_string()
 }

@@ -23,6 +23,8 @@ mod stream;
 pub mod value;
 
 pub use compile::compile;
-pub use interpreter::{BadRecord, Driver, Interpreter, StreamEnd, StreamError, StreamOptions};
+pub use interpreter::{
+    BadRecord, Driver, Interpreter, Progress, StreamEnd, StreamError, StreamOptions,
+};
 pub use program::Compiled;
 pub use record::Input;

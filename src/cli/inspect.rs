@@ -90,7 +90,6 @@ fn program(conn: &rusqlite::Connection) -> Result<Program, String> {
             })
             .unwrap_or_default()
     };
-    use sha2::Digest;
     Ok(Program {
         workflows: v["workflows"]
             .as_array()
@@ -106,10 +105,9 @@ fn program(conn: &rusqlite::Connection) -> Result<Program, String> {
             .as_array()
             .map(|a| a.iter().map(strings).collect())
             .unwrap_or_default(),
-        fingerprint: sha2::Sha256::digest(v["workflows"].to_string().as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        fingerprint: blake3::hash(v["workflows"].to_string().as_bytes())
+            .to_hex()
+            .to_string(),
     })
 }
 
@@ -165,7 +163,7 @@ fn overview(snap: &Snapshot, p: &Program, input: &Json) -> Json {
         }));
     }
     json!({
-        "clock": snap.clock.map_or(Json::Null, time),
+        "clock": snap.totals.clock.map_or(Json::Null, time),
         "program": p.fingerprint,
         "input": { "bytes": input["bytes"], "lines": input["lines"] },
         "contacts": snap.contacts.len(),

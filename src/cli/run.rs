@@ -4,7 +4,7 @@ use super::{emit, Format};
 use crate::runtime::engine::RunFault;
 use crate::runtime::output::ActionKind;
 use crate::runtime::value::parse_datetime;
-use crate::runtime::{BadRecord, Driver, Interpreter, StreamEnd, StreamOptions};
+use crate::runtime::{BadRecord, Driver, Interpreter, Progress, StreamEnd, StreamOptions};
 use crate::source::{load_sources, SourceMap};
 use crate::vocabulary::Channel;
 use std::fs::File;
@@ -96,6 +96,13 @@ struct Sink {
     /// With a bad record stopping the run: where its line starts (the input
     /// is handled up to there).
     stopped_at: Option<u64>,
+    /// With `--state`: the checkpoints.
+    checkpoints: Option<super::state::Checkpoints>,
+    /// Reading an events file: the bytes before the stream (read by an
+    /// earlier run); none for standard input.
+    input_base: Option<u64>,
+    /// Why the state could not be written.
+    state_failed: Option<String>,
 }
 
 pub fn run(args: &RunArgs) -> ExitCode {
@@ -186,27 +193,59 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     let live_out = args.out.is_none() && !stdout_is_a_file();
     // A new state is written at once, with the files' lengths: a run killed
-    // before its end is then cut back to them, never appended twice.
+    // before its first checkpoint is then cut back to them, never appended
+    // twice.
     if let Some(s) = state.as_mut().filter(|s| s.fresh) {
-        let len = |f: &Option<File>| {
-            f.as_ref()
-                .map(|f| f.metadata().map(|m| m.len()))
-                .transpose()
-        };
-        let saved = match (len(&out_file), len(&rejects_file)) {
-            (Ok(out), Ok(rejects)) => s.save(
-                &it.snapshot(),
-                &info,
-                None,
-                super::state::Lengths { out, rejects },
-            ),
-            (Err(e), _) | (_, Err(e)) => Err(format!("cannot read the output files: {e}")),
-        };
+        let saved = file_lengths(out_file.as_ref(), rejects_file.as_ref())
+            .map_err(|e| format!("cannot read the output files: {e}"))
+            .and_then(|files| s.save(&it.snapshot(), &info, files));
         if let Err(e) = saved {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     }
+    // Where the events are read from: with a state, a file that begins with
+    // what earlier runs read is read on from there.
+    let mut input = None;
+    let (mut skipped, mut line_base) = (0, 0);
+    if let Some(path) = &args.events {
+        if path.as_path() == Path::new("-") {
+            input = Some(Input::Stdin);
+        } else {
+            let mut file = match File::open(path) {
+                Ok(f) => f,
+                Err(e) => return usage_error(&format!("cannot read `{}`: {e}", path.display())),
+            };
+            if let Some(s) = &mut state {
+                match s.resume(&mut file) {
+                    Ok((bytes, lines)) => (skipped, line_base) = (bytes, lines),
+                    Err(e) => {
+                        return usage_error(&format!("cannot read `{}`: {e}", path.display()))
+                    }
+                }
+            }
+            input = Some(Input::File(file, path.clone()));
+        }
+    }
+    // From here on the state is written by checkpoints, on their own thread.
+    let checkpoints = match state {
+        Some(s) => {
+            it.track_changes();
+            let events = match &input {
+                Some(Input::File(_, path)) => Some(path.as_path()),
+                _ => None,
+            };
+            let clone = |f: &Option<File>| f.as_ref().and_then(|f| f.try_clone().ok());
+            match s.checkpoints(&info, events, [clone(&out_file), clone(&rejects_file)]) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => None,
+    };
     let mut sink = Sink {
         sources,
         stdout: BufWriter::with_capacity(1 << 16, out),
@@ -220,32 +259,33 @@ pub fn run(args: &RunArgs) -> ExitCode {
         stopped: false,
         live: live_out,
         write_failed: None,
-        line_base: 0,
+        line_base,
         stopped_at: None,
         events_before: it.stats().events,
         actions_before: it.stats().actions,
+        checkpoints,
+        input_base: None,
+        state_failed: None,
     };
     if let Some(path) = &args.contacts {
         if let Err(code) = sink.contacts(&mut it, path) {
             return code;
         }
     }
-    let mut input = None;
-    if let Some(events) = &args.events {
-        let keep_raw = state.is_some();
-        match sink.events(&mut it, events, state.as_ref(), keep_raw) {
-            Ok(pos) => input = pos,
+    let mut consumed = None;
+    if let Some(input) = input {
+        let stdin = matches!(input, Input::Stdin);
+        match sink.events(&mut it, input, skipped) {
+            Ok(pos) => consumed = pos,
             Err((code, pos)) => {
                 // The state keeps what ran before the bad record, when it
                 // is known where that record starts (standard input is
                 // never read again, so its state is kept as is).
-                let known = pos.is_some() || events.as_path() == Path::new("-");
-                if let (Some(s), None, true) = (&mut state, &sink.write_failed, known) {
-                    let saved = sink
-                        .sync_out()
-                        .map_err(|e| format!("cannot write {}: {e}", sink.out_name))
-                        .and_then(|out_len| s.save(&it.snapshot(), &info, pos, out_len));
-                    if let Err(e) = saved {
+                if sink.write_failed.is_none()
+                    && sink.state_failed.is_none()
+                    && (pos.is_some() || stdin)
+                {
+                    if let Err(e) = sink.last_checkpoint(&mut it, pos) {
                         eprintln!("error: {e}");
                     }
                 }
@@ -262,18 +302,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if sink.write_failed.is_some() {
         return sink.write_exit();
     }
-    if let Some(s) = &mut state {
-        let out_len = match sink.sync_out() {
-            Ok(n) => n,
-            Err(e) => {
-                eprintln!("error: cannot write {}: {e}", sink.out_name);
-                return ExitCode::from(2);
-            }
-        };
-        if let Err(e) = s.save(&it.snapshot(), &info, input, out_len) {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    if let Err(e) = sink.last_checkpoint(&mut it, consumed) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
     }
     sink.summary(&it);
     // Nothing reads the state past this point: the process's exit returns
@@ -281,6 +312,24 @@ pub fn run(args: &RunArgs) -> ExitCode {
     // allocations one by one (a few percent of a large run).
     std::mem::forget(it);
     ExitCode::SUCCESS
+}
+
+/// The events to run.
+enum Input {
+    Stdin,
+    File(File, PathBuf),
+}
+
+/// The lengths of the `--out` and `--rejects` files, as written so far.
+fn file_lengths(
+    out: Option<&File>,
+    rejects: Option<&File>,
+) -> std::io::Result<super::state::Lengths> {
+    let len = |f: Option<&File>| f.map(|f| f.metadata().map(|m| m.len())).transpose();
+    Ok(super::state::Lengths {
+        out: len(out)?,
+        rejects: len(rejects)?,
+    })
 }
 
 /// Opens the `--out` file for appending; with a recorded length (from a
@@ -327,13 +376,13 @@ impl Driver for Sink {
         let line = bad.line + self.line_base;
         if self.reject(it, line, bad.reason, bad.raw).is_err() {
             self.stopped = true;
-            self.stopped_at = bad.raw.map(|raw| bad.end - raw.len() as u64);
+            self.stopped_at = Some(bad.start);
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
     }
 
-    fn progress(&mut self, it: &mut Interpreter, _line: u64) -> ControlFlow<()> {
+    fn progress(&mut self, it: &mut Interpreter, at: Progress) -> ControlFlow<()> {
         let written = it.write_json(&mut self.stdout).and_then(|()| {
             if self.live {
                 self.stdout.flush()
@@ -341,14 +390,23 @@ impl Driver for Sink {
                 Ok(())
             }
         });
-        match written {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                let what = format!("the actions to {}", self.out_name);
-                self.failed(&what, e);
-                ControlFlow::Break(())
+        if let Err(e) = written {
+            let what = format!("the actions to {}", self.out_name);
+            self.failed(&what, e);
+            return ControlFlow::Break(());
+        }
+        if self
+            .checkpoints
+            .as_ref()
+            .is_some_and(|c| c.due(it.events()))
+        {
+            let consumed = self.input_base.map(|base| base + at.consumed);
+            if let Err(e) = self.checkpoint(it, consumed) {
+                self.state_failed = Some(e);
+                return ControlFlow::Break(());
             }
         }
+        ControlFlow::Continue(())
     }
 }
 
@@ -357,57 +415,42 @@ impl Sink {
         self.lines(it, path, |it, line| it.load_contact_line(line))
     }
 
-    /// Runs the events (from standard input for `-`), parsed on other
-    /// threads while the engine works; with a state, a file is read on from
-    /// where the last run stopped when it begins with what that run read.
-    /// Returns how far the file was read (none for standard input), also
+    /// Runs the events, parsed on other threads while the engine works.
+    /// Returns how far an events file was read (`skipped`: the bytes before
+    /// the stream, read by an earlier run; none for standard input), also
     /// beside the exit code of a run that stopped.
     fn events(
         &mut self,
         it: &mut Interpreter,
-        path: &Path,
-        state: Option<&super::state::StateFile>,
-        keep_raw: bool,
-    ) -> Result<Option<super::state::InputPos>, (ExitCode, Option<super::state::InputPos>)> {
+        input: Input,
+        skipped: u64,
+    ) -> Result<Option<u64>, (ExitCode, Option<u64>)> {
         let options = StreamOptions {
-            keep_raw: self.rejects.is_some() || keep_raw,
+            keep_raw: self.rejects.is_some(),
         };
-        let mut skipped = 0;
-        let fed = if path == Path::new("-") {
-            self.path = PathBuf::from("<stdin>");
-            it.feed_stream(std::io::stdin(), options, self)
-        } else {
-            let mut file = File::open(path).map_err(|e| {
-                (
-                    usage_error(&format!("cannot read `{}`: {e}", path.display())),
-                    None,
-                )
-            })?;
-            if let Some(s) = state {
-                let (bytes, lines) = s.resume(&mut file).map_err(|e| {
-                    (
-                        usage_error(&format!("cannot read `{}`: {e}", path.display())),
-                        None,
-                    )
-                })?;
-                skipped = bytes;
-                self.line_base = lines;
+        let fed = match input {
+            Input::Stdin => {
+                self.path = PathBuf::from("<stdin>");
+                it.feed_stream(std::io::stdin(), options, self)
             }
-            self.path = path.to_path_buf();
-            it.feed_stream(file, options, self)
-        };
-        // Only a state records how far the file was read.
-        let position = |read: u64| -> Option<super::state::InputPos> {
-            if state.is_none() || path == Path::new("-") {
-                return None;
+            Input::File(file, path) => {
+                self.path = path;
+                self.input_base = Some(skipped);
+                it.feed_stream(file, options, self)
             }
-            super::state::position(path, skipped + read).ok()
         };
+        let position = |read: u64| self.input_base.map(|base| base + read);
         let path = self.path.clone();
         match fed {
             // A bad record stopped the run (and said why).
             Ok(_) if self.stopped => Err((ExitCode::from(2), self.stopped_at.and_then(position))),
             Ok(_) if self.write_failed.is_some() => Err((self.write_exit(), None)),
+            Ok(_) if self.state_failed.is_some() => {
+                if let Some(e) = &self.state_failed {
+                    eprintln!("error: {e}");
+                }
+                Err((ExitCode::from(2), None))
+            }
             Ok(StreamEnd::Finished { consumed }) => Ok(position(consumed)),
             Ok(StreamEnd::Stopped { consumed }) => Ok(position(consumed)),
             Err(e) => {
@@ -452,26 +495,33 @@ impl Sink {
         Ok(())
     }
 
-    /// Writes out and syncs the `--out` and `--rejects` files; their
-    /// lengths, for the state about to be written.
-    fn sync_out(&mut self) -> std::io::Result<super::state::Lengths> {
-        self.stdout.flush()?;
-        if let Some(r) = &mut self.rejects {
-            r.flush()?;
-        }
-        let length = |f: &Option<File>| -> std::io::Result<Option<u64>> {
-            match f {
-                Some(f) => {
-                    f.sync_all()?;
-                    Ok(Some(f.metadata()?.len()))
-                }
-                None => Ok(None),
-            }
+    /// Takes a checkpoint (with `--state`): the output written out, then
+    /// what changed in the state handed to the writer with the files'
+    /// lengths and `consumed`, the bytes of the events file handled.
+    fn checkpoint(&mut self, it: &mut Interpreter, consumed: Option<u64>) -> Result<(), String> {
+        let Some(checkpoints) = &mut self.checkpoints else {
+            return Ok(());
         };
-        Ok(super::state::Lengths {
-            out: length(&self.out_file)?,
-            rejects: length(&self.rejects_file)?,
-        })
+        let files = self
+            .stdout
+            .flush()
+            .and_then(|()| self.rejects.as_mut().map_or(Ok(()), |r| r.flush()))
+            .and_then(|()| file_lengths(self.out_file.as_ref(), self.rejects_file.as_ref()))
+            .map_err(|e| format!("cannot write {}: {e}", self.out_name))?;
+        checkpoints.take(it, consumed, files)
+    }
+
+    /// The checkpoint that ends a run, once every one before it is written.
+    fn last_checkpoint(
+        &mut self,
+        it: &mut Interpreter,
+        consumed: Option<u64>,
+    ) -> Result<(), String> {
+        self.checkpoint(it, consumed)?;
+        match &mut self.checkpoints {
+            Some(c) => c.finish(),
+            None => Ok(()),
+        }
     }
 
     /// Keeps the first write failure.

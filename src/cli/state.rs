@@ -4,13 +4,19 @@
 use crate::ast::Program;
 use crate::check::Schema;
 use crate::runtime::snapshot::Snapshot;
-use crate::runtime::state_db;
+use crate::runtime::state_db::{self, Batch, Entries, Writer};
 use crate::source::SourceMap;
 use rusqlite::Connection;
 use serde_json::json;
-use sha2::{Digest, Sha256};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A checkpoint is taken at least this often during a run...
+const EVERY: Duration = Duration::from_secs(1);
+/// ... and at least every this many events.
+const EVERY_EVENTS: u64 = 100_000;
 
 /// What a state records of the program that made it: for the change rule,
 /// and for `nurture inspect`, which reads a state without the program.
@@ -73,12 +79,12 @@ impl ProgramInfo {
 }
 
 /// How far the last events file was read: its first `bytes` bytes, holding
-/// `lines` lines, whose SHA-256 is `sha256`.
+/// `lines` lines, whose BLAKE3 hash is `hash`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputPos {
     pub bytes: u64,
     pub lines: u64,
-    pub sha256: String,
+    pub hash: String,
 }
 
 /// An open state: locked for this run.
@@ -88,6 +94,9 @@ pub struct StateFile {
     /// The state to start from (none for a new one).
     pub snapshot: Option<Snapshot>,
     input: Option<InputPos>,
+    /// The events file's bytes read by earlier runs, when this run's file
+    /// begins with them ([`StateFile::resume`]).
+    resumed: Option<ReadSoFar>,
     /// The length of the `--out` file when the state was written.
     pub out_len: Option<u64>,
     /// The same for the `--rejects` file.
@@ -122,10 +131,18 @@ impl StateFile {
     /// that `program` may go on from it.
     pub fn open(path: &Path, program: &ProgramInfo) -> Result<StateFile, Refused> {
         let shown = path.display();
-        let conn = Connection::open(path)
+        // One thread uses the connection at a time (it moves to the
+        // checkpoint writer): SQLite's own locking is not needed.
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
             .map_err(|e| refused(format!("cannot open the state `{shown}`: {e}")))?;
         let _ = conn.busy_timeout(std::time::Duration::ZERO);
         conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;")
+            .and_then(|()| state_db::configure(&conn))
             .map_err(|e| {
                 let busy = matches!(
                     e.sqlite_error_code(),
@@ -143,6 +160,7 @@ impl StateFile {
             path: path.to_path_buf(),
             snapshot,
             input: None,
+            resumed: None,
             out_len: None,
             rejects_len: None,
             fresh: false,
@@ -164,7 +182,7 @@ impl StateFile {
                     Some(InputPos {
                         bytes: v["bytes"].as_u64()?,
                         lines: v["lines"].as_u64()?,
-                        sha256: v["sha256"].as_str()?.to_string(),
+                        hash: v["blake3"].as_str()?.to_string(),
                     })
                 });
         }
@@ -246,13 +264,14 @@ impl StateFile {
     /// Where to read `file` from: past the bytes the last run read when the
     /// file begins with exactly those (a re-run, or a log that grew), else
     /// from its start. Returns the bytes and lines skipped.
-    pub fn resume(&self, file: &mut std::fs::File) -> std::io::Result<(u64, u64)> {
+    pub fn resume(&mut self, file: &mut File) -> std::io::Result<(u64, u64)> {
         let Some(pos) = &self.input else {
             return Ok((0, 0));
         };
-        let (read, _, _, sha256) = digest((&mut *file).take(pos.bytes))?;
-        let same = read == pos.bytes && sha256 == pos.sha256;
-        if same {
+        let mut digest = ReadSoFar::default();
+        digest.read(&mut *file, pos.bytes)?;
+        if digest.position() == *pos {
+            self.resumed = Some(digest);
             Ok((pos.bytes, pos.lines))
         } else {
             file.seek(SeekFrom::Start(0))?;
@@ -260,16 +279,69 @@ impl StateFile {
         }
     }
 
-    /// Writes the state the run leaves, with where the input was read to
-    /// (`None` for standard input: it is never skipped).
+    /// Hands the state to a writer of checkpoints on its own thread, which
+    /// records with each one the program, the files' lengths (syncing the
+    /// files first) and how far `events` was read.
+    pub fn checkpoints(
+        self,
+        program: &ProgramInfo,
+        events: Option<&Path>,
+        files: [Option<File>; 2],
+    ) -> Result<Checkpoints, String> {
+        let shown = self.path.display().to_string();
+        let mut input = match events {
+            Some(path) => {
+                let digest = self.resumed.unwrap_or_default();
+                let mut file = File::open(path)
+                    .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+                file.seek(SeekFrom::Start(digest.bytes))
+                    .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+                Some((file, digest))
+            }
+            None => None,
+        };
+        let mut program = Some(program.to_json());
+        let before = move |mark: Mark| -> Result<Entries, String> {
+            let failed = |e: std::io::Error| format!("cannot write the state `{shown}`: {e}");
+            for f in files.iter().flatten() {
+                f.sync_data().map_err(failed)?;
+            }
+            let mut entries = Vec::new();
+            if let Some(p) = program.take() {
+                entries.push(("program", p));
+            }
+            if let Some(n) = mark.files.out {
+                entries.push(("out", n.to_string()));
+            }
+            if let Some(n) = mark.files.rejects {
+                entries.push(("rejects", n.to_string()));
+            }
+            if let (Some(consumed), Some((file, digest))) = (mark.consumed, &mut input) {
+                let to = consumed.saturating_sub(digest.bytes);
+                digest.read(&mut *file, to).map_err(failed)?;
+                entries.push(("input", digest.position().to_json()));
+            }
+            Ok(entries)
+        };
+        let path = self.path.display().to_string();
+        let writer = Writer::spawn(self.conn, before)
+            .map_err(|e| format!("cannot write the state `{path}`: {e}"))?;
+        Ok(Checkpoints {
+            writer,
+            path,
+            since: Instant::now(),
+            events: 0,
+        })
+    }
+
+    /// Writes the state whole, at once: a new state, with the files'
+    /// lengths before the run.
     pub fn save(
         &mut self,
         snap: &Snapshot,
         program: &ProgramInfo,
-        input: Option<InputPos>,
         files: Lengths,
     ) -> Result<(), String> {
-        let input = input.or_else(|| self.input.clone());
         let mut extra = vec![("program", program.to_json())];
         if let Some(n) = files.out {
             extra.push(("out", n.to_string()));
@@ -277,48 +349,110 @@ impl StateFile {
         if let Some(n) = files.rejects {
             extra.push(("rejects", n.to_string()));
         }
-        if let Some(i) = &input {
-            extra.push((
-                "input",
-                json!({ "bytes": i.bytes, "lines": i.lines, "sha256": i.sha256 }).to_string(),
-            ));
-        }
         state_db::save_with(&mut self.conn, snap, &extra)
             .map_err(|e| format!("cannot write the state `{}`: {e}", self.path.display()))
     }
 }
 
-/// The position after reading the first `bytes` bytes of the file at
-/// `path` (read a block at a time, never held whole).
-pub fn position(path: &Path, bytes: u64) -> std::io::Result<InputPos> {
-    let (read, lines, last, sha256) = digest(std::fs::File::open(path)?.take(bytes))?;
-    Ok(InputPos {
-        bytes: read,
-        lines: lines + u64::from(last.is_some_and(|b| b != b'\n')),
-        sha256,
-    })
+/// What a checkpoint records beside the state: how far the events file was
+/// read (none for standard input: it is never skipped) and the files'
+/// lengths.
+pub struct Mark {
+    consumed: Option<u64>,
+    files: Lengths,
 }
 
-/// Bytes read, newlines, the last byte and the SHA-256 of `reader`.
-fn digest(mut reader: impl Read) -> std::io::Result<(u64, u64, Option<u8>, String)> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let (mut read, mut lines, mut last) = (0u64, 0u64, None);
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        read += n as u64;
-        lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
-        last = Some(buf[n - 1]);
+/// The checkpoints of a run (`docs/state.md`): taken at least every second
+/// and every 100,000 events while the input is read, and at the end; each
+/// written on its own thread, as one transaction of what changed.
+pub struct Checkpoints {
+    writer: Writer<Mark>,
+    path: String,
+    since: Instant,
+    /// Events accepted at the last checkpoint.
+    events: u64,
+}
+
+impl Checkpoints {
+    /// Whether a checkpoint is due, with `events` accepted so far.
+    pub fn due(&self, events: u64) -> bool {
+        events.saturating_sub(self.events) >= EVERY_EVENTS || self.since.elapsed() >= EVERY
     }
-    Ok((read, lines, last, hex(&hasher.finalize())))
+
+    /// Hands a checkpoint to the writer: `delta` with the files' lengths
+    /// (written out, not yet synced: the writer syncs them before it
+    /// commits) and the bytes of the events file handled.
+    pub fn take(
+        &mut self,
+        it: &mut crate::runtime::Interpreter,
+        consumed: Option<u64>,
+        files: Lengths,
+    ) -> Result<(), String> {
+        let mut batch = Batch::default();
+        let totals = it.take_changes(&mut batch);
+        self.events = totals.events;
+        self.since = Instant::now();
+        self.writer
+            .send(batch, totals, Mark { consumed, files })
+            .map_err(|e| self.failed(e))
+    }
+
+    /// Waits until every checkpoint is written.
+    pub fn finish(&mut self) -> Result<(), String> {
+        self.writer.finish().map_err(|e| self.failed(e))
+    }
+
+    fn failed(&self, e: String) -> String {
+        if e.starts_with("cannot ") {
+            e
+        } else {
+            format!("cannot write the state `{}`: {e}", self.path)
+        }
+    }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+impl InputPos {
+    fn to_json(&self) -> String {
+        json!({ "bytes": self.bytes, "lines": self.lines, "blake3": self.hash }).to_string()
+    }
+}
+
+/// The running digest of a file's first bytes: how many, their lines and
+/// their BLAKE3 hash.
+#[derive(Clone, Default)]
+struct ReadSoFar {
+    hasher: blake3::Hasher,
+    bytes: u64,
+    newlines: u64,
+    last: Option<u8>,
+}
+
+impl ReadSoFar {
+    /// Reads on `n` bytes of `reader` (fewer at its end).
+    fn read(&mut self, reader: impl Read, n: u64) -> std::io::Result<()> {
+        let mut reader = reader.take(n);
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.hasher.update(&buf[..n]);
+            self.bytes += n as u64;
+            self.newlines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+            self.last = Some(buf[n - 1]);
+        }
+    }
+
+    /// The position after the bytes read: a last line without its newline
+    /// counts as a line.
+    fn position(&self) -> InputPos {
+        InputPos {
+            bytes: self.bytes,
+            lines: self.newlines + u64::from(self.last.is_some_and(|b| b != b'\n')),
+            hash: self.hasher.finalize().to_hex().to_string(),
+        }
+    }
 }

@@ -145,7 +145,7 @@ impl Engine {
                 for (slot, v) in attrs {
                     values[slot as usize] = v;
                 }
-                self.store.contacts[c as usize].attrs = values.into_boxed_slice();
+                self.store.contact_mut(c).attrs = values.into_boxed_slice();
                 c
             }
             None => self.create(id, attrs),
@@ -195,7 +195,7 @@ impl Engine {
         self.now = ev.at;
         if !self.started {
             self.started = true;
-            for c in 0..self.store.contacts.len() as u32 {
+            for c in 0..self.store.contacts().len() as u32 {
                 self.touch(c);
             }
         }
@@ -203,7 +203,7 @@ impl Engine {
         let c = match found {
             Some(c) => {
                 for (slot, v) in ev.attrs {
-                    self.store.contacts[c as usize].attrs[slot as usize] = v;
+                    self.store.contact_mut(c).attrs[slot as usize] = v;
                 }
                 c
             }
@@ -244,7 +244,7 @@ impl Engine {
         if keep == Retention::None || !self.prog.history_events[event.event().ty as usize] {
             return;
         }
-        let history = &mut self.store.contacts[c as usize].history;
+        let history = &mut self.store.contact_mut(c).history;
         history.push(event.arc());
         if let Retention::Within(w) = keep {
             history.forget_before(self.now.saturating_sub(w));
@@ -263,7 +263,7 @@ impl Engine {
                 None => true,
             };
             if matches {
-                let history = &mut self.store.contacts[c as usize].history;
+                let history = &mut self.store.contact_mut(c).history;
                 history.count(i, prog.tallies.len(), event.at, spec.within);
             }
         }
@@ -276,7 +276,7 @@ impl Engine {
         }
         let prog = self.prog.clone();
         let mut edges = 0;
-        let mut bits = self.store.contacts[c as usize].cond_bits;
+        let mut bits = self.store.contact(c).cond_bits;
         for (wi, wf) in prog.workflows.iter().enumerate() {
             let CTrigger::Condition { cond, bit } = &wf.trigger else {
                 continue;
@@ -298,7 +298,7 @@ impl Engine {
                 bits &= !mask;
             }
         }
-        self.store.contacts[c as usize].cond_bits = bits;
+        self.store.contact_mut(c).cond_bits = bits;
         edges
     }
 
@@ -306,7 +306,7 @@ impl Engine {
     /// history, the event being handled (`event.F`) and the journey's
     /// trigger event (`trigger.F`).
     fn ctx<'a>(&'a self, c: u32, event: Option<&'a Event>, trigger: Option<&'a Event>) -> Ctx<'a> {
-        let contact = &self.store.contacts[c as usize];
+        let contact = self.store.contact(c);
         Ctx {
             attrs: &contact.attrs,
             event,
@@ -319,7 +319,7 @@ impl Engine {
     fn report(&mut self, c: u32, wf: u16, fault: Fault) {
         self.faults.push(RunFault {
             at: self.now,
-            contact: self.store.contacts[c as usize].id.clone(),
+            contact: self.store.contact(c).id.clone(),
             workflow: self.prog.workflows[wf as usize].name.clone(),
             fault,
         });
@@ -528,7 +528,7 @@ impl Engine {
 
     /// Keeps a lifecycle record of the journey of `wf` and contact `c`, when tracing.
     fn life(&mut self, c: u32, wf: u16, what: Lifecycle) {
-        let id = &self.store.contacts[c as usize].id;
+        let id = &self.store.contact(c).id;
         self.out.lifecycle(self.now, id, wf, what);
     }
 

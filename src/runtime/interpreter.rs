@@ -11,7 +11,7 @@ use super::input::{parse_contact, parse_event, parse_event_kept};
 use super::output::{ActionKind, Emitted, JsonWriter};
 use super::program::{CExpr, Compiled};
 use super::record::Input;
-use super::snapshot::Snapshot;
+use super::snapshot::{Changes, Snapshot, Totals};
 use super::stream::{self, Record};
 use super::value::{Millis, Value};
 use std::io::{Read, Write};
@@ -33,6 +33,8 @@ pub struct Interpreter {
 pub struct BadRecord<'a> {
     /// Its line in the stream, from 1.
     pub line: u64,
+    /// The byte offset where it starts.
+    pub start: u64,
     /// The byte offset just past it.
     pub end: u64,
     pub reason: &'a str,
@@ -46,9 +48,20 @@ pub trait Driver {
     fn bad_record(&mut self, it: &mut Interpreter, bad: BadRecord) -> ControlFlow<()>;
 
     /// Called after each batch of records, and whenever much output is
-    /// pending: the moment to take the output. `line` is the last line fed.
-    /// `Break` stops the stream.
-    fn progress(&mut self, it: &mut Interpreter, line: u64) -> ControlFlow<()>;
+    /// pending: the moment to take the output, or to take a checkpoint
+    /// (the state is then that after the records `at` names). `Break` stops
+    /// the stream.
+    fn progress(&mut self, it: &mut Interpreter, at: Progress) -> ControlFlow<()>;
+}
+
+/// How far a stream was handled when [`Driver::progress`] is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// The last line fed, from 1.
+    pub line: u64,
+    /// The bytes of the stream handled: every record up to and including
+    /// that line.
+    pub consumed: u64,
 }
 
 /// How a stream ended, and how many of its bytes were handled: all of them
@@ -115,6 +128,21 @@ impl Interpreter {
         self.engine.snapshot(self.accepted)
     }
 
+    /// From now on, keep what changes in the state, for
+    /// [`Interpreter::take_changes`] (an incremental checkpoint).
+    pub fn track_changes(&mut self) {
+        self.engine.track_changes();
+    }
+
+    /// Hands the contacts changed since the last call (or since
+    /// [`Interpreter::track_changes`]) to `into`, between two inputs, and
+    /// returns the totals: written over the state stored before, they give
+    /// the state [`Interpreter::snapshot`] gives now (an incremental
+    /// checkpoint).
+    pub fn take_changes(&mut self, into: &mut dyn Changes) -> Totals {
+        self.engine.take_changes(self.accepted, into)
+    }
+
     /// Goes on from a snapshot taken with the same program: what it emits
     /// next is what the run the snapshot came from would have emitted.
     pub fn restore(
@@ -122,7 +150,7 @@ impl Interpreter {
         trace: bool,
         snap: Snapshot,
     ) -> Result<Interpreter, String> {
-        let accepted = snap.events;
+        let accepted = snap.totals.events;
         Ok(Interpreter {
             engine: Engine::restore(prog, trace, snap)?,
             json: JsonWriter::default(),
@@ -222,7 +250,15 @@ impl Interpreter {
                     Record::Event(input, raw) => match self.feed(input) {
                         Ok(()) => {
                             if self.engine.pending() >= PENDING_LIMIT
-                                && driver.progress(self, pos.line).is_break()
+                                && driver
+                                    .progress(
+                                        self,
+                                        Progress {
+                                            line: pos.line,
+                                            consumed: pos.end,
+                                        },
+                                    )
+                                    .is_break()
                             {
                                 return Ok(stopped);
                             }
@@ -240,6 +276,7 @@ impl Interpreter {
                 };
                 let bad = BadRecord {
                     line: pos.line,
+                    start: pos.start,
                     end: pos.end,
                     reason: &reason,
                     raw: raw.as_deref(),
@@ -250,7 +287,11 @@ impl Interpreter {
             }
             drop(records);
             batches.recycle(batch);
-            if driver.progress(self, last.line).is_break() {
+            let at = Progress {
+                line: last.line,
+                consumed: last.end,
+            };
+            if driver.progress(self, at).is_break() {
                 return Ok(StreamEnd::Stopped { consumed: last.end });
             }
         }
@@ -277,6 +318,11 @@ impl Interpreter {
     /// The virtual clock: `None` before the first event.
     pub fn now(&self) -> Option<Millis> {
         self.engine.clock()
+    }
+
+    /// Events accepted so far (bad records are not counted).
+    pub fn events(&self) -> u64 {
+        self.accepted
     }
 
     /// Records emitted and not yet taken.

@@ -27,3 +27,12 @@ pub struct Input {
     /// Attribute changes (`contact_created`/`contact_updated`), by field slot.
     pub attrs: Vec<(u16, Value)>,
 }
+
+/// One event as the runtime keeps it (in a contact's history, as a
+/// journey's trigger), and as a stored state holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub ty: u16,
+    pub at: Millis,
+    pub payload: Payload,
+}

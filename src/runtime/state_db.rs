@@ -1,45 +1,60 @@
 //! A run's state in SQLite: a [`Snapshot`] written as rows a person can
-//! read with the `sqlite3` shell (values as small JSON), and read back.
+//! read with the `sqlite3` shell (values as small JSON), and read back;
+//! and the checkpoints of a run, each a [`Batch`] of the contacts that
+//! changed, written on a thread of their own by a [`Writer`].
 //!
 //! Tables: `meta` (key, value), `contacts` (one row per contact, in
-//! first-seen order), `journeys` (those in flight), `timers` (in firing
-//! order), `workflow_counts` (per workflow). Values are JSON: `null` for
-//! unset, numbers (integers for `int`, with a fraction for `float`),
-//! strings, `{"t": ms}` for datetimes, `{"d": ms}` for durations, `{"s":
-//! [...]}` for sets, arrays for lists.
+//! first-seen order), `journeys` (those in flight), `workflow_counts` (per
+//! workflow). The timers are not stored: each
+//! waiting journey and each pending inactivity period has exactly one,
+//! which the rows determine. Values are JSON: `null` for unset, numbers
+//! (integers for `int`, with a fraction for `float`), strings, `{"t": ms}`
+//! for datetimes, `{"d": ms}` for durations, `{"s": [...]}` for sets,
+//! arrays for lists.
 
 use super::output::WorkflowStats;
 use super::record::Payload;
-use super::snapshot::{
-    ContactRow, EventRow, JourneyRow, Snapshot, TallyRow, TimerRow, TimerTarget,
-};
-use super::value::{StrSet, Value};
-use rusqlite::{params, Connection, OptionalExtension};
+use super::snapshot::{Changes, ContactRow, EventRow, JourneyRow, Snapshot, TallyRow, Totals};
+use super::store::NEVER;
+use super::value::{write_json_str, StrSet, Value};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde_json::{json, Value as Json};
+use std::fmt::Write as _;
+use std::sync::mpsc;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
-/// The layout written; a state of a newer layout is refused.
-pub const FORMAT: i64 = 1;
+/// The layout written; a state of another layout is refused. (Format 1,
+/// which kept journeys and timers in tables of their own, was never
+/// released.)
+pub const FORMAT: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS contacts (
-  n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, attrs TEXT NOT NULL,
-  last_activity INTEGER NOT NULL, activity_seq INTEGER NOT NULL,
-  inactive_pending INTEGER NOT NULL, cond_bits INTEGER NOT NULL,
-  last_entry TEXT NOT NULL, history TEXT NOT NULL, tallies TEXT NOT NULL);
+  n INTEGER PRIMARY KEY, id TEXT NOT NULL, attrs TEXT NOT NULL,
+  history TEXT NOT NULL, tallies TEXT NOT NULL, last_entry TEXT NOT NULL,
+  last_activity INTEGER, activity_seq INTEGER NOT NULL,
+  inactive_pending INTEGER NOT NULL, cond_bits INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS journeys (
   id INTEGER PRIMARY KEY, workflow INTEGER NOT NULL, contact INTEGER NOT NULL,
   pc INTEGER NOT NULL, entered_at INTEGER NOT NULL, generation INTEGER NOT NULL,
   waiting_for INTEGER, wake_at INTEGER NOT NULL, trigger_event TEXT, received_event TEXT);
-CREATE TABLE IF NOT EXISTS timers (
-  due INTEGER NOT NULL, seq INTEGER NOT NULL, sub INTEGER NOT NULL,
-  journey INTEGER, generation INTEGER, contact INTEGER, workflow INTEGER);
 CREATE TABLE IF NOT EXISTS workflow_counts (
   workflow INTEGER PRIMARY KEY, entered INTEGER NOT NULL, converted INTEGER NOT NULL,
   exited INTEGER NOT NULL, completed INTEGER NOT NULL, failed INTEGER NOT NULL,
   skipped INTEGER NOT NULL, suppressed TEXT NOT NULL);
 ";
+
+/// How the database is written: a write-ahead log, synced at each commit
+/// only as far as a crash of the process needs (the operating system keeps
+/// what was written). After a power loss the state may be an earlier
+/// checkpoint, whose recorded `--out` length then cuts the file back.
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 4096;",
+    )
+}
 
 /// Writes `snap` as the whole state, in one transaction.
 pub fn save(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<()> {
@@ -53,91 +68,219 @@ pub fn save_with(
     snap: &Snapshot,
     extra: &[(&str, String)],
 ) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    tx.execute_batch(SCHEMA)?;
-    tx.execute_batch(
-        "DELETE FROM meta; DELETE FROM contacts; DELETE FROM journeys; DELETE FROM timers; DELETE FROM workflow_counts;",
-    )?;
-    let meta = [
-        ("format", FORMAT.to_string()),
-        ("clock", json!(snap.clock).to_string()),
-        ("seq", snap.seq.to_string()),
-        ("events", snap.events.to_string()),
-        ("free", json!(snap.free).to_string()),
-        ("actions", json!(snap.actions).to_string()),
-    ];
-    for (k, v) in meta {
-        tx.execute("INSERT INTO meta VALUES (?1, ?2)", params![k, v])?;
-    }
-    for (k, v) in extra {
-        tx.execute("INSERT INTO meta VALUES (?1, ?2)", params![k, v])?;
-    }
+    let mut batch = Batch::default();
     for (n, c) in snap.contacts.iter().enumerate() {
-        tx.prepare_cached("INSERT INTO contacts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?
-            .execute(params![
-                n as i64,
-                c.id.as_str(),
-                values(&c.attrs).to_string(),
-                c.last_activity,
-                c.activity_seq as i64,
-                c.inactive_pending as i64,
-                c.cond_bits as i64,
-                json!(c.last_entry).to_string(),
-                Json::Array(c.history.iter().map(event).collect()).to_string(),
-                Json::Array(c.tallies.iter().map(tally).collect()).to_string(),
-            ])?;
+        batch.contact(n as u32, c);
     }
     for j in &snap.journeys {
-        tx.prepare_cached("INSERT INTO journeys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?
-            .execute(params![
-                j.id,
-                j.workflow,
-                j.contact,
-                j.pc,
-                j.entered_at,
-                j.generation as i64,
-                j.waiting_for,
-                j.wake_at,
-                j.trigger.as_ref().map(|e| event(e).to_string()),
-                j.received.as_ref().map(|e| event(e).to_string()),
-            ])?;
+        batch.journey(j.id, Some(j));
     }
-    for t in &snap.timers {
-        let (journey, generation, contact, workflow) = match t.kind {
-            TimerTarget::Journey { id, generation } => {
-                (Some(id), Some(generation as i64), None, None)
-            }
-            TimerTarget::Inactive { contact, workflow } => {
-                (None, None, Some(contact), Some(workflow))
-            }
-        };
-        tx.prepare_cached("INSERT INTO timers VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-            .execute(params![
-                t.due,
-                t.seq as i64,
-                t.sub,
-                journey,
-                generation,
-                contact,
-                workflow
-            ])?;
-    }
-    for (w, s) in snap.stats.iter().enumerate() {
-        tx.execute(
-            "INSERT INTO workflow_counts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                w as i64,
-                s.entered as i64,
-                s.converted as i64,
-                s.exited as i64,
-                s.completed as i64,
-                s.failed as i64,
-                s.skipped as i64,
-                json!(s.suppressed).to_string()
-            ],
+    write(conn, &batch, &snap.totals, extra, true)
+}
+
+/// Writes a batch of changed contacts over the state the database holds,
+/// with the totals and the driver's `extra` entries of `meta`, in one
+/// transaction. `whole`: the batch is the whole state, and replaces what
+/// the database holds.
+pub fn write(
+    conn: &mut Connection,
+    batch: &Batch,
+    totals: &Totals,
+    extra: &[(&str, String)],
+    whole: bool,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute_batch(SCHEMA)?;
+    if whole {
+        tx.execute_batch(
+            "DELETE FROM meta; DELETE FROM contacts; DELETE FROM journeys; DELETE FROM workflow_counts;",
         )?;
     }
+    batch.write(&tx)?;
+    write_totals(&tx, totals, extra)?;
     tx.commit()
+}
+
+fn write_totals(tx: &Transaction, t: &Totals, extra: &[(&str, String)]) -> rusqlite::Result<()> {
+    let meta = [
+        ("format", FORMAT.to_string()),
+        ("clock", json!(t.clock).to_string()),
+        ("seq", t.seq.to_string()),
+        ("events", t.events.to_string()),
+        ("free", json!(t.free).to_string()),
+        ("actions", json!(t.actions).to_string()),
+    ];
+    let mut put = tx.prepare_cached("INSERT OR REPLACE INTO meta VALUES (?1, ?2)")?;
+    for (k, v) in meta
+        .iter()
+        .map(|(k, v)| (*k, v))
+        .chain(extra.iter().map(|(k, v)| (*k, v)))
+    {
+        put.execute(params![k, v])?;
+    }
+    let mut put = tx.prepare_cached(
+        "INSERT OR REPLACE INTO workflow_counts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (w, s) in t.stats.iter().enumerate() {
+        put.execute(params![
+            w as i64,
+            s.entered as i64,
+            s.converted as i64,
+            s.exited as i64,
+            s.completed as i64,
+            s.failed as i64,
+            s.skipped as i64,
+            json!(s.suppressed).to_string()
+        ])?;
+    }
+    Ok(())
+}
+
+/// Changed rows encoded as the database keeps them: what a checkpoint
+/// writes, compact (the text columns of every row in one buffer) and ready
+/// to bind. Filled one row at a time, as a [`Changes`].
+#[derive(Debug, Default)]
+pub struct Batch {
+    text: String,
+    contacts: Vec<ContactCols>,
+    journeys: Vec<JourneyCols>,
+    /// Journeys that ended.
+    gone: Vec<u32>,
+}
+
+/// Where a column's text lies in [`Batch::text`].
+type Span = (usize, usize);
+
+#[derive(Debug)]
+struct ContactCols {
+    n: u32,
+    /// `id`, `attrs`, `history`, `tallies`, `last_entry`.
+    text: [Span; 5],
+    last_activity: i64,
+    activity_seq: u64,
+    inactive_pending: u64,
+    cond_bits: u64,
+}
+
+#[derive(Debug)]
+struct JourneyCols {
+    id: u32,
+    workflow: u16,
+    waiting_for: Option<u16>,
+    contact: u32,
+    pc: u32,
+    entered_at: i64,
+    generation: u64,
+    wake_at: i64,
+    trigger: Option<Span>,
+    received: Option<Span>,
+}
+
+impl Changes for Batch {
+    fn contact(&mut self, n: u32, c: &ContactRow) {
+        let text = [
+            self.column(|t| t.push_str(&c.id)),
+            self.column(|t| write_values(t, &c.attrs)),
+            self.column(|t| write_list(t, &c.history, |t, e| write_event(t, e))),
+            self.column(|t| write_list(t, &c.tallies, write_tally)),
+            self.column(|t| write_list(t, &c.last_entry, |t, at| write_time(t, *at))),
+        ];
+        self.contacts.push(ContactCols {
+            n,
+            text,
+            last_activity: c.last_activity,
+            activity_seq: c.activity_seq,
+            inactive_pending: c.inactive_pending,
+            cond_bits: c.cond_bits,
+        });
+    }
+
+    fn journey(&mut self, id: u32, row: Option<&JourneyRow>) {
+        let Some(j) = row else {
+            self.gone.push(id);
+            return;
+        };
+        let trigger = j
+            .trigger
+            .as_ref()
+            .map(|e| self.column(|t| write_event(t, e)));
+        let received = j
+            .received
+            .as_ref()
+            .map(|e| self.column(|t| write_event(t, e)));
+        self.journeys.push(JourneyCols {
+            id,
+            workflow: j.workflow,
+            waiting_for: j.waiting_for,
+            contact: j.contact,
+            pc: j.pc,
+            entered_at: j.entered_at,
+            generation: j.generation,
+            wake_at: j.wake_at,
+            trigger,
+            received,
+        });
+    }
+}
+
+impl Batch {
+    /// Rows in the batch: contacts and journeys changed, journeys ended.
+    pub fn len(&self) -> usize {
+        self.contacts.len() + self.journeys.len() + self.gone.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Encodes one column with `f`; where it lies.
+    fn column(&mut self, f: impl FnOnce(&mut String)) -> Span {
+        let start = self.text.len();
+        f(&mut self.text);
+        (start, self.text.len())
+    }
+
+    fn write(&self, tx: &Transaction) -> rusqlite::Result<()> {
+        let text = |(a, b): Span| &self.text[a..b];
+        let mut put = tx.prepare_cached(
+            "INSERT OR REPLACE INTO contacts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for c in &self.contacts {
+            let [id, attrs, history, tallies, last_entry] = c.text.map(text);
+            put.raw_bind_parameter(1, c.n)?;
+            put.raw_bind_parameter(2, id)?;
+            put.raw_bind_parameter(3, attrs)?;
+            put.raw_bind_parameter(4, history)?;
+            put.raw_bind_parameter(5, tallies)?;
+            put.raw_bind_parameter(6, last_entry)?;
+            put.raw_bind_parameter(7, (c.last_activity != NEVER).then_some(c.last_activity))?;
+            put.raw_bind_parameter(8, c.activity_seq as i64)?;
+            put.raw_bind_parameter(9, c.inactive_pending as i64)?;
+            put.raw_bind_parameter(10, c.cond_bits as i64)?;
+            put.raw_execute()?;
+        }
+        let mut put = tx.prepare_cached(
+            "INSERT OR REPLACE INTO journeys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for j in &self.journeys {
+            put.raw_bind_parameter(1, j.id)?;
+            put.raw_bind_parameter(2, j.workflow)?;
+            put.raw_bind_parameter(3, j.contact)?;
+            put.raw_bind_parameter(4, j.pc)?;
+            put.raw_bind_parameter(5, j.entered_at)?;
+            put.raw_bind_parameter(6, j.generation as i64)?;
+            put.raw_bind_parameter(7, j.waiting_for)?;
+            put.raw_bind_parameter(8, j.wake_at)?;
+            put.raw_bind_parameter(9, j.trigger.map(text))?;
+            put.raw_bind_parameter(10, j.received.map(text))?;
+            put.raw_execute()?;
+        }
+        let mut gone = tx.prepare_cached("DELETE FROM journeys WHERE id = ?1")?;
+        for id in &self.gone {
+            gone.execute([id])?;
+        }
+        Ok(())
+    }
 }
 
 /// Reads the state back; `None` when the database holds none yet.
@@ -173,6 +316,11 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
             "the state is of format {format}, newer than this nurture reads ({FORMAT})"
         ));
     }
+    if format < FORMAT {
+        return Err(format!(
+            "the state is of format {format}, an unreleased layout this nurture does not read (it reads {FORMAT}); start a new state"
+        ));
+    }
     let parse = |s: String| serde_json::from_str::<Json>(&s).map_err(|e| e.to_string());
     let clock = parse(meta("clock")?)?.as_i64();
     let seq = meta("seq")?
@@ -186,7 +334,7 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
     let err = |e: rusqlite::Error| e.to_string();
     let mut contacts = Vec::new();
     let mut stmt = conn
-        .prepare("SELECT id, attrs, last_activity, activity_seq, inactive_pending, cond_bits, last_entry, history, tallies FROM contacts ORDER BY n")
+        .prepare("SELECT id, attrs, history, tallies, last_entry, last_activity, activity_seq, inactive_pending, cond_bits FROM contacts ORDER BY n")
         .map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
     while let Some(r) = rows.next().map_err(err)? {
@@ -198,19 +346,22 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
                 .iter()
                 .map(value)
                 .collect::<Result<_, _>>()?,
-            last_activity: r.get(2).map_err(err)?,
-            activity_seq: r.get::<_, i64>(3).map_err(err)? as u64,
-            inactive_pending: r.get::<_, i64>(4).map_err(err)? as u64,
-            cond_bits: r.get::<_, i64>(5).map_err(err)? as u64,
-            last_entry: serde_json::from_value(text(6)?).map_err(|e| e.to_string())?,
-            history: array(&text(7)?)?
+            history: array(&text(2)?)?
                 .iter()
                 .map(event_row)
                 .collect::<Result<_, _>>()?,
-            tallies: array(&text(8)?)?
+            tallies: array(&text(3)?)?
                 .iter()
                 .map(tally_row)
                 .collect::<Result<_, _>>()?,
+            last_entry: array(&text(4)?)?
+                .iter()
+                .map(time)
+                .collect::<Result<_, _>>()?,
+            last_activity: r.get::<_, Option<i64>>(5).map_err(err)?.unwrap_or(NEVER),
+            activity_seq: r.get::<_, i64>(6).map_err(err)? as u64,
+            inactive_pending: r.get::<_, i64>(7).map_err(err)? as u64,
+            cond_bits: r.get::<_, i64>(8).map_err(err)? as u64,
         });
     }
     let mut journeys = Vec::new();
@@ -219,7 +370,7 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
         .map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
     while let Some(r) = rows.next().map_err(err)? {
-        let ev = |i: usize| -> Result<Option<EventRow>, String> {
+        let ev = |i: usize| -> Result<Option<Arc<EventRow>>, String> {
             match r.get::<_, Option<String>>(i).map_err(err)? {
                 Some(s) => Ok(Some(event_row(&parse(s)?)?)),
                 None => Ok(None),
@@ -236,32 +387,6 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
             wake_at: r.get(7).map_err(err)?,
             trigger: ev(8)?,
             received: ev(9)?,
-        });
-    }
-    let mut timers = Vec::new();
-    let mut stmt = conn
-        .prepare("SELECT due, seq, sub, journey, generation, contact, workflow FROM timers ORDER BY due, seq, sub")
-        .map_err(err)?;
-    let mut rows = stmt.query([]).map_err(err)?;
-    while let Some(r) = rows.next().map_err(err)? {
-        let kind = match (
-            r.get::<_, Option<u32>>(3).map_err(err)?,
-            r.get::<_, Option<i64>>(4).map_err(err)?,
-        ) {
-            (Some(id), Some(g)) => TimerTarget::Journey {
-                id,
-                generation: g as u64,
-            },
-            _ => TimerTarget::Inactive {
-                contact: r.get(5).map_err(err)?,
-                workflow: r.get(6).map_err(err)?,
-            },
-        };
-        timers.push(TimerRow {
-            due: r.get(0).map_err(err)?,
-            seq: r.get::<_, i64>(1).map_err(err)? as u64,
-            sub: r.get(2).map_err(err)?,
-            kind,
         });
     }
     let mut stats = Vec::new();
@@ -283,15 +408,16 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
         });
     }
     Ok(Some(Snapshot {
-        clock,
-        seq,
-        events,
+        totals: Totals {
+            clock,
+            seq,
+            events,
+            free,
+            stats,
+            actions,
+        },
         contacts,
         journeys,
-        free,
-        timers,
-        stats,
-        actions,
     }))
 }
 
@@ -307,21 +433,50 @@ fn array(j: &Json) -> Result<&Vec<Json>, String> {
         .ok_or_else(|| format!("expected a JSON array, found {j}"))
 }
 
-fn values(vs: &[Value]) -> Json {
-    Json::Array(vs.iter().map(value_json).collect())
+fn write_list<T>(buf: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
+    buf.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        each(buf, item);
+    }
+    buf.push(']');
 }
 
-fn value_json(v: &Value) -> Json {
+fn write_values(buf: &mut String, vs: &[Value]) {
+    write_list(buf, vs, write_value);
+}
+
+/// A value as the state keeps it: `null` for unset, numbers, strings,
+/// `{"t": ms}`, `{"d": ms}`, `{"s": [...]}`, arrays for lists.
+fn write_value(buf: &mut String, v: &Value) {
     match v {
-        Value::Unset => Json::Null,
-        Value::Bool(b) => json!(b),
-        Value::Int(i) => json!(i),
-        Value::Float(f) => json!(f),
-        Value::Str(s) => json!(&**s),
-        Value::Datetime(t) => json!({ "t": t }),
-        Value::Duration(d) => json!({ "d": d }),
-        Value::Set(s) => json!({ "s": s.iter().map(|x| &**x).collect::<Vec<_>>() }),
-        Value::List(items) => values(items),
+        Value::Unset => buf.push_str("null"),
+        Value::Bool(b) => buf.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => {
+            let _ = write!(buf, "{i}");
+        }
+        // Finite floats keep a fraction or an exponent, so they read back
+        // as floats; JSON has no other floats.
+        Value::Float(f) if f.is_finite() => {
+            let _ = write!(buf, "{f:?}");
+        }
+        Value::Float(_) => buf.push_str("null"),
+        Value::Str(s) => write_json_str(buf, s),
+        Value::Datetime(t) => {
+            let _ = write!(buf, "{{\"t\":{t}}}");
+        }
+        Value::Duration(d) => {
+            let _ = write!(buf, "{{\"d\":{d}}}");
+        }
+        Value::Set(s) => {
+            buf.push_str("{\"s\":");
+            let items: Vec<&str> = s.iter().map(|x| &**x).collect();
+            write_list(buf, &items, |buf, x| write_json_str(buf, x));
+            buf.push('}');
+        }
+        Value::List(items) => write_values(buf, items),
     }
 }
 
@@ -350,29 +505,51 @@ fn value(j: &Json) -> Result<Value, String> {
     })
 }
 
-fn event(e: &EventRow) -> Json {
-    json!({ "type": e.ty, "at": e.at, "payload": values(&e.payload) })
+/// A time that may be "never" ([`NEVER`], written `null`).
+fn write_time(buf: &mut String, t: i64) {
+    if t == NEVER {
+        buf.push_str("null");
+    } else {
+        let _ = write!(buf, "{t}");
+    }
 }
 
-fn event_row(j: &Json) -> Result<EventRow, String> {
+fn time(j: &Json) -> Result<i64, String> {
+    match j {
+        Json::Null => Ok(NEVER),
+        _ => j.as_i64().ok_or_else(|| format!("a bad time {j}")),
+    }
+}
+
+fn write_event(buf: &mut String, e: &EventRow) {
+    let _ = write!(buf, "{{\"type\":{},\"at\":{},\"payload\":", e.ty, e.at);
+    write_values(buf, &e.payload);
+    buf.push('}');
+}
+
+fn event_row(j: &Json) -> Result<Arc<EventRow>, String> {
     let payload: Payload = array(&j["payload"])?
         .iter()
         .map(value)
         .collect::<Result<_, _>>()?;
-    Ok(EventRow {
+    Ok(Arc::new(EventRow {
         ty: j["type"]
             .as_u64()
             .and_then(|t| u16::try_from(t).ok())
             .ok_or("a bad event type")?,
         at: j["at"].as_i64().ok_or("a bad event time")?,
         payload,
-    })
+    }))
 }
 
-fn tally(t: &TallyRow) -> Json {
+fn write_tally(buf: &mut String, t: &TallyRow) {
     match t {
-        TallyRow::Count(n) => json!(n),
-        TallyRow::Times(times) => json!(times),
+        TallyRow::Count(n) => {
+            let _ = write!(buf, "{n}");
+        }
+        TallyRow::Times(times) => write_list(buf, times, |buf, t| {
+            let _ = write!(buf, "{t}");
+        }),
     }
 }
 
@@ -386,5 +563,71 @@ fn tally_row(j: &Json) -> Result<TallyRow, String> {
                 .collect::<Result<_, _>>()?,
         )),
         _ => Err(format!("a bad tally {j}")),
+    }
+}
+
+/// Writes checkpoints on a thread of its own, so a run goes on while the
+/// last one is written: each [`Writer::send`] is one transaction, written in
+/// the order sent; at most one waits while another is written (a run faster
+/// than its disk waits for it).
+pub struct Writer<M: Send + 'static> {
+    queue: Option<mpsc::SyncSender<(Batch, Totals, M)>>,
+    thread: Option<JoinHandle<Result<(), String>>>,
+}
+
+/// The `meta` entries a checkpoint's mark stands for, made on the writer's
+/// thread just before the checkpoint is committed.
+pub type Entries = Vec<(&'static str, String)>;
+
+impl<M: Send + 'static> Writer<M> {
+    /// Starts the writer. `before` runs on its thread before each commit:
+    /// it turns the mark sent with a checkpoint into `meta` entries written
+    /// by the same transaction (and may sync files the entries describe).
+    pub fn spawn(
+        mut conn: Connection,
+        mut before: impl FnMut(M) -> Result<Entries, String> + Send + 'static,
+    ) -> std::io::Result<Writer<M>> {
+        // No queue: a checkpoint is handed over when the writer is free, so
+        // at most one waits beside the one being written.
+        let (queue, checkpoints) = mpsc::sync_channel::<(Batch, Totals, M)>(0);
+        let thread = std::thread::Builder::new()
+            .name("nurture-state".into())
+            .spawn(move || {
+                for (batch, totals, mark) in checkpoints {
+                    let entries = before(mark)?;
+                    write(&mut conn, &batch, &totals, &entries, false)
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            })?;
+        Ok(Writer {
+            queue: Some(queue),
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands a checkpoint to the writer; waits while the one before it is
+    /// still queued. An error when an earlier checkpoint could not be written.
+    pub fn send(&mut self, batch: Batch, totals: Totals, mark: M) -> Result<(), String> {
+        let sent = match &self.queue {
+            Some(q) => q.send((batch, totals, mark)).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            self.finish()
+        }
+    }
+
+    /// Waits until every checkpoint sent is written; the first error, if any.
+    pub fn finish(&mut self) -> Result<(), String> {
+        self.queue = None;
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .unwrap_or_else(|_| Err("the state writer stopped".into())),
+            None => Err("the state writer stopped earlier".into()),
+        }
     }
 }

@@ -13,15 +13,7 @@ use std::sync::Arc;
 mod index;
 use index::IdIndex;
 
-pub use super::record::Payload;
-
-/// One event as the runtime keeps it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Event {
-    pub ty: u16,
-    pub at: Millis,
-    pub payload: Payload,
-}
+pub use super::record::{Event, Payload};
 
 fn hash_id(id: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(id)
@@ -194,10 +186,67 @@ pub struct Journey {
     pub received: Option<Arc<Event>>,
 }
 
+/// What changed since changes were last taken: contacts by index and
+/// journeys by id, each listed once. Kept only while `on`, for incremental
+/// checkpoints.
+#[derive(Clone, Debug, Default)]
+struct Dirty {
+    on: bool,
+    contacts: Marks,
+    journeys: Marks,
+}
+
+/// Indices listed once each (a bit per index says whether it is listed).
+#[derive(Clone, Debug, Default)]
+struct Marks {
+    list: Vec<u32>,
+    bits: Vec<u64>,
+}
+
+impl Marks {
+    #[inline]
+    fn mark(&mut self, i: u32) {
+        let (word, bit) = ((i / 64) as usize, 1u64 << (i % 64));
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        if self.bits[word] & bit == 0 {
+            self.bits[word] |= bit;
+            self.list.push(i);
+        }
+    }
+
+    /// The list, sorted, and cleared.
+    fn take(&mut self) -> Vec<u32> {
+        let mut list = std::mem::take(&mut self.list);
+        for &i in &list {
+            self.bits[(i / 64) as usize] = 0;
+        }
+        list.sort_unstable();
+        list
+    }
+}
+
+impl Dirty {
+    #[inline]
+    fn contact(&mut self, c: u32) {
+        if self.on {
+            self.contacts.mark(c);
+        }
+    }
+
+    #[inline]
+    fn journey(&mut self, id: u32) {
+        if self.on {
+            self.journeys.mark(id);
+        }
+    }
+}
+
 /// All run-time state of contacts and journeys.
 #[derive(Clone, Debug, Default)]
 pub struct Store {
-    pub contacts: Vec<Contact>,
+    contacts: Vec<Contact>,
     /// Contact indices by id: record numbers and hash bits, 8 bytes a slot
     /// (the ids live in the contacts), so it stays small for the CPU caches.
     index: IdIndex,
@@ -206,6 +255,7 @@ pub struct Store {
     workflows: usize,
     journeys: Vec<Option<Journey>>,
     free: Vec<u32>,
+    dirty: Dirty,
 }
 
 impl Store {
@@ -214,6 +264,25 @@ impl Store {
             workflows,
             ..Store::default()
         }
+    }
+
+    /// From now on, keep what changes, for [`Store::take_changes`].
+    pub fn track_changes(&mut self) {
+        self.dirty.on = true;
+    }
+
+    pub fn contacts(&self) -> &[Contact] {
+        &self.contacts
+    }
+
+    pub fn contact(&self, c: u32) -> &Contact {
+        &self.contacts[c as usize]
+    }
+
+    /// A contact to change (noted as changed).
+    pub fn contact_mut(&mut self, c: u32) -> &mut Contact {
+        self.dirty.contact(c);
+        &mut self.contacts[c as usize]
     }
 
     pub fn contact_id(&self, id: &str) -> Option<u32> {
@@ -271,6 +340,7 @@ impl Store {
             .insert(hash_id(id_str(&contacts[n as usize].id)), n, |j| {
                 hash_id(&contacts[j as usize].id)
             });
+        self.dirty.contact(n);
         n
     }
 
@@ -281,6 +351,7 @@ impl Store {
     }
 
     pub fn slot_mut(&mut self, contact: u32, workflow: u16) -> &mut Slot {
+        self.dirty.contact(contact);
         &mut self.slots[contact as usize * self.workflows + workflow as usize]
     }
 
@@ -294,6 +365,7 @@ impl Store {
     }
 
     pub fn journey_mut(&mut self, id: u32) -> Option<&mut Journey> {
+        self.dirty.journey(id);
         self.journeys.get_mut(id as usize).and_then(Option::as_mut)
     }
 
@@ -310,6 +382,7 @@ impl Store {
             }
         };
         self.slot_mut(contact, workflow).journey = id;
+        self.dirty.journey(id);
         id
     }
 
@@ -319,6 +392,7 @@ impl Store {
     }
 
     pub fn put(&mut self, id: u32, j: Journey) {
+        self.dirty.journey(id);
         if let Some(slot) = self.journeys.get_mut(id as usize) {
             *slot = Some(j);
         }
@@ -330,7 +404,13 @@ impl Store {
         if slot.journey == id {
             slot.journey = NO_JOURNEY;
         }
+        self.dirty.journey(id);
         self.free.push(id);
+    }
+
+    /// Journey ids free for reuse, the next one last.
+    pub fn free_ids(&self) -> &[u32] {
+        &self.free
     }
 
     /// Journeys still in flight.
@@ -344,47 +424,44 @@ impl Store {
 
 // ------------------------------------------------------------------ snapshots
 
-use super::snapshot::{ContactRow, EventRow, JourneyRow, TallyRow};
+use super::snapshot::{Changes, ContactRow, EventRow, JourneyRow, TallyRow};
 
-fn event_row(e: &Event) -> EventRow {
-    EventRow {
-        ty: e.ty,
-        at: e.at,
-        payload: e.payload.clone(),
+fn journey_row(id: u32, j: &Journey) -> JourneyRow {
+    JourneyRow {
+        id,
+        workflow: j.workflow,
+        contact: j.contact,
+        pc: j.pc,
+        entered_at: j.entered_at,
+        generation: j.generation,
+        waiting_for: j.waiting_for,
+        wake_at: j.wake_at,
+        trigger: j.trigger.clone(),
+        received: j.received.clone(),
     }
-}
-
-fn event_of(r: EventRow) -> Arc<Event> {
-    Arc::new(Event {
-        ty: r.ty,
-        at: r.at,
-        payload: r.payload,
-    })
 }
 
 impl History {
-    fn export(&self) -> (Vec<EventRow>, Vec<TallyRow>) {
+    /// The kept events and tallies as rows, into `events` and `tallies`.
+    fn export(&self, events: &mut Vec<Arc<EventRow>>, tallies: &mut Vec<TallyRow>) {
+        events.clear();
+        tallies.clear();
         let Some(past) = &self.0 else {
-            return (Vec::new(), Vec::new());
+            return;
         };
-        let events = past.events.iter().map(|e| event_row(e)).collect();
-        let tallies = past
-            .tallies
-            .iter()
-            .map(|t| match t {
-                Tally::Count(n) => TallyRow::Count(*n),
-                Tally::Times(times) => TallyRow::Times(times.iter().copied().collect()),
-            })
-            .collect();
-        (events, tallies)
+        events.extend(past.events.iter().cloned());
+        tallies.extend(past.tallies.iter().map(|t| match t {
+            Tally::Count(n) => TallyRow::Count(*n),
+            Tally::Times(times) => TallyRow::Times(times.iter().copied().collect()),
+        }));
     }
 
-    fn import(events: Vec<EventRow>, tallies: Vec<TallyRow>) -> History {
+    fn import(events: Vec<Arc<EventRow>>, tallies: Vec<TallyRow>) -> History {
         if events.is_empty() && tallies.is_empty() {
             return History::default();
         }
         History(Some(Box::new(Past {
-            events: events.into_iter().map(event_of).collect(),
+            events: events.into(),
             tallies: tallies
                 .into_iter()
                 .map(|t| match t {
@@ -399,41 +476,50 @@ impl History {
 impl Store {
     /// The contacts, the journeys in flight and the free journey ids.
     pub(crate) fn export(&self) -> (Vec<ContactRow>, Vec<JourneyRow>, Vec<u32>) {
-        let contacts = self
-            .contacts
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let (history, tallies) = c.history.export();
-                ContactRow {
-                    id: c.id.clone(),
-                    attrs: c.attrs.to_vec(),
-                    history,
-                    tallies,
-                    last_activity: c.last_activity,
-                    activity_seq: c.activity_seq,
-                    inactive_pending: c.inactive_pending,
-                    cond_bits: c.cond_bits,
-                    last_entry: self.slots(i as u32).iter().map(|s| s.last_entry).collect(),
-                }
+        let contacts = (0..self.contacts.len() as u32)
+            .map(|c| {
+                let mut row = ContactRow::default();
+                self.contact_row(c, &mut row);
+                row
             })
             .collect();
         let journeys = self
             .active_journeys()
-            .map(|(id, j)| JourneyRow {
-                id,
-                workflow: j.workflow,
-                contact: j.contact,
-                pc: j.pc,
-                entered_at: j.entered_at,
-                generation: j.generation,
-                waiting_for: j.waiting_for,
-                wake_at: j.wake_at,
-                trigger: j.trigger.as_deref().map(event_row),
-                received: j.received.as_deref().map(event_row),
-            })
+            .map(|(id, j)| journey_row(id, j))
             .collect();
         (contacts, journeys, self.free.clone())
+    }
+
+    /// Hands what changed since the last call (or since tracking began) to
+    /// `into`: the changed contacts by index, then the changed journeys by
+    /// id (`None` for one that ended), each in ascending order.
+    pub(crate) fn take_changes(&mut self, into: &mut dyn Changes) {
+        // One row, refilled for each contact: no allocation per contact.
+        let mut row = ContactRow::default();
+        for c in self.dirty.contacts.take() {
+            self.contact_row(c, &mut row);
+            into.contact(c, &row);
+        }
+        for id in self.dirty.journeys.take() {
+            let j = self.journey(id).map(|j| journey_row(id, j));
+            into.journey(id, j.as_ref());
+        }
+    }
+
+    /// Fills `row` with contact `c`.
+    fn contact_row(&self, c: u32, row: &mut ContactRow) {
+        let contact = &self.contacts[c as usize];
+        row.id = contact.id.clone();
+        row.attrs.clear();
+        row.attrs.extend_from_slice(&contact.attrs);
+        contact.history.export(&mut row.history, &mut row.tallies);
+        row.last_activity = contact.last_activity;
+        row.activity_seq = contact.activity_seq;
+        row.inactive_pending = contact.inactive_pending;
+        row.cond_bits = contact.cond_bits;
+        row.last_entry.clear();
+        row.last_entry
+            .extend(self.slots(c).iter().map(|s| s.last_entry));
     }
 
     /// A store holding exactly what [`Store::export`] gave; an error when
@@ -490,8 +576,8 @@ impl Store {
                 generation: j.generation,
                 waiting_for: j.waiting_for,
                 wake_at: j.wake_at,
-                trigger: j.trigger.map(event_of),
-                received: j.received.map(event_of),
+                trigger: j.trigger,
+                received: j.received,
             });
         }
         store.free = free;

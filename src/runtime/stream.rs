@@ -36,12 +36,13 @@ pub enum Record {
 /// A numbered record (lines counted from 1; blank lines are skipped).
 pub type Numbered = (Pos, Record);
 
-/// Where a record stands in the input: its line (from 1) and the byte
-/// offset just past it (its newline included), so a driver knows how much
-/// of the input it has handled.
+/// Where a record stands in the input: its line (from 1), the byte offset
+/// where it starts and the one just past it (its newline included), so a
+/// driver knows how much of the input it has handled.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pos {
     pub line: u64,
+    pub start: u64,
     pub end: u64,
 }
 
@@ -128,6 +129,7 @@ impl Iterator for Batches {
             let mut part = from.recv().ok()?;
             for (pos, _) in &mut part.batch {
                 pos.line += self.base;
+                pos.start += self.base_bytes;
                 pos.end += self.base_bytes;
             }
             if part.last {
@@ -308,6 +310,7 @@ fn spawn_sized(
             keep_raw,
             first_block: false,
             offset: 0,
+            start: 0,
             n: 0,
             batch: Vec::new(),
             tx,
@@ -340,6 +343,8 @@ struct Parser {
     n: u64,
     /// The bytes of the block read so far.
     offset: u64,
+    /// Where the last line read starts, within the block.
+    start: u64,
     batch: Vec<Numbered>,
     tx: SyncSender<Part>,
     pool: Pool,
@@ -358,10 +363,12 @@ impl Parser {
             }
             self.n = 0;
             self.offset = 0;
+            self.start = 0;
             self.first_block = b == 0;
             self.block(&block.bytes)?;
             if let Some(e) = block.error {
                 self.n += 1;
+                self.start = self.offset;
                 let pos = self.pos();
                 self.push((pos, Record::Unreadable(e.to_string())))?;
                 return self.end_block();
@@ -407,6 +414,7 @@ impl Parser {
             Ok(text) => self.text_line(text),
             Err(e) => {
                 self.n += 1;
+                self.start = self.offset;
                 self.offset += bytes.len() as u64;
                 let reason = format!("the line is not valid UTF-8 (byte {})", e.valid_up_to() + 1);
                 let raw = bytes.to_vec();
@@ -419,6 +427,7 @@ impl Parser {
     /// Parses one line of text (with its newline, if any) into the batch.
     fn text_line(&mut self, line: &str) -> Result<(), Stopped> {
         self.n += 1;
+        self.start = self.offset;
         self.offset += line.len() as u64;
         let bytes = line.as_bytes();
         let text = line.strip_suffix('\n').unwrap_or(line);
@@ -465,6 +474,7 @@ impl Parser {
     fn pos(&self) -> Pos {
         Pos {
             line: self.n,
+            start: self.start,
             end: self.offset,
         }
     }

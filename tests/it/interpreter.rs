@@ -4,7 +4,7 @@
 use crate::helpers::{sources, with_schema};
 use nurture::runtime::output::{Action, ActionKind, Lifecycle, What};
 use nurture::runtime::value::parse_datetime;
-use nurture::runtime::{BadRecord, Driver, Interpreter, StreamOptions};
+use nurture::runtime::{BadRecord, Driver, Interpreter, Progress, StreamOptions};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -133,6 +133,7 @@ struct Collect {
     bad: Vec<(u64, String)>,
     ends: Vec<u64>,
     progress: Vec<u64>,
+    consumed: Vec<u64>,
     json: String,
 }
 
@@ -143,8 +144,9 @@ impl Driver for Collect {
         ControlFlow::Continue(())
     }
 
-    fn progress(&mut self, it: &mut Interpreter, line: u64) -> ControlFlow<()> {
-        self.progress.push(line);
+    fn progress(&mut self, it: &mut Interpreter, at: Progress) -> ControlFlow<()> {
+        self.progress.push(at.line);
+        self.consumed.push(at.consumed);
         it.take_json(&mut self.json);
         ControlFlow::Continue(())
     }
@@ -180,6 +182,7 @@ not json
         driver.bad
     );
     assert_eq!(driver.progress.last(), Some(&3));
+    assert_eq!(driver.consumed.last(), Some(&len), "every byte handled");
     assert!(
         driver.json.contains("\"template\":\"hello\""),
         "{}",
@@ -239,7 +242,7 @@ impl Driver for StopAtBad {
         ControlFlow::Break(())
     }
 
-    fn progress(&mut self, _: &mut Interpreter, _: u64) -> ControlFlow<()> {
+    fn progress(&mut self, _: &mut Interpreter, _: Progress) -> ControlFlow<()> {
         ControlFlow::Continue(())
     }
 }

@@ -9,8 +9,10 @@ impl Engine {
     /// Fires every timer due at or before `t`.
     pub fn advance_to(&mut self, t: Millis) {
         while let Some(timer) = self.timers.pop_due(t) {
-            self.now = self.now.max(timer.due);
-            self.fire(timer);
+            if self.live(timer) {
+                self.now = self.now.max(timer.due);
+                self.fire(timer);
+            }
         }
         if self.started {
             self.now = self.now.max(t);
@@ -21,20 +23,60 @@ impl Engine {
     /// (a run that goes on later starts from there).
     pub fn drain(&mut self) {
         while let Some(timer) = self.timers.pop_due(Millis::MAX) {
-            self.now = self.now.max(timer.due);
-            self.fire(timer);
+            if self.live(timer) {
+                self.now = self.now.max(timer.due);
+                self.fire(timer);
+            }
         }
     }
 
-    /// Records activity: arms the inactivity timers.
+    /// Whether a timer still stands for what it was set for. A journey's is
+    /// stale once the journey ended or its wait ended otherwise (its
+    /// generation moved on); an inactivity timer is put off, set again at
+    /// the period after the contact's last activity, when the contact was
+    /// active since it was set. The live timers are exactly those a
+    /// snapshot's rows determine, so a run continued from one fires the same
+    /// timers in the same order, and moves its clock the same way.
+    fn live(&mut self, timer: Timer) -> bool {
+        match timer.kind {
+            TimerKind::Journey { id, generation } => self
+                .store
+                .journey(id)
+                .is_some_and(|j| j.generation == generation),
+            TimerKind::Inactive { contact, workflow } => {
+                let Some(&(_, period)) = self.inactive.iter().find(|(w, _)| *w == workflow) else {
+                    return false;
+                };
+                let ct = self.store.contact(contact);
+                if ct.last_activity == NEVER {
+                    return true;
+                }
+                let due = ct.last_activity.saturating_add(period);
+                if (due, ct.activity_seq) > (timer.due, timer.seq) {
+                    self.timers.push(Timer {
+                        due,
+                        seq: ct.activity_seq,
+                        sub: workflow,
+                        kind: timer.kind,
+                    });
+                    return false;
+                }
+                true
+            }
+        }
+    }
+
+    /// Records activity: arms the inactivity timers. Without inactivity
+    /// workflows nothing reads the time of the last activity, and it is not
+    /// kept (an event then changes a contact's stored state only when the
+    /// contact changes).
     pub(super) fn touch(&mut self, c: u32) {
         if self.inactive.is_empty() {
-            self.store.contacts[c as usize].last_activity = self.now;
             return;
         }
         let seq = self.next_seq();
         let now = self.now;
-        let contact = &mut self.store.contacts[c as usize];
+        let contact = self.store.contact_mut(c);
         contact.last_activity = now;
         contact.activity_seq = seq;
         for (bit, &(wf, period)) in self.inactive.iter().enumerate() {
@@ -88,25 +130,8 @@ impl Engine {
                 let Some(bit) = self.inactive.iter().position(|(w, _)| *w == workflow) else {
                     return;
                 };
-                let period = self.inactive[bit].1;
-                let ct = &mut self.store.contacts[contact as usize];
-                let last = if ct.last_activity == NEVER {
-                    timer.due
-                } else {
-                    ct.last_activity
-                };
-                let due = last.saturating_add(period);
-                if due > timer.due {
-                    self.timers.push(Timer {
-                        due,
-                        seq: ct.activity_seq,
-                        sub: workflow,
-                        kind: timer.kind,
-                    });
-                } else {
-                    ct.inactive_pending &= !(1 << bit);
-                    self.try_start(contact, workflow, None);
-                }
+                self.store.contact_mut(contact).inactive_pending &= !(1 << bit);
+                self.try_start(contact, workflow, None);
             }
         }
     }

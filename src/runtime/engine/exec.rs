@@ -35,7 +35,7 @@ impl Engine {
                 data,
                 consent,
             } => {
-                let attrs = &self.store.contacts[c].attrs;
+                let attrs = &self.store.contact(c as u32).attrs;
                 let consented = consent
                     .iter()
                     .all(|slot| matches!(attrs[*slot as usize], Value::Bool(true)));
@@ -69,7 +69,7 @@ impl Engine {
                 };
                 let add = matches!(instr, Instr::Tag(_));
                 if let Some(slot) = prog.schema.field("tags") {
-                    if let Value::Set(set) = &mut self.store.contacts[c].attrs[slot] {
+                    if let Value::Set(set) = &mut self.store.contact_mut(c as u32).attrs[slot] {
                         let set = Arc::make_mut(set);
                         if add {
                             set.insert(tag.clone());
@@ -91,7 +91,7 @@ impl Engine {
             Instr::Set { field, op, value } => {
                 let v = eval_here(self, value)?;
                 let slot = *field as usize;
-                let old = &self.store.contacts[c].attrs[slot];
+                let old = &self.store.contact(c as u32).attrs[slot];
                 let new = assign(
                     *op,
                     old,
@@ -99,7 +99,7 @@ impl Engine {
                     &prog.schema.fields[slot].ty,
                     prog.workflows[j.workflow as usize].spans[j.pc as usize],
                 )?;
-                self.store.contacts[c].attrs[slot] = new.clone();
+                self.store.contact_mut(c as u32).attrs[slot] = new.clone();
                 *changed = true;
                 self.emit(
                     j,
@@ -160,7 +160,7 @@ impl Engine {
             }
             Instr::Jump(t) => return Ok(Step::Jump(*t)),
             Instr::Split { index, arms } => {
-                let bucket = split_bucket(&self.store.contacts[c].id, wf_name, *index);
+                let bucket = split_bucket(&self.store.contact(c as u32).id, wf_name, *index);
                 let target = arms
                     .iter()
                     .find(|(bound, _)| bucket < *bound)
@@ -180,7 +180,7 @@ impl Engine {
     }
 
     fn emit(&mut self, j: &Journey, action: Action) {
-        let id = &self.store.contacts[j.contact as usize].id;
+        let id = &self.store.contact(j.contact).id;
         self.out.action(self.now, id, j.workflow, action);
     }
 

@@ -62,11 +62,11 @@ impl Engine {
     }
 
     pub fn contact_ids(&self) -> impl Iterator<Item = &str> {
-        self.store.contacts.iter().map(|c| c.id.as_str())
+        self.store.contacts().iter().map(|c| c.id.as_str())
     }
 
     pub fn attributes(&self, c: u32) -> &[Value] {
-        &self.store.contacts[c as usize].attrs
+        &self.store.contact(c).attrs
     }
 
     /// The journeys of contact `c` in flight, in workflow declaration order.
@@ -106,7 +106,7 @@ impl Engine {
     /// Evaluates an expression against a contact (or the schema defaults) at the current time.
     pub fn eval_for(&self, contact: Option<u32>, e: &CExpr, now: Millis) -> Result<Value, Fault> {
         let empty = History::default();
-        let (attrs, history) = match contact.and_then(|c| self.store.contacts.get(c as usize)) {
+        let (attrs, history) = match contact.and_then(|c| self.store.contacts().get(c as usize)) {
             Some(ct) => (&ct.attrs[..], &ct.history),
             None => (&self.prog.defaults[..], &empty),
         };

@@ -2,10 +2,11 @@
 
 use super::super::output::WorkflowStats;
 use super::super::program::Compiled;
-use super::super::snapshot::{Snapshot, TimerRow, TimerTarget};
+use super::super::snapshot::{Changes, Snapshot, Totals};
 use super::super::store::Store;
 use super::{timers::Timers, Engine, Timer, TimerKind};
 use crate::runtime::output::Output;
+use crate::runtime::value::Millis;
 use std::sync::Arc;
 
 impl Engine {
@@ -13,13 +14,30 @@ impl Engine {
     pub fn snapshot(&self, events: u64) -> Snapshot {
         let (contacts, journeys, free) = self.store.export();
         Snapshot {
+            totals: self.totals(events, free),
+            contacts,
+            journeys,
+        }
+    }
+
+    /// From now on, keep what changes, for [`Engine::take_changes`].
+    pub fn track_changes(&mut self) {
+        self.store.track_changes();
+    }
+
+    /// Hands what changed since the last call (or since tracking began) to
+    /// `into`; returns the totals, which are written whole.
+    pub fn take_changes(&mut self, events: u64, into: &mut dyn Changes) -> Totals {
+        self.store.take_changes(into);
+        self.totals(events, self.store.free_ids().to_vec())
+    }
+
+    fn totals(&self, events: u64, free: Vec<u32>) -> Totals {
+        Totals {
             clock: self.clock(),
             seq: self.seq,
             events,
-            contacts,
-            journeys,
             free,
-            timers: self.timers.all().into_iter().map(timer_row).collect(),
             stats: self.stats.clone(),
             actions: self.out.counts,
         }
@@ -28,56 +46,46 @@ impl Engine {
     /// An engine that goes on from `snap` with `prog` (the program that
     /// made it); an error when the snapshot does not fit the program.
     /// Workflows added after the snapshot's own start with no history.
-    pub fn restore(prog: Arc<Compiled>, trace: bool, mut snap: Snapshot) -> Result<Engine, String> {
+    pub fn restore(prog: Arc<Compiled>, trace: bool, snap: Snapshot) -> Result<Engine, String> {
+        let Snapshot {
+            mut totals,
+            mut contacts,
+            journeys,
+        } = snap;
         let workflows = prog.workflows.len();
-        if snap.stats.len() > workflows {
+        if totals.stats.len() > workflows {
             return Err(format!(
                 "the state is of a program with {} workflows, this one has {workflows}",
-                snap.stats.len()
+                totals.stats.len()
             ));
         }
-        snap.stats.resize(workflows, WorkflowStats::default());
-        for c in &mut snap.contacts {
+        totals.stats.resize(workflows, WorkflowStats::default());
+        for c in &mut contacts {
             c.last_entry.resize(workflows, crate::runtime::store::NEVER);
         }
         let fields = prog.schema.fields.len();
-        if let Some(c) = snap.contacts.iter().find(|c| c.attrs.len() != fields) {
+        if let Some(c) = contacts.iter().find(|c| c.attrs.len() != fields) {
             return Err(format!(
                 "contact `{}` has {} attributes, the contact block {fields}",
                 c.id,
                 c.attrs.len()
             ));
         }
-        let store = Store::import(workflows, snap.contacts, snap.journeys, snap.free)?;
-        let mut timers = Timers::default();
-        for t in snap.timers {
-            timers.push(Timer {
-                due: t.due,
-                seq: t.seq,
-                sub: t.sub,
-                kind: match t.kind {
-                    TimerTarget::Journey { id, generation } => {
-                        TimerKind::Journey { id, generation }
-                    }
-                    TimerTarget::Inactive { contact, workflow } => {
-                        TimerKind::Inactive { contact, workflow }
-                    }
-                },
-            });
-        }
-        let mut out = Output::new(trace);
-        out.counts = snap.actions;
+        let store = Store::import(workflows, contacts, journeys, totals.free)?;
         let inactive = super::inactive_workflows(&prog);
+        let timers = timers_of(&store, &inactive)?;
+        let mut out = Output::new(trace);
+        out.counts = totals.actions;
         Ok(Engine {
             prog,
             store,
             timers,
-            seq: snap.seq,
-            now: snap.clock.unwrap_or(crate::runtime::value::Millis::MIN),
-            started: snap.clock.is_some(),
+            seq: totals.seq,
+            now: totals.clock.unwrap_or(Millis::MIN),
+            started: totals.clock.is_some(),
             out,
             faults: Vec::new(),
-            stats: snap.stats,
+            stats: totals.stats,
             inactive,
             cascade: Vec::new(),
             running: u32::MAX,
@@ -85,16 +93,47 @@ impl Engine {
     }
 }
 
-fn timer_row(t: Timer) -> TimerRow {
-    TimerRow {
-        due: t.due,
-        seq: t.seq,
-        sub: t.sub,
-        kind: match t.kind {
-            TimerKind::Journey { id, generation } => TimerTarget::Journey { id, generation },
-            TimerKind::Inactive { contact, workflow } => {
-                TimerTarget::Inactive { contact, workflow }
-            }
-        },
+/// The pending timers of a store: one per waiting journey (due when its
+/// wait ends, ordered by its generation, the timer's sequence number) and
+/// one per pending inactivity period (due a period after the contact's last
+/// activity, ordered by that activity). The engine fires a timer only while
+/// it is the one these rows name, so these are all that can fire.
+fn timers_of(store: &Store, inactive: &[(u16, Millis)]) -> Result<Timers, String> {
+    let mut timers = Timers::default();
+    for (id, j) in store.active_journeys() {
+        if j.generation != 0 {
+            timers.push(Timer {
+                due: j.wake_at,
+                seq: j.generation,
+                sub: 0,
+                kind: TimerKind::Journey {
+                    id,
+                    generation: j.generation,
+                },
+            });
+        }
     }
+    for (c, contact) in store.contacts().iter().enumerate() {
+        let mut pending = contact.inactive_pending;
+        while pending != 0 {
+            let bit = pending.trailing_zeros() as usize;
+            pending &= pending - 1;
+            let Some(&(workflow, period)) = inactive.get(bit) else {
+                return Err(format!(
+                    "contact `{}` waits on an inactivity workflow the program does not have",
+                    contact.id
+                ));
+            };
+            timers.push(Timer {
+                due: contact.last_activity.saturating_add(period),
+                seq: contact.activity_seq,
+                sub: workflow,
+                kind: TimerKind::Inactive {
+                    contact: c as u32,
+                    workflow,
+                },
+            });
+        }
+    }
+    Ok(timers)
 }

@@ -66,14 +66,6 @@ impl Timers {
         best
     }
 
-    /// Every pending timer, in the order they fire: due time, then creation.
-    pub fn all(&self) -> Vec<Timer> {
-        let lanes = self.lanes.iter().flat_map(|(_, q)| q.iter().copied());
-        let mut all: Vec<Timer> = lanes.chain(self.heap.iter().map(|Reverse(t)| *t)).collect();
-        all.sort_unstable();
-        all
-    }
-
     /// Removes and returns the earliest timer if it is due at or before `t`.
     pub fn pop_due(&mut self, t: Millis) -> Option<Timer> {
         let (timer, source) = self.earliest()?;
