@@ -5,11 +5,15 @@
 # `inspect --format json` must equal an uninterrupted run's.
 #
 #   bash benches/crash.sh [KILLS] [CONTACTS] [EVENTS]     (defaults: 100 20000 200000)
+#
+# Checkpoints come every 20,000 events (NURTURE_CHECKPOINT_EVENTS), so most
+# kills land after several.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kills=${1:-100}; contacts=${2:-20000}; events=${3:-200000}
 cargo build --release --quiet --bin nurture --example nurture-gen
 bin=target/release/nurture
+export NURTURE_CHECKPOINT_EVENTS=20000
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 target/release/examples/nurture-gen "$contacts" "$events" 7 > "$dir/events.jsonl"
@@ -23,8 +27,14 @@ while [ "$n" -lt "$kills" ]; do
   "$bin" run examples --events "$dir/events.jsonl" --state "$dir/crash.db" --out "$dir/crash.out" --drain > /dev/null 2>&1 &
   pid=$!
   sleep "$(echo "scale=3; $RANDOM % 1000 / 1000 * $full" | bc)"
-  if kill -9 "$pid" 2> /dev/null; then n=$((n + 1)); fi
-  wait "$pid" 2> /dev/null || true
+  if kill -9 "$pid" 2> /dev/null; then
+    n=$((n + 1))
+    wait "$pid" 2> /dev/null || true
+  else
+    # It finished before the kill: start over, so every kill lands in a run.
+    wait "$pid" 2> /dev/null || true
+    rm -f "$dir"/crash.db* "$dir/crash.out"
+  fi
 done
 run "$dir/crash.db" "$dir/crash.out"
 cmp "$dir/ref.out" "$dir/crash.out"

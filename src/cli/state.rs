@@ -3,7 +3,8 @@
 
 use crate::ast::Program;
 use crate::check::Schema;
-use crate::runtime::snapshot::Snapshot;
+use crate::runtime::program::CTrigger;
+use crate::runtime::snapshot::{Migration, Snapshot};
 use crate::runtime::state_db::{self, Batch, Entries, Writer};
 use crate::source::SourceMap;
 use rusqlite::Connection;
@@ -15,8 +16,19 @@ use std::time::{Duration, Instant};
 
 /// A checkpoint is taken at least this often during a run...
 const EVERY: Duration = Duration::from_secs(1);
-/// ... and at least every this many events.
+/// ... and at least every this many events (`NURTURE_CHECKPOINT_EVENTS`
+/// may ask for more often).
 const EVERY_EVENTS: u64 = 100_000;
+
+/// Events between checkpoints: [`EVERY_EVENTS`], or fewer when the
+/// environment asks (tests of crash safety, runs that want to lose less).
+fn every_events() -> u64 {
+    std::env::var("NURTURE_CHECKPOINT_EVENTS")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|n| *n > 0)
+        .map_or(EVERY_EVENTS, |n| n.min(EVERY_EVENTS))
+}
 
 /// What a state records of the program that made it: for the change rule,
 /// and for `nurture inspect`, which reads a state without the program.
@@ -27,8 +39,19 @@ pub struct ProgramInfo {
     fields: Vec<String>,
     /// Event type names, by id.
     events: Vec<String>,
+    /// Per event type, its fields, `name: type`.
+    event_fields: Vec<Vec<String>>,
+    /// The tallied history predicates, in their compiled form.
+    tallies: Vec<String>,
+    /// Per workflow, its trigger's per-contact bit: `condition N`,
+    /// `inactive N`, or empty.
+    triggers: Vec<String>,
     /// Per workflow, the `file:line` of each instruction.
     places: Vec<Vec<String>>,
+    /// Not stored: per field, whether a contact must be given it, and its
+    /// default.
+    required: Vec<bool>,
+    defaults: Vec<crate::runtime::value::Value>,
 }
 
 impl ProgramInfo {
@@ -46,6 +69,29 @@ impl ProgramInfo {
                 .map(|f| format!("{}: {}", f.name, f.ty))
                 .collect(),
             events: schema.events.iter().map(|e| e.name.clone()).collect(),
+            event_fields: schema
+                .events
+                .iter()
+                .map(|e| e.fields.iter().map(|(n, t)| format!("{n}: {t}")).collect())
+                .collect(),
+            tallies: compiled.tallies.iter().map(|t| format!("{t:?}")).collect(),
+            triggers: {
+                let mut inactive = 0;
+                compiled
+                    .workflows
+                    .iter()
+                    .map(|w| match &w.trigger {
+                        CTrigger::Condition { bit, .. } => format!("condition {bit}"),
+                        CTrigger::Inactive(_) => {
+                            inactive += 1;
+                            format!("inactive {}", inactive - 1)
+                        }
+                        _ => String::new(),
+                    })
+                    .collect()
+            },
+            required: schema.fields.iter().map(|f| f.is_required()).collect(),
+            defaults: compiled.defaults.clone(),
             places: compiled
                 .workflows
                 .iter()
@@ -72,6 +118,9 @@ impl ProgramInfo {
             "workflows": self.workflows,
             "fields": self.fields,
             "events": self.events,
+            "event_fields": self.event_fields,
+            "tallies": self.tallies,
+            "triggers": self.triggers,
             "places": self.places,
         })
         .to_string()
@@ -167,7 +216,10 @@ impl StateFile {
         };
         state.fresh = state.snapshot.is_none();
         if state.snapshot.is_some() {
-            state.check_program(program)?;
+            let migration = state.check_program(program)?;
+            if !state.same_places(program) {
+                state.snapshot = state.snapshot.take().map(|s| s.migrate(&migration));
+            }
             let length = |key: &str| -> Result<Option<u64>, Refused> {
                 Ok(state_db::meta(&state.conn, key)
                     .map_err(|e| refused(format!("`{shown}`: {e}")))?
@@ -189,10 +241,12 @@ impl StateFile {
         Ok(state)
     }
 
-    /// The program change rule: the contact block as it was, the stored
-    /// workflows in their places (new ones may follow them), and every
-    /// workflow with journeys in flight unchanged but for comments and layout.
-    fn check_program(&self, now: &ProgramInfo) -> Result<(), Refused> {
+    /// The program change rule: every workflow with journeys in flight is
+    /// unchanged but for comments and layout, and every stored contact fits
+    /// the contact block (a new field optional or defaulted, a field's type
+    /// the same; a removed field's values are dropped). Returns how the
+    /// state's places map to the program's.
+    fn check_program(&self, now: &ProgramInfo) -> Result<Migration, Refused> {
         let Some(text) = state_db::meta(&self.conn, "program").map_err(refused)? else {
             return Err(refused(format!(
                 "`{}` was not written by `nurture run`",
@@ -205,23 +259,31 @@ impl StateFile {
                 self.path.display()
             ))
         })?;
-        let changed = |message: String| Refused {
-            message,
-            program_changed: true,
+        let list = |key: &str| -> Vec<String> {
+            serde_json::from_value(stored[key].clone()).unwrap_or_default()
         };
-        let fields: Vec<String> =
-            serde_json::from_value(stored["fields"].clone()).unwrap_or_default();
-        if fields != now.fields {
-            let first = fields
-                .iter()
-                .zip(&now.fields)
-                .find(|(a, b)| a != b)
-                .map(|(a, b)| format!("`{a}` is now `{b}`"))
-                .unwrap_or_else(|| "fields were added or removed".to_string());
-            return Err(changed(format!(
-                "the contact block changed since the state was written ({first}); the stored contacts no longer fit it"
-            )));
+        let mut problems = Vec::new();
+
+        // Contact fields, by name.
+        let fields = list("fields");
+        let name = |f: &str| f.split_once(": ").map_or(f, |(n, _)| n).to_string();
+        let mut field_map = Vec::new();
+        for (i, f) in now.fields.iter().enumerate() {
+            let old = fields.iter().position(|o| name(o) == name(f));
+            match old {
+                Some(o) if fields[o] != *f => problems.push(format!(
+                    "field `{}` is now `{f}`; the stored contacts' values do not fit it",
+                    fields[o]
+                )),
+                None if now.required.get(i).copied().unwrap_or(false) => problems.push(format!(
+                    "new field `{f}` is required (neither optional nor defaulted); the stored contacts have no value for it"
+                )),
+                _ => {}
+            }
+            field_map.push(old);
         }
+
+        // Workflows, by name: those with journeys in flight unchanged.
         let workflows: Vec<(String, String)> =
             serde_json::from_value(stored["workflows"].clone()).unwrap_or_default();
         let snap = self.snapshot.as_ref();
@@ -233,32 +295,123 @@ impl StateFile {
                     .count()
             })
         };
-        let mut problems = Vec::new();
-        for (i, (name, print)) in workflows.iter().enumerate() {
-            match now.workflows.get(i) {
-                Some((n, p)) if n == name => {
-                    if p != print && in_flight(i) > 0 {
-                        problems.push(format!(
-                            "workflow `{name}` changed, with {} journeys in flight",
-                            in_flight(i)
-                        ));
-                    }
-                }
-                _ => problems.push(format!(
-                    "workflow `{name}` was removed, renamed or moved (new workflows go after the existing ones), with {} journeys in flight",
-                    in_flight(i)
+        for (i, (wname, print)) in workflows.iter().enumerate() {
+            let n = in_flight(i);
+            if n == 0 {
+                continue;
+            }
+            match now.workflows.iter().find(|(w, _)| w == wname) {
+                Some((_, p)) if p == print => {}
+                Some(_) => problems.push(format!(
+                    "workflow `{wname}` changed, with {n} journeys in flight"
+                )),
+                None => problems.push(format!(
+                    "workflow `{wname}` was removed or renamed, with {n} journeys in flight"
                 )),
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(changed(format!(
-                "the program cannot go on from `{}`: {}",
-                self.path.display(),
-                problems.join("; ")
-            )))
+        if !problems.is_empty() {
+            return Err(Refused {
+                message: format!(
+                    "the program cannot go on from `{}`: {}",
+                    self.path.display(),
+                    problems.join("; ")
+                ),
+                program_changed: true,
+            });
         }
+        let old_of = |w: &str| workflows.iter().position(|(n, _)| n == w);
+        let workflow_map: Vec<Option<usize>> =
+            now.workflows.iter().map(|(w, _)| old_of(w)).collect();
+
+        // Events and their fields, by name.
+        let events = list("events");
+        let event_fields: Vec<Vec<String>> =
+            serde_json::from_value(stored["event_fields"].clone()).unwrap_or_default();
+        let event_map = events
+            .iter()
+            .map(|e| now.events.iter().position(|n| n == e).map(|n| n as u16))
+            .collect();
+        let event_field_map = now
+            .events
+            .iter()
+            .zip(&now.event_fields)
+            .map(|(e, fs)| {
+                let old = events
+                    .iter()
+                    .position(|o| o == e)
+                    .and_then(|o| event_fields.get(o));
+                fs.iter()
+                    .map(|f| old.and_then(|old| old.iter().position(|o| o == f)))
+                    .collect()
+            })
+            .collect();
+
+        // Tallies by their compiled form; trigger bits by workflow.
+        let tallies = list("tallies");
+        let tally_map = now
+            .tallies
+            .iter()
+            .map(|t| tallies.iter().position(|o| o == t))
+            .collect();
+        let triggers = list("triggers");
+        let bit_map = |kind: &str| -> Vec<Option<u32>> {
+            let bit = |t: &str| {
+                t.strip_prefix(kind)
+                    .and_then(|b| b.trim().parse::<u32>().ok())
+            };
+            let mut map = Vec::new();
+            for (i, (w, print)) in now.workflows.iter().enumerate() {
+                let Some(new) = now.triggers.get(i).and_then(|t| bit(t)) else {
+                    continue;
+                };
+                // An attribute condition's last value is kept only for an
+                // unchanged workflow; a pending inactivity period for any
+                // workflow of the same name.
+                let old = old_of(w).filter(|&o| kind != "condition" || workflows[o].1 == *print);
+                let old = old.and_then(|o| triggers.get(o)).and_then(|t| bit(t));
+                if map.len() <= new as usize {
+                    map.resize(new as usize + 1, None);
+                }
+                map[new as usize] = old;
+            }
+            map
+        };
+        Ok(Migration {
+            fields: field_map,
+            defaults: now.defaults.clone(),
+            workflows: workflow_map,
+            events: event_map,
+            event_fields: event_field_map,
+            tallies: tally_map,
+            condition_bits: bit_map("condition"),
+            inactive_bits: bit_map("inactive"),
+        })
+    }
+
+    /// Whether the program keeps the state's places: no migration needed.
+    fn same_places(&self, now: &ProgramInfo) -> bool {
+        let Ok(Some(text)) = state_db::meta(&self.conn, "program") else {
+            return false;
+        };
+        let Ok(stored) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return false;
+        };
+        let names: Vec<&String> = now.workflows.iter().map(|(n, _)| n).collect();
+        let stored_names: Vec<String> = stored["workflows"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|w| w[0].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        stored_names.iter().collect::<Vec<_>>() == names
+            && stored["fields"] == json!(now.fields)
+            && stored["events"] == json!(now.events)
+            && stored["event_fields"] == json!(now.event_fields)
+            && stored["tallies"] == json!(now.tallies)
+            && stored["triggers"] == json!(now.triggers)
     }
 
     /// Where to read `file` from: past the bytes the last run read when the
@@ -331,6 +484,7 @@ impl StateFile {
             path,
             since: Instant::now(),
             events: 0,
+            every: every_events(),
         })
     }
 
@@ -371,12 +525,14 @@ pub struct Checkpoints {
     since: Instant,
     /// Events accepted at the last checkpoint.
     events: u64,
+    /// Events between checkpoints.
+    every: u64,
 }
 
 impl Checkpoints {
     /// Whether a checkpoint is due, with `events` accepted so far.
     pub fn due(&self, events: u64) -> bool {
-        events.saturating_sub(self.events) >= EVERY_EVENTS || self.since.elapsed() >= EVERY
+        events.saturating_sub(self.events) >= self.every || self.since.elapsed() >= EVERY
     }
 
     /// Hands a checkpoint to the writer: `delta` with the files' lengths

@@ -3,6 +3,7 @@
 //! the uninterrupted run would have (same records, same order).
 
 use super::output::{ActionKind, WorkflowStats};
+use super::record::Payload;
 use super::value::{Millis, Value};
 use smol_str::SmolStr;
 use std::sync::Arc;
@@ -83,4 +84,142 @@ pub struct JourneyRow {
     pub wake_at: Millis,
     pub trigger: Option<Arc<EventRow>>,
     pub received: Option<Arc<EventRow>>,
+}
+
+/// How a state written by one program goes on with a changed one: each
+/// thing the state numbers by its place in the program (contact fields,
+/// workflows, events and their fields, tallied history predicates, the
+/// bits of attribute and inactivity triggers), the new place's old one, or
+/// `None` for a new one. Built by matching names (`nurture run` matches
+/// fields, workflows and events by name, predicates by their compiled form).
+#[derive(Clone, Debug, Default)]
+pub struct Migration {
+    /// Per new field: the old field, or `None` (then `defaults`).
+    pub fields: Vec<Option<usize>>,
+    /// Per new field, its default (`Unset` for an optional field).
+    pub defaults: Vec<Value>,
+    /// Per new workflow: the old workflow.
+    pub workflows: Vec<Option<usize>>,
+    /// Per old event type: the new one, or `None` (its events are dropped).
+    pub events: Vec<Option<u16>>,
+    /// Per new event type: per field, the old field's slot.
+    pub event_fields: Vec<Vec<Option<usize>>>,
+    /// Per new tally: the old tally (a new one counts from the change on).
+    pub tallies: Vec<Option<usize>>,
+    /// Per new attribute-trigger bit: the old bit (a new one starts false).
+    pub condition_bits: Vec<Option<u32>>,
+    /// Per new inactivity bit: the old bit.
+    pub inactive_bits: Vec<Option<u32>>,
+}
+
+impl Snapshot {
+    /// The state in the new program's places (see [`Migration`]). Journeys
+    /// of workflows the new program lacks, and events of types it lacks,
+    /// are dropped: the caller refuses a change that would drop a journey.
+    pub fn migrate(self, m: &Migration) -> Snapshot {
+        let Snapshot {
+            mut totals,
+            contacts,
+            journeys,
+        } = self;
+        let old_workflow = |new: usize| m.workflows.get(new).copied().flatten();
+        let new_workflow: Vec<Option<u16>> = {
+            let olds = m.workflows.iter().flatten().max().map_or(0, |w| w + 1);
+            let mut map = vec![None; olds.max(totals.stats.len())];
+            for (new, old) in m.workflows.iter().enumerate() {
+                if let Some(old) = old {
+                    map[*old] = Some(new as u16);
+                }
+            }
+            map
+        };
+        let event = |e: &Arc<EventRow>| -> Option<Arc<EventRow>> {
+            let ty = m.events.get(e.ty as usize).copied().flatten()?;
+            let slots = m.event_fields.get(ty as usize)?;
+            let mut payload: Payload = slots
+                .iter()
+                .map(|old| {
+                    old.and_then(|o| e.payload.get(o).cloned())
+                        .unwrap_or_default()
+                })
+                .collect();
+            while payload.last().is_some_and(|v| matches!(v, Value::Unset)) {
+                payload.pop();
+            }
+            Some(Arc::new(EventRow {
+                ty,
+                at: e.at,
+                payload,
+            }))
+        };
+        let bits = |from: u64, map: &[Option<u32>]| -> u64 {
+            map.iter().enumerate().fold(0, |acc, (new, old)| match old {
+                Some(o) if from & (1 << o) != 0 => acc | 1 << new,
+                _ => acc,
+            })
+        };
+        let contacts = contacts
+            .into_iter()
+            .map(|c| ContactRow {
+                id: c.id,
+                attrs: m
+                    .fields
+                    .iter()
+                    .zip(&m.defaults)
+                    .map(|(old, default)| match old {
+                        Some(o) => c.attrs.get(*o).cloned().unwrap_or_else(|| default.clone()),
+                        None => default.clone(),
+                    })
+                    .collect(),
+                history: c.history.iter().filter_map(event).collect(),
+                tallies: m
+                    .tallies
+                    .iter()
+                    .map(|old| {
+                        old.and_then(|o| c.tallies.get(o).cloned())
+                            .unwrap_or(TallyRow::Count(0))
+                    })
+                    .collect(),
+                last_activity: c.last_activity,
+                activity_seq: c.activity_seq,
+                inactive_pending: bits(c.inactive_pending, &m.inactive_bits),
+                cond_bits: bits(c.cond_bits, &m.condition_bits),
+                last_entry: (0..m.workflows.len())
+                    .map(|new| {
+                        old_workflow(new)
+                            .and_then(|o| c.last_entry.get(o).copied())
+                            .unwrap_or(super::value::NEVER)
+                    })
+                    .collect(),
+            })
+            .collect();
+        let journeys = journeys
+            .into_iter()
+            .filter_map(|j| {
+                let workflow = new_workflow.get(j.workflow as usize).copied().flatten()?;
+                Some(JourneyRow {
+                    workflow,
+                    waiting_for: match j.waiting_for {
+                        Some(e) => Some(m.events.get(e as usize).copied().flatten()?),
+                        None => None,
+                    },
+                    trigger: j.trigger.as_ref().and_then(event),
+                    received: j.received.as_ref().and_then(event),
+                    ..j
+                })
+            })
+            .collect();
+        totals.stats = (0..m.workflows.len())
+            .map(|new| {
+                old_workflow(new)
+                    .and_then(|o| totals.stats.get(o).copied())
+                    .unwrap_or_default()
+            })
+            .collect();
+        Snapshot {
+            totals,
+            contacts,
+            journeys,
+        }
+    }
 }

@@ -134,7 +134,7 @@ impl History {
 }
 
 /// Marks "never entered" in [`Slot::last_entry`].
-pub const NEVER: Millis = Millis::MIN;
+pub use super::value::NEVER;
 
 /// Marks an empty [`Slot::journey`].
 pub const NO_JOURNEY: u32 = u32::MAX;

@@ -50,6 +50,9 @@ impl FromIterator<Arc<str>> for StrSet {
 /// Milliseconds since the Unix epoch (datetimes) or a length of time (durations).
 pub type Millis = i64;
 
+/// A time that never was: "never entered", "no activity yet".
+pub const NEVER: Millis = Millis::MIN;
+
 #[derive(Clone, Debug, PartialEq, Default)]
 pub enum Value {
     /// An optional field with no value.

@@ -184,3 +184,55 @@ fn other_databases_are_refused() {
     let e = state_db::load(&conn).expect_err("newer");
     assert!(e.contains("format 99, newer"), "{e}");
 }
+
+/// Checkpoints written one after the other, each only what changed since
+/// the last, leave in SQLite exactly the state a snapshot gives at that
+/// moment; a checkpoint after an event of one contact writes few rows.
+#[test]
+fn incremental_checkpoints_give_the_whole_state() {
+    use nurture::runtime::state_db::{self, Batch};
+    let prog = program();
+    let mut bytes = Vec::new();
+    workload::generate(&mut bytes, 400, 6_000, 5).expect("generated");
+    let text = String::from_utf8(bytes).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut conn = rusqlite::Connection::open(dir.path().join("state.db")).expect("open");
+    let mut it = Interpreter::new(prog.clone(), false);
+    it.track_changes();
+    // Uneven gaps between checkpoints, the first before any event.
+    let mut next = 0;
+    let mut gap = 1;
+    let mut checkpoints = 0;
+    for (i, line) in lines.iter().enumerate() {
+        if i == next {
+            let mut batch = Batch::default();
+            let totals = it.take_changes(&mut batch);
+            state_db::write(&mut conn, &batch, &totals, &[], false).expect("written");
+            let back = state_db::load(&conn).expect("loads").expect("a state");
+            assert!(back == it.snapshot(), "the state differs after line {i}");
+            checkpoints += 1;
+            gap = gap * 3 % 997 + 1;
+            next += gap;
+        }
+        let _ = it.feed_line(line);
+    }
+    assert!(checkpoints > 10, "{checkpoints}");
+    it.drain();
+    let mut batch = Batch::default();
+    let totals = it.take_changes(&mut batch);
+    state_db::write(&mut conn, &batch, &totals, &[], false).expect("written");
+    assert!(state_db::load(&conn).expect("loads") == Some(it.snapshot()));
+
+    // Nothing changed: nothing to write. One event: its contact and journeys.
+    let mut batch = Batch::default();
+    it.take_changes(&mut batch);
+    assert_eq!(batch.len(), 0);
+    it.feed_line(r#"{"at":"2027-01-01T00:00:00Z","contact":"c7","type":"contact_updated","attributes":{"score":99}}"#)
+        .expect("fed");
+    let mut batch = Batch::default();
+    it.take_changes(&mut batch);
+    // The contact, and the journeys the update started or moved on (a
+    // rewrite of every contact would be 400 rows).
+    assert!((1..=3).contains(&batch.len()), "{} rows", batch.len());
+}

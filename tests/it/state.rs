@@ -175,15 +175,117 @@ fn program_changes_are_checked_against_the_state() {
     .expect("write");
     let (c, err) = run(&[]);
     assert_eq!(c, Some(0), "{err}");
-    // The contact block changed: refused.
+    // A workflow with no journey in flight may also go.
     std::fs::write(
         prog.join("p.flow"),
-        w("a").replace("tags: set<string>", "tags: set<string>\n  score: int = 0"),
+        w("a").replace(
+            "workflow idle {\n  when contact.opted_in\n  tag \"idle\"\n}\n",
+            "",
+        ),
     )
     .expect("write");
     let (c, err) = run(&[]);
-    assert_eq!(c, Some(1), "{err}");
-    assert!(err.contains("the contact block changed"), "{err}");
+    assert_eq!(c, Some(0), "{err}");
+}
+
+/// The contact block may change as long as the stored contacts fit it: new
+/// fields optional or defaulted, removed fields' values dropped; workflows
+/// may be added anywhere and the state's journeys, counts and entries follow
+/// theirs by name. A required new field or a changed type is refused.
+#[test]
+fn a_state_goes_on_with_a_grown_contact_block_and_moved_workflows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prog = dir.path().join("p.flow");
+    let before = r#"contact {
+  email: string @channel(email)
+  nick: string?
+  tags: set<string>
+}
+event ping {}
+
+workflow waiting {
+  when ping
+  wait 1d
+  tag "a"
+}
+"#;
+    std::fs::write(&prog, before).expect("write");
+    let db = dir.path().join("state.db");
+    let run = |events: &[&str]| {
+        let e = dir.path().join("e.jsonl");
+        write(&e, events);
+        let o = bin()
+            .arg("run")
+            .arg(&prog)
+            .arg("--state")
+            .arg(&db)
+            .arg("--events")
+            .arg(&e)
+            .output()
+            .expect("runs");
+        (o.status.code(), stdout(&o), stderr(&o))
+    };
+    let (c, out, err) = run(&[
+        r#"{"at":"2026-03-01T09:00:00Z","contact":"c1","type":"contact_created","attributes":{"email":"a@x.com","nick":"n1"}}"#,
+        r#"{"at":"2026-03-01T10:00:00Z","contact":"c1","type":"ping"}"#,
+    ]);
+    assert_eq!(c, Some(0), "{err}");
+    assert_eq!(out, "", "the journey waits");
+    // `nick` goes, `score` and `plan` come; a workflow goes before `waiting`.
+    let after = before
+        .replace("  nick: string?\n", "  score: int = 7\n  plan: string?\n")
+        .replace(
+            "workflow waiting {",
+            "workflow first {\n  when ping\n  tag \"first\"\n}\n\nworkflow waiting {",
+        );
+    std::fs::write(&prog, &after).expect("write");
+    let (c, out, err) = run(&[r#"{"at":"2026-03-02T12:00:00Z","contact":"c1","type":"ping"}"#]);
+    assert_eq!(c, Some(0), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].contains(r#""at":"2026-03-02T10:00:00Z""#)
+            && lines[0].contains(r#""workflow":"waiting""#)
+            && lines[0].contains(r#""tag":"a""#),
+        "the journey from before ends as it would have: {out}"
+    );
+    assert!(
+        lines[1].contains(r#""workflow":"first""#),
+        "the new workflow runs: {out}"
+    );
+    assert!(
+        err.contains("first") && err.contains("waiting"),
+        "the summary counts both: {err}"
+    );
+    let o = bin()
+        .args(["inspect", "--format", "json", "--state"])
+        .arg(&db)
+        .arg("c1")
+        .output()
+        .expect("inspects");
+    let c1: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(
+        c1["attributes"],
+        serde_json::json!({"email": "a@x.com", "score": 7, "plan": null, "tags": ["a", "first"]}),
+        "{c1}"
+    );
+
+    // A required new field, or a field whose type changed: refused.
+    for (change, says) in [
+        (
+            after.replace("  plan: string?\n", "  plan: string?\n  region: string\n"),
+            "new field `region: string` is required",
+        ),
+        (
+            after.replace("score: int = 7", "score: string = \"7\""),
+            "field `score: int` is now `score: string`",
+        ),
+    ] {
+        std::fs::write(&prog, &change).expect("write");
+        let (c, _, err) = run(&[]);
+        assert_eq!(c, Some(1), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
 }
 
 /// A state in use, a file that is not a state and one that is not a
@@ -381,6 +483,8 @@ fn a_run_killed_at_any_moment_loses_and_repeats_nothing() {
             .arg("--out")
             .arg(out)
             .arg("--drain")
+            // A checkpoint every 5,000 events: kills land after many.
+            .env("NURTURE_CHECKPOINT_EVENTS", "5000")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         c
@@ -392,6 +496,8 @@ fn a_run_killed_at_any_moment_loses_and_repeats_nothing() {
     let (db, out) = (dir.path().join("crash.db"), dir.path().join("crash.out"));
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut kills = 0;
+    let mut midway = 0;
+    let size = std::fs::metadata(&events).expect("size").len();
     while kills < 30 {
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         let wait = std::time::Duration::from_millis((seed >> 33) % 1_500);
@@ -407,7 +513,27 @@ fn a_run_killed_at_any_moment_loses_and_repeats_nothing() {
         child.kill().expect("SIGKILL");
         child.wait().expect("reaped");
         kills += 1;
+        // Where the last checkpoint before the kill left the input.
+        if let Ok(conn) = rusqlite::Connection::open(&db) {
+            let input: Option<String> = conn
+                .query_row("SELECT value FROM meta WHERE key = 'input'", [], |r| {
+                    r.get(0)
+                })
+                .ok();
+            if let Some(bytes) = input
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["bytes"].as_u64())
+            {
+                if bytes > 0 && bytes < size {
+                    midway += 1;
+                }
+            }
+        }
     }
+    assert!(
+        midway > 0,
+        "no kill came after a checkpoint in the middle of the input"
+    );
     let status = command(&db, &out).status().expect("runs");
     assert_eq!(status.code(), Some(0));
     let (a, b) = (
