@@ -23,11 +23,24 @@ pub struct Snapshot {
 /// Takes the rows of a state that changed, one at a time (see
 /// [`super::Interpreter::take_changes`]).
 pub trait Changes {
+    /// How many contacts and journeys are about to come (to reserve room).
+    fn expect(&mut self, _contacts: usize, _journeys: usize) {}
+
     /// A contact added or changed: its first-seen index and the contact (a
     /// row the caller reuses for the next one).
     fn contact(&mut self, n: u32, row: &ContactRow);
-    /// A journey started or changed, or `None` for one that ended.
-    fn journey(&mut self, id: u32, row: Option<&JourneyRow>);
+    /// A journey started, moved on, or ended.
+    fn journey(&mut self, id: u32, change: JourneyChange<'_>);
+}
+
+/// What became of a journey since changes were last taken.
+#[derive(Clone, Copy, Debug)]
+pub enum JourneyChange<'a> {
+    /// It started (its id may be that of one that ended since).
+    Started(&'a JourneyRow),
+    /// It moved on: only its place, wait and received event changed.
+    Moved(&'a JourneyRow),
+    Ended,
 }
 
 /// The run's clock and counters: small, and written whole every time.

@@ -14,7 +14,9 @@
 
 use super::output::WorkflowStats;
 use super::record::Payload;
-use super::snapshot::{Changes, ContactRow, EventRow, JourneyRow, Snapshot, TallyRow, Totals};
+use super::snapshot::{
+    Changes, ContactRow, EventRow, JourneyChange, JourneyRow, Snapshot, TallyRow, Totals,
+};
 use super::store::NEVER;
 use super::value::{write_json_str, StrSet, Value};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -52,7 +54,7 @@ CREATE TABLE IF NOT EXISTS workflow_counts (
 /// checkpoint, whose recorded `--out` length then cuts the file back.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 4096;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4096;",
     )
 }
 
@@ -73,7 +75,7 @@ pub fn save_with(
         batch.contact(n as u32, c);
     }
     for j in &snap.journeys {
-        batch.journey(j.id, Some(j));
+        batch.journey(j.id, JourneyChange::Started(j));
     }
     write(conn, &batch, &snap.totals, extra, true)
 }
@@ -143,7 +145,10 @@ fn write_totals(tx: &Transaction, t: &Totals, extra: &[(&str, String)]) -> rusql
 pub struct Batch {
     text: String,
     contacts: Vec<ContactCols>,
+    /// Journeys started: written whole.
     journeys: Vec<JourneyCols>,
+    /// Journeys that moved on: their changing columns updated.
+    moved: Vec<JourneyCols>,
     /// Journeys that ended.
     gone: Vec<u32>,
 }
@@ -177,6 +182,13 @@ struct JourneyCols {
 }
 
 impl Changes for Batch {
+    fn expect(&mut self, contacts: usize, journeys: usize) {
+        // About 120 bytes of text a contact, 50 a journey (its trigger).
+        self.text.reserve(contacts * 120 + journeys * 50);
+        self.contacts.reserve(contacts);
+        self.journeys.reserve(journeys);
+    }
+
     fn contact(&mut self, n: u32, c: &ContactRow) {
         let text = [
             self.column(|t| t.push_str(&c.id)),
@@ -195,20 +207,30 @@ impl Changes for Batch {
         });
     }
 
-    fn journey(&mut self, id: u32, row: Option<&JourneyRow>) {
-        let Some(j) = row else {
-            self.gone.push(id);
-            return;
+    fn journey(&mut self, id: u32, change: JourneyChange<'_>) {
+        let (j, started) = match change {
+            JourneyChange::Started(j) => (j, true),
+            JourneyChange::Moved(j) => (j, false),
+            JourneyChange::Ended => {
+                self.gone.push(id);
+                return;
+            }
         };
-        let trigger = j
-            .trigger
-            .as_ref()
-            .map(|e| self.column(|t| write_event(t, e)));
+        // A journey's trigger never changes: written when it starts.
+        let trigger = match &j.trigger {
+            Some(e) if started => Some(self.column(|t| write_event(t, e))),
+            _ => None,
+        };
         let received = j
             .received
             .as_ref()
             .map(|e| self.column(|t| write_event(t, e)));
-        self.journeys.push(JourneyCols {
+        let to = if started {
+            &mut self.journeys
+        } else {
+            &mut self.moved
+        };
+        to.push(JourneyCols {
             id,
             workflow: j.workflow,
             waiting_for: j.waiting_for,
@@ -226,7 +248,7 @@ impl Changes for Batch {
 impl Batch {
     /// Rows in the batch: contacts and journeys changed, journeys ended.
     pub fn len(&self) -> usize {
-        self.contacts.len() + self.journeys.len() + self.gone.len()
+        self.contacts.len() + self.journeys.len() + self.moved.len() + self.gone.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -273,6 +295,18 @@ impl Batch {
             put.raw_bind_parameter(8, j.wake_at)?;
             put.raw_bind_parameter(9, j.trigger.map(text))?;
             put.raw_bind_parameter(10, j.received.map(text))?;
+            put.raw_execute()?;
+        }
+        let mut put = tx.prepare_cached(
+            "UPDATE journeys SET pc = ?2, generation = ?3, waiting_for = ?4, wake_at = ?5, received_event = ?6 WHERE id = ?1",
+        )?;
+        for j in &self.moved {
+            put.raw_bind_parameter(1, j.id)?;
+            put.raw_bind_parameter(2, j.pc)?;
+            put.raw_bind_parameter(3, j.generation as i64)?;
+            put.raw_bind_parameter(4, j.waiting_for)?;
+            put.raw_bind_parameter(5, j.wake_at)?;
+            put.raw_bind_parameter(6, j.received.map(text))?;
             put.raw_execute()?;
         }
         let mut gone = tx.prepare_cached("DELETE FROM journeys WHERE id = ?1")?;
@@ -433,6 +467,12 @@ fn array(j: &Json) -> Result<&Vec<Json>, String> {
         .ok_or_else(|| format!("expected a JSON array, found {j}"))
 }
 
+/// An integer, without the formatting machinery (a checkpoint writes
+/// millions).
+fn int(buf: &mut String, i: impl itoa::Integer) {
+    buf.push_str(itoa::Buffer::new().format(i));
+}
+
 fn write_list<T>(buf: &mut String, items: &[T], mut each: impl FnMut(&mut String, &T)) {
     buf.push('[');
     for (i, item) in items.iter().enumerate() {
@@ -455,7 +495,7 @@ fn write_value(buf: &mut String, v: &Value) {
         Value::Unset => buf.push_str("null"),
         Value::Bool(b) => buf.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => {
-            let _ = write!(buf, "{i}");
+            int(buf, *i);
         }
         // Finite floats keep a fraction or an exponent, so they read back
         // as floats; JSON has no other floats.
@@ -465,10 +505,14 @@ fn write_value(buf: &mut String, v: &Value) {
         Value::Float(_) => buf.push_str("null"),
         Value::Str(s) => write_json_str(buf, s),
         Value::Datetime(t) => {
-            let _ = write!(buf, "{{\"t\":{t}}}");
+            buf.push_str("{\"t\":");
+            int(buf, *t);
+            buf.push('}');
         }
         Value::Duration(d) => {
-            let _ = write!(buf, "{{\"d\":{d}}}");
+            buf.push_str("{\"d\":");
+            int(buf, *d);
+            buf.push('}');
         }
         Value::Set(s) => {
             buf.push_str("{\"s\":");
@@ -510,7 +554,7 @@ fn write_time(buf: &mut String, t: i64) {
     if t == NEVER {
         buf.push_str("null");
     } else {
-        let _ = write!(buf, "{t}");
+        int(buf, t);
     }
 }
 
@@ -522,7 +566,11 @@ fn time(j: &Json) -> Result<i64, String> {
 }
 
 fn write_event(buf: &mut String, e: &EventRow) {
-    let _ = write!(buf, "{{\"type\":{},\"at\":{},\"payload\":", e.ty, e.at);
+    buf.push_str("{\"type\":");
+    int(buf, e.ty);
+    buf.push_str(",\"at\":");
+    int(buf, e.at);
+    buf.push_str(",\"payload\":");
     write_values(buf, &e.payload);
     buf.push('}');
 }
@@ -545,10 +593,10 @@ fn event_row(j: &Json) -> Result<Arc<EventRow>, String> {
 fn write_tally(buf: &mut String, t: &TallyRow) {
     match t {
         TallyRow::Count(n) => {
-            let _ = write!(buf, "{n}");
+            int(buf, *n);
         }
         TallyRow::Times(times) => write_list(buf, times, |buf, t| {
-            let _ = write!(buf, "{t}");
+            int(buf, *t);
         }),
     }
 }
@@ -575,6 +623,11 @@ pub struct Writer<M: Send + 'static> {
     thread: Option<JoinHandle<Result<(), String>>>,
 }
 
+/// Checkpoints that may wait while one is written: the rows of a run's
+/// first checkpoints come in a burst (every contact is new), and a queue
+/// lets the run go on meanwhile, for the memory of the batches waiting.
+const QUEUE: usize = 2;
+
 /// The `meta` entries a checkpoint's mark stands for, made on the writer's
 /// thread just before the checkpoint is committed.
 pub type Entries = Vec<(&'static str, String)>;
@@ -587,9 +640,7 @@ impl<M: Send + 'static> Writer<M> {
         mut conn: Connection,
         mut before: impl FnMut(M) -> Result<Entries, String> + Send + 'static,
     ) -> std::io::Result<Writer<M>> {
-        // No queue: a checkpoint is handed over when the writer is free, so
-        // at most one waits beside the one being written.
-        let (queue, checkpoints) = mpsc::sync_channel::<(Batch, Totals, M)>(0);
+        let (queue, checkpoints) = mpsc::sync_channel::<(Batch, Totals, M)>(QUEUE);
         let thread = std::thread::Builder::new()
             .name("nurture-state".into())
             .spawn(move || {

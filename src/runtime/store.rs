@@ -194,6 +194,9 @@ struct Dirty {
     on: bool,
     contacts: Marks,
     journeys: Marks,
+    /// Journeys started since: written whole, where the others are only
+    /// updated.
+    started: Marks,
 }
 
 /// Indices listed once each (a bit per index says whether it is listed).
@@ -239,6 +242,14 @@ impl Dirty {
     fn journey(&mut self, id: u32) {
         if self.on {
             self.journeys.mark(id);
+        }
+    }
+
+    #[inline]
+    fn started(&mut self, id: u32) {
+        if self.on {
+            self.journeys.mark(id);
+            self.started.mark(id);
         }
     }
 }
@@ -382,7 +393,7 @@ impl Store {
             }
         };
         self.slot_mut(contact, workflow).journey = id;
-        self.dirty.journey(id);
+        self.dirty.started(id);
         id
     }
 
@@ -424,7 +435,7 @@ impl Store {
 
 // ------------------------------------------------------------------ snapshots
 
-use super::snapshot::{Changes, ContactRow, EventRow, JourneyRow, TallyRow};
+use super::snapshot::{Changes, ContactRow, EventRow, JourneyChange, JourneyRow, TallyRow};
 
 fn journey_row(id: u32, j: &Journey) -> JourneyRow {
     JourneyRow {
@@ -496,13 +507,27 @@ impl Store {
     pub(crate) fn take_changes(&mut self, into: &mut dyn Changes) {
         // One row, refilled for each contact: no allocation per contact.
         let mut row = ContactRow::default();
-        for c in self.dirty.contacts.take() {
+        let contacts = self.dirty.contacts.take();
+        let journeys = self.dirty.journeys.take();
+        into.expect(contacts.len(), journeys.len());
+        for c in contacts {
             self.contact_row(c, &mut row);
             into.contact(c, &row);
         }
-        for id in self.dirty.journeys.take() {
-            let j = self.journey(id).map(|j| journey_row(id, j));
-            into.journey(id, j.as_ref());
+        let started = self.dirty.started.take();
+        for id in journeys {
+            let change = match self.journey(id).map(|j| journey_row(id, j)) {
+                Some(row) if started.binary_search(&id).is_ok() => {
+                    into.journey(id, JourneyChange::Started(&row));
+                    continue;
+                }
+                Some(row) => {
+                    into.journey(id, JourneyChange::Moved(&row));
+                    continue;
+                }
+                None => JourneyChange::Ended,
+            };
+            into.journey(id, change);
         }
     }
 
