@@ -266,9 +266,8 @@ impl Session {
         if path.is_empty() {
             return Err("use `:state DB`, DB a `--state` database\n".into());
         }
-        let conn =
-            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .map_err(|e| format!("cannot open the state `{path}`: {e}\n"))?;
+        let conn = crate::runtime::state_db::open_to_read(std::path::Path::new(path))
+            .map_err(|e| format!("cannot open the state `{path}`: {e}\n"))?;
         let snap = crate::runtime::state_db::load(&conn)
             .map_err(|e| format!("`{path}`: {e}\n"))?
             .ok_or_else(|| format!("`{path}` holds no state yet\n"))?;

@@ -48,11 +48,8 @@ fn inspect(args: &InspectArgs) -> Result<String, String> {
     if !args.state.exists() {
         return Err(format!("there is no state `{shown}`"));
     }
-    let conn = rusqlite::Connection::open_with_flags(
-        &args.state,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .map_err(|e| format!("cannot open the state `{shown}`: {e}"))?;
+    let conn = state_db::open_to_read(&args.state)
+        .map_err(|e| format!("cannot open the state `{shown}`: {e}"))?;
     let snap = state_db::load(&conn)
         .map_err(|e| format!("`{shown}`: {e}"))?
         .ok_or_else(|| format!("`{shown}` holds no state yet"))?;

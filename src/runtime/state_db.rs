@@ -58,6 +58,20 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     )
 }
 
+/// Opens a state only to read it (`nurture inspect`, the REPL). Opened for
+/// writing where the file allows, with every write refused, so that closing
+/// it leaves no write-ahead log files beside the database; read-only where
+/// it does not.
+pub fn open_to_read(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    use rusqlite::OpenFlags;
+    let writable = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .and_then(|c| c.execute_batch("PRAGMA query_only = ON").map(|()| c));
+    match writable {
+        Ok(c) => Ok(c),
+        Err(_) => Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY),
+    }
+}
+
 /// Writes `snap` as the whole state, in one transaction.
 pub fn save(conn: &mut Connection, snap: &Snapshot) -> rusqlite::Result<()> {
     save_with(conn, snap, &[])

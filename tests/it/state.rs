@@ -355,6 +355,13 @@ fn inspect_shows_the_same_state_for_the_same_input() {
     assert_eq!(c, Some(0), "{err}");
     let (_, b, _) = inspect(&grown_db, &[]);
     assert_eq!(a, b);
+    // Reading a state leaves nothing beside it.
+    let beside: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("whole.db") && n != "whole.db")
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
     let v: serde_json::Value = serde_json::from_str(&a).expect("json");
     assert_eq!(v["contacts"], 4, "{a}");
     assert_eq!(v["clock"], "2026-03-09T09:00:00Z", "{a}");
