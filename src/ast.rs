@@ -20,6 +20,7 @@ pub enum Item {
     Contact(ContactBlock),
     Event(EventDecl),
     Workflow(Workflow),
+    Test(TestBlock),
 }
 
 impl Program {
@@ -42,6 +43,24 @@ impl Program {
             Item::Workflow(w) => Some(w),
             _ => None,
         })
+    }
+
+    pub fn tests(&self) -> impl Iterator<Item = &TestBlock> {
+        self.items.iter().filter_map(|i| match i {
+            Item::Test(t) => Some(t),
+            _ => None,
+        })
+    }
+}
+
+impl Item {
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Contact(c) => c.span,
+            Item::Event(e) => e.span,
+            Item::Workflow(w) => w.span,
+            Item::Test(t) => t.span,
+        }
     }
 }
 
@@ -427,4 +446,90 @@ impl std::hash::Hash for Expr {
             ExprKind::IsSet { operand, negated } => (operand, negated).hash(h),
         }
     }
+}
+
+// ------------------------------------------------------------------ tests
+
+/// `test "name" { steps }`: a run from no contacts, driven by steps and
+/// checked by claims (section 8 of the language).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestBlock {
+    pub name: StrLit,
+    pub steps: Vec<TestStep>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestStep {
+    pub kind: StepKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepKind {
+    /// `at DATETIME`: the clock moves there (never back).
+    At(Expr),
+    /// `advance DURATION`.
+    Advance(DurationLit),
+    /// `contact ID { ... }`: a `contact_created` event, now.
+    Contact { id: Ident, fields: Vec<MapEntry> },
+    /// `update ID { ... }`: a `contact_updated` event, now.
+    Update { id: Ident, fields: Vec<MapEntry> },
+    /// `given ID { ... }`: a preloaded contact (fires nothing).
+    Given { id: Ident, fields: Vec<MapEntry> },
+    /// `event ID TYPE { ... }`.
+    Event {
+        id: Ident,
+        event: Ident,
+        fields: Vec<MapEntry>,
+    },
+    /// `expect ID: CLAIM`.
+    Expect { id: Ident, claim: Claim },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Claim {
+    /// An action was emitted (and is now matched), optionally at a time.
+    Action {
+        pattern: ActionPattern,
+        at: Option<Expr>,
+    },
+    /// `no PATTERN`: no unmatched action matches.
+    No(ActionPattern),
+    /// `nothing else`: every action so far is matched.
+    NothingElse,
+    /// `in WORKFLOW` / `not in WORKFLOW`.
+    In { workflow: Ident, negated: bool },
+    /// `WORKFLOW completed|converted|exited|failed`.
+    Outcome { workflow: Ident, outcome: Ident },
+    /// A `bool` expression over `contact.F` and `now`.
+    Holds(Expr),
+}
+
+/// An action written like the statement that emits it, parts left off
+/// matching anything.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionPattern {
+    pub kind: PatternKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum PatternKind {
+    Send {
+        channel: Option<Ident>,
+        template: Option<StrLit>,
+        data: Option<Vec<MapEntry>>,
+    },
+    Tag(Option<StrLit>),
+    Untag(Option<StrLit>),
+    Set {
+        field: Ident,
+        value: Option<Expr>,
+    },
+    AddToList(Option<StrLit>),
+    RemoveFromList(Option<StrLit>),
+    AddToAudience(Option<StrLit>),
+    Notify(Option<StrLit>),
+    Webhook(Option<StrLit>),
 }

@@ -6,6 +6,7 @@
 
 mod expr;
 mod flow;
+mod tests;
 pub mod schema;
 pub mod types;
 
@@ -75,6 +76,13 @@ pub fn check(program: &Program) -> Checked {
         };
         flow::workflow(&mut cx, wf);
     }
+    for t in program.tests() {
+        let mut cx = expr::ExprChecker {
+            schema: &schema,
+            diags: &mut diags,
+        };
+        tests::test(&mut cx, program, t);
+    }
     limits(program, &mut diags);
     if contacts.is_empty() {
         // Without a schema every field is unknown: the missing block says it once.
@@ -143,11 +151,7 @@ fn limits(program: &Program, diags: &mut Vec<Diagnostic>) {
 }
 
 fn item_span_start(item: &Item) -> Span {
-    let span = match item {
-        Item::Contact(c) => c.span,
-        Item::Event(e) => e.span,
-        Item::Workflow(w) => w.span,
-    };
+    let span = item.span();
     Span {
         end: span.start,
         ..span
@@ -202,4 +206,22 @@ pub(crate) mod unknown {
         "function",
     );
     pub const TYPE: Unknown = kind(Code::UnknownType, "unknown type", "not a type", "type");
+    pub const WORKFLOW: Unknown = kind(
+        Code::UnknownWorkflow,
+        "unknown workflow",
+        "no such workflow",
+        "workflow",
+    );
+    pub const CONTACT: Unknown = kind(
+        Code::TestUnknownContact,
+        "no contact of this test is named",
+        "not created by an earlier step",
+        "contact",
+    );
+    pub const PAYLOAD: Unknown = kind(
+        Code::UnknownPayloadField,
+        "the event has no field",
+        "unknown field",
+        "field",
+    );
 }

@@ -40,11 +40,7 @@ pub fn format_source(text: &str) -> Result<String, Vec<Diagnostic>> {
 }
 
 fn item_span(item: &Item) -> crate::source::Span {
-    match item {
-        Item::Contact(c) => c.span,
-        Item::Event(e) => e.span,
-        Item::Workflow(w) => w.span,
-    }
+    item.span()
 }
 
 struct Comment {
@@ -207,7 +203,25 @@ impl<'a> Printer<'a> {
                 );
             }
             Item::Workflow(w) => self.workflow(w),
+            Item::Test(t) => self.test(t),
         }
+    }
+
+    fn test(&mut self, t: &TestBlock) {
+        self.line(
+            0,
+            format!("test {} {{", pretty::string(&t.name.value)),
+            t.span.start as usize,
+        );
+        let mut prev_end: Option<u32> = None;
+        for s in &t.steps {
+            if let Some(end) = prev_end {
+                self.keep_blank(end as usize, s.span.start as usize);
+            }
+            self.line(1, step(s), s.span.start as usize);
+            prev_end = Some(s.span.end);
+        }
+        self.close(0, "}", t.span.end as usize);
     }
 
     fn workflow(&mut self, w: &Workflow) {
@@ -434,6 +448,93 @@ fn event_match(m: &EventMatch) -> String {
     match &m.filter {
         Some(f) => format!("{} where {}", m.event.name, pretty::expr(f)),
         None => m.event.name.clone(),
+    }
+}
+
+fn step(s: &TestStep) -> String {
+    match &s.kind {
+        StepKind::At(e) => format!("at {}", pretty::expr(e)),
+        StepKind::Advance(d) => format!("advance {}", pretty::duration(d.seconds)),
+        StepKind::Contact { id, fields } => format!("contact {} {}", test_id(id), record(fields)),
+        StepKind::Update { id, fields } => format!("update {} {}", test_id(id), record(fields)),
+        StepKind::Given { id, fields } => format!("given {} {}", test_id(id), record(fields)),
+        StepKind::Event { id, event, fields } if fields.is_empty() => {
+            format!("event {} {}", test_id(id), event.name)
+        }
+        StepKind::Event { id, event, fields } => {
+            format!("event {} {} {}", test_id(id), event.name, record(fields))
+        }
+        StepKind::Expect { id, claim } => format!("expect {}: {}", test_id(id), self::claim(claim)),
+    }
+}
+
+/// A contact id: bare when it is a plain name, quoted otherwise.
+fn test_id(id: &Ident) -> String {
+    let plain = id.name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && id.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !crate::vocabulary::KEYWORDS.contains(&id.name.as_str());
+    if plain {
+        id.name.clone()
+    } else {
+        pretty::string(&id.name)
+    }
+}
+
+fn record(fields: &[MapEntry]) -> String {
+    if fields.is_empty() {
+        return "{}".into();
+    }
+    let parts: Vec<String> = fields
+        .iter()
+        .map(|e| format!("{}: {}", e.key.name, pretty::expr(&e.value)))
+        .collect();
+    format!("{{ {} }}", parts.join(", "))
+}
+
+fn claim(c: &Claim) -> String {
+    match c {
+        Claim::Action { pattern: p, at } => match at {
+            Some(at) => format!("{} at {}", self::pattern(p), pretty::expr(at)),
+            None => self::pattern(p),
+        },
+        Claim::No(p) => format!("no {}", self::pattern(p)),
+        Claim::NothingElse => "nothing else".into(),
+        Claim::In { workflow, negated } => {
+            format!("{}in {}", if *negated { "not " } else { "" }, workflow.name)
+        }
+        Claim::Outcome { workflow, outcome } => format!("{} {}", workflow.name, outcome.name),
+        Claim::Holds(e) => pretty::expr(e),
+    }
+}
+
+fn pattern(p: &ActionPattern) -> String {
+    let opt = |s: &Option<StrLit>| {
+        s.as_ref()
+            .map(|s| format!(" {}", pretty::string(&s.value)))
+            .unwrap_or_default()
+    };
+    match &p.kind {
+        PatternKind::Send {
+            channel,
+            template,
+            data,
+        } => format!(
+            "send{}{}{}",
+            channel.as_ref().map(|c| format!(" {}", c.name)).unwrap_or_default(),
+            opt(template),
+            with(data)
+        ),
+        PatternKind::Tag(s) => format!("tag{}", opt(s)),
+        PatternKind::Untag(s) => format!("untag{}", opt(s)),
+        PatternKind::Set { field, value } => match value {
+            Some(v) => format!("set contact.{} = {}", field.name, pretty::expr(v)),
+            None => format!("set contact.{}", field.name),
+        },
+        PatternKind::AddToList(s) => format!("add to list{}", opt(s)),
+        PatternKind::RemoveFromList(s) => format!("remove from list{}", opt(s)),
+        PatternKind::AddToAudience(s) => format!("add to audience{}", opt(s)),
+        PatternKind::Notify(s) => format!("notify{}", opt(s)),
+        PatternKind::Webhook(s) => format!("webhook{}", opt(s)),
     }
 }
 

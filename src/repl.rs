@@ -238,6 +238,7 @@ impl Session {
             crate::ast::Item::Event(_) => true,
             crate::ast::Item::Contact(c) => c.span.file != new_file,
             crate::ast::Item::Workflow(w) => w.span.file != new_file,
+            crate::ast::Item::Test(t) => t.span.file != new_file,
         });
         let prog = Arc::new(compile(
             &self.analysis.program,

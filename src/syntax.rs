@@ -3,7 +3,7 @@
 //! pest recognises (`syntax/grammar.rs`), `syntax/lower.rs` builds the AST
 //! and `syntax/error.rs` words the failures. A file is parsed one top-level
 //! item at a time: after a syntax error, parsing resumes at the next line
-//! that starts a `contact`, `event` or `workflow`, so one run reports the
+//! that starts a `contact`, `event`, `workflow` or `test`, so one run reports the
 //! errors of every item.
 
 mod error;
@@ -245,7 +245,7 @@ fn resume_point(text: &str, after: usize) -> Option<usize> {
     loop {
         let line = &text[line_start..];
         let trimmed = line.trim_start();
-        for kw in ["workflow", "event", "contact"] {
+        for kw in ["workflow", "event", "contact", "test"] {
             if let Some(rest) = trimmed.strip_prefix(kw) {
                 if rest.starts_with([' ', '\t', '{']) {
                     return Some(line_start + (line.len() - trimmed.len()));

@@ -76,6 +76,10 @@ codes! {
     UnknownFunction => "nurture::type::unknown-function",
     UnknownPayloadField => "nurture::type::unknown-payload-field",
     UnknownType => "nurture::type::unknown-type",
+    UnknownWorkflow => "nurture::type::unknown-workflow",
+    MissingField => "nurture::type::missing-field",
+    TestUnknownContact => "nurture::test::unknown-contact",
+    TestNotLiteral => "nurture::test::not-literal",
 }
 
 impl fmt::Display for Code {

@@ -100,8 +100,9 @@ impl Lower {
             Rule::contact_block => Some(Item::Contact(self.lower_contact(pair))),
             Rule::event_decl => Some(Item::Event(self.lower_event(pair))),
             Rule::workflow => Some(Item::Workflow(self.lower_workflow(pair))),
+            Rule::test_block => Some(Item::Test(self.lower_test(pair))),
             Rule::EOI => None,
-            r => unreachable!("an item is a contact block, event or workflow, not {r:?}"),
+            r => unreachable!("an item is a contact block, event, workflow or test, not {r:?}"),
         }
     }
 
@@ -452,10 +453,12 @@ impl Lower {
         }
     }
 
-    /// with_clause = { kw_with ~ "{" ~ map_entry,* ~ "}" }
+    /// with_clause = { kw_with ~ "{" ~ map_entry,* ~ "}" }, and
+    /// record = { "{" ~ map_entry,* ~ "}" }
     fn lower_with(&mut self, pair: Pair<Rule>) -> Vec<MapEntry> {
+        let skip = usize::from(pair.as_rule() == Rule::with_clause);
         pair.into_inner()
-            .skip(1)
+            .skip(skip)
             .map(|e| {
                 let mut kv = e.into_inner();
                 let key = self.ident(next(&mut kv));
@@ -695,6 +698,180 @@ impl Lower {
         }
     }
 
+    /// test_block = { kw_test ~ string_lit ~ "{" ~ test_step* ~ "}" }
+    fn lower_test(&mut self, pair: Pair<Rule>) -> TestBlock {
+        let span = self.span(&pair);
+        let (text, base) = (pair.as_str(), self.offset + pair.as_span().start());
+        let between = |from: u32, to: u32| {
+            text.get(from as usize - base..to as usize - base)
+                .unwrap_or("\n")
+        };
+        let mut inner = pair.into_inner().skip(1);
+        let name = self.lower_str(next(&mut inner));
+        let mut steps: Vec<TestStep> = Vec::new();
+        for p in inner {
+            let step = self.lower_step(p);
+            // `expect ID: PATTERN at DATETIME`: an `at` on the line of an
+            // action claim is the claim's time, not a step.
+            if let (StepKind::At(t), Some(last)) = (&step.kind, steps.last_mut()) {
+                let same_line = !between(last.span.end, step.span.start).contains('\n');
+                if let StepKind::Expect {
+                    claim: Claim::Action { at: at @ None, .. },
+                    ..
+                } = &mut last.kind
+                {
+                    if same_line {
+                        *at = Some(t.clone());
+                        last.span.end = step.span.end;
+                        continue;
+                    }
+                }
+            }
+            steps.push(step);
+        }
+        TestBlock { name, steps, span }
+    }
+
+    fn lower_step(&mut self, pair: Pair<Rule>) -> TestStep {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner().skip(1);
+        let kind = match rule {
+            Rule::step_at => StepKind::At(self.lower_primary(next(&mut inner))),
+            Rule::step_advance => StepKind::Advance(self.lower_duration(next(&mut inner))),
+            Rule::step_contact | Rule::step_update | Rule::step_given => {
+                let id = self.test_id(next(&mut inner));
+                let fields = self.lower_with(next(&mut inner));
+                match rule {
+                    Rule::step_contact => StepKind::Contact { id, fields },
+                    Rule::step_update => StepKind::Update { id, fields },
+                    _ => StepKind::Given { id, fields },
+                }
+            }
+            Rule::step_event => {
+                let id = self.test_id(next(&mut inner));
+                let event = self.ident(next(&mut inner));
+                let fields = inner.next().map(|r| self.lower_with(r)).unwrap_or_default();
+                StepKind::Event { id, event, fields }
+            }
+            Rule::step_expect => {
+                let id = self.test_id(next(&mut inner));
+                let claim = self.lower_claim(next(&mut inner));
+                StepKind::Expect { id, claim }
+            }
+            r => unreachable!("a test step, not {r:?}"),
+        };
+        TestStep { kind, span }
+    }
+
+    /// test_id = { string_lit | name }
+    fn test_id(&mut self, pair: Pair<Rule>) -> Ident {
+        let inner = last_inner(pair);
+        match inner.as_rule() {
+            Rule::string_lit => {
+                let s = self.lower_str(inner);
+                Ident {
+                    name: s.value,
+                    span: s.span,
+                }
+            }
+            _ => self.ident(inner),
+        }
+    }
+
+    fn lower_claim(&mut self, pair: Pair<Rule>) -> Claim {
+        let rule = pair.as_rule();
+        let mut inner = pair.into_inner();
+        match rule {
+            Rule::claim_action => Claim::Action {
+                pattern: self.lower_pattern(next(&mut inner)),
+                at: None,
+            },
+            Rule::claim_no => {
+                inner.next();
+                Claim::No(self.lower_pattern(next(&mut inner)))
+            }
+            Rule::claim_nothing => Claim::NothingElse,
+            Rule::claim_in => {
+                inner.next();
+                Claim::In {
+                    workflow: self.ident(next(&mut inner)),
+                    negated: false,
+                }
+            }
+            Rule::claim_not_in => {
+                let workflow = self.ident(last_inner_of(inner));
+                Claim::In {
+                    workflow,
+                    negated: true,
+                }
+            }
+            Rule::claim_outcome => {
+                let workflow = self.ident(next(&mut inner));
+                let outcome = self.ident(next(&mut inner));
+                Claim::Outcome { workflow, outcome }
+            }
+            Rule::claim_expr => Claim::Holds(self.lower_expr(next(&mut inner))),
+            r => unreachable!("a claim, not {r:?}"),
+        }
+    }
+
+    fn lower_pattern(&mut self, pair: Pair<Rule>) -> ActionPattern {
+        let span = self.span(&pair);
+        let rule = pair.as_rule();
+        let parts: Vec<Pair<Rule>> = pair.into_inner().collect();
+        let string = |l: &mut Self, rule: Rule| {
+            parts
+                .iter()
+                .find(|p| p.as_rule() == rule)
+                .map(|p| l.lower_str(p.clone()))
+        };
+        let kind = match rule {
+            Rule::pat_send => PatternKind::Send {
+                channel: parts
+                    .iter()
+                    .find(|p| p.as_rule() == Rule::channel)
+                    .map(|p| self.ident(p.clone())),
+                template: string(self, Rule::string_lit),
+                data: parts
+                    .iter()
+                    .find(|p| p.as_rule() == Rule::with_clause)
+                    .map(|p| self.lower_with(p.clone())),
+            },
+            Rule::pat_tag => PatternKind::Tag(string(self, Rule::string_lit)),
+            Rule::pat_untag => PatternKind::Untag(string(self, Rule::string_lit)),
+            Rule::pat_set => {
+                let field = parts
+                    .iter()
+                    .find(|p| p.as_rule() == Rule::contact_field)
+                    .map(|p| self.ident(last_inner(p.clone())));
+                let value = parts
+                    .iter()
+                    .find(|p| p.as_rule() == Rule::expr)
+                    .map(|p| self.lower_expr(p.clone()));
+                PatternKind::Set {
+                    // INVARIANT: the grammar requires `contact.F` after `set`.
+                    field: field.unwrap_or_else(|| unreachable!("pat_set without a field")),
+                    value,
+                }
+            }
+            Rule::pat_add => {
+                let audience = parts.iter().any(|p| p.as_rule() == Rule::kw_audience);
+                let name = string(self, Rule::string_lit);
+                if audience {
+                    PatternKind::AddToAudience(name)
+                } else {
+                    PatternKind::AddToList(name)
+                }
+            }
+            Rule::pat_remove => PatternKind::RemoveFromList(string(self, Rule::string_lit)),
+            Rule::pat_notify => PatternKind::Notify(string(self, Rule::string_lit)),
+            Rule::pat_webhook => PatternKind::Webhook(string(self, Rule::string_lit)),
+            r => unreachable!("an action pattern, not {r:?}"),
+        };
+        ActionPattern { kind, span }
+    }
+
     fn lower_datetime(&mut self, text: &str, span: Span) -> ExprKind {
         match chrono::DateTime::parse_from_rfc3339(&text[1..]) {
             Ok(dt) => ExprKind::Datetime(dt.with_timezone(&chrono::Utc)),
@@ -810,6 +987,13 @@ fn next<'i>(pairs: &mut impl Iterator<Item = Pair<'i, Rule>>) -> Pair<'i, Rule> 
 }
 
 /// The last child of `pair`, whose production guarantees one.
+fn last_inner_of(pairs: Pairs<Rule>) -> Pair<Rule> {
+    // INVARIANT: called on rules that end with a child.
+    pairs
+        .last()
+        .unwrap_or_else(|| unreachable!("a rule with children had none"))
+}
+
 fn last_inner(pair: Pair<Rule>) -> Pair<Rule> {
     let rule = pair.as_rule();
     match pair.into_inner().last() {
