@@ -6,8 +6,8 @@
 
 mod expr;
 mod flow;
-mod tests;
 pub mod schema;
+mod tests;
 pub mod types;
 
 use crate::ast::{Item, Program};

@@ -7,6 +7,7 @@ mod lint;
 mod repl;
 mod run;
 mod state;
+mod test;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
@@ -57,6 +58,13 @@ enum Command {
     /// workflow the journeys in flight by where they stand; with a contact
     /// id, that contact's attributes, journeys and kept history.
     Inspect(inspect::InspectArgs),
+    /// Run the program's `test` blocks: each from no contacts, the clock at
+    /// 2026-01-01T00:00:00Z, its steps feeding events and moving the clock,
+    /// its claims checked against what was emitted.
+    ///
+    /// Exits 0 when every test passes, 1 when one fails and 2 when the
+    /// program does not check.
+    Test(test::TestArgs),
 }
 
 /// How diagnostics are printed.
@@ -78,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Repl(args) => repl::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Test(args) => test::run(&args),
     }
 }
 

@@ -470,8 +470,15 @@ fn step(s: &TestStep) -> String {
 
 /// A contact id: bare when it is a plain name, quoted otherwise.
 fn test_id(id: &Ident) -> String {
-    let plain = id.name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && id.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    let plain = id
+        .name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && id
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !crate::vocabulary::KEYWORDS.contains(&id.name.as_str());
     if plain {
         id.name.clone()
@@ -494,10 +501,10 @@ fn record(fields: &[MapEntry]) -> String {
 fn claim(c: &Claim) -> String {
     match c {
         Claim::Action { pattern: p, at } => match at {
-            Some(at) => format!("{} at {}", self::pattern(p), pretty::expr(at)),
-            None => self::pattern(p),
+            Some(at) => format!("{} at {}", pattern_text(p), pretty::expr(at)),
+            None => pattern_text(p),
         },
-        Claim::No(p) => format!("no {}", self::pattern(p)),
+        Claim::No(p) => format!("no {}", pattern_text(p)),
         Claim::NothingElse => "nothing else".into(),
         Claim::In { workflow, negated } => {
             format!("{}in {}", if *negated { "not " } else { "" }, workflow.name)
@@ -507,7 +514,8 @@ fn claim(c: &Claim) -> String {
     }
 }
 
-fn pattern(p: &ActionPattern) -> String {
+/// An action pattern as written.
+pub fn pattern_text(p: &ActionPattern) -> String {
     let opt = |s: &Option<StrLit>| {
         s.as_ref()
             .map(|s| format!(" {}", pretty::string(&s.value)))
@@ -520,7 +528,10 @@ fn pattern(p: &ActionPattern) -> String {
             data,
         } => format!(
             "send{}{}{}",
-            channel.as_ref().map(|c| format!(" {}", c.name)).unwrap_or_default(),
+            channel
+                .as_ref()
+                .map(|c| format!(" {}", c.name))
+                .unwrap_or_default(),
             opt(template),
             with(data)
         ),

@@ -17,4 +17,5 @@ pub mod runtime;
 pub mod source;
 pub mod suggest;
 pub mod syntax;
+pub mod testing;
 pub mod vocabulary;

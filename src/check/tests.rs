@@ -76,13 +76,16 @@ fn contact_fields(cx: &mut ExprChecker, fields: &[MapEntry], created: Option<&Id
         match schema.field(&e.key.name) {
             Some(i) => {
                 let f = &schema.fields[i];
-                literal(cx, &e.value, f.ty.unwrap_optional(), &format!("field `{}`", f.name));
+                literal(
+                    cx,
+                    &e.value,
+                    f.ty.unwrap_optional(),
+                    &format!("field `{}`", f.name),
+                );
             }
-            None => cx.diags.push(unknown::at(
-                &unknown::FIELD,
-                &e.key,
-                schema.field_names(),
-            )),
+            None => cx
+                .diags
+                .push(unknown::at(&unknown::FIELD, &e.key, schema.field_names())),
         }
     }
     if let Some(id) = created {
@@ -117,10 +120,15 @@ fn payload(cx: &mut ExprChecker, event: &Ident, fields: &[MapEntry]) {
             Diagnostic::error(
                 Code::Mismatch,
                 event.span,
-                format!("`{}` is sent by the `contact` and `update` steps", event.name),
+                format!(
+                    "`{}` is sent by the `contact` and `update` steps",
+                    event.name
+                ),
             )
             .with_label("a built-in event")
-            .with_help("write `contact ID { ... }` to create a contact, `update ID { ... }` to change one"),
+            .with_help(
+                "write `contact ID { ... }` to create a contact, `update ID { ... }` to change one",
+            ),
         );
         return;
     }
@@ -165,7 +173,9 @@ fn literal(cx: &mut ExprChecker, e: &Expr, want: &Type, what: &str) {
                 format!("{what} must be given a literal value"),
             )
             .with_label("not a literal")
-            .with_help("write the value itself, such as `\"ES\"`, `42`, `true` or `@2026-03-01T09:00:00Z`"),
+            .with_help(
+                "write the value itself, such as `\"ES\"`, `42`, `true` or `@2026-03-01T09:00:00Z`",
+            ),
         );
         return;
     }
@@ -211,7 +221,9 @@ fn claim(cx: &mut ExprChecker, c: &Claim, workflows: &[&str]) {
                         "a claim reads the contact and `now`, not an event",
                     )
                     .with_label("no event here")
-                    .with_help("claim what the event changed on the contact, or that an action was sent"),
+                    .with_help(
+                        "claim what the event changed on the contact, or that an action was sent",
+                    ),
                 );
                 return;
             }
@@ -259,11 +271,9 @@ fn pattern(cx: &mut ExprChecker, p: &ActionPattern) {
                     literal(cx, v, &ty, &format!("field `{name}`"));
                 }
             }
-            None => cx.diags.push(unknown::at(
-                &unknown::FIELD,
-                field,
-                cx.schema.field_names(),
-            )),
+            None => cx
+                .diags
+                .push(unknown::at(&unknown::FIELD, field, cx.schema.field_names())),
         },
         _ => {}
     }

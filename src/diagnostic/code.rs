@@ -80,6 +80,7 @@ codes! {
     MissingField => "nurture::type::missing-field",
     TestUnknownContact => "nurture::test::unknown-contact",
     TestNotLiteral => "nurture::test::not-literal",
+    TestFailed => "nurture::test::failed",
 }
 
 impl fmt::Display for Code {

@@ -1,0 +1,505 @@
+//! `nurture test`: a program's `test` blocks run through the runtime's front
+//! door (section 8 of the language). Each test starts from no contacts with
+//! the clock at 2026-01-01T00:00:00Z; its steps feed events and move the
+//! clock, its claims look at what was emitted and at the state.
+
+use crate::ast::{
+    ActionPattern, Claim, Expr, ExprKind, MapEntry, PatternKind, StepKind, TestBlock,
+};
+use crate::check::Schema;
+use crate::runtime::compile::compile_expr;
+use crate::runtime::output::{Action, Emitted, Lifecycle, Outcome, What};
+use crate::runtime::value::{format_datetime, Millis, Value};
+use crate::runtime::{Compiled, Interpreter};
+use crate::source::Span;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// Where every test's clock starts: 2026-01-01T00:00:00Z.
+pub const START: Millis = 1_767_225_600_000;
+
+/// What became of one test.
+#[derive(Clone, Debug)]
+pub struct TestRun {
+    pub name: String,
+    /// Where the test block starts.
+    pub span: Span,
+    /// `None` when every claim held.
+    pub failure: Option<Failure>,
+}
+
+/// Why a test failed: the step or claim, what was wrong, and the actions
+/// emitted for its contact so far (with their times), as people read them.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub span: Span,
+    pub message: String,
+    pub contact: Option<String>,
+    pub actions: Vec<String>,
+}
+
+/// Runs `test` on its own.
+pub fn run(test: &TestBlock, prog: &Arc<Compiled>) -> TestRun {
+    let mut runner = Runner {
+        it: Interpreter::new(prog.clone(), true),
+        schema: &prog.schema,
+        now: START,
+        actions: Vec::new(),
+        outcomes: HashMap::new(),
+    };
+    let failure = test.steps.iter().find_map(|step| {
+        let result = runner.step(&step.kind);
+        runner.collect();
+        result.err().map(|(message, contact)| Failure {
+            span: step.span,
+            actions: contact
+                .as_deref()
+                .map(|c| runner.actions_of(c))
+                .unwrap_or_default(),
+            contact,
+            message,
+        })
+    });
+    TestRun {
+        name: test.name.value.clone(),
+        span: test.span,
+        failure,
+    }
+}
+
+/// An action emitted, and whether a claim has matched it.
+struct Seen {
+    emitted: Emitted,
+    matched: bool,
+}
+
+struct Runner<'a> {
+    it: Interpreter,
+    schema: &'a Schema,
+    now: Millis,
+    actions: Vec<Seen>,
+    /// The latest outcome per contact and workflow.
+    outcomes: HashMap<(String, u16), Outcome>,
+}
+
+/// A failed step: the message, and the contact it was about.
+type StepError = (String, Option<String>);
+
+impl Runner<'_> {
+    fn step(&mut self, step: &StepKind) -> Result<(), StepError> {
+        match step {
+            StepKind::At(e) => {
+                let t = match &e.kind {
+                    ExprKind::Datetime(dt) => dt.timestamp_millis(),
+                    _ => return Err(("`at` needs a datetime".into(), None)),
+                };
+                if t < self.now {
+                    return Err((
+                        format!(
+                            "`at` would move the clock back, from {} to {}",
+                            format_datetime(self.now),
+                            format_datetime(t)
+                        ),
+                        None,
+                    ));
+                }
+                self.move_to(t);
+                Ok(())
+            }
+            StepKind::Advance(d) => {
+                self.move_to(self.now.saturating_add(d.seconds.saturating_mul(1000)));
+                Ok(())
+            }
+            StepKind::Contact { id, fields } => {
+                self.feed(&id.name, "contact_created", Some(fields), &[])
+            }
+            StepKind::Update { id, fields } => {
+                self.feed(&id.name, "contact_updated", Some(fields), &[])
+            }
+            StepKind::Event { id, event, fields } => self.feed(&id.name, &event.name, None, fields),
+            StepKind::Given { id, fields } => {
+                let mut line = format!("{{\"id\":{}", json_str(&id.name));
+                for e in fields {
+                    let _ = write!(line, ",{}:{}", json_str(&e.key.name), self.json(&e.value)?);
+                }
+                line.push('}');
+                self.it
+                    .load_contact_line(&line)
+                    .map_err(|e| (e, Some(id.name.clone())))
+            }
+            StepKind::Expect { id, claim } => self
+                .claim(&id.name, claim)
+                .map_err(|e| (e, Some(id.name.clone()))),
+        }
+    }
+
+    /// Moves the clock to `t`, firing the timers due up to it, included.
+    fn move_to(&mut self, t: Millis) {
+        self.it.advance_to(t);
+        self.now = t;
+    }
+
+    /// Feeds one input record, as `nurture run` reads it, at the clock.
+    fn feed(
+        &mut self,
+        id: &str,
+        ty: &str,
+        attributes: Option<&[MapEntry]>,
+        payload: &[MapEntry],
+    ) -> Result<(), StepError> {
+        let mut line = format!(
+            "{{\"at\":\"{}\",\"contact\":{},\"type\":{}",
+            format_datetime(self.now),
+            json_str(id),
+            json_str(ty)
+        );
+        if let Some(fields) = attributes {
+            line.push_str(",\"attributes\":{");
+            for (i, e) in fields.iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                let _ = write!(line, "{}:{}", json_str(&e.key.name), self.json(&e.value)?);
+            }
+            line.push('}');
+        }
+        for e in payload {
+            let _ = write!(line, ",{}:{}", json_str(&e.key.name), self.json(&e.value)?);
+        }
+        line.push('}');
+        self.it
+            .feed_line(&line)
+            .map_err(|e| (e, Some(id.to_string())))
+    }
+
+    /// A literal's value.
+    fn value(&self, e: &Expr) -> Result<Value, StepError> {
+        self.it
+            .eval(None, &compile_expr(e, self.schema), self.now)
+            .map_err(|f| (f.message, None))
+    }
+
+    /// A literal as JSON, as an input record holds it.
+    fn json(&self, e: &Expr) -> Result<String, StepError> {
+        let mut out = String::new();
+        self.value(e)?.write_json(&mut out);
+        Ok(out)
+    }
+
+    /// Takes what the runtime emitted since the last step.
+    fn collect(&mut self) {
+        for r in self.it.take_emitted() {
+            match &r.what {
+                What::Action(_) => self.actions.push(Seen {
+                    emitted: r,
+                    matched: false,
+                }),
+                What::Lifecycle(Lifecycle::End(outcome)) => {
+                    self.outcomes
+                        .insert((r.contact.to_string(), r.workflow), *outcome);
+                }
+                What::Lifecycle(_) => {}
+            }
+        }
+    }
+
+    fn claim(&mut self, id: &str, claim: &Claim) -> Result<(), String> {
+        match claim {
+            Claim::Action { pattern, at } => {
+                let at = match at {
+                    Some(e) => Some(self.value(e).map_err(|e| e.0)?),
+                    None => None,
+                };
+                let at = at.and_then(|v| match v {
+                    Value::Datetime(t) => Some(t),
+                    _ => None,
+                });
+                let found = self.actions.iter().position(|s| {
+                    !s.matched
+                        && s.emitted.contact == id
+                        && at.is_none_or(|t| s.emitted.at == t)
+                        && self.matches(pattern, &s.emitted)
+                });
+                match found {
+                    Some(i) => {
+                        self.actions[i].matched = true;
+                        Ok(())
+                    }
+                    None => Err(format!(
+                        "no action for `{id}` matches `{}`{}",
+                        crate::fmt::pattern_text(pattern),
+                        at.map(|t| format!(" at {}", format_datetime(t)))
+                            .unwrap_or_default()
+                    )),
+                }
+            }
+            Claim::No(pattern) => {
+                let found = self.actions.iter().find(|s| {
+                    !s.matched && s.emitted.contact == id && self.matches(pattern, &s.emitted)
+                });
+                match found {
+                    Some(s) => Err(format!(
+                        "an action for `{id}` matches `{}`: {}",
+                        crate::fmt::pattern_text(pattern),
+                        self.describe(&s.emitted)
+                    )),
+                    None => Ok(()),
+                }
+            }
+            Claim::NothingElse => {
+                let left: Vec<String> = self
+                    .actions
+                    .iter()
+                    .filter(|s| !s.matched && s.emitted.contact == id)
+                    .map(|s| self.describe(&s.emitted))
+                    .collect();
+                if left.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "{} action{} for `{id}` matched by no claim: {}",
+                        left.len(),
+                        if left.len() == 1 { "" } else { "s" },
+                        left.join("; ")
+                    ))
+                }
+            }
+            Claim::In { workflow, negated } => {
+                let w = self.workflow(&workflow.name)?;
+                let inside = self
+                    .it
+                    .journeys(id)
+                    .is_some_and(|js| js.iter().any(|j| j.workflow == w));
+                match (inside, negated) {
+                    (true, false) | (false, true) => Ok(()),
+                    (false, false) => Err(format!(
+                        "`{id}` has no journey in flight in `{}`",
+                        workflow.name
+                    )),
+                    (true, true) => Err(format!(
+                        "`{id}` has a journey in flight in `{}`",
+                        workflow.name
+                    )),
+                }
+            }
+            Claim::Outcome { workflow, outcome } => {
+                let w = self.workflow(&workflow.name)?;
+                match self.outcomes.get(&(id.to_string(), w)) {
+                    Some(o) if o.as_str() == outcome.name => Ok(()),
+                    Some(o) => Err(format!(
+                        "`{id}`'s latest journey in `{}` ended {}, not {}",
+                        workflow.name,
+                        o.as_str(),
+                        outcome.name
+                    )),
+                    None if self
+                        .it
+                        .journeys(id)
+                        .is_some_and(|js| js.iter().any(|j| j.workflow == w)) =>
+                    {
+                        Err(format!(
+                            "`{id}`'s journey in `{}` is still in flight",
+                            workflow.name
+                        ))
+                    }
+                    None => Err(format!(
+                        "`{id}` has had no journey in `{}` end",
+                        workflow.name
+                    )),
+                }
+            }
+            Claim::Holds(e) => {
+                let c = compile_expr(e, self.schema);
+                match self.it.eval(Some(id), &c, self.now) {
+                    Ok(Value::Bool(true)) => Ok(()),
+                    Ok(_) => Err(format!(
+                        "`{}` is false{}",
+                        crate::pretty::expr(e),
+                        self.values_in(id, e)
+                    )),
+                    Err(f) => Err(f.message),
+                }
+            }
+        }
+    }
+
+    /// The contact fields `e` reads, and their values: `(contact.score is 3)`.
+    fn values_in(&self, id: &str, e: &Expr) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        e.walk(&mut |x| {
+            if let ExprKind::Path { field, .. } = &x.kind {
+                let text = format!("contact.{}", field.name);
+                if parts.iter().any(|p| p.starts_with(&format!("{text} "))) {
+                    return;
+                }
+                if let Ok(v) = self
+                    .it
+                    .eval(Some(id), &compile_expr(x, self.schema), self.now)
+                {
+                    parts.push(format!("{text} is {}", show(&v)));
+                }
+            }
+        });
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        }
+    }
+
+    fn workflow(&self, name: &str) -> Result<u16, String> {
+        self.it
+            .program()
+            .workflows
+            .iter()
+            .position(|w| &*w.name == name)
+            .map(|w| w as u16)
+            .ok_or_else(|| format!("unknown workflow `{name}`"))
+    }
+
+    fn matches(&self, p: &ActionPattern, r: &Emitted) -> bool {
+        let What::Action(a) = &r.what else {
+            return false;
+        };
+        let text = |want: &Option<crate::ast::StrLit>, got: &str| {
+            want.as_ref().is_none_or(|w| w.value == got)
+        };
+        match (&p.kind, a) {
+            (
+                PatternKind::Send {
+                    channel,
+                    template,
+                    data,
+                },
+                Action::Send {
+                    channel: c,
+                    template: t,
+                    data: d,
+                },
+            ) => {
+                channel.as_ref().is_none_or(|w| w.name == **c)
+                    && text(template, t)
+                    && data.iter().flatten().all(|e| {
+                        let got = d
+                            .iter()
+                            .flatten()
+                            .find(|(k, _)| **k == *e.key.name)
+                            .map(|(_, v)| v);
+                        match (got, self.value(&e.value)) {
+                            (Some(got), Ok(want)) => same(got, &want),
+                            _ => false,
+                        }
+                    })
+            }
+            (PatternKind::Tag(w), Action::Tag(t)) | (PatternKind::Untag(w), Action::Untag(t)) => {
+                text(w, t)
+            }
+            (PatternKind::Set { field, value }, Action::Set { field: f, value: v }) => {
+                self.schema.field(&field.name) == Some(*f as usize)
+                    && value
+                        .as_ref()
+                        .is_none_or(|e| self.value(e).is_ok_and(|want| same(v, &want)))
+            }
+            (PatternKind::AddToList(w), Action::AddToList(n))
+            | (PatternKind::RemoveFromList(w), Action::RemoveFromList(n))
+            | (PatternKind::AddToAudience(w), Action::AddToAudience(n))
+            | (PatternKind::Notify(w), Action::Notify { to: n, .. })
+            | (PatternKind::Webhook(w), Action::Webhook { name: n, .. }) => text(w, n),
+            _ => false,
+        }
+    }
+
+    /// One action as a line people read: time, statement, workflow.
+    fn describe(&self, r: &Emitted) -> String {
+        let prog = self.it.program();
+        let what = match &r.what {
+            What::Action(a) => action_text(a, &prog.schema),
+            What::Lifecycle(_) => String::new(),
+        };
+        let workflow = prog
+            .workflows
+            .get(r.workflow as usize)
+            .map_or("", |w| &w.name);
+        format!("{} {what} ({workflow})", format_datetime(r.at))
+    }
+
+    /// Every action emitted for `id`, in order, as people read them.
+    fn actions_of(&self, id: &str) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter(|s| s.emitted.contact == id)
+            .map(|s| {
+                format!(
+                    "{}{}",
+                    self.describe(&s.emitted),
+                    if s.matched { " [matched]" } else { "" }
+                )
+            })
+            .collect()
+    }
+}
+
+/// An action written like the statement that emitted it.
+pub fn action_text(a: &Action, schema: &Schema) -> String {
+    let s = |t: &str| crate::pretty::string(t);
+    match a {
+        Action::Send {
+            channel,
+            template,
+            data,
+        } => {
+            let mut out = format!("send {channel} {}", s(template));
+            if let Some(d) = data {
+                let parts: Vec<String> =
+                    d.iter().map(|(k, v)| format!("{k}: {}", show(v))).collect();
+                let _ = write!(out, " with {{ {} }}", parts.join(", "));
+            }
+            out
+        }
+        Action::Tag(t) => format!("tag {}", s(t)),
+        Action::Untag(t) => format!("untag {}", s(t)),
+        Action::Set { field, value } => format!(
+            "set contact.{} = {}",
+            schema
+                .fields
+                .get(*field as usize)
+                .map_or("?", |f| f.name.as_str()),
+            show(value)
+        ),
+        Action::AddToList(n) => format!("add to list {}", s(n)),
+        Action::RemoveFromList(n) => format!("remove from list {}", s(n)),
+        Action::AddToAudience(n) => format!("add to audience {}", s(n)),
+        Action::Notify { to, message } => format!("notify {} {}", s(to), s(message)),
+        Action::Webhook { name, .. } => format!("webhook {}", s(name)),
+    }
+}
+
+/// A value as the language writes it.
+fn show(v: &Value) -> String {
+    match v {
+        Value::Unset => "unset".into(),
+        Value::Str(t) => crate::pretty::string(t),
+        Value::Datetime(t) => format!("@{}", format_datetime(*t)),
+        Value::Duration(d) => crate::runtime::value::format_duration(*d),
+        _ => {
+            let mut out = String::new();
+            v.write_text(&mut out);
+            out
+        }
+    }
+}
+
+/// Equal values; an integer and a float equal when their numbers are.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Int(i), Value::Float(f)) | (Value::Float(f), Value::Int(i)) => *i as f64 == *f,
+        _ => a == b,
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::new();
+    crate::runtime::value::write_json_str(&mut out, s);
+    out
+}
