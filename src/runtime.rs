@@ -9,6 +9,7 @@
 //! renders it as JSON.
 
 pub mod compile;
+pub mod coverage;
 pub mod engine;
 pub mod eval;
 pub mod input;

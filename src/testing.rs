@@ -8,6 +8,7 @@ use crate::ast::{
 };
 use crate::check::Schema;
 use crate::runtime::compile::compile_expr;
+use crate::runtime::coverage::Coverage;
 use crate::runtime::output::{Action, Emitted, Lifecycle, Outcome, What};
 use crate::runtime::value::{format_datetime, Millis, Value};
 use crate::runtime::{Compiled, Interpreter};
@@ -27,6 +28,8 @@ pub struct TestRun {
     pub span: Span,
     /// `None` when every claim held.
     pub failure: Option<Failure>,
+    /// What the test ran, when asked for.
+    pub coverage: Option<Coverage>,
 }
 
 /// Why a test failed: the step or claim, what was wrong, and the actions
@@ -39,10 +42,14 @@ pub struct Failure {
     pub actions: Vec<String>,
 }
 
-/// Runs `test` on its own.
-pub fn run(test: &TestBlock, prog: &Arc<Compiled>) -> TestRun {
+/// Runs `test` on its own; with `coverage`, notes what it ran.
+pub fn run(test: &TestBlock, prog: &Arc<Compiled>, coverage: bool) -> TestRun {
+    let mut it = Interpreter::new(prog.clone(), true);
+    if coverage {
+        it.record_coverage();
+    }
     let mut runner = Runner {
-        it: Interpreter::new(prog.clone(), true),
+        it,
         schema: &prog.schema,
         now: START,
         actions: Vec::new(),
@@ -65,7 +72,89 @@ pub fn run(test: &TestBlock, prog: &Arc<Compiled>) -> TestRun {
         name: test.name.value.clone(),
         span: test.span,
         failure,
+        coverage: runner.it.coverage().cloned(),
     }
+}
+
+/// One workflow's coverage by a set of tests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkflowCoverage {
+    pub name: String,
+    /// Statements run, of all.
+    pub statements: (usize, usize),
+    /// Branches taken, of all: each `if`/`else if` arm and the `else` (an
+    /// absent one too), each `split` arm, a `wait for`'s received and
+    /// timeout paths.
+    pub branches: (usize, usize),
+    /// Each statement: where it is, and whether it ran.
+    pub statement_spans: Vec<(Span, bool)>,
+    /// Each branch: where its choice is, and whether it was taken.
+    pub branch_spans: Vec<(Span, bool)>,
+}
+
+impl WorkflowCoverage {
+    /// The statements never run.
+    pub fn never_run(&self) -> impl Iterator<Item = Span> + '_ {
+        self.statement_spans
+            .iter()
+            .filter(|(_, ran)| !ran)
+            .map(|(s, _)| *s)
+    }
+}
+
+/// Per workflow, what `cov` (merged over the tests) ran of `prog`.
+pub fn coverage_report(prog: &Compiled, cov: &Coverage) -> Vec<WorkflowCoverage> {
+    use crate::runtime::coverage::{NO, YES};
+    use crate::runtime::program::Instr;
+    prog.workflows
+        .iter()
+        .enumerate()
+        .map(|(w, wf)| {
+            let ran = cov.ran.get(w).map(Vec::as_slice).unwrap_or(&[]);
+            let taken = cov.taken.get(w);
+            let is_taken = |pc: usize, o: u32| taken.is_some_and(|t| t.contains(&(pc as u32, o)));
+            let mut statement_spans = Vec::new();
+            let mut branch_spans = Vec::new();
+            for (pc, instr) in wf.code.iter().enumerate() {
+                let span = wf.spans[pc];
+                if !matches!(instr, Instr::Jump(_) | Instr::End) {
+                    statement_spans.push((span, ran.get(pc).copied().unwrap_or(false)));
+                }
+                match instr {
+                    Instr::Branch { otherwise, .. } => {
+                        branch_spans.push((span, is_taken(pc, YES)));
+                        // The false way is an arm of its own unless an
+                        // `else if` of the same chain follows.
+                        let o = *otherwise as usize;
+                        let chained = o > 0
+                            && matches!(wf.code.get(o), Some(Instr::Branch { .. }))
+                            && matches!(wf.code.get(o - 1), Some(Instr::Jump(e)) if *e as usize != o);
+                        if !chained {
+                            branch_spans.push((span, is_taken(pc, NO)));
+                        }
+                    }
+                    Instr::Split { arms, .. } => {
+                        for arm in 0..arms.len() {
+                            branch_spans.push((span, is_taken(pc, arm as u32)));
+                        }
+                    }
+                    Instr::WaitFor { .. } => {
+                        branch_spans.push((span, is_taken(pc, YES)));
+                        branch_spans.push((span, is_taken(pc, NO)));
+                    }
+                    _ => {}
+                }
+            }
+            let count = |v: &[(Span, bool)]| (v.iter().filter(|(_, b)| *b).count(), v.len());
+            WorkflowCoverage {
+                name: wf.name.to_string(),
+                statements: count(&statement_spans),
+                branches: count(&branch_spans),
+                statement_spans,
+                branch_spans,
+            }
+        })
+        .collect()
 }
 
 /// An action emitted, and whether a claim has matched it.

@@ -2,8 +2,9 @@
 
 use super::{emit, Format};
 use crate::diagnostic::{Code, Diagnostic};
+use crate::runtime::coverage::Coverage;
 use crate::source::{load_sources, SourceMap};
-use crate::testing::{self, TestRun};
+use crate::testing::{self, TestRun, WorkflowCoverage};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,6 +21,16 @@ pub struct TestArgs {
     /// each (`name`, `passed`, `file`, `line`, `message`).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Report per workflow the statements run by some test out of all, the
+    /// branches taken out of all (each `if`/`else if`/`else` arm, an absent
+    /// `else` too, each `split` arm, a `wait for`'s received and timeout
+    /// paths), and the lines never run.
+    #[arg(long)]
+    pub coverage: bool,
+    /// Write the coverage in lcov format to FILE, for editors and CI
+    /// services (implies --coverage).
+    #[arg(long, value_name = "FILE")]
+    pub coverage_lcov: Option<PathBuf>,
 }
 
 pub fn run(args: &TestArgs) -> ExitCode {
@@ -39,6 +50,7 @@ pub fn run(args: &TestArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let cover = args.coverage || args.coverage_lcov.is_some();
     let prog = Arc::new(crate::runtime::compile(
         &analysis.program,
         &analysis.checked.schema,
@@ -51,12 +63,25 @@ pub fn run(args: &TestArgs) -> ExitCode {
                 .as_deref()
                 .is_none_or(|f| t.name.value.contains(f))
         })
-        .map(|t| testing::run(t, &prog))
+        .map(|t| testing::run(t, &prog, cover))
         .collect();
     let failed = runs.iter().filter(|r| r.failure.is_some()).count();
+    let report = cover.then(|| {
+        let mut all = Coverage::new(prog.workflows.iter().map(|w| w.code.len()));
+        for c in runs.iter().filter_map(|r| r.coverage.as_ref()) {
+            all.merge(c);
+        }
+        testing::coverage_report(&prog, &all)
+    });
+    if let (Some(path), Some(report)) = (&args.coverage_lcov, &report) {
+        if let Err(e) = std::fs::write(path, lcov(report, &sources)) {
+            eprintln!("error: cannot write `{}`: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     match args.format {
-        Format::Human => human(&runs, &sources),
-        Format::Json => json(&runs, &sources),
+        Format::Human => human(&runs, report.as_deref(), &sources),
+        Format::Json => json(&runs, report.as_deref(), &sources),
     }
     if failed > 0 {
         ExitCode::FAILURE
@@ -65,7 +90,7 @@ pub fn run(args: &TestArgs) -> ExitCode {
     }
 }
 
-fn human(runs: &[TestRun], sources: &SourceMap) {
+fn human(runs: &[TestRun], report: Option<&[WorkflowCoverage]>, sources: &SourceMap) {
     use std::io::Write as _;
     let mut out = String::new();
     for r in runs {
@@ -94,6 +119,26 @@ fn human(runs: &[TestRun], sources: &SourceMap) {
         }
         out.push_str(&d.render(sources, color, 100));
     }
+    if let Some(report) = report {
+        out.push_str("\ncoverage:\n");
+        let width = report.iter().map(|w| w.name.len()).max().unwrap_or(8);
+        for w in report {
+            out.push_str(&format!(
+                "  {:width$}  statements {:>3}/{:<3} {:>6}   branches {:>3}/{:<3} {:>6}\n",
+                w.name,
+                w.statements.0,
+                w.statements.1,
+                percent(w.statements),
+                w.branches.0,
+                w.branches.1,
+                percent(w.branches),
+            ));
+            let never = never_run(w, sources);
+            if !never.is_empty() {
+                out.push_str(&format!("    never run: {}\n", never.join(", ")));
+            }
+        }
+    }
     let passed = runs.len() - runs.iter().filter(|r| r.failure.is_some()).count();
     out.push_str(&format!(
         "\n{passed} passed, {} failed\n",
@@ -103,7 +148,7 @@ fn human(runs: &[TestRun], sources: &SourceMap) {
     let _ = stdout.write_all(out.as_bytes());
 }
 
-fn json(runs: &[TestRun], sources: &SourceMap) {
+fn json(runs: &[TestRun], report: Option<&[WorkflowCoverage]>, sources: &SourceMap) {
     for r in runs {
         let file = sources.file(r.span.file);
         let (line, _) = file.line_col(r.span.start as usize);
@@ -123,6 +168,120 @@ fn json(runs: &[TestRun], sources: &SourceMap) {
             })
         );
     }
+    if let Some(report) = report {
+        let workflows: Vec<serde_json::Value> = report
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "workflow": w.name,
+                    "statements": { "run": w.statements.0, "total": w.statements.1 },
+                    "branches": { "taken": w.branches.0, "total": w.branches.1 },
+                    "never_run": never_run(w, sources),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "coverage": workflows }));
+    }
+}
+
+fn percent((done, all): (usize, usize)) -> String {
+    if all == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", done as f64 * 100.0 / all as f64)
+    }
+}
+
+/// The lines of the statements never run, per file, in order, runs of
+/// lines joined: `lead_nurturing.flow:16, 24, 33-41`.
+fn never_run(w: &WorkflowCoverage, sources: &SourceMap) -> Vec<String> {
+    let mut lines: Vec<(crate::source::FileId, usize)> = w
+        .never_run()
+        .map(|s| (s.file, sources.file(s.file).line_col(s.start as usize).0))
+        .collect();
+    lines.sort_unstable();
+    lines.dedup();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let file = lines[i].0;
+        let mut runs: Vec<String> = Vec::new();
+        while i < lines.len() && lines[i].0 == file {
+            let start = lines[i].1;
+            let mut end = start;
+            while i + 1 < lines.len() && lines[i + 1].0 == file && lines[i + 1].1 == end + 1 {
+                end += 1;
+                i += 1;
+            }
+            runs.push(if end > start {
+                format!("{start}-{end}")
+            } else {
+                start.to_string()
+            });
+            i += 1;
+        }
+        out.push(format!("{}:{}", sources.file(file).name, runs.join(", ")));
+    }
+    out
+}
+
+/// The coverage in lcov's format: per source file, a `DA` line per line
+/// holding a statement and a `BRDA` line per branch.
+fn lcov(report: &[WorkflowCoverage], sources: &SourceMap) -> String {
+    use std::collections::BTreeMap;
+    // file -> line -> ran; file -> [(line, block, branch, taken)]
+    let mut lines: BTreeMap<crate::source::FileId, BTreeMap<usize, bool>> = BTreeMap::new();
+    let mut branches: BTreeMap<crate::source::FileId, Vec<(usize, usize, usize, bool)>> =
+        BTreeMap::new();
+    let line = |s: crate::source::Span| sources.file(s.file).line_col(s.start as usize).0;
+    for w in report {
+        for (span, ran) in &w.statement_spans {
+            *lines
+                .entry(span.file)
+                .or_default()
+                .entry(line(*span))
+                .or_default() |= *ran;
+        }
+        let mut block = 0;
+        // Spans compare equal whatever their place (the tree's equality is
+        // structural): the place itself tells one choice from the next.
+        let mut last: Option<(crate::source::FileId, u32)> = None;
+        let mut index = 0;
+        for (span, taken) in &w.branch_spans {
+            if last != Some((span.file, span.start)) {
+                block += 1;
+                index = 0;
+                last = Some((span.file, span.start));
+            }
+            branches
+                .entry(span.file)
+                .or_default()
+                .push((line(*span), block, index, *taken));
+            index += 1;
+        }
+    }
+    let mut out = String::from("TN:\n");
+    for (file, ls) in &lines {
+        out.push_str(&format!("SF:{}\n", sources.file(*file).name));
+        let bs = branches.get(file).map(Vec::as_slice).unwrap_or(&[]);
+        for (l, block, branch, taken) in bs {
+            out.push_str(&format!("BRDA:{l},{block},{branch},{}\n", u8::from(*taken)));
+        }
+        out.push_str(&format!(
+            "BRF:{}\nBRH:{}\n",
+            bs.len(),
+            bs.iter().filter(|b| b.3).count()
+        ));
+        for (l, ran) in ls {
+            out.push_str(&format!("DA:{l},{}\n", u8::from(*ran)));
+        }
+        out.push_str(&format!(
+            "LF:{}\nLH:{}\nend_of_record\n",
+            ls.len(),
+            ls.values().filter(|r| **r).count()
+        ));
+    }
+    out
 }
 
 /// `file:line:column` of a span.

@@ -89,6 +89,8 @@ pub(crate) struct Engine {
     cascade: Vec<u16>,
     /// The journey being run.
     running: u32,
+    /// What ran, when asked for (`nurture test --coverage`).
+    coverage: Option<Box<super::coverage::Coverage>>,
 }
 
 enum Step {
@@ -127,7 +129,19 @@ impl Engine {
             inactive,
             cascade: Vec::new(),
             running: u32::MAX,
+            coverage: None,
         }
+    }
+
+    /// From now on, note what runs (see [`super::coverage::Coverage`]).
+    pub fn record_coverage(&mut self) {
+        let sizes = self.prog.workflows.iter().map(|w| w.code.len());
+        self.coverage = Some(Box::new(super::coverage::Coverage::new(sizes)));
+    }
+
+    /// What ran since [`Engine::record_coverage`].
+    pub fn coverage(&self) -> Option<&super::coverage::Coverage> {
+        self.coverage.as_deref()
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -425,6 +439,9 @@ impl Engine {
                 }
             }
             let keep = prog.workflows[wf as usize].keeps_received;
+            if let Some(c) = &mut self.coverage {
+                c.took(wf, pc, super::coverage::YES);
+            }
             if let Some(j) = self.store.journey_mut(id) {
                 j.generation = 0;
                 j.waiting_for = None;
@@ -564,6 +581,23 @@ impl Engine {
                     Step::End(Outcome::Failed)
                 }
             };
+            if let Some(c) = &mut self.coverage {
+                c.ran(j.workflow, pc as u32);
+                match (&wf.code[pc], &step) {
+                    (Instr::Branch { otherwise, .. }, Step::Jump(t)) if t == otherwise => {
+                        c.took(j.workflow, pc as u32, super::coverage::NO);
+                    }
+                    (Instr::Branch { .. }, Step::Next) => {
+                        c.took(j.workflow, pc as u32, super::coverage::YES);
+                    }
+                    (Instr::Split { arms, .. }, Step::Jump(t)) => {
+                        if let Some(arm) = arms.iter().position(|(_, start)| start == t) {
+                            c.took(j.workflow, pc as u32, arm as u32);
+                        }
+                    }
+                    _ => {}
+                }
+            }
             match step {
                 Step::Next => j.pc += 1,
                 Step::Jump(t) => j.pc = t,

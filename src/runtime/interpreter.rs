@@ -320,6 +320,17 @@ impl Interpreter {
         self.engine.clock()
     }
 
+    /// From now on, note which instructions run and which way each choice
+    /// goes (`nurture test --coverage`).
+    pub fn record_coverage(&mut self) {
+        self.engine.record_coverage();
+    }
+
+    /// What ran since [`Interpreter::record_coverage`].
+    pub fn coverage(&self) -> Option<&super::coverage::Coverage> {
+        self.engine.coverage()
+    }
+
     /// Events accepted so far (bad records are not counted).
     pub fn events(&self) -> u64 {
         self.accepted

@@ -107,6 +107,9 @@ impl Engine {
                 }
                 j.generation = 0;
                 let timed_out = j.waiting_for.take().is_some();
+                if let (true, Some(c)) = (timed_out, &mut self.coverage) {
+                    c.took(j.workflow, j.pc, crate::runtime::coverage::NO);
+                }
                 if timed_out {
                     j.received = None;
                     if let Instr::WaitFor { timeout, .. } =

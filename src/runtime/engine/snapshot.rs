@@ -89,6 +89,7 @@ impl Engine {
             inactive,
             cascade: Vec::new(),
             running: u32::MAX,
+            coverage: None,
         })
     }
 }
