@@ -227,7 +227,11 @@ fn claim(cx: &mut ExprChecker, c: &Claim, workflows: &[&str]) {
                 );
                 return;
             }
-            cx.expect(&Env::default(), e, &Type::Bool, "a claim");
+            let env = Env {
+                facts: super::expr::Facts::every_field(cx.schema),
+                ..Env::default()
+            };
+            cx.expect(&env, e, &Type::Bool, "a claim");
         }
     }
 }

@@ -15,5 +15,6 @@ mod run;
 mod snapshot;
 mod state;
 mod syntax_errors;
+mod testing;
 mod trust;
 mod type_errors;
