@@ -185,9 +185,11 @@ fn expected(err: &pest::error::Error<Rule>) -> Expected {
     let mut statement = false;
     let mut operator = false;
     let mut category = false;
+    let mut step = false;
     if let ErrorVariant::ParsingError { positives, .. } = &err.variant {
         for rule in positives {
             match rule_name(*rule) {
+                Friendly::Step => step = true,
                 Friendly::Name(n) => {
                     category |= !n.starts_with('`');
                     push(&mut items, n.to_string())
@@ -201,6 +203,15 @@ fn expected(err: &pest::error::Error<Rule>) -> Expected {
         }
     }
     category |= expression;
+    if step {
+        // Inside a test, `contact` and `event` are steps, not items.
+        items.retain(|i| i != TOP_LEVEL);
+        items.insert(
+            0,
+            "a step (`at`, `advance`, `contact`, `update`, `given`, `event` or `expect`)".into(),
+        );
+        category = true;
+    }
     let mut only_paren = false;
     if let Some(attempts) = err.parse_attempts() {
         let toks: Vec<String> = attempts
@@ -276,7 +287,12 @@ fn expected(err: &pest::error::Error<Rule>) -> Expected {
     }
 }
 
+/// What may start a top-level item.
+const TOP_LEVEL: &str = "`contact`, `event`, `test` or `workflow`";
+
 enum Friendly {
+    /// A step of a `test` block.
+    Step,
     Name(&'static str),
     Keyword(&'static str),
     Expression,
@@ -311,9 +327,32 @@ fn rule_name(rule: Rule) -> Friendly {
         Rule::contact_block
         | Rule::event_decl
         | Rule::workflow
+        | Rule::test_block
         | Rule::kw_contact
         | Rule::kw_event
-        | Rule::kw_workflow => Name("`contact`, `event` or `workflow`"),
+        | Rule::kw_test
+        | Rule::kw_workflow => Name(TOP_LEVEL),
+        Rule::kw_at
+        | Rule::kw_advance
+        | Rule::kw_update
+        | Rule::kw_given
+        | Rule::kw_expect
+        | Rule::step_at
+        | Rule::step_advance
+        | Rule::step_contact
+        | Rule::step_update
+        | Rule::step_given
+        | Rule::step_event
+        | Rule::step_expect => Step,
+        Rule::test_id => Name("a contact id"),
+        Rule::record => Name("`{`"),
+        Rule::claim_action
+        | Rule::claim_no
+        | Rule::claim_nothing
+        | Rule::claim_in
+        | Rule::claim_not_in
+        | Rule::claim_outcome
+        | Rule::claim_expr => Name("a claim"),
         Rule::expr
         | Rule::condition
         | Rule::paren
