@@ -81,7 +81,7 @@ pub fn check(program: &Program) -> Checked {
             schema: &schema,
             diags: &mut diags,
         };
-        tests::test(&mut cx, program, t);
+        tests::test(&mut cx, program, t, &[]);
     }
     limits(program, &mut diags);
     if contacts.is_empty() {
@@ -98,6 +98,23 @@ pub fn check(program: &Program) -> Checked {
         schema,
         diagnostics: diags,
     }
+}
+
+/// Checks test steps typed outside a program's files (the REPL), where
+/// the contacts `known` exist already.
+pub fn check_steps(
+    program: &Program,
+    schema: &Schema,
+    t: &crate::ast::TestBlock,
+    known: &[String],
+) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let mut cx = expr::ExprChecker {
+        schema,
+        diags: &mut diags,
+    };
+    tests::test(&mut cx, program, t, known);
+    diags
 }
 
 /// The type of a standalone expression against a schema, as the REPL types

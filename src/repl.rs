@@ -33,6 +33,8 @@ pub const START: &str = "2026-01-01T00:00:00Z";
 #[derive(Clone, Debug)]
 enum Logged {
     Event(String),
+    /// A contact loaded as state (a `given` step).
+    Contact(String),
     Advance(Millis),
 }
 
@@ -59,6 +61,8 @@ pub struct Session {
     /// The files parsed so far: a declaration parses only itself.
     parse_cache: ParseCache,
     actions: Vec<String>,
+    /// What claims (`expect ID: ...`) look at.
+    claims: crate::testing::Claims,
     current: Option<String>,
     trace: bool,
     clock: Millis,
@@ -88,7 +92,8 @@ impl Session {
         let session = Session {
             path,
             typed: Vec::new(),
-            engine: Interpreter::new(prog.clone(), false),
+            engine: Interpreter::new(prog.clone(), true),
+            claims: crate::testing::Claims::default(),
             sources,
             analysis,
             prog,
@@ -148,11 +153,13 @@ impl Session {
                 self.current = None;
                 self.base = None;
                 self.clock = parse_datetime(START).unwrap_or(0);
-                self.engine = Interpreter::new(self.prog.clone(), self.trace);
+                self.engine = Interpreter::new(self.prog.clone(), true);
+                self.claims = crate::testing::Claims::default();
                 Ok("contacts, events and time forgotten; the program is kept\n".into())
             }
             Command::State(path) => self.open_state(path),
             Command::Declaration(text) => self.declare(text),
+            Command::Step(text) => self.step(text),
             Command::Expr(expr) => self.type_of(input, expr, 0, true),
             Command::Unknown(name) => Err(format!(
                 "unknown command `{}`; `:help` lists the commands\n",
@@ -215,6 +222,69 @@ impl Session {
     }
 
     /// Adds a typed `workflow`/`event` declaration to the program.
+    /// A step or claim of a `test` block, run on the session as a test
+    /// runs it: a session can be pasted into a test.
+    fn step(&mut self, input: &str) -> Result<String, String> {
+        use crate::testing::{Effect, Stepper};
+        let text = format!("test \"repl\" {{\n{}\n}}\n", input.trim());
+        let mut map = SourceMap::default();
+        map.add("<input>", text.as_str());
+        let (items, diags) = crate::syntax::parse_file(0, &text);
+        if diags.iter().any(Diagnostic::is_error) {
+            return Err(self.render(&diags, &map));
+        }
+        let Some(crate::ast::Item::Test(t)) = items.first() else {
+            return Err(
+                "expected one step, such as `advance 1d` or `expect ana: send email`\n".into(),
+            );
+        };
+        let known: Vec<String> = self.engine.contact_ids().map(str::to_string).collect();
+        let diags = crate::check::check_steps(&self.analysis.program, &self.prog.schema, t, &known);
+        if diags.iter().any(Diagnostic::is_error) {
+            return Err(self.render(&diags, &map));
+        }
+        let mut out = String::new();
+        for step in &t.steps {
+            let result = Stepper {
+                it: &mut self.engine,
+                now: &mut self.clock,
+                claims: &mut self.claims,
+            }
+            .step(&step.kind);
+            match result {
+                Ok(Effect::Fed(line)) => {
+                    self.log.push(Logged::Event(line));
+                    out.push_str(&self.drain_output());
+                }
+                Ok(Effect::Loaded(line)) => {
+                    self.log.push(Logged::Contact(line));
+                    out.push_str("contact loaded\n");
+                }
+                Ok(Effect::Moved(t)) => {
+                    self.log.push(Logged::Advance(t));
+                    out.push_str(&format!("now {}\n", format_datetime(t)));
+                    out.push_str(&self.drain_output());
+                }
+                Ok(Effect::Held) => out.push_str("ok: the claim holds\n"),
+                Err((message, contact)) => {
+                    self.drain_output();
+                    let mut d = Diagnostic::error(Code::TestFailed, step.span, message)
+                        .with_label("this failed");
+                    if let Some(c) = contact {
+                        let actions = self.claims.actions_of(&self.engine, &c);
+                        d = d.with_help(if actions.is_empty() {
+                            format!("no action was emitted for `{c}`")
+                        } else {
+                            format!("actions emitted for `{c}`:\n  {}", actions.join("\n  "))
+                        });
+                    }
+                    return Err(format!("{out}{}", d.render(&map, self.color, 100)));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     fn declare(&mut self, text: &str) -> Result<String, String> {
         // Only the new text is parsed; the program is extended in place.
         self.sources
@@ -272,12 +342,13 @@ impl Session {
         let snap = crate::runtime::state_db::load(&conn)
             .map_err(|e| format!("`{path}`: {e}\n"))?
             .ok_or_else(|| format!("`{path}` holds no state yet\n"))?;
-        let it = Interpreter::restore(self.prog.clone(), self.trace, snap.clone())
+        let it = Interpreter::restore(self.prog.clone(), true, snap.clone())
             .map_err(|e| format!("the state does not fit the program: {e}\n"))?;
         self.base = Some(snap);
         self.engine = it;
         self.log.clear();
         self.actions.clear();
+        self.claims = crate::testing::Claims::default();
         self.current = None;
         if let Some(t) = self.engine.now() {
             self.clock = self.clock.max(t);
@@ -293,8 +364,8 @@ impl Session {
     fn fresh(&self) -> Interpreter {
         self.base
             .clone()
-            .and_then(|snap| Interpreter::restore(self.prog.clone(), self.trace, snap).ok())
-            .unwrap_or_else(|| Interpreter::new(self.prog.clone(), self.trace))
+            .and_then(|snap| Interpreter::restore(self.prog.clone(), true, snap).ok())
+            .unwrap_or_else(|| Interpreter::new(self.prog.clone(), true))
     }
 
     /// Replays the session's inputs into a fresh state of `prog`.
@@ -309,10 +380,19 @@ impl Session {
                         dropped += 1;
                     }
                 }
+                Logged::Contact(line) => {
+                    if self.engine.load_contact_line(&line).is_err() {
+                        dropped += 1;
+                    }
+                }
                 Logged::Advance(t) => self.engine.advance_to(t),
             }
         }
-        self.engine.take_emitted();
+        // Claims look at the run as replayed.
+        self.claims = crate::testing::Claims::default();
+        for r in self.engine.take_emitted() {
+            self.claims.observe(&r);
+        }
         self.engine.take_faults();
         match (self.log.len(), dropped) {
             (0, _) => String::new(),
@@ -352,8 +432,15 @@ impl Session {
     fn drain_output(&mut self) -> String {
         let mut out = String::new();
         for r in self.engine.take_emitted() {
+            self.claims.observe(&r);
+            let action = matches!(r.what, What::Action(_));
+            // The engine always traces (claims read outcomes); the session
+            // shows lifecycle records only with `:trace on`.
+            if !action && !self.trace {
+                continue;
+            }
             let line = self.engine.render(&r);
-            if matches!(r.what, What::Action(_)) {
+            if action {
                 self.actions.push(line.trim_end().to_string());
             }
             out.push_str(&line);
@@ -586,7 +673,6 @@ impl Session {
             "off" => false,
             _ => return Err("use `:trace on` or `:trace off`\n".into()),
         };
-        self.engine.set_trace(self.trace);
         Ok(format!("trace {arg}\n"))
     }
 

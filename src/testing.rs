@@ -48,21 +48,23 @@ pub fn run(test: &TestBlock, prog: &Arc<Compiled>, coverage: bool) -> TestRun {
     if coverage {
         it.record_coverage();
     }
-    let mut runner = Runner {
-        it,
-        schema: &prog.schema,
-        now: START,
-        actions: Vec::new(),
-        outcomes: HashMap::new(),
-    };
+    let mut now = START;
+    let mut claims = Claims::default();
     let failure = test.steps.iter().find_map(|step| {
-        let result = runner.step(&step.kind);
-        runner.collect();
+        let result = Stepper {
+            it: &mut it,
+            now: &mut now,
+            claims: &mut claims,
+        }
+        .step(&step.kind);
+        for r in it.take_emitted() {
+            claims.observe(&r);
+        }
         result.err().map(|(message, contact)| Failure {
             span: step.span,
             actions: contact
                 .as_deref()
-                .map(|c| runner.actions_of(c))
+                .map(|c| claims.actions_of(&it, c))
                 .unwrap_or_default(),
             contact,
             message,
@@ -72,7 +74,7 @@ pub fn run(test: &TestBlock, prog: &Arc<Compiled>, coverage: bool) -> TestRun {
         name: test.name.value.clone(),
         span: test.span,
         failure,
-        coverage: runner.it.coverage().cloned(),
+        coverage: it.coverage().cloned(),
     }
 }
 
@@ -163,42 +165,98 @@ struct Seen {
     matched: bool,
 }
 
-struct Runner<'a> {
-    it: Interpreter,
-    schema: &'a Schema,
-    now: Millis,
+/// What a run emitted, as claims look at it: the actions (and which a
+/// claim matched) and the latest outcome per contact and workflow.
+#[derive(Default)]
+pub struct Claims {
     actions: Vec<Seen>,
-    /// The latest outcome per contact and workflow.
     outcomes: HashMap<(String, u16), Outcome>,
+}
+
+impl Claims {
+    /// Notes one emitted record.
+    pub fn observe(&mut self, r: &Emitted) {
+        match &r.what {
+            What::Action(_) => self.actions.push(Seen {
+                emitted: r.clone(),
+                matched: false,
+            }),
+            What::Lifecycle(Lifecycle::End(outcome)) => {
+                self.outcomes
+                    .insert((r.contact.to_string(), r.workflow), *outcome);
+            }
+            What::Lifecycle(_) => {}
+        }
+    }
+
+    /// Every action emitted for `id`, in order, as people read them.
+    pub fn actions_of(&self, it: &Interpreter, id: &str) -> Vec<String> {
+        self.actions
+            .iter()
+            .filter(|s| s.emitted.contact == id)
+            .map(|s| {
+                format!(
+                    "{}{}",
+                    describe(it, &s.emitted),
+                    if s.matched { " [matched]" } else { "" }
+                )
+            })
+            .collect()
+    }
+}
+
+/// What a step did to the run, for a driver that keeps its inputs (the
+/// REPL replays them when the program changes).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// An input record was fed (the line, as `nurture run` reads it).
+    Fed(String),
+    /// A contact was loaded (the line, as `--contacts` reads it).
+    Loaded(String),
+    /// The clock moved to this time.
+    Moved(Millis),
+    /// A claim held.
+    Held,
+}
+
+/// Runs steps on an interpreter whose emitted records the caller hands to
+/// `claims` after each step.
+pub struct Stepper<'a> {
+    pub it: &'a mut Interpreter,
+    /// The clock, which steps move.
+    pub now: &'a mut Millis,
+    pub claims: &'a mut Claims,
 }
 
 /// A failed step: the message, and the contact it was about.
 type StepError = (String, Option<String>);
 
-impl Runner<'_> {
-    fn step(&mut self, step: &StepKind) -> Result<(), StepError> {
+impl Stepper<'_> {
+    /// Runs one step.
+    pub fn step(&mut self, step: &StepKind) -> Result<Effect, StepError> {
         match step {
             StepKind::At(e) => {
                 let t = match &e.kind {
                     ExprKind::Datetime(dt) => dt.timestamp_millis(),
                     _ => return Err(("`at` needs a datetime".into(), None)),
                 };
-                if t < self.now {
+                if t < *self.now {
                     return Err((
                         format!(
                             "`at` would move the clock back, from {} to {}",
-                            format_datetime(self.now),
+                            format_datetime(*self.now),
                             format_datetime(t)
                         ),
                         None,
                     ));
                 }
                 self.move_to(t);
-                Ok(())
+                Ok(Effect::Moved(t))
             }
             StepKind::Advance(d) => {
-                self.move_to(self.now.saturating_add(d.seconds.saturating_mul(1000)));
-                Ok(())
+                let t = self.now.saturating_add(d.seconds.saturating_mul(1000));
+                self.move_to(t);
+                Ok(Effect::Moved(t))
             }
             StepKind::Contact { id, fields } => {
                 self.feed(&id.name, "contact_created", Some(fields), &[])
@@ -215,10 +273,12 @@ impl Runner<'_> {
                 line.push('}');
                 self.it
                     .load_contact_line(&line)
-                    .map_err(|e| (e, Some(id.name.clone())))
+                    .map_err(|e| (e, Some(id.name.clone())))?;
+                Ok(Effect::Loaded(line))
             }
             StepKind::Expect { id, claim } => self
                 .claim(&id.name, claim)
+                .map(|()| Effect::Held)
                 .map_err(|e| (e, Some(id.name.clone()))),
         }
     }
@@ -226,7 +286,7 @@ impl Runner<'_> {
     /// Moves the clock to `t`, firing the timers due up to it, included.
     fn move_to(&mut self, t: Millis) {
         self.it.advance_to(t);
-        self.now = t;
+        *self.now = t;
     }
 
     /// Feeds one input record, as `nurture run` reads it, at the clock.
@@ -236,10 +296,10 @@ impl Runner<'_> {
         ty: &str,
         attributes: Option<&[MapEntry]>,
         payload: &[MapEntry],
-    ) -> Result<(), StepError> {
+    ) -> Result<Effect, StepError> {
         let mut line = format!(
             "{{\"at\":\"{}\",\"contact\":{},\"type\":{}",
-            format_datetime(self.now),
+            format_datetime(*self.now),
             json_str(id),
             json_str(ty)
         );
@@ -259,13 +319,14 @@ impl Runner<'_> {
         line.push('}');
         self.it
             .feed_line(&line)
-            .map_err(|e| (e, Some(id.to_string())))
+            .map_err(|e| (e, Some(id.to_string())))?;
+        Ok(Effect::Fed(line))
     }
 
     /// A literal's value.
     fn value(&self, e: &Expr) -> Result<Value, StepError> {
         self.it
-            .eval(None, &compile_expr(e, self.schema), self.now)
+            .eval(None, &compile_expr(e, &self.it.program().schema), *self.now)
             .map_err(|f| (f.message, None))
     }
 
@@ -274,23 +335,6 @@ impl Runner<'_> {
         let mut out = String::new();
         self.value(e)?.write_json(&mut out);
         Ok(out)
-    }
-
-    /// Takes what the runtime emitted since the last step.
-    fn collect(&mut self) {
-        for r in self.it.take_emitted() {
-            match &r.what {
-                What::Action(_) => self.actions.push(Seen {
-                    emitted: r,
-                    matched: false,
-                }),
-                What::Lifecycle(Lifecycle::End(outcome)) => {
-                    self.outcomes
-                        .insert((r.contact.to_string(), r.workflow), *outcome);
-                }
-                What::Lifecycle(_) => {}
-            }
-        }
     }
 
     fn claim(&mut self, id: &str, claim: &Claim) -> Result<(), String> {
@@ -304,7 +348,7 @@ impl Runner<'_> {
                     Value::Datetime(t) => Some(t),
                     _ => None,
                 });
-                let found = self.actions.iter().position(|s| {
+                let found = self.claims.actions.iter().position(|s| {
                     !s.matched
                         && s.emitted.contact == id
                         && at.is_none_or(|t| s.emitted.at == t)
@@ -312,7 +356,7 @@ impl Runner<'_> {
                 });
                 match found {
                     Some(i) => {
-                        self.actions[i].matched = true;
+                        self.claims.actions[i].matched = true;
                         Ok(())
                     }
                     None => Err(format!(
@@ -324,24 +368,25 @@ impl Runner<'_> {
                 }
             }
             Claim::No(pattern) => {
-                let found = self.actions.iter().find(|s| {
+                let found = self.claims.actions.iter().find(|s| {
                     !s.matched && s.emitted.contact == id && self.matches(pattern, &s.emitted)
                 });
                 match found {
                     Some(s) => Err(format!(
                         "an action for `{id}` matches `{}`: {}",
                         crate::fmt::pattern_text(pattern),
-                        self.describe(&s.emitted)
+                        describe(self.it, &s.emitted)
                     )),
                     None => Ok(()),
                 }
             }
             Claim::NothingElse => {
                 let left: Vec<String> = self
+                    .claims
                     .actions
                     .iter()
                     .filter(|s| !s.matched && s.emitted.contact == id)
-                    .map(|s| self.describe(&s.emitted))
+                    .map(|s| describe(self.it, &s.emitted))
                     .collect();
                 if left.is_empty() {
                     Ok(())
@@ -374,7 +419,7 @@ impl Runner<'_> {
             }
             Claim::Outcome { workflow, outcome } => {
                 let w = self.workflow(&workflow.name)?;
-                match self.outcomes.get(&(id.to_string(), w)) {
+                match self.claims.outcomes.get(&(id.to_string(), w)) {
                     Some(o) if o.as_str() == outcome.name => Ok(()),
                     Some(o) => Err(format!(
                         "`{id}`'s latest journey in `{}` ended {}, not {}",
@@ -399,8 +444,8 @@ impl Runner<'_> {
                 }
             }
             Claim::Holds(e) => {
-                let c = compile_expr(e, self.schema);
-                match self.it.eval(Some(id), &c, self.now) {
+                let c = compile_expr(e, &self.it.program().schema);
+                match self.it.eval(Some(id), &c, *self.now) {
                     Ok(Value::Bool(true)) => Ok(()),
                     Ok(_) => Err(format!(
                         "`{}` is false{}",
@@ -422,10 +467,11 @@ impl Runner<'_> {
                 if parts.iter().any(|p| p.starts_with(&format!("{text} "))) {
                     return;
                 }
-                if let Ok(v) = self
-                    .it
-                    .eval(Some(id), &compile_expr(x, self.schema), self.now)
-                {
+                if let Ok(v) = self.it.eval(
+                    Some(id),
+                    &compile_expr(x, &self.it.program().schema),
+                    *self.now,
+                ) {
                     parts.push(format!("{text} is {}", show(&v)));
                 }
             }
@@ -485,7 +531,7 @@ impl Runner<'_> {
                 text(w, t)
             }
             (PatternKind::Set { field, value }, Action::Set { field: f, value: v }) => {
-                self.schema.field(&field.name) == Some(*f as usize)
+                self.it.program().schema.field(&field.name) == Some(*f as usize)
                     && value
                         .as_ref()
                         .is_none_or(|e| self.value(e).is_ok_and(|want| same(v, &want)))
@@ -498,35 +544,20 @@ impl Runner<'_> {
             _ => false,
         }
     }
+}
 
-    /// One action as a line people read: time, statement, workflow.
-    fn describe(&self, r: &Emitted) -> String {
-        let prog = self.it.program();
-        let what = match &r.what {
-            What::Action(a) => action_text(a, &prog.schema),
-            What::Lifecycle(_) => String::new(),
-        };
-        let workflow = prog
-            .workflows
-            .get(r.workflow as usize)
-            .map_or("", |w| &w.name);
-        format!("{} {what} ({workflow})", format_datetime(r.at))
-    }
-
-    /// Every action emitted for `id`, in order, as people read them.
-    fn actions_of(&self, id: &str) -> Vec<String> {
-        self.actions
-            .iter()
-            .filter(|s| s.emitted.contact == id)
-            .map(|s| {
-                format!(
-                    "{}{}",
-                    self.describe(&s.emitted),
-                    if s.matched { " [matched]" } else { "" }
-                )
-            })
-            .collect()
-    }
+/// One action as a line people read: time, statement, workflow.
+fn describe(it: &Interpreter, r: &Emitted) -> String {
+    let prog = it.program();
+    let what = match &r.what {
+        What::Action(a) => action_text(a, &prog.schema),
+        What::Lifecycle(_) => String::new(),
+    };
+    let workflow = prog
+        .workflows
+        .get(r.workflow as usize)
+        .map_or("", |w| &w.name);
+    format!("{} {what} ({workflow})", format_datetime(r.at))
 }
 
 /// An action written like the statement that emitted it.

@@ -8,11 +8,12 @@ use crate::ast::*;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::source::Span;
 
-/// Checks one test block of `program`.
-pub fn test(cx: &mut ExprChecker, program: &Program, t: &TestBlock) {
+/// Checks one test block of `program`; `known`: the contacts that exist
+/// before its first step (none in a test; the session's in the REPL).
+pub fn test(cx: &mut ExprChecker, program: &Program, t: &TestBlock, known: &[String]) {
     let workflows: Vec<&str> = program.workflows().map(|w| w.name.name.as_str()).collect();
     // The contacts the steps so far created, for claims and events on them.
-    let mut known: Vec<String> = Vec::new();
+    let mut known: Vec<String> = known.to_vec();
     let mut prev_at: Option<(i64, Span)> = None;
     for step in &t.steps {
         match &step.kind {

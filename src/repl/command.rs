@@ -38,6 +38,9 @@ pub enum Command<'a> {
     Quit,
     /// A `workflow`, `event` or `contact` declaration.
     Declaration(&'a str),
+    /// A step or claim of a `test` block: `at`, `advance`, `contact ID {}`,
+    /// `update`, `given`, `event ID TYPE`, `expect ID: CLAIM`.
+    Step(&'a str),
     /// A bare expression.
     Expr(&'a str),
     Empty,
@@ -112,12 +115,32 @@ fn opt(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
+/// Whether a line is a test step: a step keyword, or `contact` and `event`
+/// followed by an id (a declaration follows them with `{` or one name).
+fn is_step(line: &str) -> bool {
+    let words: Vec<&str> = line
+        .split(|c: char| c.is_whitespace() || c == '{' || c == ':')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let before_brace = line.split('{').next().unwrap_or("");
+    let words_before = before_brace.split_whitespace().count();
+    match words.first().copied() {
+        Some("at" | "advance" | "update" | "given" | "expect") => words.len() > 1,
+        Some("contact") => words_before == 2,
+        Some("event") => words_before == 3,
+        _ => false,
+    }
+}
+
 pub fn parse(line: &str) -> Command<'_> {
     let trimmed = line.trim();
     if trimmed.is_empty() {
         return Command::Empty;
     }
     if !trimmed.starts_with(':') {
+        if is_step(trimmed) {
+            return Command::Step(line);
+        }
         for kw in ["workflow", "event", "contact"] {
             if let Some(rest) = trimmed.strip_prefix(kw) {
                 if rest.starts_with(|c: char| c.is_whitespace() || c == '{') {
@@ -224,6 +247,27 @@ mod tests {
             Command::Expr("contact.score + 1")
         );
         assert_eq!(parse("workflow w {"), Command::Declaration("workflow w {"));
+        assert_eq!(parse("contact {"), Command::Declaration("contact {"));
+        assert_eq!(
+            parse("event ping { n: int }"),
+            Command::Declaration("event ping { n: int }")
+        );
+        assert_eq!(
+            parse("event ping {}"),
+            Command::Declaration("event ping {}")
+        );
+        for step in [
+            "contact ana { email: \"a@x.com\" }",
+            "event ana ping { n: 1 }",
+            "event ana ping",
+            "update ana { score: 1 }",
+            "given ana { email: \"a@x.com\" }",
+            "at @2026-03-01T09:00:00Z",
+            "advance 1d",
+            "expect ana: send email",
+        ] {
+            assert_eq!(parse(step), Command::Step(step), "{step}");
+        }
         assert_eq!(parse(":frobnicate"), Command::Unknown(":frobnicate"));
     }
 

@@ -195,3 +195,42 @@ fn an_event_declaration_does_not_replay_the_session() {
         "{out}"
     );
 }
+
+/// The REPL takes a test's steps and claims, so a session can be pasted
+/// into a test, and the steps are replayed when the program is reloaded.
+#[test]
+fn the_repl_takes_test_steps_and_claims() {
+    let test =
+        std::fs::read_to_string(root().join("examples/lead_nurturing.test.flow")).expect("read");
+    // The steps of the first test, as typed in a session.
+    let steps: String = test
+        .split("test \"an opener gets parts 2 and 3\" {")
+        .nth(1)
+        .and_then(|rest| rest.split("\n}\n").next())
+        .expect("the test")
+        .lines()
+        .map(|l| format!("{}\n", l.trim()))
+        .collect();
+    let (code, out) = session_ending(&steps);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.matches("ok: the claim holds").count(), 7, "{out}");
+    // A claim that does not hold is refused with what was emitted; a
+    // reload keeps the session's steps.
+    let (code, out) = session_ending(
+        "contact ana { email: \"ana@example.com\", opted_in: true }\n\
+         expect ana: send sms\n\
+         :reload\n\
+         advance 1h\n\
+         expect ana: send email \"nurture_intro\"\n\
+         expect ana: welcome completed\n",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("no action for `ana` matches `send sms`"),
+        "{out}"
+    );
+    assert!(out.contains("actions emitted for `ana`:"), "{out}");
+    assert!(out.contains("replayed 1 inputs"), "{out}");
+    assert_eq!(out.matches("ok: the claim holds").count(), 1, "{out}");
+    assert!(out.contains("still in flight"), "{out}");
+}
