@@ -517,3 +517,50 @@ fn the_examples_tests_pass_with_full_branch_coverage() {
         );
     }
 }
+
+/// A field or event that only tests use is still unused by the workflows.
+#[test]
+fn declarations_only_tests_use_are_unused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("p.flow"),
+        r#"contact {
+  email: string @channel(email)
+  opted_in: bool = false @consent(email)
+  nickname: string?
+}
+event ping {}
+event pong {}
+
+workflow w {  // nurture:allow(no-goal)
+  when ping
+  if contact.opted_in {
+    send email "hi"
+  }
+}
+
+test "t" {
+  contact ana { email: "a@x.com", nickname: "an" }
+  event ana pong
+  expect ana: contact.nickname == "an"
+}
+"#,
+    )
+    .expect("write");
+    let o = bin()
+        .current_dir(dir.path())
+        .args(["lint", "p.flow", "--format", "json"])
+        .output()
+        .expect("runs");
+    let messages: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["message"].to_string())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "\"the field `nickname` is never read or written\"",
+            "\"the event `pong` is never used\""
+        ]
+    );
+}
