@@ -254,6 +254,9 @@ impl Session {
             match result {
                 Ok(Effect::Fed(line)) => {
                     self.log.push(Logged::Event(line));
+                    if let crate::ast::StepKind::Contact { id, .. } = &step.kind {
+                        self.current = Some(id.name.clone());
+                    }
                     out.push_str(&self.drain_output());
                 }
                 Ok(Effect::Loaded(line)) => {
