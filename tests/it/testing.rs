@@ -167,6 +167,10 @@ test "in fails" {{
   given ana {{ email: "a@x.com", country: "ES", opted_in: true }}
   expect ana: in hello
 }}
+test "not in fails" {{
+  {ANA}
+  expect ana: not in hello
+}}
 test "an outcome that differs" {{
   {ANA}
   advance 2d
@@ -198,6 +202,7 @@ test "a false expression" {{
             ),
             ("in and outcome", None),
             ("in fails", Some("has no journey in flight in `hello`")),
+            ("not in fails", Some("has a journey in flight in `hello`")),
             (
                 "an outcome that differs",
                 Some("ended completed, not converted"),
