@@ -283,6 +283,8 @@ pub enum StmtKind {
     Split(Vec<SplitArm>),
     Stage(StrLit),
     Exit,
+    /// Ends the journey now as a conversion, as if its goal were reached.
+    Convert,
 }
 
 /// An interpolated string: `"text {expr} text"`.

@@ -330,6 +330,7 @@ impl<'a> Printer<'a> {
             StmtKind::Wait(d) => Some(format!("wait {}", pretty::duration(d.seconds))),
             StmtKind::Stage(name) => Some(format!("stage {}", pretty::string(&name.value))),
             StmtKind::Exit => Some("exit".to_string()),
+            StmtKind::Convert => Some("convert".to_string()),
             // Statements with blocks, laid out below.
             StmtKind::WaitFor { .. } | StmtKind::If { .. } | StmtKind::Split(_) => None,
         };

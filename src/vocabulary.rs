@@ -7,7 +7,7 @@ pub const KEYWORDS: &[&str] = &[
     "contact", "event", "workflow", "when", "where", "inactive", "for", "goal", "exit", "reenter",
     "send", "with", "tag", "untag", "set", "add", "remove", "notify", "webhook", "wait", "within",
     "timeout", "if", "else", "split", "stage", "and", "or", "not", "in", "is", "true", "false",
-    "now", "trigger",
+    "now", "trigger", "convert",
 ];
 
 /// The history predicates, `seen(...)` and `count(...)`: written like calls,

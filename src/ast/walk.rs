@@ -69,7 +69,8 @@ impl StmtKind {
             | StmtKind::Webhook { .. }
             | StmtKind::Wait(_)
             | StmtKind::Stage(_)
-            | StmtKind::Exit => true,
+            | StmtKind::Exit
+            | StmtKind::Convert => true,
             StmtKind::WaitFor { .. } | StmtKind::If { .. } | StmtKind::Split(_) => false,
         }
     }
@@ -148,7 +149,7 @@ pub fn paths<'a, D: Domain>(
     for s in list {
         let after = visit(Visit::Stmt(s), &k);
         let next = match &s.kind {
-            StmtKind::Exit => None,
+            StmtKind::Exit | StmtKind::Convert => None,
             StmtKind::Wait(_) => Some(k.wait()),
             StmtKind::WaitFor {
                 received, timeout, ..

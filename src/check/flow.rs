@@ -199,7 +199,7 @@ fn stmt(cx: &mut ExprChecker, env: &Env, s: &Stmt) -> Option<Facts> {
             cx.expect(env, e, &Type::Str, "a tag");
         }
         StmtKind::Set { field, op, value } => return set(cx, env, field, *op, value),
-        StmtKind::List { .. } | StmtKind::Stage(_) | StmtKind::Exit => {}
+        StmtKind::List { .. } | StmtKind::Stage(_) | StmtKind::Exit | StmtKind::Convert => {}
         StmtKind::Notify { message, .. } => {
             for part in &message.parts {
                 if let TemplatePart::Expr(e) = part {

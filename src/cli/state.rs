@@ -377,10 +377,16 @@ impl StateFile {
             }
             map
         };
+        let unchanged = now
+            .workflows
+            .iter()
+            .map(|(w, print)| old_of(w).is_some_and(|o| workflows[o].1 == *print))
+            .collect();
         Ok(Migration {
             fields: field_map,
             defaults: now.defaults.clone(),
             workflows: workflow_map,
+            unchanged,
             events: event_map,
             event_fields: event_field_map,
             tallies: tally_map,

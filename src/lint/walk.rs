@@ -435,7 +435,7 @@ pub fn always_exits(list: &[Stmt]) -> bool {
 
 pub fn stmt_always_exits(s: &Stmt) -> bool {
     match &s.kind {
-        StmtKind::Exit => true,
+        StmtKind::Exit | StmtKind::Convert => true,
         StmtKind::If {
             branches,
             otherwise: Some(e),

@@ -11,8 +11,8 @@ use crate::vocabulary::Channel;
 use std::sync::Arc;
 
 use super::program::{
-    Builtin, CExpr, CTrigger, Compiled, Criterion, Data, Instr, Part, Reenter, Retention,
-    TallySpec, Workflow,
+    Builtin, CExpr, CTrigger, Compiled, Criterion, Data, FunnelShape, Instr, Part, Reenter,
+    Retention, SplitShape, TallySpec, Workflow,
 };
 
 /// Whether a history filter can be judged once, as its event arrives: it
@@ -45,6 +45,7 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
     let mut condition_count = 0;
     for (wi, wf) in program.workflows().enumerate() {
         cx.splits = 0;
+        cx.funnel = FunnelShape::default();
         cx.event_scope = None;
         cx.trigger_scope = None;
         cx.reads_trigger = false;
@@ -91,6 +92,10 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
             spans: code.spans,
             keeps_trigger: cx.reads_trigger,
             keeps_received: cx.reads_received,
+            funnel: FunnelShape {
+                converts: cx.funnel.converts || wf.goal.is_some(),
+                ..std::mem::take(&mut cx.funnel)
+            },
         });
     }
     // What an event type can affect, so the engine skips the rest.
@@ -214,6 +219,8 @@ struct Cx<'a> {
     history_events: Vec<bool>,
     tallies: Vec<TallySpec>,
     splits: u32,
+    /// The funnel of the workflow being compiled.
+    funnel: FunnelShape,
     event_scope: Option<usize>,
     trigger_scope: Option<usize>,
     /// Per event type, a bit per payload field some expression reads.
@@ -234,6 +241,7 @@ impl<'a> Cx<'a> {
             tallies: Vec::new(),
             history_events: vec![false; schema.events.len()],
             splits: 0,
+            funnel: FunnelShape::default(),
             event_scope: None,
             trigger_scope: None,
             payload_read: vec![0; schema.events.len()],
@@ -429,16 +437,45 @@ impl<'a> Cx<'a> {
                 for j in ends {
                     code.patch(j, end);
                 }
+                let base = self
+                    .funnel
+                    .splits
+                    .iter()
+                    .map(|s| s.shares.len() as u32)
+                    .sum();
+                self.funnel.splits.push(SplitShape {
+                    span,
+                    shares: arms.iter().map(|a| a.percent).collect(),
+                    base,
+                });
                 code.instrs[at] = Instr::Split {
                     index,
                     arms: table.into(),
                 };
             }
             StmtKind::Stage(name) => {
-                code.push(Instr::Stage(Arc::from(name.value.as_str())), span);
+                let stages = &mut self.funnel.stages;
+                let index = match stages.iter().position(|s| **s == *name.value) {
+                    Some(i) => i,
+                    None => {
+                        stages.push(Arc::from(name.value.as_str()));
+                        stages.len() - 1
+                    }
+                };
+                code.push(
+                    Instr::Stage {
+                        name: Arc::from(name.value.as_str()),
+                        index: index as u16,
+                    },
+                    span,
+                );
             }
             StmtKind::Exit => {
                 code.push(Instr::Exit, span);
+            }
+            StmtKind::Convert => {
+                self.funnel.converts = true;
+                code.push(Instr::Convert, span);
             }
         }
     }

@@ -7,7 +7,7 @@
 //! workflows whose trigger matches start, in declaration order.
 
 use super::eval::{eval, Ctx, Fault};
-use super::output::{Lifecycle, Output, Skip};
+use super::output::{FunnelCounts, Lifecycle, Output, Skip};
 pub use super::output::{Outcome, WorkflowStats};
 use super::program::{CTrigger, Compiled, Criterion, Instr, Reenter};
 use super::record::{Input, Payload, CONTACT_CREATED, CONTACT_UPDATED};
@@ -91,6 +91,8 @@ pub(crate) struct Engine {
     running: u32,
     /// What ran, when asked for (`nurture test --coverage`).
     coverage: Option<Box<super::coverage::Coverage>>,
+    /// Per workflow, the funnel counts of the report.
+    funnel: Vec<FunnelCounts>,
 }
 
 enum Step {
@@ -116,6 +118,11 @@ impl Engine {
     pub fn new(prog: Arc<Compiled>, trace: bool) -> Engine {
         let workflows = prog.workflows.len();
         let inactive = inactive_workflows(&prog);
+        let funnel = prog
+            .workflows
+            .iter()
+            .map(|w| FunnelCounts::of(&w.funnel))
+            .collect();
         Engine {
             stats: vec![WorkflowStats::default(); prog.workflows.len()],
             prog,
@@ -130,6 +137,7 @@ impl Engine {
             cascade: Vec::new(),
             running: u32::MAX,
             coverage: None,
+            funnel,
         }
     }
 
@@ -531,6 +539,8 @@ impl Engine {
             wake_at: self.now,
             trigger,
             received: None,
+            stages: 0,
+            arms: 0,
         });
         self.life(c, wf, Lifecycle::Enter);
         self.run(id);
@@ -553,7 +563,18 @@ impl Engine {
         let s = &mut self.stats[j.workflow as usize];
         match outcome {
             Outcome::Completed => s.completed += 1,
-            Outcome::Converted => s.converted += 1,
+            Outcome::Converted => {
+                s.converted += 1;
+                let arms = &mut self.funnel[j.workflow as usize].arms;
+                let mut bits = j.arms;
+                while bits != 0 {
+                    let slot = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if let Some(a) = arms.get_mut(slot) {
+                        a.1 += 1;
+                    }
+                }
+            }
             Outcome::Exited => s.exited += 1,
             Outcome::Failed => s.failed += 1,
         }

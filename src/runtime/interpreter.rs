@@ -8,7 +8,7 @@ pub use super::engine::JourneyView;
 use super::engine::{Engine, RunFault, WorkflowStats};
 use super::eval::Fault;
 use super::input::{parse_contact, parse_event, parse_event_kept};
-use super::output::{ActionKind, Emitted, JsonWriter};
+use super::output::{ActionKind, Emitted, FunnelCounts, JsonWriter};
 use super::program::{CExpr, Compiled};
 use super::record::Input;
 use super::snapshot::{Changes, Snapshot, Totals};
@@ -105,6 +105,8 @@ pub struct RunStats {
     pub waiting: Vec<u64>,
     /// Actions emitted, per kind, indexed by `ActionKind as usize`.
     pub actions: [u64; ActionKind::ALL.len()],
+    /// Per workflow, the funnel counts of the report.
+    pub funnel: Vec<FunnelCounts>,
 }
 
 impl Interpreter {
@@ -427,6 +429,7 @@ impl Interpreter {
             workflows: self.engine.workflow_stats().to_vec(),
             waiting: self.engine.waiting_counts(),
             actions: self.engine.action_counts(),
+            funnel: self.engine.funnel_counts().to_vec(),
         }
     }
 }

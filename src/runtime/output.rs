@@ -113,6 +113,33 @@ pub struct WorkflowStats {
     pub suppressed: [u64; crate::vocabulary::Channel::ALL.len()],
 }
 
+/// A workflow's funnel counts, for the report: per distinct stage, the
+/// journeys that reached it; per split arm (in source order), the journeys
+/// that took it and those of them that converted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FunnelCounts {
+    pub stages: Vec<u64>,
+    pub arms: Vec<(u64, u64)>,
+}
+
+impl FunnelCounts {
+    /// Zero counts of `shape`'s size.
+    pub fn of(shape: &super::program::FunnelShape) -> FunnelCounts {
+        FunnelCounts {
+            stages: vec![0; shape.stages.len()],
+            arms: vec![(0, 0); shape.splits.iter().map(|s| s.shares.len()).sum()],
+        }
+    }
+
+    /// These counts, sized to `shape` (counts past it dropped, new ones 0).
+    pub fn fit(mut self, shape: &super::program::FunnelShape) -> FunnelCounts {
+        let size = FunnelCounts::of(shape);
+        self.stages.resize(size.stages.len(), 0);
+        self.arms.resize(size.arms.len(), (0, 0));
+        self
+    }
+}
+
 /// How a journey ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {

@@ -107,8 +107,14 @@ pub enum Instr {
         index: u32,
         arms: Box<[(u32, u32)]>,
     },
-    Stage(Arc<str>),
+    /// `index`: the stage's place among the workflow's distinct stages.
+    Stage {
+        name: Arc<str>,
+        index: u16,
+    },
     Exit,
+    /// Ends the journey as a conversion.
+    Convert,
     End,
 }
 
@@ -155,6 +161,33 @@ pub struct Workflow {
     pub keeps_trigger: bool,
     /// Some `wait for` block reads `event.F`: journeys keep the event received.
     pub keeps_received: bool,
+    /// What the funnel report counts.
+    pub funnel: FunnelShape,
+}
+
+/// The steps and experiments of a workflow's report (LANGUAGE.md section 9).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FunnelShape {
+    /// The distinct `stage` names, in order of first appearance.
+    pub stages: Vec<Arc<str>>,
+    /// The `split`s, in source order (their `index`).
+    pub splits: Vec<SplitShape>,
+    /// The workflow has a `goal` or a `convert`: its funnel ends with
+    /// `converted`.
+    pub converts: bool,
+}
+
+/// Most distinct stages, and split arms in all, a workflow's funnel
+/// counts (a journey keeps a bit for each).
+pub const MAX_FUNNEL_BITS: usize = 64;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SplitShape {
+    pub span: Span,
+    /// Each arm's share, in percent.
+    pub shares: Vec<u32>,
+    /// The first arm's slot among the workflow's split arms.
+    pub base: u32,
 }
 
 /// How much event history the program needs.

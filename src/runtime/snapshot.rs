@@ -2,7 +2,7 @@
 //! reads back, so that a run continued from a snapshot emits exactly what
 //! the uninterrupted run would have (same records, same order).
 
-use super::output::{ActionKind, WorkflowStats};
+use super::output::{ActionKind, FunnelCounts, WorkflowStats};
 use super::record::Payload;
 use super::value::{Millis, Value};
 use smol_str::SmolStr;
@@ -56,6 +56,8 @@ pub struct Totals {
     pub free: Vec<u32>,
     /// Per workflow, in declaration order.
     pub stats: Vec<WorkflowStats>,
+    /// Per workflow, the funnel counts of the report.
+    pub funnel: Vec<FunnelCounts>,
     pub actions: [u64; ActionKind::ALL.len()],
 }
 
@@ -97,6 +99,9 @@ pub struct JourneyRow {
     pub wake_at: Millis,
     pub trigger: Option<Arc<EventRow>>,
     pub received: Option<Arc<EventRow>>,
+    /// Bits of the stages reached and the split arms taken.
+    pub stages: u64,
+    pub arms: u64,
 }
 
 /// How a state written by one program goes on with a changed one: each
@@ -113,6 +118,9 @@ pub struct Migration {
     pub defaults: Vec<Value>,
     /// Per new workflow: the old workflow.
     pub workflows: Vec<Option<usize>>,
+    /// Per new workflow: it is unchanged (its funnel counts go on; a
+    /// changed workflow's count from the change on).
+    pub unchanged: Vec<bool>,
     /// Per old event type: the new one, or `None` (its events are dropped).
     pub events: Vec<Option<u16>>,
     /// Per new event type: per field, the old field's slot.
@@ -220,6 +228,15 @@ impl Snapshot {
                     received: j.received.as_ref().and_then(event),
                     ..j
                 })
+            })
+            .collect();
+        totals.funnel = (0..m.workflows.len())
+            .map(|new| {
+                let kept = m.unchanged.get(new).copied().unwrap_or(false);
+                old_workflow(new)
+                    .filter(|_| kept)
+                    .and_then(|o| totals.funnel.get(o).cloned())
+                    .unwrap_or_default()
             })
             .collect();
         totals.stats = (0..m.workflows.len())

@@ -12,7 +12,7 @@
 //! for datetimes, `{"d": ms}` for durations, `{"s": [...]}` for sets,
 //! arrays for lists.
 
-use super::output::WorkflowStats;
+use super::output::{FunnelCounts, WorkflowStats};
 use super::record::Payload;
 use super::snapshot::{
     Changes, ContactRow, EventRow, JourneyChange, JourneyRow, Snapshot, TallyRow, Totals,
@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 /// The layout written; a state of another layout is refused. (Format 1,
 /// which kept journeys and timers in tables of their own, was never
 /// released.)
-pub const FORMAT: i64 = 2;
+pub const FORMAT: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,11 +41,12 @@ CREATE TABLE IF NOT EXISTS contacts (
 CREATE TABLE IF NOT EXISTS journeys (
   id INTEGER PRIMARY KEY, workflow INTEGER NOT NULL, contact INTEGER NOT NULL,
   pc INTEGER NOT NULL, entered_at INTEGER NOT NULL, generation INTEGER NOT NULL,
-  waiting_for INTEGER, wake_at INTEGER NOT NULL, trigger_event TEXT, received_event TEXT);
+  waiting_for INTEGER, wake_at INTEGER NOT NULL, trigger_event TEXT, received_event TEXT,
+  stages INTEGER NOT NULL, arms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS workflow_counts (
   workflow INTEGER PRIMARY KEY, entered INTEGER NOT NULL, converted INTEGER NOT NULL,
   exited INTEGER NOT NULL, completed INTEGER NOT NULL, failed INTEGER NOT NULL,
-  skipped INTEGER NOT NULL, suppressed TEXT NOT NULL);
+  skipped INTEGER NOT NULL, suppressed TEXT NOT NULL, funnel TEXT NOT NULL);
 ";
 
 /// How the database is written: a write-ahead log, synced at each commit
@@ -135,9 +136,10 @@ fn write_totals(tx: &Transaction, t: &Totals, extra: &[(&str, String)]) -> rusql
         put.execute(params![k, v])?;
     }
     let mut put = tx.prepare_cached(
-        "INSERT OR REPLACE INTO workflow_counts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT OR REPLACE INTO workflow_counts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for (w, s) in t.stats.iter().enumerate() {
+        let funnel = t.funnel.get(w).cloned().unwrap_or_default();
         put.execute(params![
             w as i64,
             s.entered as i64,
@@ -146,7 +148,8 @@ fn write_totals(tx: &Transaction, t: &Totals, extra: &[(&str, String)]) -> rusql
             s.completed as i64,
             s.failed as i64,
             s.skipped as i64,
-            json!(s.suppressed).to_string()
+            json!(s.suppressed).to_string(),
+            json!({ "stages": funnel.stages, "arms": funnel.arms }).to_string()
         ])?;
     }
     Ok(())
@@ -193,6 +196,8 @@ struct JourneyCols {
     wake_at: i64,
     trigger: Option<Span>,
     received: Option<Span>,
+    stages: u64,
+    arms: u64,
 }
 
 impl Changes for Batch {
@@ -255,6 +260,8 @@ impl Changes for Batch {
             wake_at: j.wake_at,
             trigger,
             received,
+            stages: j.stages,
+            arms: j.arms,
         });
     }
 }
@@ -296,7 +303,7 @@ impl Batch {
             put.raw_execute()?;
         }
         let mut put = tx.prepare_cached(
-            "INSERT OR REPLACE INTO journeys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT OR REPLACE INTO journeys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         for j in &self.journeys {
             put.raw_bind_parameter(1, j.id)?;
@@ -309,10 +316,12 @@ impl Batch {
             put.raw_bind_parameter(8, j.wake_at)?;
             put.raw_bind_parameter(9, j.trigger.map(text))?;
             put.raw_bind_parameter(10, j.received.map(text))?;
+            put.raw_bind_parameter(11, j.stages as i64)?;
+            put.raw_bind_parameter(12, j.arms as i64)?;
             put.raw_execute()?;
         }
         let mut put = tx.prepare_cached(
-            "UPDATE journeys SET pc = ?2, generation = ?3, waiting_for = ?4, wake_at = ?5, received_event = ?6 WHERE id = ?1",
+            "UPDATE journeys SET pc = ?2, generation = ?3, waiting_for = ?4, wake_at = ?5, received_event = ?6, stages = ?7, arms = ?8 WHERE id = ?1",
         )?;
         for j in &self.moved {
             put.raw_bind_parameter(1, j.id)?;
@@ -321,6 +330,8 @@ impl Batch {
             put.raw_bind_parameter(4, j.waiting_for)?;
             put.raw_bind_parameter(5, j.wake_at)?;
             put.raw_bind_parameter(6, j.received.map(text))?;
+            put.raw_bind_parameter(7, j.stages as i64)?;
+            put.raw_bind_parameter(8, j.arms as i64)?;
             put.raw_execute()?;
         }
         let mut gone = tx.prepare_cached("DELETE FROM journeys WHERE id = ?1")?;
@@ -414,7 +425,7 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
     }
     let mut journeys = Vec::new();
     let mut stmt = conn
-        .prepare("SELECT id, workflow, contact, pc, entered_at, generation, waiting_for, wake_at, trigger_event, received_event FROM journeys ORDER BY id")
+        .prepare("SELECT id, workflow, contact, pc, entered_at, generation, waiting_for, wake_at, trigger_event, received_event, stages, arms FROM journeys ORDER BY id")
         .map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
     while let Some(r) = rows.next().map_err(err)? {
@@ -435,11 +446,14 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
             wake_at: r.get(7).map_err(err)?,
             trigger: ev(8)?,
             received: ev(9)?,
+            stages: r.get::<_, i64>(10).map_err(err)? as u64,
+            arms: r.get::<_, i64>(11).map_err(err)? as u64,
         });
     }
     let mut stats = Vec::new();
+    let mut funnel = Vec::new();
     let mut stmt = conn
-        .prepare("SELECT entered, converted, exited, completed, failed, skipped, suppressed FROM workflow_counts ORDER BY workflow")
+        .prepare("SELECT entered, converted, exited, completed, failed, skipped, suppressed, funnel FROM workflow_counts ORDER BY workflow")
         .map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
     while let Some(r) = rows.next().map_err(err)? {
@@ -454,6 +468,11 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
             suppressed: serde_json::from_str(&r.get::<_, String>(6).map_err(err)?)
                 .map_err(|e| e.to_string())?,
         });
+        let f = parse(r.get::<_, String>(7).map_err(err)?)?;
+        funnel.push(FunnelCounts {
+            stages: serde_json::from_value(f["stages"].clone()).map_err(|e| e.to_string())?,
+            arms: serde_json::from_value(f["arms"].clone()).map_err(|e| e.to_string())?,
+        });
     }
     Ok(Some(Snapshot {
         totals: Totals {
@@ -462,6 +481,7 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
             events,
             free,
             stats,
+            funnel,
             actions,
         },
         contacts,

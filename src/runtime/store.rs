@@ -184,6 +184,10 @@ pub struct Journey {
     pub trigger: Option<Arc<Event>>,
     /// The event a `wait for` received, for `event.F` in its block.
     pub received: Option<Arc<Event>>,
+    /// A bit per distinct stage reached (the funnel counts each once).
+    pub stages: u64,
+    /// A bit per split arm taken (the workflow's arms in source order).
+    pub arms: u64,
 }
 
 /// What changed since changes were last taken: contacts by index and
@@ -449,6 +453,8 @@ fn journey_row(id: u32, j: &Journey) -> JourneyRow {
         wake_at: j.wake_at,
         trigger: j.trigger.clone(),
         received: j.received.clone(),
+        stages: j.stages,
+        arms: j.arms,
     }
 }
 
@@ -603,6 +609,8 @@ impl Store {
                 wake_at: j.wake_at,
                 trigger: j.trigger,
                 received: j.received,
+                stages: j.stages,
+                arms: j.arms,
             });
         }
         store.free = free;

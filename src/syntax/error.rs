@@ -168,7 +168,7 @@ pub fn syntax_error(
 
 const STATEMENT_WORDS: &[&str] = &[
     "send", "tag", "untag", "set", "add", "remove", "notify", "webhook", "wait", "if", "split",
-    "stage", "exit",
+    "stage", "exit", "convert",
 ];
 const EXPRESSION_WORDS: &[&str] = &[
     "not", "true", "false", "now", "contact", "event", "trigger", "seen", "count",
@@ -426,7 +426,8 @@ fn rule_name(rule: Rule) -> Friendly {
         | Rule::kw_wait
         | Rule::kw_if
         | Rule::kw_split
-        | Rule::kw_stage => Statement,
+        | Rule::kw_stage
+        | Rule::kw_convert => Statement,
         Rule::kw_not => Keyword("not"),
         Rule::kw_exit | Rule::exit_when => Keyword("exit"),
         _ => Skip,

@@ -401,6 +401,7 @@ impl Lower {
             ),
             Rule::stage_stmt => StmtKind::Stage(self.lower_str(next(&mut inner))),
             Rule::exit_stmt => StmtKind::Exit,
+            Rule::convert_stmt => StmtKind::Convert,
             r => unreachable!("{r:?} is not a statement"),
         };
         Stmt { kind, span }

@@ -96,7 +96,9 @@ fn before_wait(list: &[Stmt]) -> Sent {
             StmtKind::Send { channel, .. } => {
                 sent.entry(channel.name.clone()).or_insert(channel.span);
             }
-            StmtKind::Wait(_) | StmtKind::WaitFor { .. } | StmtKind::Exit => return sent,
+            StmtKind::Wait(_) | StmtKind::WaitFor { .. } | StmtKind::Exit | StmtKind::Convert => {
+                return sent
+            }
             StmtKind::If { .. } | StmtKind::Split(_) => {
                 // Without an `else`, one path goes on past the `if`.
                 let mut ends = !matches!(
@@ -127,7 +129,7 @@ fn waits(list: &[Stmt]) -> bool {
     list.iter().any(|s| {
         matches!(
             s.kind,
-            StmtKind::Wait(_) | StmtKind::WaitFor { .. } | StmtKind::Exit
+            StmtKind::Wait(_) | StmtKind::WaitFor { .. } | StmtKind::Exit | StmtKind::Convert
         )
     })
 }

@@ -81,15 +81,20 @@ fn check(ctx: &Ctx) -> Vec<crate::diagnostic::Diagnostic> {
 /// Statements that follow one that always ends the journey.
 fn after_exit(list: &[Stmt], out: &mut Vec<crate::diagnostic::Diagnostic>) {
     if let Some(i) = list.iter().position(stmt_always_exits) {
+        let ends = if matches!(list[i].kind, crate::ast::StmtKind::Convert) {
+            "convert"
+        } else {
+            "exit"
+        };
         if let (Some(first), Some(last)) = (list.get(i + 1), list.last()) {
             out.push(
                 RULE.finding(
                     first.span.to(last.span),
-                    "unreachable statements after `exit`",
+                    format!("unreachable statements after `{ends}`"),
                 )
                 .with_label("no journey gets here")
                 .with_related(list[i].span, "every path ends here")
-                .with_help("remove them, or move them before the `exit`"),
+                .with_help(format!("remove them, or move them before the `{ends}`")),
             );
         }
     }

@@ -161,19 +161,42 @@ impl Engine {
             Instr::Jump(t) => return Ok(Step::Jump(*t)),
             Instr::Split { index, arms } => {
                 let bucket = split_bucket(&self.store.contact(c as u32).id, wf_name, *index);
-                let target = arms
+                let arm = arms
                     .iter()
-                    .find(|(bound, _)| bucket < *bound)
-                    .or(arms.last())
-                    .map_or(j.pc + 1, |(_, pc)| *pc);
-                return Ok(Step::Jump(target));
+                    .position(|(bound, _)| bucket < *bound)
+                    .unwrap_or(arms.len().saturating_sub(1));
+                let Some((_, target)) = arms.get(arm) else {
+                    return Ok(Step::Next);
+                };
+                let shape = &prog.workflows[j.workflow as usize].funnel;
+                if let Some(s) = shape.splits.get(*index as usize) {
+                    let slot = s.base as usize + arm;
+                    if slot < 64 {
+                        j.arms |= 1 << slot;
+                        if let Some(a) = self.funnel[j.workflow as usize].arms.get_mut(slot) {
+                            a.0 += 1;
+                        }
+                    }
+                }
+                return Ok(Step::Jump(*target));
             }
-            Instr::Stage(name) => {
+            Instr::Stage { name, index } => {
+                let bit = 1u64 << (*index as u32).min(63);
+                if *index < 64 && j.stages & bit == 0 {
+                    j.stages |= bit;
+                    if let Some(n) = self.funnel[j.workflow as usize]
+                        .stages
+                        .get_mut(*index as usize)
+                    {
+                        *n += 1;
+                    }
+                }
                 if self.out.trace {
                     self.life(j.contact, j.workflow, Lifecycle::Stage(name.clone()));
                 }
             }
             Instr::Exit => return Ok(Step::End(Outcome::Exited)),
+            Instr::Convert => return Ok(Step::End(Outcome::Converted)),
             Instr::End => return Ok(Step::End(Outcome::Completed)),
         }
         Ok(Step::Next)

@@ -94,6 +94,11 @@ impl Engine {
             .collect()
     }
 
+    /// Per workflow, the funnel counts of the report.
+    pub fn funnel_counts(&self) -> &[crate::runtime::output::FunnelCounts] {
+        &self.funnel
+    }
+
     /// Journeys still waiting, per workflow.
     pub fn waiting_counts(&self) -> Vec<u64> {
         let mut counts = vec![0; self.prog.workflows.len()];

@@ -1,6 +1,6 @@
 //! Taking a snapshot of the engine's state, and an engine from one.
 
-use super::super::output::WorkflowStats;
+use super::super::output::{FunnelCounts, WorkflowStats};
 use super::super::program::Compiled;
 use super::super::snapshot::{Changes, Snapshot, Totals};
 use super::super::store::Store;
@@ -39,6 +39,7 @@ impl Engine {
             events,
             free,
             stats: self.stats.clone(),
+            funnel: self.funnel.clone(),
             actions: self.out.counts,
         }
     }
@@ -76,6 +77,13 @@ impl Engine {
         let timers = timers_of(&store, &inactive)?;
         let mut out = Output::new(trace);
         out.counts = totals.actions;
+        let mut funnel = std::mem::take(&mut totals.funnel);
+        funnel.resize(workflows, FunnelCounts::default());
+        let funnel = funnel
+            .into_iter()
+            .zip(&prog.workflows)
+            .map(|(f, w)| f.fit(&w.funnel))
+            .collect();
         Ok(Engine {
             prog,
             store,
@@ -90,6 +98,7 @@ impl Engine {
             cascade: Vec::new(),
             running: u32::MAX,
             coverage: None,
+            funnel,
         })
     }
 }
