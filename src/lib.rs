@@ -13,6 +13,7 @@ pub mod lint;
 pub mod pipeline;
 pub mod pretty;
 pub mod repl;
+pub mod report;
 pub mod runtime;
 pub mod source;
 pub mod suggest;

@@ -58,6 +58,11 @@ pub struct RunArgs {
     /// With `--on-error skip`, write the rejected lines to this file.
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
+    /// At the end of the run, write the funnel and experiment report of
+    /// every journey counted (with --state, since the state began): JSON
+    /// for a FILE ending in `.json`, one self-contained page for `.html`.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -131,6 +136,21 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if args.rejects.is_some() && args.on_error == OnError::Abort {
         return usage_error("--rejects needs --on-error skip");
     }
+    let report_kind = match args
+        .report
+        .as_deref()
+        .map(|p| p.extension().and_then(|e| e.to_str()))
+    {
+        None => None,
+        Some(Some("json")) => Some(false),
+        Some(Some("html" | "htm")) => Some(true),
+        Some(_) => {
+            return usage_error(&format!(
+                "--report `{}` must end in `.json` or `.html`",
+                args.report.as_deref().unwrap_or(Path::new("")).display()
+            ))
+        }
+    };
     let compiled = Arc::new(crate::runtime::compile(
         &analysis.program,
         &analysis.checked.schema,
@@ -308,7 +328,20 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
+    let report = crate::report::build(it.program(), &it.stats(), &sink.sources);
+    if let (Some(path), Some(html)) = (&args.report, report_kind) {
+        let text = if html {
+            crate::report::to_html(&report)
+        } else {
+            format!("{}\n", crate::report::to_json(&report))
+        };
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("error: cannot write the report `{}`: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     sink.summary(&it);
+    eprint!("{}", crate::report::summary(&report));
     // Nothing reads the state past this point: the process's exit returns
     // its memory at once, where dropping it would free every contact's
     // allocations one by one (a few percent of a large run).

@@ -1,0 +1,491 @@
+//! The funnel and experiment report of a run (LANGUAGE.md section 9):
+//! computed from the counts the runtime keeps, written as JSON or as one
+//! self-contained HTML page, and summarised on the terminal.
+
+use crate::runtime::interpreter::RunStats;
+use crate::runtime::Compiled;
+use crate::source::SourceMap;
+use serde_json::{json, Value as Json};
+
+/// One workflow's report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkflowReport {
+    pub name: String,
+    pub entered: u64,
+    pub completed: u64,
+    pub converted: u64,
+    pub exited: u64,
+    pub failed: u64,
+    pub waiting: u64,
+    /// The workflow's distinct stages (the funnel's steps between
+    /// `entered` and `converted`).
+    pub stages: usize,
+    pub funnel: Vec<Step>,
+    /// reached(last) / entered; `None` when nobody entered.
+    pub conversion_rate: Option<f64>,
+    /// The step with the lowest rate (the earliest on a tie).
+    pub bottleneck: Option<String>,
+    pub splits: Vec<Split>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub step: String,
+    pub reached: u64,
+    /// reached / the previous step's reached; `None` for step 0 and when
+    /// the previous step was reached by nobody.
+    pub rate: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Split {
+    /// The `split`'s line in its file.
+    pub line: usize,
+    pub file: String,
+    pub arms: Vec<Arm>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arm {
+    pub share: u32,
+    pub entered: u64,
+    pub converted: u64,
+    /// converted / entered; `None` for an arm no journey took.
+    pub rate: Option<f64>,
+    /// Against the first arm (none for the first arm itself).
+    pub p_value: Option<f64>,
+    /// The 95% Wilson score interval of the rate.
+    pub interval: Option<(f64, f64)>,
+}
+
+/// The report of every workflow of `prog`, from the run's counts.
+pub fn build(prog: &Compiled, stats: &RunStats, sources: &SourceMap) -> Vec<WorkflowReport> {
+    prog.workflows
+        .iter()
+        .enumerate()
+        .map(|(w, wf)| {
+            let s = stats.workflows.get(w).copied().unwrap_or_default();
+            let counts = stats.funnel.get(w).cloned().unwrap_or_default();
+            let mut funnel = vec![Step {
+                step: "entered".into(),
+                reached: s.entered,
+                rate: None,
+            }];
+            for (i, name) in wf.funnel.stages.iter().enumerate() {
+                funnel.push(Step {
+                    step: name.to_string(),
+                    reached: counts.stages.get(i).copied().unwrap_or(0),
+                    rate: None,
+                });
+            }
+            if wf.funnel.converts {
+                funnel.push(Step {
+                    step: "converted".into(),
+                    reached: s.converted,
+                    rate: None,
+                });
+            }
+            for k in 1..funnel.len() {
+                funnel[k].rate = ratio(funnel[k].reached, funnel[k - 1].reached);
+            }
+            let last = funnel.last().map_or(0, |s| s.reached);
+            let conversion_rate = ratio(last, s.entered);
+            let bottleneck = funnel
+                .iter()
+                .filter_map(|s| s.rate.map(|r| (r, &s.step)))
+                .fold(None::<(f64, &String)>, |best, (r, step)| match best {
+                    Some((b, _)) if b <= r => best,
+                    _ => Some((r, step)),
+                })
+                .map(|(_, step)| step.clone());
+            let splits = wf
+                .funnel
+                .splits
+                .iter()
+                .map(|sp| {
+                    let file = sources.file(sp.span.file);
+                    let slots = sp.base as usize..sp.base as usize + sp.shares.len();
+                    let arms: Vec<(u64, u64)> = slots
+                        .map(|slot| counts.arms.get(slot).copied().unwrap_or((0, 0)))
+                        .collect();
+                    let first = arms.first().copied().unwrap_or((0, 0));
+                    Split {
+                        line: file.line_col(sp.span.start as usize).0,
+                        file: file.name.clone(),
+                        arms: arms
+                            .iter()
+                            .zip(&sp.shares)
+                            .enumerate()
+                            .map(|(i, (&(entered, converted), &share))| Arm {
+                                share,
+                                entered,
+                                converted,
+                                rate: ratio(converted, entered),
+                                p_value: (i > 0)
+                                    .then(|| two_proportion_p(first, (entered, converted)))
+                                    .flatten(),
+                                interval: wilson(converted, entered),
+                            })
+                            .collect(),
+                    }
+                })
+                .collect();
+            WorkflowReport {
+                name: wf.name.to_string(),
+                entered: s.entered,
+                completed: s.completed,
+                converted: s.converted,
+                exited: s.exited,
+                failed: s.failed,
+                waiting: stats.waiting.get(w).copied().unwrap_or(0),
+                stages: wf.funnel.stages.len(),
+                funnel,
+                conversion_rate,
+                bottleneck,
+                splits,
+            }
+        })
+        .collect()
+}
+
+/// `a / b`, `None` when `b` is 0.
+fn ratio(a: u64, b: u64) -> Option<f64> {
+    (b > 0).then(|| a as f64 / b as f64)
+}
+
+/// The two-sided p-value of a two-proportion z-test of `b`'s rate against
+/// `a`'s ((entered, converted) each), with the pooled standard error and no
+/// continuity correction; `None` when either is empty or the pooled rate is
+/// 0 or 1.
+pub fn two_proportion_p(a: (u64, u64), b: (u64, u64)) -> Option<f64> {
+    let ((n1, x1), (n2, x2)) = (a, b);
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    let (n1, x1, n2, x2) = (n1 as f64, x1 as f64, n2 as f64, x2 as f64);
+    let pooled = (x1 + x2) / (n1 + n2);
+    if pooled <= 0.0 || pooled >= 1.0 {
+        return None;
+    }
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
+    let z = (x2 / n2 - x1 / n1) / se;
+    // P(|Z| >= |z|) = erfc(|z| / sqrt 2).
+    Some(libm::erfc(z.abs() / std::f64::consts::SQRT_2))
+}
+
+/// The 95% Wilson score interval of `x` successes in `n`; `None` for 0.
+pub fn wilson(x: u64, n: u64) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    const Z: f64 = 1.959_963_984_540_054;
+    let (n, p) = (n as f64, x as f64 / n as f64);
+    let z2 = Z * Z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
+/// A rate as the report writes it: four decimals.
+fn round(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+fn opt(x: Option<f64>) -> Json {
+    x.map_or(Json::Null, |v| json!(round(v)))
+}
+
+/// The report as the contract's JSON.
+pub fn to_json(report: &[WorkflowReport]) -> Json {
+    let workflows: Vec<Json> = report
+        .iter()
+        .map(|w| {
+            let funnel: Vec<Json> = w
+                .funnel
+                .iter()
+                .enumerate()
+                .map(|(k, s)| {
+                    if k == 0 {
+                        json!({ "step": s.step, "reached": s.reached })
+                    } else {
+                        json!({ "step": s.step, "reached": s.reached, "rate": opt(s.rate) })
+                    }
+                })
+                .collect();
+            let splits: Vec<Json> = w
+                .splits
+                .iter()
+                .map(|sp| {
+                    let arms: Vec<Json> = sp
+                        .arms
+                        .iter()
+                        .enumerate()
+                        .map(|(i, a)| {
+                            let mut arm = json!({
+                                "share": a.share,
+                                "entered": a.entered,
+                                "converted": a.converted,
+                                "rate": opt(a.rate),
+                            });
+                            if i > 0 {
+                                arm["p_value"] = opt(a.p_value);
+                            }
+                            arm
+                        })
+                        .collect();
+                    json!({ "line": sp.line, "arms": arms })
+                })
+                .collect();
+            json!({
+                "name": w.name,
+                "entered": w.entered,
+                "outcomes": {
+                    "completed": w.completed,
+                    "converted": w.converted,
+                    "exited": w.exited,
+                    "failed": w.failed,
+                    "waiting": w.waiting,
+                },
+                "funnel": funnel,
+                "conversion_rate": opt(w.conversion_rate),
+                "bottleneck": w.bottleneck,
+                "splits": splits,
+            })
+        })
+        .collect();
+    json!({ "workflows": workflows })
+}
+
+/// A rate in percent, one decimal: `65.5%`; `-` for none.
+pub fn percent(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+/// The funnel of each workflow with stages, for the end-of-run summary:
+/// reached and rate per step, the bottleneck marked.
+pub fn summary(report: &[WorkflowReport]) -> String {
+    let mut out = String::new();
+    for w in report.iter().filter(|w| w.stages > 0) {
+        out.push_str(&format!(
+            "  funnel of {} (conversion {}):\n",
+            w.name,
+            percent(w.conversion_rate)
+        ));
+        let width = w.funnel.iter().map(|s| s.step.len()).max().unwrap_or(8);
+        for s in &w.funnel {
+            let mark = if w.bottleneck.as_deref() == Some(s.step.as_str()) {
+                "  <- bottleneck"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "    {:width$}  {:>8}  {:>6}{mark}\n",
+                s.step,
+                s.reached,
+                if s.step == "entered" && s.rate.is_none() {
+                    String::new()
+                } else {
+                    percent(s.rate)
+                }
+            ));
+        }
+    }
+    out
+}
+
+/// Text for HTML.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// An arm's name: A, B, C, ...
+fn arm_name(i: usize) -> String {
+    if i < 26 {
+        ((b'A' + i as u8) as char).to_string()
+    } else {
+        format!("{}", i + 1)
+    }
+}
+
+/// What a split's arm shows against the first, in plain words.
+pub fn verdict(first: &Arm, arm: &Arm, i: usize) -> String {
+    let name = arm_name(i);
+    match (first.rate, arm.rate) {
+        (Some(a), Some(b)) => {
+            let points = (b - a) * 100.0;
+            let how = if points.abs() < 0.05 {
+                "converts as well as".to_string()
+            } else if points > 0.0 {
+                format!("converts {:.1} points better than", points)
+            } else {
+                format!("converts {:.1} points worse than", -points)
+            };
+            let test = match arm.p_value {
+                Some(p) if p < 0.05 => format!("p = {}, significant at the 5% level", p_text(p)),
+                Some(p) => format!("p = {}, not significant", p_text(p)),
+                None => "no test: every journey of both arms converted alike".into(),
+            };
+            format!(
+                "Arm {name} {how} arm A ({} against {}); {test}.",
+                percent(Some(b)),
+                percent(Some(a))
+            )
+        }
+        _ => format!("Arm {name} cannot be compared with arm A yet: an arm has no journey."),
+    }
+}
+
+fn p_text(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("{:.3}", p)
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+const STYLE: &str = "
+body { font: 16px/1.5 system-ui, sans-serif; color: #1a1a1a; background: #fff; max-width: 62rem; margin: 2rem auto; padding: 0 1rem; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.3rem; margin-top: 2.5rem; border-bottom: 2px solid #1a1a1a; }
+table { border-collapse: collapse; margin: .8rem 0; }
+th, td { border: 1px solid #767676; padding: .25rem .6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+caption { text-align: left; font-weight: 600; padding-bottom: .3rem; }
+svg text { font: 13px system-ui, sans-serif; fill: #1a1a1a; }
+.bar { fill: #1f5fa8; } .bottleneck { fill: #a8201a; }
+.note { color: #3d3d3d; }
+@media print { body { margin: 0; max-width: none; } section { break-inside: avoid; } .bar { fill: #444; } .bottleneck { fill: #000; } }
+";
+
+/// The report as one self-contained page: per workflow a funnel chart
+/// (inline SVG with a text alternative), the outcome counts, and per split
+/// a table of arms with rates, 95% intervals and p-values, in plain words.
+pub fn to_html(report: &[WorkflowReport]) -> String {
+    let mut h = String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Funnel and experiment report</title>\n<style>");
+    h.push_str(STYLE);
+    h.push_str("</style>\n</head>\n<body>\n<main>\n<h1>Funnel and experiment report</h1>\n<p class=\"note\">Every journey counted by the run. The funnel's steps: entered, each stage in order, converted; each rate is the share of the step before that reached the step. The bottleneck is the step with the lowest rate.</p>\n");
+    for (n, w) in report.iter().enumerate() {
+        h.push_str(&format!(
+            "<section aria-labelledby=\"w{n}\">\n<h2 id=\"w{n}\">{}</h2>\n",
+            esc(&w.name)
+        ));
+        h.push_str(&format!(
+            "<p>{} entered; conversion rate {}{}.</p>\n",
+            w.entered,
+            percent(w.conversion_rate),
+            w.bottleneck
+                .as_ref()
+                .map(|b| format!("; bottleneck: {}", esc(b)))
+                .unwrap_or_default()
+        ));
+        h.push_str(&funnel_svg(n, w));
+        h.push_str(&format!(
+            "<table>\n<caption>Outcomes</caption>\n<tr><th scope=\"col\">outcome</th><th scope=\"col\">journeys</th></tr>\n<tr><td>completed</td><td>{}</td></tr>\n<tr><td>converted</td><td>{}</td></tr>\n<tr><td>exited</td><td>{}</td></tr>\n<tr><td>failed</td><td>{}</td></tr>\n<tr><td>waiting</td><td>{}</td></tr>\n</table>\n",
+            w.completed, w.converted, w.exited, w.failed, w.waiting
+        ));
+        for sp in &w.splits {
+            h.push_str(&format!(
+                "<table class=\"split\">\n<caption>Split at {}:{}</caption>\n<tr><th scope=\"col\">arm</th><th scope=\"col\">share</th><th scope=\"col\">entered</th><th scope=\"col\">converted</th><th scope=\"col\">rate</th><th scope=\"col\">95% interval</th><th scope=\"col\">p-value against A</th></tr>\n",
+                esc(&sp.file),
+                sp.line
+            ));
+            for (i, a) in sp.arms.iter().enumerate() {
+                h.push_str(&format!(
+                    "<tr><td>{}</td><td>{}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                    arm_name(i),
+                    a.share,
+                    a.entered,
+                    a.converted,
+                    percent(a.rate),
+                    a.interval
+                        .map(|(lo, hi)| format!("{} to {}", percent(Some(lo)), percent(Some(hi))))
+                        .unwrap_or_else(|| "-".into()),
+                    if i == 0 {
+                        "-".to_string()
+                    } else {
+                        a.p_value.map_or("-".into(), p_text)
+                    }
+                ));
+            }
+            h.push_str("</table>\n");
+            if let Some(first) = sp.arms.first() {
+                for (i, a) in sp.arms.iter().enumerate().skip(1) {
+                    h.push_str(&format!("<p>{}</p>\n", esc(&verdict(first, a, i))));
+                }
+            }
+        }
+        h.push_str("</section>\n");
+    }
+    h.push_str("</main>\n</body>\n</html>\n");
+    h
+}
+
+/// A workflow's funnel: a bar per step, as long as its share of `entered`,
+/// labelled with its count and rate; the bottleneck's bar marked in words
+/// and colour. The `desc` says the same for those who cannot see it.
+fn funnel_svg(n: usize, w: &WorkflowReport) -> String {
+    let (row, left, width) = (34.0, 150.0, 420.0);
+    let height = row * w.funnel.len() as f64 + 10.0;
+    let base = w.entered.max(1) as f64;
+    let steps: Vec<String> = w
+        .funnel
+        .iter()
+        .map(|s| match s.rate {
+            Some(_) => format!(
+                "{}: {} ({} of the step before)",
+                s.step,
+                s.reached,
+                percent(s.rate)
+            ),
+            None if s.step == "entered" => format!("{}: {}", s.step, s.reached),
+            None => format!(
+                "{}: {} (no rate: nobody reached the step before)",
+                s.step, s.reached
+            ),
+        })
+        .collect();
+    let desc = format!(
+        "{}.{}",
+        steps.join("; "),
+        w.bottleneck
+            .as_ref()
+            .map(|b| format!(" The bottleneck is {b}."))
+            .unwrap_or_default()
+    );
+    let mut svg = format!(
+        "<figure>\n<svg role=\"img\" aria-labelledby=\"t{n} d{n}\" viewBox=\"0 0 760 {height}\" width=\"100%\" class=\"funnel\">\n<title id=\"t{n}\">Funnel of {}</title>\n<desc id=\"d{n}\">{}</desc>\n",
+        esc(&w.name),
+        esc(&desc)
+    );
+    for (k, s) in w.funnel.iter().enumerate() {
+        let y = k as f64 * row + 5.0;
+        let len = (s.reached as f64 / base * width).max(1.0);
+        let bottleneck = w.bottleneck.as_deref() == Some(s.step.as_str());
+        let label = match s.rate {
+            Some(_) => format!("{} ({})", s.reached, percent(s.rate)),
+            None => s.reached.to_string(),
+        };
+        svg.push_str(&format!(
+            "<text x=\"{x}\" y=\"{ty}\" text-anchor=\"end\">{}</text>\n<rect class=\"{}\" x=\"{left}\" y=\"{y}\" width=\"{len:.1}\" height=\"{bh}\"/>\n<text x=\"{lx:.1}\" y=\"{ty}\">{}{}</text>\n",
+            esc(&s.step),
+            if bottleneck { "bar bottleneck" } else { "bar" },
+            esc(&label),
+            if bottleneck { " - bottleneck" } else { "" },
+            x = left - 8.0,
+            ty = y + 17.0,
+            bh = row - 10.0,
+            lx = left + len + 6.0,
+        ));
+    }
+    svg.push_str(&format!(
+        "</svg>\n<figcaption>Funnel of {}: conversion rate {}.</figcaption>\n</figure>\n",
+        esc(&w.name),
+        percent(w.conversion_rate)
+    ));
+    svg
+}
