@@ -375,9 +375,12 @@ pub fn to_html(report: &[WorkflowReport]) -> String {
             esc(&w.name)
         ));
         h.push_str(&format!(
-            "<p>{} entered; conversion rate {}{}.</p>\n",
+            "<p>{} entered; {}{}.</p>\n",
             w.entered,
-            percent(w.conversion_rate),
+            match w.conversion_rate {
+                Some(_) => format!("conversion rate {}", percent(w.conversion_rate)),
+                None => "no conversion rate yet: nobody entered".into(),
+            },
             w.bottleneck
                 .as_ref()
                 .map(|b| format!("; bottleneck: {}", esc(b)))

@@ -1034,3 +1034,26 @@ fn contact_facts_end_at_a_wait() {
     );
     assert!(!codes.iter().any(|c| c == "unreachable"), "{rendered}");
 }
+
+/// `convert` ends the journey: what follows it is unreachable, and a
+/// workflow with a `convert` has a way to convert (no `no-goal`).
+#[test]
+fn convert_ends_the_journey_for_the_lints() {
+    let body = r#"workflow w {
+  when purchase
+  stage "bought"
+  convert
+  tag "never"
+}
+"#;
+    let (codes, text) = only("unreachable", body);
+    assert_eq!(codes, ["nurture::lint::unreachable"], "{text}");
+    assert!(
+        text.contains("unreachable statements after `convert`"),
+        "{text}"
+    );
+    let (codes, _) = only("no-goal", body);
+    assert!(codes.is_empty(), "{codes:?}");
+    let formatted = nurture::fmt::format_source(&with_schema(body)).expect("formats");
+    assert!(formatted.contains("\n  convert\n"), "{formatted}");
+}

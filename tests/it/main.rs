@@ -11,6 +11,7 @@ mod parse;
 mod props;
 mod regressions;
 mod repl;
+mod report;
 mod run;
 mod snapshot;
 mod state;
