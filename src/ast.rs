@@ -21,6 +21,8 @@ pub enum Item {
     Event(EventDecl),
     Workflow(Workflow),
     Test(TestBlock),
+    /// `timezone "Europe/Madrid"`.
+    Timezone(StrLit),
 }
 
 impl Program {
@@ -60,6 +62,7 @@ impl Item {
             Item::Event(e) => e.span,
             Item::Workflow(w) => w.span,
             Item::Test(t) => t.span,
+            Item::Timezone(z) => z.span,
         }
     }
 }
@@ -268,7 +271,7 @@ pub enum StmtKind {
         name: StrLit,
         data: Option<Vec<MapEntry>>,
     },
-    Wait(DurationLit),
+    Wait(WaitKind),
     WaitFor {
         event: Ident,
         within: DurationLit,
@@ -534,4 +537,69 @@ pub enum PatternKind {
     AddToAudience(Option<StrLit>),
     Notify(Option<StrLit>),
     Webhook(Option<StrLit>),
+}
+
+// ------------------------------------------------------------------ waits
+
+/// How long a `wait` waits.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WaitKind {
+    /// `wait 2d`.
+    For(DurationLit),
+    /// `wait EXPR`, a `duration`.
+    Expr(Expr),
+    /// `wait until 09:00`: the next 09:00 in the contact's zone.
+    Clock(ClockTime),
+    /// `wait until monday [at 09:00]`.
+    Weekday { day: Weekday, at: Option<ClockTime> },
+    /// `wait until EXPR`, a `datetime`.
+    Until(Expr),
+}
+
+/// A local time of day, `HH:MM`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClockTime {
+    pub hour: u32,
+    pub minute: u32,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weekday {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+impl Weekday {
+    pub const ALL: [Weekday; 7] = [
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+        Weekday::Saturday,
+        Weekday::Sunday,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Weekday::Monday => "monday",
+            Weekday::Tuesday => "tuesday",
+            Weekday::Wednesday => "wednesday",
+            Weekday::Thursday => "thursday",
+            Weekday::Friday => "friday",
+            Weekday::Saturday => "saturday",
+            Weekday::Sunday => "sunday",
+        }
+    }
+
+    /// Days from Monday.
+    pub fn from_monday(self) -> u32 {
+        self as u32
+    }
 }

@@ -76,6 +76,7 @@ pub fn check(program: &Program) -> Checked {
         };
         flow::workflow(&mut cx, wf);
     }
+    zones(program, &mut diags);
     for t in program.tests() {
         let mut cx = expr::ExprChecker {
             schema: &schema,
@@ -97,6 +98,37 @@ pub fn check(program: &Program) -> Checked {
     Checked {
         schema,
         diagnostics: diags,
+    }
+}
+
+/// `timezone "Zone/Name"`: a known IANA zone, given once.
+fn zones(program: &Program, diags: &mut Vec<Diagnostic>) {
+    let mut first: Option<Span> = None;
+    for item in &program.items {
+        let crate::ast::Item::Timezone(z) = item else {
+            continue;
+        };
+        if z.value.parse::<chrono_tz::Tz>().is_err() {
+            diags.push(Diagnostic::unknown(
+                &unknown::TIMEZONE,
+                &z.value,
+                z.span,
+                chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()),
+            ));
+        }
+        match first {
+            Some(prev) => diags.push(
+                Diagnostic::error(
+                    Code::DuplicateName,
+                    z.span,
+                    "the program's time zone is set twice",
+                )
+                .with_label("second `timezone`")
+                .with_related(prev, "first set here")
+                .with_help("keep one `timezone` line"),
+            ),
+            None => first = Some(z.span),
+        }
     }
 }
 
@@ -223,6 +255,12 @@ pub(crate) mod unknown {
         "function",
     );
     pub const TYPE: Unknown = kind(Code::UnknownType, "unknown type", "not a type", "type");
+    pub const TIMEZONE: Unknown = kind(
+        Code::UnknownTimezone,
+        "unknown time zone",
+        "not an IANA zone name",
+        "zone",
+    );
     pub const WORKFLOW: Unknown = kind(
         Code::UnknownWorkflow,
         "unknown workflow",

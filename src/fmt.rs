@@ -204,6 +204,11 @@ impl<'a> Printer<'a> {
             }
             Item::Workflow(w) => self.workflow(w),
             Item::Test(t) => self.test(t),
+            Item::Timezone(z) => self.line(
+                0,
+                format!("timezone {}", pretty::string(&z.value)),
+                z.span.start as usize,
+            ),
         }
     }
 
@@ -327,7 +332,7 @@ impl<'a> Printer<'a> {
                 pretty::string(&name.value),
                 with(data)
             )),
-            StmtKind::Wait(d) => Some(format!("wait {}", pretty::duration(d.seconds))),
+            StmtKind::Wait(w) => Some(format!("wait {}", wait(w))),
             StmtKind::Stage(name) => Some(format!("stage {}", pretty::string(&name.value))),
             StmtKind::Exit => Some("exit".to_string()),
             StmtKind::Convert => Some("convert".to_string()),
@@ -422,7 +427,11 @@ fn field(f: &FieldDecl) -> String {
     }
     for a in &f.annotations {
         let args: Vec<&str> = a.args.iter().map(|x| x.name.as_str()).collect();
-        s.push_str(&format!(" @{}({})", a.name.name, args.join(", ")));
+        if args.is_empty() {
+            s.push_str(&format!(" @{}", a.name.name));
+        } else {
+            s.push_str(&format!(" @{}({})", a.name.name, args.join(", ")));
+        }
     }
     s
 }
@@ -449,6 +458,18 @@ fn event_match(m: &EventMatch) -> String {
     match &m.filter {
         Some(f) => format!("{} where {}", m.event.name, pretty::expr(f)),
         None => m.event.name.clone(),
+    }
+}
+
+fn wait(w: &WaitKind) -> String {
+    let clock = |c: &ClockTime| format!("{:02}:{:02}", c.hour, c.minute);
+    match w {
+        WaitKind::For(d) => pretty::duration(d.seconds),
+        WaitKind::Expr(e) => pretty::expr(e),
+        WaitKind::Clock(c) => format!("until {}", clock(c)),
+        WaitKind::Weekday { day, at: None } => format!("until {}", day.name()),
+        WaitKind::Weekday { day, at: Some(c) } => format!("until {} at {}", day.name(), clock(c)),
+        WaitKind::Until(e) => format!("until {}", pretty::expr(e)),
     }
 }
 

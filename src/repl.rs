@@ -312,6 +312,7 @@ impl Session {
             crate::ast::Item::Contact(c) => c.span.file != new_file,
             crate::ast::Item::Workflow(w) => w.span.file != new_file,
             crate::ast::Item::Test(t) => t.span.file != new_file,
+            crate::ast::Item::Timezone(z) => z.span.file != new_file,
         });
         let prog = Arc::new(compile(
             &self.analysis.program,

@@ -8,6 +8,7 @@
 //! records of `record.rs`, and `output.rs` holds what was emitted and
 //! renders it as JSON.
 
+pub mod calendar;
 pub mod compile;
 pub mod coverage;
 pub mod engine;

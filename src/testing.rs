@@ -333,7 +333,11 @@ impl Stepper<'_> {
     /// A literal as JSON, as an input record holds it.
     fn json(&self, e: &Expr) -> Result<String, StepError> {
         let mut out = String::new();
-        self.value(e)?.write_json(&mut out);
+        match self.value(e)? {
+            // Input records hold durations as whole seconds.
+            Value::Duration(ms) => out.push_str(&(ms / 1000).to_string()),
+            v => v.write_json(&mut out),
+        }
         Ok(out)
     }
 

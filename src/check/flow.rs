@@ -212,7 +212,17 @@ fn stmt(cx: &mut ExprChecker, env: &Env, s: &Stmt) -> Option<Facts> {
                 map(cx, env, data);
             }
         }
-        StmtKind::Wait(d) => cx.positive_duration(d.seconds, d.span, "a wait"),
+        StmtKind::Wait(w) => match w {
+            WaitKind::For(d) => cx.positive_duration(d.seconds, d.span, "a wait"),
+            WaitKind::Expr(e) => {
+                cx.expect(env, e, &Type::Duration, "a wait");
+            }
+            WaitKind::Clock(c) | WaitKind::Weekday { at: Some(c), .. } => clock_time(cx, c),
+            WaitKind::Weekday { at: None, .. } => {}
+            WaitKind::Until(e) => {
+                cx.expect(env, e, &Type::Datetime, "`wait until`");
+            }
+        },
         StmtKind::WaitFor {
             event,
             within,
@@ -462,4 +472,23 @@ fn one_fact(field: &str) -> Facts {
         span: Span::default(),
     };
     facts_true(&e)
+}
+
+/// `HH:MM` within a day: hours 0 to 23, minutes 0 to 59.
+fn clock_time(cx: &mut ExprChecker, c: &ClockTime) {
+    if c.hour > 23 || c.minute > 59 {
+        cx.diags.push(
+            Diagnostic::error(
+                Code::BadClockTime,
+                c.span,
+                format!(
+                    "`{:02}:{:02}` is not a time of day",
+                    c.hour.min(99),
+                    c.minute.min(99)
+                ),
+            )
+            .with_label("hours run from 00 to 23, minutes from 00 to 59")
+            .with_help("write a time from 00:00 to 23:59"),
+        );
+    }
 }

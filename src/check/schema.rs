@@ -21,6 +21,8 @@ pub struct Field {
     pub channel: Option<String>,
     /// The channels this bool grants consent for (`@consent(c, ...)`).
     pub consent: Vec<String>,
+    /// The field holds the contact's time zone (`@timezone`).
+    pub timezone: bool,
     pub span: Span,
 }
 
@@ -188,6 +190,7 @@ fn build_field(decl: &ast::FieldDecl, schema: &Schema, diags: &mut Vec<Diagnosti
         default: decl.default.clone(),
         channel: None,
         consent: Vec::new(),
+        timezone: false,
         span: decl.name.span,
     };
     for ann in &decl.annotations {
@@ -212,6 +215,18 @@ fn annotate(
         }
     }
     match ann.name.name.as_str() {
+        "channel" | "consent" if ann.args.is_empty() => diags.push(
+            Diagnostic::error(
+                Code::BadAnnotation,
+                ann.span,
+                format!(
+                    "`@{}` takes a channel, as in `@{}(email)`",
+                    ann.name.name, ann.name.name
+                ),
+            )
+            .with_label("no channel")
+            .with_help("name the channel in parentheses"),
+        ),
         "channel" => {
             if ann.args.len() != 1 {
                 diags.push(
@@ -253,6 +268,37 @@ fn annotate(
                 field.channel = Some(arg.name.clone());
             }
         }
+        "timezone" => {
+            if !ann.args.is_empty() || !matches!(base, Type::Str) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::BadAnnotation,
+                        ann.span,
+                        format!(
+                            "`@timezone` marks a string field holding a zone name, but `{}` is {}",
+                            field.name, field.ty
+                        ),
+                    )
+                    .with_label("not a time zone field")
+                    .with_help(
+                        "put `@timezone` (no arguments) on a field such as `timezone: string?`",
+                    ),
+                );
+            }
+            if let Some(prev) = schema.fields.iter().find(|f| f.timezone) {
+                diags.push(
+                    Diagnostic::error(
+                        Code::BadAnnotation,
+                        ann.span,
+                        "two fields are marked `@timezone`",
+                    )
+                    .with_label("second zone field")
+                    .with_related(prev.span, "first marked here")
+                    .with_help("a contact has one time zone field"),
+                );
+            }
+            field.timezone = true;
+        }
         "consent" => {
             if base != Type::Bool {
                 diags.push(
@@ -279,7 +325,7 @@ fn annotate(
                 format!("unknown annotation `@{other}`"),
             )
             .with_label("unknown")
-            .with_help("the annotations are `@channel(c)` and `@consent(c, ...)`"),
+            .with_help("the annotations are `@channel(c)`, `@consent(c, ...)` and `@timezone`"),
         ),
     }
 }

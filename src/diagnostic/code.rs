@@ -81,6 +81,8 @@ codes! {
     TestUnknownContact => "nurture::test::unknown-contact",
     TestNotLiteral => "nurture::test::not-literal",
     TestFailed => "nurture::test::failed",
+    BadClockTime => "nurture::type::bad-clock-time",
+    UnknownTimezone => "nurture::type::unknown-timezone",
 }
 
 impl fmt::Display for Code {

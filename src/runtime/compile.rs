@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::program::{
     Builtin, CExpr, CTrigger, Compiled, Criterion, Data, FunnelShape, Instr, Part, Reenter,
-    Retention, SplitShape, TallySpec, Workflow,
+    Retention, SplitShape, TallySpec, Until, Workflow,
 };
 
 /// Whether a history filter can be judged once, as its event arrives: it
@@ -140,6 +140,19 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
         ends_on_condition,
         waited_for,
         projection: Projection::only(cx.payload_read),
+        zone: program
+            .items
+            .iter()
+            .find_map(|i| match i {
+                ast::Item::Timezone(z) => super::calendar::zone(&z.value),
+                _ => None,
+            })
+            .unwrap_or(chrono_tz::UTC),
+        zone_field: schema
+            .fields
+            .iter()
+            .position(|f| f.timezone)
+            .map(|i| i as u16),
     }
 }
 
@@ -354,8 +367,23 @@ impl<'a> Cx<'a> {
                 };
                 code.push(i, span);
             }
-            StmtKind::Wait(d) => {
-                code.push(Instr::Wait(d.seconds * 1000), span);
+            StmtKind::Wait(w) => {
+                let instr = match w {
+                    ast::WaitKind::For(d) => Instr::Wait(d.seconds * 1000),
+                    ast::WaitKind::Expr(e) => Instr::WaitUntil(Until::Duration(self.expr(e))),
+                    ast::WaitKind::Clock(c) => Instr::WaitUntil(Until::Local {
+                        hour: c.hour,
+                        minute: c.minute,
+                        weekday: None,
+                    }),
+                    ast::WaitKind::Weekday { day, at } => Instr::WaitUntil(Until::Local {
+                        hour: at.as_ref().map_or(0, |c| c.hour),
+                        minute: at.as_ref().map_or(0, |c| c.minute),
+                        weekday: Some(day.from_monday()),
+                    }),
+                    ast::WaitKind::Until(e) => Instr::WaitUntil(Until::Instant(self.expr(e))),
+                };
+                code.push(instr, span);
             }
             StmtKind::WaitFor {
                 event,

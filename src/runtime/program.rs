@@ -89,6 +89,8 @@ pub enum Instr {
         data: Data,
     },
     Wait(Millis),
+    /// A wait whose end is computed when it begins.
+    WaitUntil(Until),
     /// The received block starts at the next instruction; `timeout` is where the timeout block starts.
     WaitFor {
         event: u16,
@@ -165,6 +167,22 @@ pub struct Workflow {
     pub funnel: FunnelShape,
 }
 
+/// What a computed wait waits for.
+#[derive(Clone, Debug)]
+pub enum Until {
+    /// `wait EXPR`: a duration.
+    Duration(CExpr),
+    /// `wait until HH:MM` in the contact's zone, on any day or on a weekday
+    /// (Monday 0).
+    Local {
+        hour: u32,
+        minute: u32,
+        weekday: Option<u32>,
+    },
+    /// `wait until EXPR`: a datetime.
+    Instant(CExpr),
+}
+
 /// The steps and experiments of a workflow's report (LANGUAGE.md section 9).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FunnelShape {
@@ -222,4 +240,8 @@ pub struct Compiled {
     pub waited_for: Vec<bool>,
     /// The payload fields some expression reads; input drops the others.
     pub projection: Projection,
+    /// The program's time zone (`timezone "..."`, else UTC).
+    pub zone: chrono_tz::Tz,
+    /// The contact field marked `@timezone`.
+    pub zone_field: Option<u16>,
 }

@@ -288,7 +288,7 @@ fn expected(err: &pest::error::Error<Rule>) -> Expected {
 }
 
 /// What may start a top-level item.
-const TOP_LEVEL: &str = "`contact`, `event`, `test` or `workflow`";
+const TOP_LEVEL: &str = "`contact`, `event`, `test`, `timezone` or `workflow`";
 
 enum Friendly {
     /// A step of a `test` block.
@@ -331,6 +331,8 @@ fn rule_name(rule: Rule) -> Friendly {
         | Rule::kw_contact
         | Rule::kw_event
         | Rule::kw_test
+        | Rule::kw_timezone
+        | Rule::timezone_decl
         | Rule::kw_workflow => Name(TOP_LEVEL),
         Rule::kw_at
         | Rule::kw_advance

@@ -101,6 +101,7 @@ impl Lower {
             Rule::event_decl => Some(Item::Event(self.lower_event(pair))),
             Rule::workflow => Some(Item::Workflow(self.lower_workflow(pair))),
             Rule::test_block => Some(Item::Test(self.lower_test(pair))),
+            Rule::timezone_decl => Some(Item::Timezone(self.lower_str(last_inner(pair)))),
             Rule::EOI => None,
             r => unreachable!("an item is a contact block, event, workflow or test, not {r:?}"),
         }
@@ -376,7 +377,26 @@ impl Lower {
                 let data = inner.next().map(|w| self.lower_with(w));
                 StmtKind::Webhook { name, data }
             }
-            Rule::wait_stmt => StmtKind::Wait(self.lower_duration(next(&mut inner))),
+            Rule::wait_stmt => {
+                let what = next(&mut inner);
+                StmtKind::Wait(match what.as_rule() {
+                    Rule::duration => WaitKind::For(self.lower_duration(what)),
+                    Rule::wait_until => {
+                        let target = last_inner(what);
+                        match target.as_rule() {
+                            Rule::clock_time => WaitKind::Clock(self.clock(target)),
+                            Rule::weekday_at => {
+                                let mut parts = target.into_inner();
+                                let day = weekday(next(&mut parts).as_str());
+                                let at = parts.last().map(|t| self.clock(t));
+                                WaitKind::Weekday { day, at }
+                            }
+                            _ => WaitKind::Until(self.lower_expr(target)),
+                        }
+                    }
+                    _ => WaitKind::Expr(self.lower_expr(what)),
+                })
+            }
             Rule::wait_for_stmt => self.lower_wait_for(inner),
             Rule::if_stmt => self.lower_if(inner),
             Rule::split_stmt => StmtKind::Split(
@@ -699,6 +719,17 @@ impl Lower {
         }
     }
 
+    /// clock_time = @{ HH ":" MM }; out-of-range parts are the checker's.
+    fn clock(&mut self, pair: Pair<Rule>) -> ClockTime {
+        let span = self.span(&pair);
+        let (h, m) = pair.as_str().split_once(':').unwrap_or(("0", "0"));
+        ClockTime {
+            hour: h.parse().unwrap_or(u32::MAX),
+            minute: m.parse().unwrap_or(u32::MAX),
+            span,
+        }
+    }
+
     /// test_block = { kw_test ~ string_lit ~ "{" ~ test_step* ~ "}" }
     fn lower_test(&mut self, pair: Pair<Rule>) -> TestBlock {
         let span = self.span(&pair);
@@ -988,6 +1019,13 @@ fn next<'i>(pairs: &mut impl Iterator<Item = Pair<'i, Rule>>) -> Pair<'i, Rule> 
 }
 
 /// The last child of `pair`, whose production guarantees one.
+fn weekday(name: &str) -> Weekday {
+    Weekday::ALL
+        .into_iter()
+        .find(|d| d.name() == name)
+        .unwrap_or_else(|| unreachable!("the grammar's weekday matched `{name}`"))
+}
+
 fn last_inner_of(pairs: Pairs<Rule>) -> Pair<Rule> {
     // INVARIANT: called on rules that end with a child.
     pairs

@@ -2,6 +2,7 @@
 
 mod accept;
 mod architecture;
+mod calendar;
 mod cli;
 mod fmt;
 mod helpers;

@@ -2,7 +2,7 @@
 
 use super::super::eval::{arithmetic, eval, Fault};
 use super::super::output::{Action, DataMap, Lifecycle, Suppression};
-use super::super::program::{CExpr, Compiled, Data, Instr, Part};
+use super::super::program::{CExpr, Compiled, Data, Instr, Part, Until};
 use super::super::store::Journey;
 use super::super::value::{Millis, Value};
 use super::{Engine, Outcome, Step, Timer, TimerKind};
@@ -149,6 +149,38 @@ impl Engine {
                 self.suspend(j, self.now.saturating_add(*d), None);
                 return Ok(Step::Suspend);
             }
+            Instr::WaitUntil(until) => {
+                let end = match until {
+                    Until::Duration(e) => match eval_here(self, e)? {
+                        Value::Duration(d) => Some(self.now.saturating_add(d)),
+                        _ => None,
+                    },
+                    Until::Instant(e) => match eval_here(self, e)? {
+                        Value::Datetime(t) => Some(t),
+                        _ => None,
+                    },
+                    Until::Local {
+                        hour,
+                        minute,
+                        weekday,
+                    } => super::super::calendar::next(
+                        self.now,
+                        self.zone_of(j.contact),
+                        *hour,
+                        *minute,
+                        *weekday,
+                    ),
+                };
+                j.pc += 1;
+                // A wait whose end is not in the future goes straight on.
+                match end {
+                    Some(end) if end > self.now => {
+                        self.suspend_until(j, end);
+                        return Ok(Step::Suspend);
+                    }
+                    _ => return Ok(Step::Jump(j.pc)),
+                }
+            }
             Instr::WaitFor { event, within, .. } => {
                 self.suspend(j, self.now.saturating_add(*within), Some(*event));
                 return Ok(Step::Suspend);
@@ -225,6 +257,44 @@ impl Engine {
         // Waits are set `until - now` ahead: one lane per delay.
         self.timers.push_after(until - self.now, timer);
         self.life(j.contact, j.workflow, Lifecycle::Wait { until, event });
+    }
+
+    /// Suspends a journey until a computed instant: its timer goes with
+    /// those of any due time.
+    fn suspend_until(&mut self, j: &mut Journey, until: Millis) {
+        let seq = self.next_seq();
+        j.generation = seq;
+        j.waiting_for = None;
+        j.wake_at = until;
+        let timer = Timer {
+            due: until,
+            seq,
+            sub: 0,
+            kind: TimerKind::Journey {
+                id: self.running,
+                generation: seq,
+            },
+        };
+        self.timers.push(timer);
+        self.life(
+            j.contact,
+            j.workflow,
+            Lifecycle::Wait { until, event: None },
+        );
+    }
+
+    /// The contact's time zone: its `@timezone` field when that names a
+    /// known zone, else the program's.
+    pub(super) fn zone_of(&self, c: u32) -> chrono_tz::Tz {
+        self.prog
+            .zone_field
+            .and_then(
+                |slot| match self.store.contact(c).attrs.get(slot as usize) {
+                    Some(Value::Str(name)) => super::super::calendar::zone(name),
+                    _ => None,
+                },
+            )
+            .unwrap_or(self.prog.zone)
     }
 }
 

@@ -1,0 +1,278 @@
+//! Calendar time: time zones, daylight saving, and the waits computed when
+//! they begin (`wait until HH:MM`, `wait until WEEKDAY [at HH:MM]`,
+//! `wait until EXPR`, `wait EXPR`).
+
+use crate::helpers::{
+    diagnostics, run_program, run_program_in_parts, snapshot_body, stderr, stdout,
+};
+
+const PROGRAM: &str = r#"timezone "Europe/Madrid"
+
+contact {
+  email: string @channel(email)
+  zone: string? @timezone
+  opted_in: bool = true @consent(email)
+  due: datetime?
+  delay: duration = 90m
+}
+
+event clock {}
+event weekly {}
+event due_date {}
+event pause {}
+
+workflow at_half_past_two {  // nurture:allow(no-goal)
+  when clock
+  wait until 02:30
+  if contact.opted_in {
+    send email "half_past_two"
+  }
+}
+
+workflow on_monday {  // nurture:allow(no-goal)
+  when weekly
+  wait until monday at 09:00
+  if contact.opted_in {
+    send email "monday"
+  }
+}
+
+workflow on_the_due_date {  // nurture:allow(no-goal)
+  when due_date
+  if contact.due is set {
+    wait until contact.due
+    if contact.opted_in {
+      send email "due"
+    }
+  }
+}
+
+workflow after_a_pause {  // nurture:allow(no-goal)
+  when pause
+  wait contact.delay
+  if contact.opted_in {
+    send email "paused"
+  }
+}
+"#;
+
+fn created(at: &str, c: &str, extra: &str) -> String {
+    format!(
+        r#"{{"at":"{at}","contact":"{c}","type":"contact_created","attributes":{{"email":"{c}@x.com"{extra}}}}}"#
+    )
+}
+
+fn event(at: &str, c: &str, ty: &str) -> String {
+    format!(r#"{{"at":"{at}","contact":"{c}","type":"{ty}"}}"#)
+}
+
+/// The sends of a run, as `time contact template`.
+fn sends(out: &str) -> Vec<String> {
+    out.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            format!(
+                "{} {} {}",
+                v["at"].as_str().unwrap_or(""),
+                v["contact"].as_str().unwrap_or(""),
+                v["template"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+/// Runs the events whole and in three parts with one state; both must
+/// give the same output. Returns the sends.
+fn run(events: &[String]) -> Vec<String> {
+    let text: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let o = run_program(PROGRAM, &text, &["--drain"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let whole = stdout(&o);
+    let n = events.len();
+    let parts = run_program_in_parts(PROGRAM, &text, &["--drain"], &[n / 3, 2 * n / 3]);
+    let joined: String = parts.iter().map(stdout).collect();
+    assert_eq!(joined, whole, "a run in parts differs");
+    sends(&whole)
+}
+
+/// Madrid springs forward on 2026-03-29 (02:00 CET becomes 03:00 CEST):
+/// 02:30 does not exist and means 03:00 CEST, 01:00 UTC. New York springs
+/// forward on 2026-03-08 (02:00 EST becomes 03:00 EDT): 07:00 UTC.
+#[test]
+fn a_missing_local_time_is_the_end_of_the_gap() {
+    let got = run(&[
+        created(
+            "2026-03-07T00:00:00Z",
+            "ny",
+            r#","zone":"America/New_York""#,
+        ),
+        event("2026-03-08T06:00:00Z", "ny", "clock"),
+        created("2026-03-28T23:00:00Z", "ana", ""),
+        event("2026-03-28T23:00:00Z", "ana", "clock"),
+    ]);
+    assert_eq!(
+        got,
+        [
+            "2026-03-08T07:00:00Z ny half_past_two",
+            "2026-03-29T01:00:00Z ana half_past_two",
+        ]
+    );
+}
+
+/// Madrid falls back on 2026-10-25 (03:00 CEST becomes 02:00 CET): 02:30
+/// happens at 00:30 and 01:30 UTC; the first counts, and a wait begun
+/// between the two goes on to the next day's 02:30 CET (01:30 UTC).
+#[test]
+fn a_repeated_local_time_is_its_first_occurrence() {
+    let got = run(&[
+        created("2026-10-24T23:00:00Z", "early", ""),
+        event("2026-10-24T23:00:00Z", "early", "clock"),
+        created("2026-10-25T01:00:00Z", "between", ""),
+        event("2026-10-25T01:00:00Z", "between", "clock"),
+    ]);
+    assert_eq!(
+        got,
+        [
+            "2026-10-25T00:30:00Z early half_past_two",
+            "2026-10-26T01:30:00Z between half_past_two",
+        ]
+    );
+}
+
+/// Three zones at one instant, and a zone no one knows (the program's).
+#[test]
+fn each_contact_waits_in_its_own_zone() {
+    let at = "2026-01-10T10:00:00Z"; // a Saturday
+    let got = run(&[
+        created(at, "madrid", ""),
+        created(at, "tokyo", r#","zone":"Asia/Tokyo""#),
+        created(at, "ny", r#","zone":"America/New_York""#),
+        created(at, "mars", r#","zone":"Mars/Olympus""#),
+        event(at, "madrid", "clock"),
+        event(at, "tokyo", "clock"),
+        event(at, "ny", "clock"),
+        event(at, "mars", "clock"),
+        event(at, "madrid", "weekly"),
+        event(at, "tokyo", "weekly"),
+        event(at, "ny", "weekly"),
+    ]);
+    assert_eq!(
+        got,
+        [
+            // Tokyo (UTC+9): 19:00 Saturday; 02:30 Sunday is 17:30 UTC.
+            "2026-01-10T17:30:00Z tokyo half_past_two",
+            // Madrid (UTC+1) and Mars (unknown: the program's zone): 02:30
+            // Sunday is 01:30 UTC; New York (UTC-5): 07:30 UTC.
+            "2026-01-11T01:30:00Z madrid half_past_two",
+            "2026-01-11T01:30:00Z mars half_past_two",
+            "2026-01-11T07:30:00Z ny half_past_two",
+            // Monday 09:00: Tokyo 00:00 UTC, Madrid 08:00, New York 14:00.
+            "2026-01-12T00:00:00Z tokyo monday",
+            "2026-01-12T08:00:00Z madrid monday",
+            "2026-01-12T14:00:00Z ny monday",
+        ]
+    );
+}
+
+/// `wait until EXPR` and `wait EXPR`: a time in the future is waited for;
+/// one not in the future, or an instant of 02:30 itself, does not suspend.
+#[test]
+fn waits_computed_from_the_contact() {
+    let got = run(&[
+        created(
+            "2026-04-30T00:00:00Z",
+            "later",
+            r#","due":"2026-05-01T12:00:00Z""#,
+        ),
+        created(
+            "2026-04-30T00:00:00Z",
+            "past",
+            r#","due":"2026-04-01T12:00:00Z""#,
+        ),
+        created("2026-04-30T00:00:00Z", "none", ""),
+        created("2026-04-30T00:00:00Z", "slow", r#","delay":10800"#),
+        event("2026-04-30T00:00:00Z", "later", "due_date"),
+        event("2026-04-30T00:00:00Z", "past", "due_date"),
+        event("2026-04-30T00:00:00Z", "none", "due_date"),
+        event("2026-04-30T00:00:00Z", "past", "pause"),
+        event("2026-04-30T00:00:00Z", "slow", "pause"),
+        // 02:30 in Madrid (CEST) is 00:30 UTC: exactly now, no wait.
+        event("2026-04-30T00:30:00Z", "none", "clock"),
+    ]);
+    assert_eq!(
+        got,
+        [
+            "2026-04-30T00:00:00Z past due",
+            "2026-04-30T00:30:00Z none half_past_two",
+            "2026-04-30T01:30:00Z past paused",
+            "2026-04-30T03:00:00Z slow paused",
+            "2026-05-01T12:00:00Z later due",
+        ]
+    );
+}
+
+macro_rules! calendar_snap {
+    ($name:ident, $code:expr, $body:expr) => {
+        #[test]
+        fn $name() {
+            let (diags, _) = diagnostics($body);
+            let codes: Vec<_> = diags.iter().map(|d| d.code.as_str()).collect();
+            assert_eq!(codes, [$code], "{diags:#?}");
+            insta::assert_snapshot!(stringify!($name), snapshot_body($body));
+        }
+    };
+}
+
+calendar_snap!(
+    clock_time_past_23_59,
+    "nurture::type::bad-clock-time",
+    "contact {\n  email: string @channel(email)\n}\n\nevent go {}\n\nworkflow w {  // nurture:allow(no-goal)\n  when go\n  wait until 24:00\n}\n"
+);
+calendar_snap!(
+    timezone_on_a_number,
+    "nurture::type::bad-annotation",
+    "contact {\n  email: string @channel(email)\n  zone: int @timezone\n}\n"
+);
+calendar_snap!(
+    unknown_timezone,
+    "nurture::type::unknown-timezone",
+    "timezone \"America/New_Yrok\"\n\ncontact {\n  email: string @channel(email)\n}\n"
+);
+calendar_snap!(
+    wait_until_a_number,
+    "nurture::type::mismatch",
+    "contact {\n  email: string @channel(email)\n  score: int = 0\n}\n\nevent go {}\n\nworkflow w {  // nurture:allow(no-goal)\n  when go\n  wait until contact.score\n}\n"
+);
+calendar_snap!(
+    wait_a_datetime,
+    "nurture::type::mismatch",
+    "contact {\n  email: string @channel(email)\n}\n\nevent go {}\n\nworkflow w {  // nurture:allow(no-goal)\n  when go\n  wait now\n}\n"
+);
+
+/// The same waits through `nurture test`, with a duration literal in a step.
+#[test]
+fn calendar_waits_in_a_test_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let program = format!(
+        r#"{PROGRAM}
+test "a contact in Tokyo waits in Tokyo" {{
+  at @2026-01-10T10:00:00Z
+  contact kai {{ email: "kai@x.com", zone: "Asia/Tokyo", delay: 3h }}
+  event kai clock
+  event kai pause
+  advance 3h
+  expect kai: send email "paused" at @2026-01-10T13:00:00Z
+  at @2026-01-10T17:30:00Z
+  expect kai: send email "half_past_two" at @2026-01-10T17:30:00Z
+  expect kai: nothing else
+}}
+"#
+    );
+    std::fs::write(dir.path().join("p.flow"), program).expect("write");
+    let o = crate::helpers::bin()
+        .current_dir(dir.path())
+        .args(["test", "p.flow"])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+}
