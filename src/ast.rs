@@ -23,6 +23,28 @@ pub enum Item {
     Test(TestBlock),
     /// `timezone "Europe/Madrid"`.
     Timezone(StrLit),
+    /// `quiet hours 21:00 to 08:00 [for sms, push]`.
+    Quiet(QuietHours),
+    /// `limit email to 2 per 1d`.
+    Limit(Limit),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuietHours {
+    pub start: ClockTime,
+    pub end: ClockTime,
+    /// Empty: every channel.
+    pub channels: Vec<Ident>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limit {
+    pub channel: Ident,
+    pub count: i64,
+    pub count_span: Span,
+    pub per: DurationLit,
+    pub span: Span,
 }
 
 impl Program {
@@ -63,6 +85,8 @@ impl Item {
             Item::Workflow(w) => w.span,
             Item::Test(t) => t.span,
             Item::Timezone(z) => z.span,
+            Item::Quiet(q) => q.span,
+            Item::Limit(l) => l.span,
         }
     }
 }

@@ -77,6 +77,7 @@ pub fn check(program: &Program) -> Checked {
         flow::workflow(&mut cx, wf);
     }
     zones(program, &mut diags);
+    sending_rules(program, &mut diags);
     for t in program.tests() {
         let mut cx = expr::ExprChecker {
             schema: &schema,
@@ -128,6 +129,116 @@ fn zones(program: &Program, diags: &mut Vec<Diagnostic>) {
                 .with_help("keep one `timezone` line"),
             ),
             None => first = Some(z.span),
+        }
+    }
+}
+
+/// `quiet hours` and `limit` lines: known channels, times of day, a
+/// channel in at most one line of each kind.
+fn sending_rules(program: &Program, diags: &mut Vec<Diagnostic>) {
+    use crate::ast::{ClockTime, Item};
+    use crate::vocabulary::Channel;
+    let clock = |c: &ClockTime, diags: &mut Vec<Diagnostic>| {
+        if c.hour > 23 || c.minute > 59 {
+            diags.push(
+                Diagnostic::error(
+                    Code::BadClockTime,
+                    c.span,
+                    format!(
+                        "`{:02}:{:02}` is not a time of day",
+                        c.hour.min(99),
+                        c.minute.min(99)
+                    ),
+                )
+                .with_label("hours run from 00 to 23, minutes from 00 to 59")
+                .with_help("write a time from 00:00 to 23:59"),
+            );
+        }
+    };
+    let mut quiet: Vec<(Option<String>, Span)> = Vec::new();
+    let mut limited: Vec<(String, Span)> = Vec::new();
+    for item in &program.items {
+        match item {
+            Item::Quiet(q) => {
+                clock(&q.start, diags);
+                clock(&q.end, diags);
+                let names: Vec<Option<&crate::ast::Ident>> = if q.channels.is_empty() {
+                    vec![None]
+                } else {
+                    q.channels.iter().map(Some).collect()
+                };
+                for name in names {
+                    if let Some(c) = name {
+                        if Channel::from_name(&c.name).is_none() {
+                            diags.push(unknown::at(&unknown::CHANNEL, c, Channel::names()));
+                            continue;
+                        }
+                    }
+                    let key = name.map(|c| c.name.clone());
+                    let span = name.map_or(q.span, |c| c.span);
+                    let clash = quiet
+                        .iter()
+                        .find(|(k, _)| k.is_none() || key.is_none() || *k == key);
+                    if let Some((_, prev)) = clash {
+                        diags.push(
+                            Diagnostic::error(
+                                Code::DuplicateName,
+                                span,
+                                match &key {
+                                    Some(k) => format!("`{k}` has quiet hours twice"),
+                                    None => "quiet hours for every channel, and other quiet hours"
+                                        .to_string(),
+                                },
+                            )
+                            .with_label("quiet hours again")
+                            .with_related(*prev, "already here")
+                            .with_help("a channel has one window of quiet hours"),
+                        );
+                    }
+                    quiet.push((key, span));
+                }
+            }
+            Item::Limit(l) => {
+                if Channel::from_name(&l.channel.name).is_none() {
+                    diags.push(unknown::at(&unknown::CHANNEL, &l.channel, Channel::names()));
+                }
+                if let Some((_, prev)) = limited.iter().find(|(k, _)| *k == l.channel.name) {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::DuplicateName,
+                            l.channel.span,
+                            format!("`{}` is limited twice", l.channel.name),
+                        )
+                        .with_label("a second limit")
+                        .with_related(*prev, "first limit here")
+                        .with_help("a channel has one limit; keep the one you mean"),
+                    );
+                }
+                limited.push((l.channel.name.clone(), l.channel.span));
+                if l.count < 1 {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::Mismatch,
+                            l.count_span,
+                            "a limit allows at least one send",
+                        )
+                        .with_label("zero sends")
+                        .with_help("to send nothing on a channel, remove its sends"),
+                    );
+                }
+                if l.per.seconds <= 0 {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::NonPositiveDuration,
+                            l.per.span,
+                            "a limit's window must be longer than zero",
+                        )
+                        .with_label("zero duration")
+                        .with_help("write a window such as `1d` or `1w`"),
+                    );
+                }
+            }
+            _ => {}
         }
     }
 }

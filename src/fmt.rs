@@ -209,6 +209,25 @@ impl<'a> Printer<'a> {
                 format!("timezone {}", pretty::string(&z.value)),
                 z.span.start as usize,
             ),
+            Item::Quiet(q) => {
+                let clock = |c: &ClockTime| format!("{:02}:{:02}", c.hour, c.minute);
+                let mut text = format!("quiet hours {} to {}", clock(&q.start), clock(&q.end));
+                if !q.channels.is_empty() {
+                    let names: Vec<&str> = q.channels.iter().map(|c| c.name.as_str()).collect();
+                    text.push_str(&format!(" for {}", names.join(", ")));
+                }
+                self.line(0, text, q.span.start as usize);
+            }
+            Item::Limit(l) => self.line(
+                0,
+                format!(
+                    "limit {} to {} per {}",
+                    l.channel.name,
+                    l.count,
+                    pretty::duration(l.per.seconds)
+                ),
+                l.span.start as usize,
+            ),
         }
     }
 

@@ -313,6 +313,8 @@ impl Session {
             crate::ast::Item::Workflow(w) => w.span.file != new_file,
             crate::ast::Item::Test(t) => t.span.file != new_file,
             crate::ast::Item::Timezone(z) => z.span.file != new_file,
+            crate::ast::Item::Quiet(q) => q.span.file != new_file,
+            crate::ast::Item::Limit(l) => l.span.file != new_file,
         });
         let prog = Arc::new(compile(
             &self.analysis.program,

@@ -245,7 +245,9 @@ fn resume_point(text: &str, after: usize) -> Option<usize> {
     loop {
         let line = &text[line_start..];
         let trimmed = line.trim_start();
-        for kw in ["workflow", "event", "contact", "test", "timezone"] {
+        for kw in [
+            "workflow", "event", "contact", "test", "timezone", "quiet", "limit",
+        ] {
             if let Some(rest) = trimmed.strip_prefix(kw) {
                 if rest.starts_with([' ', '\t', '{']) {
                     return Some(line_start + (line.len() - trimmed.len()));

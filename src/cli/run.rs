@@ -755,6 +755,24 @@ impl Sink {
                 suppressed.join(", ")
             ));
         }
+        let capped: Vec<String> = prog
+            .workflows
+            .iter()
+            .zip(&stats.workflows)
+            .flat_map(|(w, st)| {
+                Channel::ALL
+                    .iter()
+                    .zip(st.capped)
+                    .filter(|(_, n)| *n > 0)
+                    .map(move |(c, n)| format!("{} {} {n}", w.name, c.name()))
+            })
+            .collect();
+        if !capped.is_empty() {
+            s.push_str(&format!(
+                "  sends suppressed by frequency caps: {}\n",
+                capped.join(", ")
+            ));
+        }
         eprint!("{s}");
     }
 }

@@ -49,6 +49,23 @@ pub fn next(now: Millis, tz: Tz, h: u32, m: u32, weekday: Option<u32>) -> Option
     })
 }
 
+/// When `now` is inside the quiet window [start, end) of local minutes of
+/// the day (crossing midnight when start > end) in `tz`: the window's end.
+pub fn quiet_until(now: Millis, tz: Tz, start: u32, end: u32) -> Option<Millis> {
+    use chrono::Timelike;
+    let local = tz.timestamp_millis_opt(now).single()?;
+    let minute = local.hour() * 60 + local.minute();
+    let inside = if start <= end {
+        start <= minute && minute < end
+    } else {
+        minute >= start || minute < end
+    };
+    if !inside {
+        return None;
+    }
+    next(now, tz, end / 60, end % 60, None).filter(|t| *t > now)
+}
+
 /// The zone named `name`, if it is a known IANA zone.
 pub fn zone(name: &str) -> Option<Tz> {
     name.parse().ok()

@@ -3,7 +3,7 @@
 //! so the per-event path does no name lookups.
 
 use super::input::Projection;
-use super::value::Value;
+use super::value::{Millis, Value};
 use crate::ast::{self, BinaryOp, ExprKind, HistoryKind, PathRoot, StmtKind, UnaryOp};
 use crate::check::{Schema, Type};
 use crate::source::Span;
@@ -153,7 +153,45 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
             .iter()
             .position(|f| f.timezone)
             .map(|i| i as u16),
+        caps: sending_caps(program),
+        quiet: quiet_hours(program),
     }
+}
+
+/// Per channel, its `limit`: (sends, window in milliseconds).
+fn sending_caps(program: &ast::Program) -> [Option<(u32, Millis)>; Channel::ALL.len()] {
+    let mut caps = [None; Channel::ALL.len()];
+    for item in &program.items {
+        if let ast::Item::Limit(l) = item {
+            if let Some(c) = Channel::from_name(&l.channel.name) {
+                let count = u32::try_from(l.count).unwrap_or(u32::MAX);
+                caps[c as usize] = Some((count, l.per.seconds * 1000));
+            }
+        }
+    }
+    caps
+}
+
+/// Per channel, its quiet hours: (start, end) in minutes of the day.
+fn quiet_hours(program: &ast::Program) -> [Option<(u32, u32)>; Channel::ALL.len()] {
+    let mut quiet = [None; Channel::ALL.len()];
+    for item in &program.items {
+        if let ast::Item::Quiet(q) = item {
+            let window = (
+                q.start.hour * 60 + q.start.minute,
+                q.end.hour * 60 + q.end.minute,
+            );
+            if q.channels.is_empty() {
+                quiet = [Some(window); Channel::ALL.len()];
+            }
+            for c in &q.channels {
+                if let Some(c) = Channel::from_name(&c.name) {
+                    quiet[c as usize] = Some(window);
+                }
+            }
+        }
+    }
+    quiet
 }
 
 /// Compiles one expression over the contact (the REPL's bare expressions).

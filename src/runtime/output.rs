@@ -111,6 +111,8 @@ pub struct WorkflowStats {
     /// Sends not emitted for want of consent, per channel (indexed by
     /// `Channel as usize`).
     pub suppressed: [u64; crate::vocabulary::Channel::ALL.len()],
+    /// Sends not emitted because the channel's `limit` was reached.
+    pub capped: [u64; crate::vocabulary::Channel::ALL.len()],
 }
 
 /// A workflow's funnel counts, for the report: per distinct stage, the
@@ -185,6 +187,10 @@ pub enum Lifecycle {
     },
     /// A trigger matched but no journey started.
     Skipped(Skip),
+    /// A send held by quiet hours until `until`, when it is judged again.
+    Held {
+        until: Millis,
+    },
 }
 
 /// Why a `send` was not emitted (LANGUAGE.md section 10).
@@ -192,12 +198,15 @@ pub enum Lifecycle {
 pub enum Suppression {
     /// A field marked `@consent(channel)` was not `true`.
     Consent,
+    /// The channel's `limit` was reached.
+    FrequencyCap,
 }
 
 impl Suppression {
     pub fn as_str(self) -> &'static str {
         match self {
             Suppression::Consent => "consent",
+            Suppression::FrequencyCap => "frequency_cap",
         }
     }
 }
@@ -392,6 +401,12 @@ fn lifecycle_fields(prog: &Compiled, l: &Lifecycle, buf: &mut String) {
         Lifecycle::Skipped(reason) => {
             buf.push_str("skipped\"");
             field_str(buf, "reason", reason.as_str());
+        }
+        Lifecycle::Held { until } => {
+            buf.push_str("wait\"");
+            key(buf, "until");
+            Value::Datetime(*until).write_json(buf);
+            field_str(buf, "reason", "quiet_hours");
         }
     }
 }

@@ -244,4 +244,8 @@ pub struct Compiled {
     pub zone: chrono_tz::Tz,
     /// The contact field marked `@timezone`.
     pub zone_field: Option<u16>,
+    /// Per channel (`Channel as usize`): its `limit` (sends, window).
+    pub caps: [Option<(u32, Millis)>; Channel::ALL.len()],
+    /// Per channel: its quiet hours, (start, end) in minutes of the day.
+    pub quiet: [Option<(u32, u32)>; Channel::ALL.len()],
 }

@@ -74,6 +74,8 @@ pub struct ContactRow {
     pub activity_seq: u64,
     pub inactive_pending: u64,
     pub cond_bits: u64,
+    /// Per channel, the times of the sends a `limit` still counts.
+    pub sends: Vec<Vec<Millis>>,
     /// Per workflow: the last entry time (`Millis::MIN` for never).
     pub last_entry: Vec<Millis>,
 }
@@ -205,6 +207,7 @@ impl Snapshot {
                 activity_seq: c.activity_seq,
                 inactive_pending: bits(c.inactive_pending, &m.inactive_bits),
                 cond_bits: bits(c.cond_bits, &m.condition_bits),
+                sends: c.sends,
                 last_entry: (0..m.workflows.len())
                     .map(|new| {
                         old_workflow(new)

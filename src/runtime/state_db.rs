@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 /// The layout written; a state of another layout is refused. (Format 1,
 /// which kept journeys and timers in tables of their own, was never
 /// released.)
-pub const FORMAT: i64 = 3;
+pub const FORMAT: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS contacts (
   n INTEGER PRIMARY KEY, id TEXT NOT NULL, attrs TEXT NOT NULL,
   history TEXT NOT NULL, tallies TEXT NOT NULL, last_entry TEXT NOT NULL,
   last_activity INTEGER, activity_seq INTEGER NOT NULL,
-  inactive_pending INTEGER NOT NULL, cond_bits INTEGER NOT NULL);
+  inactive_pending INTEGER NOT NULL, cond_bits INTEGER NOT NULL, sends TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journeys (
   id INTEGER PRIMARY KEY, workflow INTEGER NOT NULL, contact INTEGER NOT NULL,
   pc INTEGER NOT NULL, entered_at INTEGER NOT NULL, generation INTEGER NOT NULL,
@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS journeys (
 CREATE TABLE IF NOT EXISTS workflow_counts (
   workflow INTEGER PRIMARY KEY, entered INTEGER NOT NULL, converted INTEGER NOT NULL,
   exited INTEGER NOT NULL, completed INTEGER NOT NULL, failed INTEGER NOT NULL,
-  skipped INTEGER NOT NULL, suppressed TEXT NOT NULL, funnel TEXT NOT NULL);
+  skipped INTEGER NOT NULL, suppressed TEXT NOT NULL, funnel TEXT NOT NULL,
+  capped TEXT NOT NULL);
 ";
 
 /// How the database is written: a write-ahead log, synced at each commit
@@ -136,7 +137,7 @@ fn write_totals(tx: &Transaction, t: &Totals, extra: &[(&str, String)]) -> rusql
         put.execute(params![k, v])?;
     }
     let mut put = tx.prepare_cached(
-        "INSERT OR REPLACE INTO workflow_counts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT OR REPLACE INTO workflow_counts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     for (w, s) in t.stats.iter().enumerate() {
         let funnel = t.funnel.get(w).cloned().unwrap_or_default();
@@ -149,7 +150,8 @@ fn write_totals(tx: &Transaction, t: &Totals, extra: &[(&str, String)]) -> rusql
             s.failed as i64,
             s.skipped as i64,
             json!(s.suppressed).to_string(),
-            json!({ "stages": funnel.stages, "arms": funnel.arms }).to_string()
+            json!({ "stages": funnel.stages, "arms": funnel.arms }).to_string(),
+            json!(s.capped).to_string()
         ])?;
     }
     Ok(())
@@ -176,8 +178,8 @@ type Span = (usize, usize);
 #[derive(Debug)]
 struct ContactCols {
     n: u32,
-    /// `id`, `attrs`, `history`, `tallies`, `last_entry`.
-    text: [Span; 5],
+    /// `id`, `attrs`, `history`, `tallies`, `last_entry`, `sends`.
+    text: [Span; 6],
     last_activity: i64,
     activity_seq: u64,
     inactive_pending: u64,
@@ -215,6 +217,15 @@ impl Changes for Batch {
             self.column(|t| write_list(t, &c.history, |t, e| write_event(t, e))),
             self.column(|t| write_list(t, &c.tallies, write_tally)),
             self.column(|t| write_list(t, &c.last_entry, |t, at| write_time(t, *at))),
+            self.column(|t| {
+                if c.sends.iter().all(Vec::is_empty) {
+                    t.push_str("[]");
+                } else {
+                    write_list(t, &c.sends, |t, times| {
+                        write_list(t, times, |t, at| int(t, *at))
+                    });
+                }
+            }),
         ];
         self.contacts.push(ContactCols {
             n,
@@ -286,10 +297,10 @@ impl Batch {
     fn write(&self, tx: &Transaction) -> rusqlite::Result<()> {
         let text = |(a, b): Span| &self.text[a..b];
         let mut put = tx.prepare_cached(
-            "INSERT OR REPLACE INTO contacts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT OR REPLACE INTO contacts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for c in &self.contacts {
-            let [id, attrs, history, tallies, last_entry] = c.text.map(text);
+            let [id, attrs, history, tallies, last_entry, sends] = c.text.map(text);
             put.raw_bind_parameter(1, c.n)?;
             put.raw_bind_parameter(2, id)?;
             put.raw_bind_parameter(3, attrs)?;
@@ -300,6 +311,7 @@ impl Batch {
             put.raw_bind_parameter(8, c.activity_seq as i64)?;
             put.raw_bind_parameter(9, c.inactive_pending as i64)?;
             put.raw_bind_parameter(10, c.cond_bits as i64)?;
+            put.raw_bind_parameter(11, sends)?;
             put.raw_execute()?;
         }
         let mut put = tx.prepare_cached(
@@ -393,7 +405,7 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
     let err = |e: rusqlite::Error| e.to_string();
     let mut contacts = Vec::new();
     let mut stmt = conn
-        .prepare("SELECT id, attrs, history, tallies, last_entry, last_activity, activity_seq, inactive_pending, cond_bits FROM contacts ORDER BY n")
+        .prepare("SELECT id, attrs, history, tallies, last_entry, last_activity, activity_seq, inactive_pending, cond_bits, sends FROM contacts ORDER BY n")
         .map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
     while let Some(r) = rows.next().map_err(err)? {
@@ -421,6 +433,7 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
             activity_seq: r.get::<_, i64>(6).map_err(err)? as u64,
             inactive_pending: r.get::<_, i64>(7).map_err(err)? as u64,
             cond_bits: r.get::<_, i64>(8).map_err(err)? as u64,
+            sends: serde_json::from_value(text(9)?).map_err(|e| e.to_string())?,
         });
     }
     let mut journeys = Vec::new();
@@ -453,7 +466,7 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
     let mut stats = Vec::new();
     let mut funnel = Vec::new();
     let mut stmt = conn
-        .prepare("SELECT entered, converted, exited, completed, failed, skipped, suppressed, funnel FROM workflow_counts ORDER BY workflow")
+        .prepare("SELECT entered, converted, exited, completed, failed, skipped, suppressed, funnel, capped FROM workflow_counts ORDER BY workflow")
         .map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
     while let Some(r) = rows.next().map_err(err)? {
@@ -466,6 +479,8 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
             failed: n(4)?,
             skipped: n(5)?,
             suppressed: serde_json::from_str(&r.get::<_, String>(6).map_err(err)?)
+                .map_err(|e| e.to_string())?,
+            capped: serde_json::from_str(&r.get::<_, String>(8).map_err(err)?)
                 .map_err(|e| e.to_string())?,
         });
         let f = parse(r.get::<_, String>(7).map_err(err)?)?;

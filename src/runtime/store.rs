@@ -155,7 +155,14 @@ pub struct Contact {
     pub inactive_pending: u64,
     /// Last value of each attribute-trigger condition, one bit each.
     pub cond_bits: u64,
+    /// Per channel with a `limit`, the times of the sends still in its
+    /// window; nothing is allocated until the first.
+    pub sends: Option<Box<Sends>>,
 }
+
+/// Per channel (`Channel as usize`), the times of recent sends, oldest
+/// first.
+pub type Sends = [VecDeque<Millis>; crate::vocabulary::Channel::ALL.len()];
 
 /// A contact's standing in one workflow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -342,6 +349,7 @@ impl Store {
             activity_seq: 0,
             inactive_pending: 0,
             cond_bits: 0,
+            sends: None,
         });
         self.slots.extend(std::iter::repeat_n(
             Slot {
@@ -548,6 +556,11 @@ impl Store {
         row.activity_seq = contact.activity_seq;
         row.inactive_pending = contact.inactive_pending;
         row.cond_bits = contact.cond_bits;
+        row.sends.clear();
+        if let Some(s) = &contact.sends {
+            row.sends
+                .extend(s.iter().map(|q| q.iter().copied().collect::<Vec<_>>()));
+        }
         row.last_entry.clear();
         row.last_entry
             .extend(self.slots(c).iter().map(|s| s.last_entry));
@@ -580,6 +593,13 @@ impl Store {
             contact.activity_seq = c.activity_seq;
             contact.inactive_pending = c.inactive_pending;
             contact.cond_bits = c.cond_bits;
+            if c.sends.iter().any(|s| !s.is_empty()) {
+                let mut sends: Sends = Default::default();
+                for (q, times) in sends.iter_mut().zip(c.sends) {
+                    *q = times.into();
+                }
+                contact.sends = Some(Box::new(sends));
+            }
             for (w, at) in c.last_entry.into_iter().enumerate() {
                 store.slot_mut(n, w as u16).last_entry = at;
             }

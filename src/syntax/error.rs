@@ -288,7 +288,8 @@ fn expected(err: &pest::error::Error<Rule>) -> Expected {
 }
 
 /// What may start a top-level item.
-const TOP_LEVEL: &str = "`contact`, `event`, `test`, `timezone` or `workflow`";
+const TOP_LEVEL: &str =
+    "`contact`, `event`, `workflow`, `test`, `timezone`, `quiet hours` or `limit`";
 
 enum Friendly {
     /// A step of a `test` block.
@@ -333,6 +334,10 @@ fn rule_name(rule: Rule) -> Friendly {
         | Rule::kw_test
         | Rule::kw_timezone
         | Rule::timezone_decl
+        | Rule::kw_quiet
+        | Rule::quiet_decl
+        | Rule::kw_limit
+        | Rule::limit_decl
         | Rule::kw_workflow => Name(TOP_LEVEL),
         Rule::kw_at
         | Rule::kw_advance

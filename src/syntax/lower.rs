@@ -102,6 +102,46 @@ impl Lower {
             Rule::workflow => Some(Item::Workflow(self.lower_workflow(pair))),
             Rule::test_block => Some(Item::Test(self.lower_test(pair))),
             Rule::timezone_decl => Some(Item::Timezone(self.lower_str(last_inner(pair)))),
+            Rule::quiet_decl => {
+                let span = self.span(&pair);
+                let mut times = Vec::new();
+                let mut channels = Vec::new();
+                for p in pair.into_inner() {
+                    match p.as_rule() {
+                        Rule::clock_time => times.push(self.clock(p)),
+                        Rule::channel => channels.push(self.ident(p)),
+                        _ => {}
+                    }
+                }
+                let mut times = times.into_iter();
+                let (Some(start), Some(end)) = (times.next(), times.next()) else {
+                    unreachable!("quiet_decl has two clock times")
+                };
+                Some(Item::Quiet(QuietHours {
+                    start,
+                    end,
+                    channels,
+                    span,
+                }))
+            }
+            Rule::limit_decl => {
+                let span = self.span(&pair);
+                let mut inner = pair.into_inner().filter(|p| {
+                    matches!(p.as_rule(), Rule::channel | Rule::int_lit | Rule::duration)
+                });
+                let channel = self.ident(next(&mut inner));
+                let count = next(&mut inner);
+                let count_span = self.span(&count);
+                let count = count.as_str().parse().unwrap_or(i64::MAX);
+                let per = self.lower_duration(next(&mut inner));
+                Some(Item::Limit(Limit {
+                    channel,
+                    count,
+                    count_span,
+                    per,
+                    span,
+                }))
+            }
             Rule::EOI => None,
             r => unreachable!("an item is a contact block, event, workflow or test, not {r:?}"),
         }

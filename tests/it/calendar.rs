@@ -71,11 +71,23 @@ fn sends(out: &str) -> Vec<String> {
     out.lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            // A send by its template; a trace record by its kind and its
+            // template or reason.
+            let what = match v["action"].as_str() {
+                Some("send") => v["template"].as_str().unwrap_or("").to_string(),
+                Some(a) => format!(
+                    "{a} {}",
+                    v["template"]
+                        .as_str()
+                        .or(v["reason"].as_str())
+                        .unwrap_or("")
+                ),
+                None => String::new(),
+            };
             format!(
-                "{} {} {}",
+                "{} {} {what}",
                 v["at"].as_str().unwrap_or(""),
-                v["contact"].as_str().unwrap_or(""),
-                v["template"].as_str().unwrap_or("")
+                v["contact"].as_str().unwrap_or("")
             )
         })
         .collect()
@@ -84,12 +96,16 @@ fn sends(out: &str) -> Vec<String> {
 /// Runs the events whole and in three parts with one state; both must
 /// give the same output. Returns the sends.
 fn run(events: &[String]) -> Vec<String> {
+    run_with(PROGRAM, events, &["--drain"])
+}
+
+fn run_with(program: &str, events: &[String], flags: &[&str]) -> Vec<String> {
     let text: String = events.iter().map(|e| format!("{e}\n")).collect();
-    let o = run_program(PROGRAM, &text, &["--drain"]);
+    let o = run_program(program, &text, flags);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let whole = stdout(&o);
     let n = events.len();
-    let parts = run_program_in_parts(PROGRAM, &text, &["--drain"], &[n / 3, 2 * n / 3]);
+    let parts = run_program_in_parts(program, &text, flags, &[n / 3, 2 * n / 3]);
     let joined: String = parts.iter().map(stdout).collect();
     assert_eq!(joined, whole, "a run in parts differs");
     sends(&whole)
@@ -276,3 +292,152 @@ test "a contact in Tokyo waits in Tokyo" {{
         .expect("runs");
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
 }
+
+const RULES: &str = r#"timezone "Europe/Madrid"
+
+contact {
+  email: string @channel(email)
+  phone: string? @channel(sms)
+  zone: string? @timezone
+  opted_in: bool = true @consent(email, sms)
+}
+
+event go {}
+event again {}
+
+quiet hours 21:00 to 08:00 for sms
+limit email to 2 per 1d
+
+workflow first {  // nurture:allow(no-goal)
+  when go
+  reenter always
+  send email "first_1"
+  if contact.phone is set {
+    send sms "first_sms"
+  }
+  send email "first_2"
+  send email "first_3"
+}
+
+workflow second {  // nurture:allow(no-goal)
+  when again
+  reenter always
+  send email "second"
+}
+"#;
+
+/// Quiet hours cross midnight and hold an SMS until the window ends, in
+/// the contact's zone; the held send is judged again when released.
+#[test]
+fn quiet_hours_hold_a_send_until_the_window_ends() {
+    let got = run_with(
+        RULES,
+        &[
+            // 22:30 in Madrid: inside; released at 08:00 local, 07:00 UTC.
+            created("2026-01-05T21:30:00Z", "ana", r#","phone":"+34600000001""#),
+            event("2026-01-05T21:30:00Z", "ana", "go"),
+            // 16:30 in New York: outside, sent at once.
+            created(
+                "2026-01-05T21:30:00Z",
+                "ny",
+                r#","phone":"+1555","zone":"America/New_York""#,
+            ),
+            event("2026-01-05T21:30:00Z", "ny", "go"),
+            // Opted out while held: at release, consent suppresses it.
+            created("2026-01-05T21:30:00Z", "out", r#","phone":"+34600000002""#),
+            event("2026-01-05T21:30:00Z", "out", "go"),
+            r#"{"at":"2026-01-06T06:00:00Z","contact":"out","type":"contact_updated","attributes":{"opted_in":false}}"#
+                .to_string(),
+        ],
+        &["--drain"],
+    );
+    assert_eq!(
+        got,
+        [
+            "2026-01-05T21:30:00Z ana first_1",
+            "2026-01-05T21:30:00Z ny first_1",
+            "2026-01-05T21:30:00Z ny first_sms",
+            "2026-01-05T21:30:00Z ny first_2",
+            "2026-01-05T21:30:00Z out first_1",
+            "2026-01-06T07:00:00Z ana first_sms",
+            "2026-01-06T07:00:00Z ana first_2",
+        ]
+    );
+}
+
+/// A frequency cap counts the sends of every workflow in [now - D, now]:
+/// the third email of a day is suppressed (and traced), and a send exactly
+/// a day after the first still counts it.
+#[test]
+fn a_frequency_cap_counts_every_workflow_in_its_window() {
+    let trace = run_with(
+        RULES,
+        &[
+            created("2026-01-05T12:00:00Z", "ana", ""),
+            event("2026-01-05T12:00:00Z", "ana", "go"),
+            // Exactly a day after first_1: first_1 and first_2 still count.
+            event("2026-01-06T12:00:00Z", "ana", "again"),
+            // A minute later first_1 has left the window.
+            event("2026-01-06T12:01:00Z", "ana", "again"),
+        ],
+        &["--drain", "--trace"],
+    );
+    let lines: Vec<&String> = trace
+        .iter()
+        .filter(|l| !l.ends_with(' ') && !l.contains(" enter ") && !l.contains(" end "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "2026-01-05T12:00:00Z ana first_1",
+            "2026-01-05T12:00:00Z ana first_2",
+            "2026-01-05T12:00:00Z ana suppressed first_3",
+            "2026-01-06T12:00:00Z ana suppressed second",
+            "2026-01-06T12:01:00Z ana second",
+        ]
+    );
+}
+
+/// The order at a send: consent, then the cap, then quiet hours. An SMS
+/// held by quiet hours and a capped email at once: the email is suppressed
+/// at once, the SMS waits.
+#[test]
+fn consent_then_cap_then_quiet_hours() {
+    let program = RULES.replace(
+        "limit email to 2 per 1d",
+        "limit email to 2 per 1d\nlimit sms to 1 per 1w",
+    );
+    let got = run_with(
+        &program,
+        &[
+            created("2026-01-05T21:30:00Z", "ana", r#","phone":"+34600000001""#),
+            event("2026-01-05T21:30:00Z", "ana", "go"),
+            // A second SMS the same week: capped before quiet hours hold it.
+            event("2026-01-06T22:00:00Z", "ana", "go"),
+        ],
+        &["--drain", "--trace"],
+    );
+    let held: Vec<&String> = got
+        .iter()
+        .filter(|l| l.contains("sms") || l.contains("wait"))
+        .collect();
+    assert_eq!(
+        held,
+        [
+            "2026-01-05T21:30:00Z ana wait quiet_hours",
+            "2026-01-06T07:00:00Z ana first_sms",
+            "2026-01-06T22:00:00Z ana suppressed first_sms",
+        ]
+    );
+}
+
+calendar_snap!(
+    limit_on_an_unknown_channel,
+    "nurture::type::unknown-channel",
+    "contact {\n  email: string @channel(email)\n}\n\nlimit emial to 2 per 1d\n"
+);
+calendar_snap!(
+    quiet_hours_twice_for_a_channel,
+    "nurture::type::duplicate-name",
+    "contact {\n  email: string @channel(email)\n  phone: string? @channel(sms)\n}\n\nquiet hours 21:00 to 08:00 for sms\nquiet hours 22:00 to 07:00 for sms, push\n"
+);

@@ -52,6 +52,45 @@ impl Engine {
                     }
                     return Ok(Step::Next);
                 }
+                // Then the channel's frequency cap: the sends it emitted to
+                // the contact in [now - D, now], across all workflows.
+                let ch = *channel_id as usize;
+                if let Some((cap, window)) = prog.caps[ch] {
+                    let since = self.now.saturating_sub(window);
+                    let sent = match &mut self.store.contact_mut(c as u32).sends {
+                        Some(sends) => {
+                            let times = &mut sends[ch];
+                            while times.front().is_some_and(|t| *t < since) {
+                                times.pop_front();
+                            }
+                            times.len()
+                        }
+                        None => 0,
+                    };
+                    if sent >= cap as usize {
+                        self.stats[j.workflow as usize].capped[ch] += 1;
+                        if self.out.trace {
+                            let what = Lifecycle::Suppressed {
+                                channel: channel.clone(),
+                                template: template.clone(),
+                                reason: Suppression::FrequencyCap,
+                            };
+                            self.life(j.contact, j.workflow, what);
+                        }
+                        return Ok(Step::Next);
+                    }
+                }
+                // Then quiet hours: the send waits for the window's end in
+                // the contact's zone, and is judged again then.
+                if let Some((start, end)) = prog.quiet[ch] {
+                    let tz = self.zone_of(j.contact);
+                    if let Some(until) =
+                        super::super::calendar::quiet_until(self.now, tz, start, end)
+                    {
+                        self.hold(j, until);
+                        return Ok(Step::Suspend);
+                    }
+                }
                 let data = eval_data(data, |e| eval_here(self, e))?;
                 self.emit(
                     j,
@@ -61,6 +100,14 @@ impl Engine {
                         data,
                     },
                 );
+                if prog.caps[ch].is_some() {
+                    let now = self.now;
+                    self.store
+                        .contact_mut(c as u32)
+                        .sends
+                        .get_or_insert_with(Box::default)[ch]
+                        .push_back(now);
+                }
             }
             Instr::Tag(e) | Instr::Untag(e) => {
                 let tag = match eval_here(self, e)? {
@@ -281,6 +328,25 @@ impl Engine {
             j.workflow,
             Lifecycle::Wait { until, event: None },
         );
+    }
+
+    /// Holds a journey at its send until `until` (quiet hours): the send
+    /// runs again then.
+    fn hold(&mut self, j: &mut Journey, until: Millis) {
+        let seq = self.next_seq();
+        j.generation = seq;
+        j.waiting_for = None;
+        j.wake_at = until;
+        self.timers.push(Timer {
+            due: until,
+            seq,
+            sub: 0,
+            kind: TimerKind::Journey {
+                id: self.running,
+                generation: seq,
+            },
+        });
+        self.life(j.contact, j.workflow, Lifecycle::Held { until });
     }
 
     /// The contact's time zone: its `@timezone` field when that names a
