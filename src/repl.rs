@@ -140,7 +140,7 @@ impl Session {
                 json_at,
             } => self.event(input, id, ty, json, json_at),
             Command::Advance(d) => self.advance(input, d),
-            Command::Time(None) => Ok(format!("{}\n", format_datetime(self.clock))),
+            Command::Time(None) => Ok(self.time()),
             Command::Time(Some(t)) => self.set_time(input, t),
             Command::Journeys(id) => self.journeys(id),
             Command::History(id) => self.history(id),
@@ -222,6 +222,27 @@ impl Session {
     }
 
     /// Adds a typed `workflow`/`event` declaration to the program.
+    /// The clock, and the current contact's local time in its zone.
+    fn time(&self) -> String {
+        let mut out = format_datetime(self.clock);
+        let zone = self
+            .current
+            .as_deref()
+            .and_then(|c| self.engine.zone(c).map(|z| (c, z)));
+        if let Some((c, zone)) = zone {
+            use chrono::TimeZone;
+            if let Some(local) = zone.timestamp_millis_opt(self.clock).single() {
+                out.push_str(&format!(
+                    " ({c}: {} {})",
+                    local.format("%Y-%m-%d %H:%M %a"),
+                    zone.name()
+                ));
+            }
+        }
+        out.push('\n');
+        out
+    }
+
     /// A step or claim of a `test` block, run on the session as a test
     /// runs it: a session can be pasted into a test.
     fn step(&mut self, input: &str) -> Result<String, String> {

@@ -767,6 +767,12 @@ impl Sink {
                     .map(move |(c, n)| format!("{} {} {n}", w.name, c.name()))
             })
             .collect();
+        let unknown = it.unknown_zones();
+        if unknown > 0 {
+            s.push_str(&format!(
+                "  contacts whose time zone is unknown (the program's zone was used): {unknown}\n"
+            ));
+        }
         if !capped.is_empty() {
             s.push_str(&format!(
                 "  sends suppressed by frequency caps: {}\n",

@@ -34,6 +34,25 @@ const WORDS: &[&str] = &[
     "is not set",
     "true",
     "false",
+    // Calendar time.
+    "until",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "timezone",
+    "quiet hours",
+    "limit",
+    "convert",
+    // Test steps and claims.
+    "advance",
+    "expect",
+    "given",
+    "update",
+    "nothing else",
 ];
 
 /// Candidates for the word ending at `pos`; returns the word's start.

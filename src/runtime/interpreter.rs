@@ -399,6 +399,29 @@ impl Interpreter {
         self.engine.contact(id).is_some()
     }
 
+    /// The contacts whose `@timezone` field holds a name that is no known
+    /// zone (their local times are read in the program's zone).
+    pub fn unknown_zones(&self) -> u64 {
+        let Some(slot) = self.program().zone_field else {
+            return 0;
+        };
+        self.engine
+            .contact_ids()
+            .filter(|id| {
+                matches!(
+                    self.attributes(id).and_then(|a| a.get(slot as usize)),
+                    Some(Value::Str(name)) if super::calendar::zone(name).is_none()
+                )
+            })
+            .count() as u64
+    }
+
+    /// The time zone a contact's local times are read in: its `@timezone`
+    /// field when that names a known zone, else the program's.
+    pub fn zone(&self, id: &str) -> Option<chrono_tz::Tz> {
+        self.engine.contact(id).map(|c| self.engine.zone_of(c))
+    }
+
     /// The ids of the known contacts, in first-seen order.
     pub fn contact_ids(&self) -> impl Iterator<Item = &str> {
         self.engine.contact_ids()

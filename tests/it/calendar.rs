@@ -441,3 +441,22 @@ calendar_snap!(
     "nurture::type::duplicate-name",
     "contact {\n  email: string @channel(email)\n  phone: string? @channel(sms)\n}\n\nquiet hours 21:00 to 08:00 for sms\nquiet hours 22:00 to 07:00 for sms, push\n"
 );
+
+/// A zone name no one knows falls back to the program's zone, and the
+/// summary counts the contacts it happened to.
+#[test]
+fn unknown_zones_are_counted() {
+    let events = [
+        created("2026-01-10T10:00:00Z", "mars", r#","zone":"Mars/Olympus""#),
+        created("2026-01-10T10:00:00Z", "tokyo", r#","zone":"Asia/Tokyo""#),
+        created("2026-01-10T10:00:00Z", "none", ""),
+    ];
+    let text: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let o = run_program(PROGRAM, &text, &[]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("contacts whose time zone is unknown (the program's zone was used): 1"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -234,3 +234,24 @@ fn the_repl_takes_test_steps_and_claims() {
     assert_eq!(out.matches("ok: the claim holds").count(), 1, "{out}");
     assert!(out.contains("still in flight"), "{out}");
 }
+
+/// `:time` shows the current contact's local time in its zone.
+#[test]
+fn time_shows_the_contacts_local_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let program = format!(
+        "timezone \"Asia/Tokyo\"\n\n{}",
+        std::fs::read_to_string(root().join("examples/00_schema.flow")).expect("schema")
+    );
+    let path = dir.path().join("p.flow");
+    std::fs::write(&path, program).expect("write");
+    let out = piped(
+        &[path.to_str().unwrap_or("")],
+        ":contact ana {\"email\": \"a@x.com\"}\n:time\n",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("2026-01-01T00:00:00Z (ana: 2026-01-01 09:00 Thu Asia/Tokyo)"),
+        "{text}"
+    );
+}

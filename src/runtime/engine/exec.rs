@@ -351,7 +351,7 @@ impl Engine {
 
     /// The contact's time zone: its `@timezone` field when that names a
     /// known zone, else the program's.
-    pub(super) fn zone_of(&self, c: u32) -> chrono_tz::Tz {
+    pub(crate) fn zone_of(&self, c: u32) -> chrono_tz::Tz {
         self.prog
             .zone_field
             .and_then(
