@@ -195,6 +195,30 @@ pub enum TriggerKind {
     Inactive(DurationLit),
     /// `when COND`: fires on the edge where COND becomes true.
     Condition(Expr),
+    /// `when every ... at HH:MM [where COND]`.
+    Every(Schedule),
+}
+
+/// A scheduled trigger: every contact for whom the filter holds enters at
+/// each occurrence, read in the contact's zone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    pub every: Every,
+    pub at: ClockTime,
+    pub filter: Option<Expr>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Every {
+    Day,
+    Weekday(Weekday),
+    /// A day of the month, 1 to 28.
+    Month {
+        day: i64,
+        span: Span,
+    },
+    /// The month and day of a contact's `datetime` field (a birthday).
+    Year(Ident),
 }
 
 /// `EVENT [where COND]`

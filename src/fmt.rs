@@ -262,6 +262,20 @@ impl<'a> Printer<'a> {
                     format!("when inactive for {}", pretty::duration(d.seconds))
                 }
                 TriggerKind::Condition(c) => format!("when {}", pretty::expr(c)),
+                TriggerKind::Every(s) => {
+                    let every = match &s.every {
+                        Every::Day => "day".to_string(),
+                        Every::Weekday(d) => d.name().to_string(),
+                        Every::Month { day, .. } => format!("month on {day}"),
+                        Every::Year(f) => format!("year on contact.{}", f.name),
+                    };
+                    let mut text =
+                        format!("when every {every} at {:02}:{:02}", s.at.hour, s.at.minute);
+                    if let Some(f) = &s.filter {
+                        text.push_str(&format!(" where {}", pretty::expr(f)));
+                    }
+                    text
+                }
             };
             self.line(1, text, t.span.start as usize);
             last_header_end = Some(t.span.end);

@@ -35,6 +35,41 @@ pub fn workflow(cx: &mut ExprChecker, wf: &Workflow) {
                 attributes_only(cx, c);
                 env.facts = facts_true(c);
             }
+            TriggerKind::Every(s) => {
+                clock_time(cx, &s.at);
+                match &s.every {
+                    Every::Month { day, span } if !(1..=28).contains(day) => cx.diags.push(
+                        Diagnostic::error(
+                            Code::BadClockTime,
+                            *span,
+                            format!("`month on {day}` is not a day every month has"),
+                        )
+                        .with_label("days run from 1 to 28")
+                        .with_help("every month has days 1 to 28; for the month's end, schedule on day 28 or on the 1st"),
+                    ),
+                    Every::Year(f) => match cx.schema.field(&f.name) {
+                        Some(i) if matches!(cx.schema.fields[i].ty.unwrap_optional(), Type::Datetime) => {}
+                        Some(i) => {
+                            let ty = cx.schema.fields[i].ty.clone();
+                            cx.diags.push(
+                                Diagnostic::error(
+                                    Code::Mismatch,
+                                    f.span,
+                                    format!("`every year on` needs a datetime field, but `{}` is {ty}", f.name),
+                                )
+                                .with_label("not a datetime")
+                                .with_help("name a `datetime` or `datetime?` field, such as a birthday"),
+                            );
+                        }
+                        None => cx.diags.push(unknown::at(&unknown::FIELD, f, cx.schema.field_names())),
+                    },
+                    _ => {}
+                }
+                if let Some(f) = &s.filter {
+                    cx.expect(&env, f, &Type::Bool, "a `where` condition");
+                    env.facts = facts_true(f);
+                }
+            }
         }
     }
     for crit in wf.goal.iter().chain(&wf.exit_when) {

@@ -48,6 +48,17 @@ impl Session {
                 Some(crate::ast::TriggerKind::Condition(c)) => {
                     format!("when {}", crate::pretty::expr(c))
                 }
+                Some(crate::ast::TriggerKind::Every(s)) => format!(
+                    "when every {} at {:02}:{:02}",
+                    match &s.every {
+                        crate::ast::Every::Day => "day".to_string(),
+                        crate::ast::Every::Weekday(d) => d.name().to_string(),
+                        crate::ast::Every::Month { day, .. } => format!("month on {day}"),
+                        crate::ast::Every::Year(f) => format!("year on contact.{}", f.name),
+                    },
+                    s.at.hour,
+                    s.at.minute
+                ),
                 None => String::new(),
             };
             let _ = writeln!(

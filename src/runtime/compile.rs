@@ -11,7 +11,7 @@ use crate::vocabulary::Channel;
 use std::sync::Arc;
 
 use super::program::{
-    Builtin, CExpr, CTrigger, Compiled, Criterion, Data, FunnelShape, Instr, Part, Reenter,
+    Builtin, CExpr, CTrigger, Compiled, Criterion, Data, Every, FunnelShape, Instr, Part, Reenter,
     Retention, SplitShape, TallySpec, Until, Workflow,
 };
 
@@ -63,6 +63,17 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
                 None => CTrigger::Never,
             },
             Some(ast::TriggerKind::Inactive(d)) => CTrigger::Inactive(d.seconds * 1000),
+            Some(ast::TriggerKind::Every(s)) => CTrigger::Schedule {
+                every: match &s.every {
+                    ast::Every::Day => Every::Day,
+                    ast::Every::Weekday(d) => Every::Weekday(d.from_monday()),
+                    ast::Every::Month { day, .. } => Every::Month(*day as u32),
+                    ast::Every::Year(f) => Every::Year(schema.field(&f.name).unwrap_or(0) as u16),
+                },
+                hour: s.at.hour,
+                minute: s.at.minute,
+                filter: s.filter.as_ref().map(|f| cx.expr(f)),
+            },
             Some(ast::TriggerKind::Condition(c)) => {
                 condition_count += 1;
                 CTrigger::Condition {

@@ -19,6 +19,7 @@ use std::sync::Arc;
 mod clock;
 mod exec;
 mod inspect;
+mod schedule;
 mod snapshot;
 mod timers;
 pub use exec::split_bucket;
@@ -60,6 +61,11 @@ enum TimerKind {
         contact: u32,
         workflow: u16,
     },
+    /// A scheduled workflow's occurrence in one zone.
+    Schedule {
+        workflow: u16,
+        zone: u16,
+    },
 }
 
 /// Ordered by due time, then creation order.
@@ -93,6 +99,8 @@ pub(crate) struct Engine {
     coverage: Option<Box<super::coverage::Coverage>>,
     /// Per workflow, the funnel counts of the report.
     funnel: Vec<FunnelCounts>,
+    /// With scheduled workflows: the contacts by zone.
+    zones: Option<schedule::ZoneGroups>,
 }
 
 enum Step {
@@ -138,7 +146,28 @@ impl Engine {
             running: u32::MAX,
             coverage: None,
             funnel,
+            zones: None,
         }
+        .with_schedules()
+    }
+
+    /// Keeps contacts by zone when a workflow is scheduled.
+    fn with_schedules(mut self) -> Engine {
+        if self
+            .prog
+            .workflows
+            .iter()
+            .any(|w| matches!(w.trigger, CTrigger::Schedule { .. }))
+        {
+            self.zones = Some(schedule::ZoneGroups::new());
+            for c in 0..self.store.contacts().len() as u32 {
+                self.group(c);
+            }
+            if self.started {
+                self.arm_all(self.now, true);
+            }
+        }
+        self
     }
 
     /// From now on, note what runs (see [`super::coverage::Coverage`]).
@@ -168,6 +197,7 @@ impl Engine {
                     values[slot as usize] = v;
                 }
                 self.store.contact_mut(c).attrs = values.into_boxed_slice();
+                self.group(c);
                 c
             }
             None => self.create(id, attrs),
@@ -181,7 +211,9 @@ impl Engine {
         for (slot, v) in attrs {
             values[slot as usize] = v;
         }
-        self.store.add_contact(id, values)
+        let c = self.store.add_contact(id, values);
+        self.group(c);
+        c
     }
 
     /// Starts loading the index entry of an event's contact into the CPU
@@ -220,6 +252,10 @@ impl Engine {
             for c in 0..self.store.contacts().len() as u32 {
                 self.touch(c);
             }
+            // The schedules start with the clock: an occurrence at this
+            // instant comes before the event.
+            self.arm_all(ev.at, false);
+            self.advance_to(ev.at);
         }
         // 1. Attributes.
         let c = match found {
@@ -227,6 +263,7 @@ impl Engine {
                 for (slot, v) in ev.attrs {
                     self.store.contact_mut(c).attrs[slot as usize] = v;
                 }
+                self.group(c);
                 c
             }
             None => self.create(&ev.contact, ev.attrs),
@@ -631,6 +668,9 @@ impl Engine {
                     break;
                 }
             }
+        }
+        if changed {
+            self.group(contact);
         }
         if changed && prog.condition_count > 0 {
             let edges = self.eval_conditions(contact);

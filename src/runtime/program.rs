@@ -132,6 +132,13 @@ pub enum CTrigger {
         cond: CExpr,
         bit: u32,
     },
+    /// `when every ... at hour:minute [where filter]`.
+    Schedule {
+        every: Every,
+        hour: u32,
+        minute: u32,
+        filter: Option<CExpr>,
+    },
     /// The trigger failed to check; never fires.
     Never,
 }
@@ -165,6 +172,19 @@ pub struct Workflow {
     pub keeps_received: bool,
     /// What the funnel report counts.
     pub funnel: FunnelShape,
+}
+
+/// When a scheduled trigger occurs, in each contact's zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Every {
+    Day,
+    /// Monday 0.
+    Weekday(u32),
+    /// A day of the month.
+    Month(u32),
+    /// Every day, for the contacts whose datetime field (this slot) falls
+    /// on the day.
+    Year(u16),
 }
 
 /// What a computed wait waits for.

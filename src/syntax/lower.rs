@@ -316,6 +316,36 @@ impl Lower {
             Rule::trigger_inactive => TriggerKind::Inactive(self.lower_duration(last_inner(p))),
             Rule::event_match => TriggerKind::Event(self.lower_event_match(p)),
             Rule::condition => TriggerKind::Condition(self.lower_expr(last_inner(p))),
+            Rule::trigger_every => {
+                let mut every = Every::Day;
+                let mut at = None;
+                let mut filter = None;
+                for part in p.into_inner() {
+                    match part.as_rule() {
+                        Rule::weekday => every = Every::Weekday(weekday(part.as_str())),
+                        Rule::every_month => {
+                            let n = last_inner(part);
+                            let span = self.span(&n);
+                            every = Every::Month {
+                                day: n.as_str().parse().unwrap_or(i64::MAX),
+                                span,
+                            };
+                        }
+                        Rule::every_year => {
+                            every = Every::Year(self.ident(last_inner(last_inner(part))))
+                        }
+                        Rule::clock_time => at = Some(self.clock(part)),
+                        Rule::where_clause => filter = Some(self.lower_expr(last_inner(part))),
+                        _ => {}
+                    }
+                }
+                TriggerKind::Every(Schedule {
+                    every,
+                    // INVARIANT: the grammar requires `at HH:MM`.
+                    at: at.unwrap_or_else(|| unreachable!("a schedule without a time")),
+                    filter,
+                })
+            }
             r => unreachable!("a trigger holds no {r:?}"),
         };
         Trigger { kind, span }

@@ -460,3 +460,141 @@ fn unknown_zones_are_counted() {
         stderr(&o)
     );
 }
+
+const SCHEDULES: &str = r#"timezone "Europe/Madrid"
+
+contact {
+  email: string @channel(email)
+  zone: string? @timezone
+  opted_in: bool = true @consent(email)
+  birthday: datetime?
+  plan: "free" | "paid" = "free"
+}
+
+event ping {}
+
+workflow daily {  // nurture:allow(no-goal)
+  when every day at 09:00 where contact.plan == "free"
+  reenter always
+  send email "daily"
+}
+
+workflow birthday {  // nurture:allow(no-goal)
+  when every year on contact.birthday at 10:00
+  reenter always
+  send email "happy_birthday"
+}
+
+workflow monthly {  // nurture:allow(no-goal)
+  when every month on 28 at 02:30
+  reenter always
+  send email "monthly"
+}
+
+workflow mondays {  // nurture:allow(no-goal)
+  when every monday at 09:00
+  reenter always
+  send email "monday"
+}
+"#;
+
+/// Daily, yearly (Feb 29 on Feb 28), monthly (day 28, the end of
+/// February) and weekly occurrences in three zones; a `where` keeps paid
+/// contacts out; the run in three parts with one state gives the same.
+#[test]
+fn scheduled_triggers_in_three_zones() {
+    let got = run_with(
+        SCHEDULES,
+        &[
+            created(
+                "2026-02-27T07:00:00Z",
+                "ana",
+                r#","birthday":"1990-03-01T12:00:00Z""#,
+            ),
+            created(
+                "2026-02-27T07:00:00Z",
+                "ny",
+                r#","zone":"America/New_York""#,
+            ),
+            created(
+                "2026-02-27T07:00:00Z",
+                "kai",
+                r#","zone":"Asia/Tokyo","plan":"paid""#,
+            ),
+            created(
+                "2026-02-27T07:00:00Z",
+                "pat",
+                r#","plan":"paid","birthday":"2000-02-29T12:00:00Z""#,
+            ),
+            event("2026-03-01T12:00:00Z", "ana", "ping"),
+        ],
+        &["--until", "2026-03-02T12:00:00Z"],
+    );
+    assert_eq!(
+        got,
+        [
+            // Feb 27, 09:00: Madrid 08:00 UTC, New York 14:00 UTC.
+            "2026-02-27T08:00:00Z ana daily",
+            "2026-02-27T14:00:00Z ny daily",
+            // Feb 28 02:30: Tokyo 17:30 UTC of the 27th, Madrid 01:30 UTC,
+            // New York 07:30 UTC.
+            "2026-02-27T17:30:00Z kai monthly",
+            "2026-02-28T01:30:00Z ana monthly",
+            "2026-02-28T01:30:00Z pat monthly",
+            "2026-02-28T07:30:00Z ny monthly",
+            "2026-02-28T08:00:00Z ana daily",
+            // Pat's Feb 29 falls on Feb 28 in 2026, at 10:00 Madrid.
+            "2026-02-28T09:00:00Z pat happy_birthday",
+            "2026-02-28T14:00:00Z ny daily",
+            "2026-03-01T08:00:00Z ana daily",
+            "2026-03-01T09:00:00Z ana happy_birthday",
+            "2026-03-01T14:00:00Z ny daily",
+            // Monday Mar 2, 09:00: Tokyo 00:00 UTC, Madrid 08:00 UTC.
+            "2026-03-02T00:00:00Z kai monday",
+            "2026-03-02T08:00:00Z ana daily",
+            "2026-03-02T08:00:00Z ana monday",
+            "2026-03-02T08:00:00Z pat monday",
+        ]
+    );
+}
+
+/// An occurrence at an event's instant comes first: a contact the event
+/// creates is not known to it. `--drain` fires no occurrence after the last
+/// input; `--until` runs the schedules to its time.
+#[test]
+fn occurrences_come_before_events_and_drain_stops_at_the_last_input() {
+    let events = [
+        created("2026-03-02T07:00:00Z", "early", ""),
+        // 09:00 Madrid is 08:00 UTC: "late" is created at that instant.
+        created("2026-03-02T08:00:00Z", "late", ""),
+    ];
+    let drained = run_with(SCHEDULES, &events, &["--drain"]);
+    assert_eq!(
+        drained,
+        [
+            "2026-03-02T08:00:00Z early daily",
+            "2026-03-02T08:00:00Z early monday",
+        ]
+    );
+    let until = run_with(SCHEDULES, &events, &["--until", "2026-03-03T09:00:00Z"]);
+    assert_eq!(
+        until,
+        [
+            "2026-03-02T08:00:00Z early daily",
+            "2026-03-02T08:00:00Z early monday",
+            "2026-03-03T08:00:00Z early daily",
+            "2026-03-03T08:00:00Z late daily",
+        ]
+    );
+}
+
+calendar_snap!(
+    month_on_31,
+    "nurture::type::bad-clock-time",
+    "contact {\n  email: string @channel(email)\n}\n\nworkflow w {  // nurture:allow(no-goal)\n  when every month on 31 at 09:00\n}\n"
+);
+calendar_snap!(
+    year_on_a_string,
+    "nurture::type::mismatch",
+    "contact {\n  email: string @channel(email)\n}\n\nworkflow w {  // nurture:allow(no-goal)\n  when every year on contact.email at 09:00\n}\n"
+);

@@ -22,11 +22,22 @@ impl Engine {
     /// Fires every pending timer; the clock stays at the last one fired
     /// (a run that goes on later starts from there).
     pub fn drain(&mut self) {
+        // Scheduled occurrences after the last input are not in flight:
+        // they wait for `--until` or the next run.
+        let last = self.now;
+        let mut later = Vec::new();
         while let Some(timer) = self.timers.pop_due(Millis::MAX) {
+            if matches!(timer.kind, TimerKind::Schedule { .. }) && timer.due > last {
+                later.push(timer);
+                continue;
+            }
             if self.live(timer) {
                 self.now = self.now.max(timer.due);
                 self.fire(timer);
             }
+        }
+        for t in later {
+            self.timers.push(t);
         }
     }
 
@@ -43,6 +54,7 @@ impl Engine {
                 .store
                 .journey(id)
                 .is_some_and(|j| j.generation == generation),
+            TimerKind::Schedule { .. } => true,
             TimerKind::Inactive { contact, workflow } => {
                 let Some(&(_, period)) = self.inactive.iter().find(|(w, _)| *w == workflow) else {
                     return false;
@@ -98,6 +110,24 @@ impl Engine {
 
     fn fire(&mut self, timer: Timer) {
         match timer.kind {
+            TimerKind::Schedule { workflow, zone } => {
+                // Every zone whose occurrence of this workflow falls at this
+                // instant: their timers come next in order.
+                let mut zones = vec![zone];
+                while let Some(next) = self.timers.peek() {
+                    match next.kind {
+                        TimerKind::Schedule {
+                            workflow: w,
+                            zone: z,
+                        } if w == workflow && next.due == timer.due => {
+                            self.timers.pop_due(next.due);
+                            zones.push(z);
+                        }
+                        _ => break,
+                    }
+                }
+                self.occur(workflow, timer.due, &zones);
+            }
             TimerKind::Journey { id, generation } => {
                 let Some(j) = self.store.journey_mut(id) else {
                     return;

@@ -99,7 +99,9 @@ impl Engine {
             running: u32::MAX,
             coverage: None,
             funnel,
-        })
+            zones: None,
+        }
+        .with_schedules())
     }
 }
 

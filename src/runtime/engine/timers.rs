@@ -66,6 +66,11 @@ impl Timers {
         best
     }
 
+    /// The earliest timer, left in place.
+    pub fn peek(&self) -> Option<Timer> {
+        self.earliest().map(|(t, _)| t)
+    }
+
     /// Removes and returns the earliest timer if it is due at or before `t`.
     pub fn pop_due(&mut self, t: Millis) -> Option<Timer> {
         let (timer, source) = self.earliest()?;
