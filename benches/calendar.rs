@@ -6,6 +6,8 @@
 //! Run: `cargo bench --bench calendar` (release mode). The number of
 //! contacts can be set with NURTURE_BENCH_CONTACTS.
 
+// Only its `env` is used here.
+#[allow(dead_code)]
 #[path = "workload.rs"]
 mod workload;
 
