@@ -70,7 +70,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("the bench program does not check".into());
     }
     let prog = Arc::new(nurture::runtime::compile(&a.program, &a.checked.schema));
-    let slot = |name: &str| a.checked.schema.field(name).map(|i| i as u16).ok_or("no field");
+    let slot = |name: &str| {
+        a.checked
+            .schema
+            .field(name)
+            .map(|i| i as u16)
+            .ok_or("no field")
+    };
     let (email, zone, score) = (slot("email")?, slot("zone")?, slot("score")?);
     let mut it = Interpreter::new(prog, false);
     let start = Instant::now();
@@ -101,7 +107,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = it.stats();
     let entered = stats.workflows[0].entered;
     let occurrences = 7 * ZONES.len();
-    println!("{contacts} contacts in {} zones loaded in {load:.2} s", ZONES.len());
+    println!(
+        "{contacts} contacts in {} zones loaded in {load:.2} s",
+        ZONES.len()
+    );
     println!(
         "a week of a daily trigger with a `where`: {occurrences} occurrences (workflow and zone), \
          {entered} journeys entered, {emitted} actions, in {run:.3} s"

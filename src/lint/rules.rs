@@ -1,12 +1,14 @@
 //! The rule registry: one entry per rule, each rule in its own file.
 
 mod burst;
+mod cap_below_path;
 mod consent;
 mod dead_end_wait;
 mod no_goal;
 mod redundant_condition;
 mod trigger_cycle;
 mod unbounded_history;
+mod unfiltered_schedule;
 mod unreachable;
 mod unused_declarations;
 
@@ -23,4 +25,6 @@ pub static RULES: &[Rule] = &[
     trigger_cycle::RULE,
     dead_end_wait::RULE,
     unused_declarations::RULE,
+    unfiltered_schedule::RULE,
+    cap_below_path::RULE,
 ];

@@ -1057,3 +1057,95 @@ fn convert_ends_the_journey_for_the_lints() {
     let formatted = nurture::fmt::format_source(&with_schema(body)).expect("formats");
     assert!(formatted.contains("\n  convert\n"), "{formatted}");
 }
+
+// unfiltered-schedule
+rule_case!(
+    unfiltered_schedule_beside_others,
+    "unfiltered-schedule",
+    1,
+    r#"workflow a {
+  when purchase
+  goal purchase
+  tag "a"
+}
+
+workflow digest {
+  when every monday at 09:00
+  goal purchase
+  tag "weekly"
+}
+"#
+);
+rule_case!(
+    unfiltered_schedule_alone_or_filtered,
+    "unfiltered-schedule",
+    0,
+    r#"workflow digest {
+  when every day at 09:00 where contact.opted_in
+  goal purchase
+  tag "daily"
+}
+
+workflow alone {
+  when every month on 1 at 09:00 where contact.score > 10
+  goal purchase
+  tag "monthly"
+}
+"#
+);
+
+// cap-below-path
+rule_case!(
+    cap_below_path_on_a_timeout_path,
+    "cap-below-path",
+    1,
+    r#"limit email to 2 per 1w
+
+workflow w {
+  when purchase where contact.opted_in
+  goal purchase
+  send email "a"
+  wait for email_opened within 2d {
+    tag "opened"
+  } timeout {
+    if contact.opted_in {
+      send email "b"
+    }
+  }
+  wait 1d
+  if contact.opted_in {
+    send email "c"
+  }
+}
+"#
+);
+rule_case!(
+    cap_below_path_spaced_or_unknown_waits,
+    "cap-below-path",
+    0,
+    r#"limit email to 1 per 1d
+
+workflow spaced {
+  when purchase where contact.opted_in
+  goal purchase
+  send email "a"
+  wait 2d
+  if contact.opted_in {
+    send email "b"
+  }
+  wait until monday
+  if contact.opted_in {
+    send email "c"
+  }
+}
+
+workflow one_each {
+  when email_opened where contact.opted_in
+  goal purchase
+  split {
+    50% { send email "x" }
+    50% { send email "y" }
+  }
+}
+"#
+);
