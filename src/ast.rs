@@ -197,6 +197,9 @@ pub enum TriggerKind {
     Condition(Expr),
     /// `when every ... at HH:MM [where COND]`.
     Every(Schedule),
+    /// `when at EXPR`: the contact enters when the clock reaches EXPR's
+    /// value, computed from its fields.
+    At(Expr),
 }
 
 /// A scheduled trigger: every contact for whom the filter holds enters at

@@ -262,6 +262,7 @@ impl<'a> Printer<'a> {
                     format!("when inactive for {}", pretty::duration(d.seconds))
                 }
                 TriggerKind::Condition(c) => format!("when {}", pretty::expr(c)),
+                TriggerKind::At(e) => format!("when at {}", pretty::expr(e)),
                 TriggerKind::Every(s) => {
                     let every = match &s.every {
                         Every::Day => "day".to_string(),

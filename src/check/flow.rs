@@ -35,6 +35,26 @@ pub fn workflow(cx: &mut ExprChecker, wf: &Workflow) {
                 attributes_only(cx, c);
                 env.facts = facts_true(c);
             }
+            TriggerKind::At(e) => {
+                // An unset field sets no instant: optional fields may be read.
+                let all_set = Env {
+                    facts: Facts::every_field(cx.schema),
+                    ..env.clone()
+                };
+                let ty = cx.expr(&all_set, e);
+                if !matches!(ty.unwrap_optional(), Type::Datetime | Type::Error) {
+                    cx.diags.push(
+                        Diagnostic::error(
+                            Code::Mismatch,
+                            e.span,
+                            format!("`when at` needs a datetime, found {ty}"),
+                        )
+                        .with_label(format!("this is {ty}"))
+                        .with_help("compute the instant from a datetime field, as in `when at contact.trial_ends_at - 3d`"),
+                    );
+                }
+                attributes_only(cx, e);
+            }
             TriggerKind::Every(s) => {
                 clock_time(cx, &s.at);
                 match &s.every {

@@ -12,6 +12,7 @@ pub fn exprs<'a>(wf: &'a Workflow, f: &mut dyn FnMut(&'a Expr)) {
             TriggerKind::Event(m) => m.filter.iter().for_each(|e| expr_tree(e, f)),
             TriggerKind::Condition(c) => expr_tree(c, f),
             TriggerKind::Every(s) => s.filter.iter().for_each(|e| expr_tree(e, f)),
+            TriggerKind::At(e) => expr_tree(e, f),
             TriggerKind::Inactive(_) => {}
         }
     }
@@ -99,7 +100,7 @@ pub fn entry_filter(wf: &Workflow) -> Option<&Expr> {
         TriggerKind::Event(m) => m.filter.as_ref(),
         TriggerKind::Condition(c) => Some(c),
         TriggerKind::Every(s) => s.filter.as_ref(),
-        TriggerKind::Inactive(_) => None,
+        TriggerKind::Inactive(_) | TriggerKind::At(_) => None,
     }
 }
 

@@ -48,6 +48,9 @@ impl Session {
                 Some(crate::ast::TriggerKind::Condition(c)) => {
                     format!("when {}", crate::pretty::expr(c))
                 }
+                Some(crate::ast::TriggerKind::At(e)) => {
+                    format!("when at {}", crate::pretty::expr(e))
+                }
                 Some(crate::ast::TriggerKind::Every(s)) => format!(
                     "when every {} at {:02}:{:02}",
                     match &s.every {

@@ -63,6 +63,7 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
                 None => CTrigger::Never,
             },
             Some(ast::TriggerKind::Inactive(d)) => CTrigger::Inactive(d.seconds * 1000),
+            Some(ast::TriggerKind::At(e)) => CTrigger::At(cx.expr(e)),
             Some(ast::TriggerKind::Every(s)) => CTrigger::Schedule {
                 every: match &s.every {
                     ast::Every::Day => Every::Day,

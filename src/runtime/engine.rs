@@ -61,6 +61,11 @@ enum TimerKind {
         contact: u32,
         workflow: u16,
     },
+    /// A contact's date trigger (`when at`) in a workflow.
+    Date {
+        contact: u32,
+        workflow: u16,
+    },
     /// A scheduled workflow's occurrence in one zone.
     Schedule {
         workflow: u16,
@@ -198,6 +203,7 @@ impl Engine {
                 }
                 self.store.contact_mut(c).attrs = values.into_boxed_slice();
                 self.group(c);
+                self.date_triggers(c);
                 c
             }
             None => self.create(id, attrs),
@@ -213,6 +219,7 @@ impl Engine {
         }
         let c = self.store.add_contact(id, values);
         self.group(c);
+        self.date_triggers(c);
         c
     }
 
@@ -253,7 +260,12 @@ impl Engine {
                 self.touch(c);
             }
             // The schedules start with the clock: an occurrence at this
-            // instant comes before the event.
+            // instant comes before the event. Date triggers are computed
+            // against it: one not after it fires nothing.
+            self.now = ev.at;
+            for c in 0..self.store.contacts().len() as u32 {
+                self.date_triggers(c);
+            }
             self.arm_all(ev.at, false);
             self.advance_to(ev.at);
         }
@@ -264,6 +276,7 @@ impl Engine {
                     self.store.contact_mut(c).attrs[slot as usize] = v;
                 }
                 self.group(c);
+                self.date_triggers(c);
                 c
             }
             None => self.create(&ev.contact, ev.attrs),
@@ -671,6 +684,7 @@ impl Engine {
         }
         if changed {
             self.group(contact);
+            self.date_triggers(contact);
         }
         if changed && prog.condition_count > 0 {
             let edges = self.eval_conditions(contact);

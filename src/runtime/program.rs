@@ -132,6 +132,8 @@ pub enum CTrigger {
         cond: CExpr,
         bit: u32,
     },
+    /// `when at EXPR`: a datetime from the contact's fields.
+    At(CExpr),
     /// `when every ... at hour:minute [where filter]`.
     Schedule {
         every: Every,

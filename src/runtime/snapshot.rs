@@ -76,6 +76,9 @@ pub struct ContactRow {
     pub cond_bits: u64,
     /// Per channel, the times of the sends a `limit` still counts.
     pub sends: Vec<Vec<Millis>>,
+    /// Per workflow, a pending date trigger: (instant, order set), or
+    /// (`NEVER`, 0); empty for none at all.
+    pub dates: Vec<(Millis, u64)>,
     /// Per workflow: the last entry time (`Millis::MIN` for never).
     pub last_entry: Vec<Millis>,
 }
@@ -208,6 +211,17 @@ impl Snapshot {
                 inactive_pending: bits(c.inactive_pending, &m.inactive_bits),
                 cond_bits: bits(c.cond_bits, &m.condition_bits),
                 sends: c.sends,
+                dates: if c.dates.is_empty() {
+                    Vec::new()
+                } else {
+                    (0..m.workflows.len())
+                        .map(|new| {
+                            old_workflow(new)
+                                .and_then(|o| c.dates.get(o).copied())
+                                .unwrap_or((super::value::NEVER, 0))
+                        })
+                        .collect()
+                },
                 last_entry: (0..m.workflows.len())
                     .map(|new| {
                         old_workflow(new)

@@ -29,7 +29,7 @@ use std::thread::JoinHandle;
 /// The layout written; a state of another layout is refused. (Format 1,
 /// which kept journeys and timers in tables of their own, was never
 /// released.)
-pub const FORMAT: i64 = 4;
+pub const FORMAT: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS contacts (
   n INTEGER PRIMARY KEY, id TEXT NOT NULL, attrs TEXT NOT NULL,
   history TEXT NOT NULL, tallies TEXT NOT NULL, last_entry TEXT NOT NULL,
   last_activity INTEGER, activity_seq INTEGER NOT NULL,
-  inactive_pending INTEGER NOT NULL, cond_bits INTEGER NOT NULL, sends TEXT NOT NULL);
+  inactive_pending INTEGER NOT NULL, cond_bits INTEGER NOT NULL, sends TEXT NOT NULL,
+  dates TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journeys (
   id INTEGER PRIMARY KEY, workflow INTEGER NOT NULL, contact INTEGER NOT NULL,
   pc INTEGER NOT NULL, entered_at INTEGER NOT NULL, generation INTEGER NOT NULL,
@@ -178,8 +179,8 @@ type Span = (usize, usize);
 #[derive(Debug)]
 struct ContactCols {
     n: u32,
-    /// `id`, `attrs`, `history`, `tallies`, `last_entry`, `sends`.
-    text: [Span; 6],
+    /// `id`, `attrs`, `history`, `tallies`, `last_entry`, `sends`, `dates`.
+    text: [Span; 7],
     last_activity: i64,
     activity_seq: u64,
     inactive_pending: u64,
@@ -225,6 +226,15 @@ impl Changes for Batch {
                         write_list(t, times, |t, at| int(t, *at))
                     });
                 }
+            }),
+            self.column(|t| {
+                write_list(t, &c.dates, |t, (at, seq)| {
+                    t.push('[');
+                    write_time(t, *at);
+                    t.push(',');
+                    int(t, *seq);
+                    t.push(']');
+                })
             }),
         ];
         self.contacts.push(ContactCols {
@@ -297,10 +307,10 @@ impl Batch {
     fn write(&self, tx: &Transaction) -> rusqlite::Result<()> {
         let text = |(a, b): Span| &self.text[a..b];
         let mut put = tx.prepare_cached(
-            "INSERT OR REPLACE INTO contacts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT OR REPLACE INTO contacts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         for c in &self.contacts {
-            let [id, attrs, history, tallies, last_entry, sends] = c.text.map(text);
+            let [id, attrs, history, tallies, last_entry, sends, dates] = c.text.map(text);
             put.raw_bind_parameter(1, c.n)?;
             put.raw_bind_parameter(2, id)?;
             put.raw_bind_parameter(3, attrs)?;
@@ -312,6 +322,7 @@ impl Batch {
             put.raw_bind_parameter(9, c.inactive_pending as i64)?;
             put.raw_bind_parameter(10, c.cond_bits as i64)?;
             put.raw_bind_parameter(11, sends)?;
+            put.raw_bind_parameter(12, dates)?;
             put.raw_execute()?;
         }
         let mut put = tx.prepare_cached(
@@ -405,7 +416,7 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
     let err = |e: rusqlite::Error| e.to_string();
     let mut contacts = Vec::new();
     let mut stmt = conn
-        .prepare("SELECT id, attrs, history, tallies, last_entry, last_activity, activity_seq, inactive_pending, cond_bits, sends FROM contacts ORDER BY n")
+        .prepare("SELECT id, attrs, history, tallies, last_entry, last_activity, activity_seq, inactive_pending, cond_bits, sends, dates FROM contacts ORDER BY n")
         .map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
     while let Some(r) = rows.next().map_err(err)? {
@@ -434,6 +445,18 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
             inactive_pending: r.get::<_, i64>(7).map_err(err)? as u64,
             cond_bits: r.get::<_, i64>(8).map_err(err)? as u64,
             sends: serde_json::from_value(text(9)?).map_err(|e| e.to_string())?,
+            dates: array(&text(10)?)?
+                .iter()
+                .map(|d| -> Result<(i64, u64), String> {
+                    let pair = array(d)?;
+                    let at = pair.first().map_or(Ok(NEVER), time)?;
+                    let seq = pair
+                        .get(1)
+                        .and_then(Json::as_u64)
+                        .ok_or("a bad date trigger")?;
+                    Ok((at, seq))
+                })
+                .collect::<Result<_, _>>()?,
         });
     }
     let mut journeys = Vec::new();

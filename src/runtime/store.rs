@@ -158,6 +158,10 @@ pub struct Contact {
     /// Per channel with a `limit`, the times of the sends still in its
     /// window; nothing is allocated until the first.
     pub sends: Option<Box<Sends>>,
+    /// Per workflow, the pending date trigger (`when at`): its instant and
+    /// the order it was set in; (`NEVER`, 0) for none. Allocated at the
+    /// first.
+    pub dates: Option<Box<[(Millis, u64)]>>,
 }
 
 /// Per channel (`Channel as usize`), the times of recent sends, oldest
@@ -350,6 +354,7 @@ impl Store {
             inactive_pending: 0,
             cond_bits: 0,
             sends: None,
+            dates: None,
         });
         self.slots.extend(std::iter::repeat_n(
             Slot {
@@ -556,6 +561,10 @@ impl Store {
         row.activity_seq = contact.activity_seq;
         row.inactive_pending = contact.inactive_pending;
         row.cond_bits = contact.cond_bits;
+        row.dates.clear();
+        if let Some(d) = &contact.dates {
+            row.dates.extend_from_slice(d);
+        }
         row.sends.clear();
         if let Some(s) = &contact.sends {
             row.sends
@@ -593,6 +602,13 @@ impl Store {
             contact.activity_seq = c.activity_seq;
             contact.inactive_pending = c.inactive_pending;
             contact.cond_bits = c.cond_bits;
+            if c.dates.iter().any(|(t, _)| *t != NEVER) {
+                let mut dates = vec![(NEVER, 0); workflows];
+                for (w, d) in c.dates.iter().enumerate().take(workflows) {
+                    dates[w] = *d;
+                }
+                contact.dates = Some(dates.into_boxed_slice());
+            }
             if c.sends.iter().any(|s| !s.is_empty()) {
                 let mut sends: Sends = Default::default();
                 for (q, times) in sends.iter_mut().zip(c.sends) {

@@ -316,6 +316,7 @@ impl Lower {
             Rule::trigger_inactive => TriggerKind::Inactive(self.lower_duration(last_inner(p))),
             Rule::event_match => TriggerKind::Event(self.lower_event_match(p)),
             Rule::condition => TriggerKind::Condition(self.lower_expr(last_inner(p))),
+            Rule::trigger_at => TriggerKind::At(self.lower_expr(last_inner(p))),
             Rule::trigger_every => {
                 let mut every = Every::Day;
                 let mut at = None;

@@ -598,3 +598,52 @@ calendar_snap!(
     "nurture::type::mismatch",
     "contact {\n  email: string @channel(email)\n}\n\nworkflow w {  // nurture:allow(no-goal)\n  when every year on contact.email at 09:00\n}\n"
 );
+
+const TRIAL: &str = r#"contact {
+  email: string @channel(email)
+  opted_in: bool = true @consent(email)
+  trial_ends_at: datetime?
+}
+
+event ping {}
+
+workflow trial_ending {  // nurture:allow(no-goal)
+  when at contact.trial_ends_at - 3d
+  reenter always
+  send email "trial_ends_soon"
+}
+"#;
+
+/// A date trigger: the contact enters when the clock reaches the instant
+/// computed from its fields, computed again when they change (the old
+/// instant no longer fires); one already past fires nothing, an unset field
+/// sets nothing.
+#[test]
+fn date_triggers() {
+    let at = "2026-03-01T00:00:00Z";
+    let got = run_with(
+        TRIAL,
+        &[
+            created(at, "ana", r#","trial_ends_at":"2026-03-10T12:00:00Z""#),
+            created(at, "past", r#","trial_ends_at":"2026-03-02T00:00:00Z""#),
+            created(at, "unset", ""),
+            r#"{"at":"2026-03-02T00:00:00Z","contact":"unset","type":"contact_updated","attributes":{"trial_ends_at":"2026-03-20T00:00:00Z"}}"#.to_string(),
+            r#"{"at":"2026-03-03T00:00:00Z","contact":"ana","type":"contact_updated","attributes":{"trial_ends_at":"2026-03-12T12:00:00Z"}}"#.to_string(),
+            event("2026-03-04T00:00:00Z", "ana", "ping"),
+        ],
+        &["--drain"],
+    );
+    assert_eq!(
+        got,
+        [
+            "2026-03-09T12:00:00Z ana trial_ends_soon",
+            "2026-03-17T00:00:00Z unset trial_ends_soon",
+        ]
+    );
+}
+
+calendar_snap!(
+    when_at_a_number,
+    "nurture::type::mismatch",
+    "contact {\n  email: string @channel(email)\n  score: int = 0\n}\n\nworkflow w {  // nurture:allow(no-goal)\n  when at contact.score\n}\n"
+);

@@ -76,7 +76,10 @@ fn across(opening: &[(&Workflow, Sent)], out: &mut Vec<crate::diagnostic::Diagno
 fn trigger_event(wf: &Workflow) -> Option<&EventMatch> {
     match &wf.trigger.as_ref()?.kind {
         TriggerKind::Event(m) => Some(m),
-        TriggerKind::Inactive(_) | TriggerKind::Condition(_) | TriggerKind::Every(_) => None,
+        TriggerKind::Inactive(_)
+        | TriggerKind::Condition(_)
+        | TriggerKind::Every(_)
+        | TriggerKind::At(_) => None,
     }
 }
 

@@ -55,6 +55,9 @@ impl Engine {
                 .journey(id)
                 .is_some_and(|j| j.generation == generation),
             TimerKind::Schedule { .. } => true,
+            TimerKind::Date { contact, workflow } => {
+                self.date_is_set(contact, workflow, timer.due, timer.seq)
+            }
             TimerKind::Inactive { contact, workflow } => {
                 let Some(&(_, period)) = self.inactive.iter().find(|(w, _)| *w == workflow) else {
                     return false;
@@ -110,6 +113,7 @@ impl Engine {
 
     fn fire(&mut self, timer: Timer) {
         match timer.kind {
+            TimerKind::Date { contact, workflow } => self.date_fires(contact, workflow),
             TimerKind::Schedule { workflow, zone } => {
                 // Every zone whose occurrence of this workflow falls at this
                 // instant: their timers come next in order.

@@ -219,6 +219,87 @@ fn next_occurrence(
     })
 }
 
+impl Engine {
+    /// Computes contact `c`'s date triggers (`when at EXPR`) again, after
+    /// it was created or its fields may have changed: an instant after the
+    /// clock is set (a new timer when it moved); one not after it, or none
+    /// (an unset field), clears what was set.
+    pub(super) fn date_triggers(&mut self, c: u32) {
+        if !self.started {
+            return;
+        }
+        let prog = self.prog.clone();
+        for (w, wf) in prog.workflows.iter().enumerate() {
+            let CTrigger::At(e) = &wf.trigger else {
+                continue;
+            };
+            let due = match super::super::eval::eval(e, &self.ctx(c, None, None)) {
+                Ok(Value::Datetime(t)) if t > self.now => Some(t),
+                _ => None,
+            };
+            let workflows = prog.workflows.len();
+            let set = self
+                .store
+                .contact(c)
+                .dates
+                .as_ref()
+                .and_then(|d| d.get(w).copied())
+                .filter(|(t, _)| *t != super::NEVER);
+            if set.map(|(t, _)| t) == due {
+                continue;
+            }
+            let entry = match due {
+                Some(t) => {
+                    let seq = self.next_seq();
+                    self.timers.push(Timer {
+                        due: t,
+                        seq,
+                        sub: w as u16,
+                        kind: TimerKind::Date {
+                            contact: c,
+                            workflow: w as u16,
+                        },
+                    });
+                    (t, seq)
+                }
+                None => (super::NEVER, 0),
+            };
+            let dates = self
+                .store
+                .contact_mut(c)
+                .dates
+                .get_or_insert_with(|| vec![(super::NEVER, 0); workflows].into_boxed_slice());
+            if let Some(d) = dates.get_mut(w) {
+                *d = entry;
+            }
+        }
+    }
+
+    /// Whether a date trigger's timer is the one its contact has set.
+    pub(super) fn date_is_set(&self, contact: u32, workflow: u16, due: Millis, seq: u64) -> bool {
+        self.store
+            .contacts()
+            .get(contact as usize)
+            .and_then(|c| c.dates.as_ref())
+            .and_then(|d| d.get(workflow as usize))
+            == Some(&(due, seq))
+    }
+
+    /// A date trigger fires: it is cleared, and the contact enters.
+    pub(super) fn date_fires(&mut self, contact: u32, workflow: u16) {
+        if let Some(d) = self
+            .store
+            .contact_mut(contact)
+            .dates
+            .as_mut()
+            .and_then(|d| d.get_mut(workflow as usize))
+        {
+            *d = (super::NEVER, 0);
+        }
+        self.try_start(contact, workflow, None);
+    }
+}
+
 impl ZoneGroups {
     pub(super) fn new() -> ZoneGroups {
         ZoneGroups::default()

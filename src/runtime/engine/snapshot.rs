@@ -126,6 +126,19 @@ fn timers_of(store: &Store, inactive: &[(u16, Millis)]) -> Result<Timers, String
         }
     }
     for (c, contact) in store.contacts().iter().enumerate() {
+        for (w, (due, seq)) in contact.dates.iter().flat_map(|d| d.iter()).enumerate() {
+            if *due != crate::runtime::value::NEVER {
+                timers.push(Timer {
+                    due: *due,
+                    seq: *seq,
+                    sub: w as u16,
+                    kind: TimerKind::Date {
+                        contact: c as u32,
+                        workflow: w as u16,
+                    },
+                });
+            }
+        }
         let mut pending = contact.inactive_pending;
         while pending != 0 {
             let bit = pending.trailing_zeros() as usize;
