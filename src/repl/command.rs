@@ -134,7 +134,8 @@ fn is_step(line: &str) -> bool {
 
 pub fn parse(line: &str) -> Command<'_> {
     let trimmed = line.trim();
-    if trimmed.is_empty() {
+    // A comment alone (as in a test pasted into the session) does nothing.
+    if trimmed.is_empty() || trimmed.starts_with("//") {
         return Command::Empty;
     }
     if !trimmed.starts_with(':') {

@@ -289,6 +289,6 @@ fn workflow_fingerprints_ignore_layout_and_comments() {
         nurture::source::load_sources(&crate::helpers::root().join("examples")).expect("examples");
     let a = nurture::pipeline::analyse(&sources);
     let prints = nurture::fmt::workflow_fingerprints(&a.program, &sources);
-    assert_eq!(prints.len(), 10);
+    assert_eq!(prints.len(), 14);
     assert!(prints.iter().any(|(n, _)| n == "lead_nurturing"));
 }

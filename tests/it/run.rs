@@ -115,6 +115,11 @@ fn golden_lead_nurturing() {
 }
 
 #[test]
+fn golden_calendar() {
+    golden("calendar");
+}
+
+#[test]
 fn golden_cart_abandonment() {
     golden("cart_abandonment");
 }

@@ -21,8 +21,16 @@ fn check(ctx: &Ctx) -> Vec<crate::diagnostic::Diagnostic> {
     let mut fields: BTreeSet<String> = BTreeSet::new();
     let mut channels: BTreeSet<String> = BTreeSet::new();
     for wf in ctx.program.workflows() {
-        if let Some(TriggerKind::Event(m)) = wf.trigger.as_ref().map(|t| &t.kind) {
-            events.insert(m.event.name.clone());
+        match wf.trigger.as_ref().map(|t| &t.kind) {
+            Some(TriggerKind::Event(m)) => {
+                events.insert(m.event.name.clone());
+            }
+            Some(TriggerKind::Every(s)) => {
+                if let crate::ast::Every::Year(f) = &s.every {
+                    fields.insert(f.name.clone());
+                }
+            }
+            _ => {}
         }
         for c in wf.goal.iter().chain(&wf.exit_when) {
             if let CriterionKind::Event(m) = &c.kind {
@@ -68,7 +76,13 @@ fn check(ctx: &Ctx) -> Vec<crate::diagnostic::Diagnostic> {
                     .schema
                     .field(&f.name.name)
                     .and_then(|i| ctx.schema.fields[i].channel.clone());
+                // A zone field is read wherever a local time is.
+                let zone = ctx
+                    .schema
+                    .field(&f.name.name)
+                    .is_some_and(|i| ctx.schema.fields[i].timezone);
                 !fields.contains(&f.name.name)
+                    && !zone
                     && !address.is_some_and(|ch| channels.contains(&ch))
                     && !ctx.allowed(f.name.span, RULE.name)
             })

@@ -36,9 +36,16 @@ impl Engine {
                 self.fire(timer);
             }
         }
-        for t in later {
-            self.timers.push(t);
+        // They are set again after the clock, as a run going on from a
+        // state sets them: the occurrences drained past are not owed.
+        if let Some(groups) = self.zones.as_mut() {
+            for t in later {
+                if let TimerKind::Schedule { workflow, zone } = t.kind {
+                    groups.forget(workflow, zone);
+                }
+            }
         }
+        self.arm_all(self.now, true);
     }
 
     /// Whether a timer still stands for what it was set for. A journey's is

@@ -304,4 +304,9 @@ impl ZoneGroups {
     pub(super) fn new() -> ZoneGroups {
         ZoneGroups::default()
     }
+
+    /// The (workflow, zone) timer is gone: it may be set again.
+    pub(super) fn forget(&mut self, workflow: u16, zone: u16) {
+        self.armed.remove(&(workflow, zone));
+    }
 }
