@@ -647,3 +647,48 @@ calendar_snap!(
     "nurture::type::mismatch",
     "contact {\n  email: string @channel(email)\n  score: int = 0\n}\n\nworkflow w {  // nurture:allow(no-goal)\n  when at contact.score\n}\n"
 );
+
+/// A daily occurrence at 02:30 in Madrid across both changes of 2026: on
+/// the spring-forward day it comes when the gap ends (03:00 CEST), on the
+/// fall-back day at the first 02:30 only.
+#[test]
+fn scheduled_occurrences_across_daylight_saving() {
+    let program = SCHEDULES.replace(
+        "when every day at 09:00 where contact.plan == \"free\"",
+        "when every day at 02:30 where contact.plan == \"free\"",
+    );
+    let spring = run_with(
+        &program,
+        &[
+            created("2026-03-27T12:00:00Z", "ana", ""),
+            event("2026-03-30T12:00:00Z", "ana", "ping"),
+        ],
+        &[],
+    );
+    let daily: Vec<&String> = spring.iter().filter(|l| l.ends_with(" daily")).collect();
+    assert_eq!(
+        daily,
+        [
+            "2026-03-28T01:30:00Z ana daily",
+            "2026-03-29T01:00:00Z ana daily",
+            "2026-03-30T00:30:00Z ana daily",
+        ]
+    );
+    let autumn = run_with(
+        &program,
+        &[
+            created("2026-10-23T12:00:00Z", "ana", ""),
+            event("2026-10-26T12:00:00Z", "ana", "ping"),
+        ],
+        &[],
+    );
+    let daily: Vec<&String> = autumn.iter().filter(|l| l.ends_with(" daily")).collect();
+    assert_eq!(
+        daily,
+        [
+            "2026-10-24T00:30:00Z ana daily",
+            "2026-10-25T00:30:00Z ana daily",
+            "2026-10-26T01:30:00Z ana daily",
+        ]
+    );
+}
