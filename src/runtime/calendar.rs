@@ -24,7 +24,7 @@ fn resolve(tz: Tz, naive: NaiveDateTime) -> Option<Millis> {
             // In a gap: the first minute that exists after it is where the
             // gap ends (gaps last whole minutes, at most a day).
             (1..=24 * 60).find_map(|k| {
-                let later = naive + chrono::Duration::minutes(k);
+                let later = naive.checked_add_signed(chrono::Duration::minutes(k))?;
                 match tz.from_local_datetime(&later) {
                     LocalResult::Single(t) => Some(t.timestamp_millis()),
                     LocalResult::Ambiguous(first, _) => Some(first.timestamp_millis()),
@@ -41,7 +41,7 @@ pub fn next(now: Millis, tz: Tz, h: u32, m: u32, weekday: Option<u32>) -> Option
     let today = tz.timestamp_millis_opt(now).single()?.date_naive();
     // A day back too: a gap's end may fall on the next local day.
     (-1..=8).find_map(|k| {
-        let day = today + chrono::Duration::days(k);
+        let day = today.checked_add_signed(chrono::Duration::days(k))?;
         if weekday.is_some_and(|w| day.weekday().num_days_from_monday() != w) {
             return None;
         }
@@ -78,6 +78,18 @@ mod tests {
 
     fn at(s: &str) -> Millis {
         parse_datetime(s).expect("a datetime")
+    }
+
+    #[test]
+    fn the_ends_of_time_give_no_instant_and_no_panic() {
+        let last = chrono::NaiveDate::MAX
+            .and_hms_opt(12, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+            .expect("a time");
+        let madrid: Tz = "Europe/Madrid".parse().expect("zone");
+        assert_eq!(next(last, madrid, 9, 0, Some(3)), None);
+        assert_eq!(next(Millis::MAX, madrid, 9, 0, None), None);
+        assert_eq!(quiet_until(Millis::MIN, madrid, 1260, 480), None);
     }
 
     #[test]

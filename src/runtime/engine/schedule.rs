@@ -205,7 +205,7 @@ fn next_occurrence(
 ) -> Option<Millis> {
     let today = tz.timestamp_millis_opt(from).single()?.date_naive();
     (-1..=62).find_map(|k| {
-        let day = today + chrono::Duration::days(k);
+        let day = today.checked_add_signed(chrono::Duration::days(k))?;
         let fits = match every {
             Every::Day | Every::Year(_) => true,
             Every::Weekday(w) => day.weekday().num_days_from_monday() == *w,
