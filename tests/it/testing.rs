@@ -569,3 +569,45 @@ test "t" {
         ]
     );
 }
+
+/// `--coverage-lcov FILE`: per source file, a `DA` line per statement line
+/// and a `BRDA` line per branch; the examples' are all covered.
+#[test]
+fn coverage_in_lcov() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lcov = dir.path().join("coverage.lcov");
+    let o = bin()
+        .args(["test", "--coverage-lcov"])
+        .arg(&lcov)
+        .arg(root().join("examples"))
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let text = std::fs::read_to_string(&lcov).expect("lcov");
+    let records: Vec<&str> = text
+        .split("end_of_record\n")
+        .filter(|r| !r.trim().is_empty())
+        .collect();
+    assert!(records.len() >= 9, "{text}");
+    for r in &records {
+        let file = r.lines().find_map(|l| l.strip_prefix("SF:")).expect("SF");
+        assert!(file.ends_with(".flow"), "{file}");
+        let value = |key: &str| -> usize {
+            r.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.parse().ok())
+                .expect(key)
+        };
+        assert_eq!(value("LF:"), value("LH:"), "{file}: a line never run");
+        assert_eq!(value("BRF:"), value("BRH:"), "{file}: a branch never taken");
+        assert_eq!(
+            r.lines().filter(|l| l.starts_with("DA:")).count(),
+            value("LF:")
+        );
+        assert!(r
+            .lines()
+            .filter(|l| l.starts_with("DA:"))
+            .all(|l| l.ends_with(",1")));
+    }
+    assert!(text.contains("BRDA:"), "{text}");
+}
