@@ -261,11 +261,12 @@ pub fn percent(x: Option<f64>) -> String {
     x.map_or("-".into(), |v| format!("{:.1}%", v * 100.0))
 }
 
-/// The funnel of each workflow with stages, for the end-of-run summary:
+/// The funnel of each workflow with stages that journeys entered, for the
+/// end-of-run summary:
 /// reached and rate per step, the bottleneck marked.
 pub fn summary(report: &[WorkflowReport]) -> String {
     let mut out = String::new();
-    for w in report.iter().filter(|w| w.stages > 0) {
+    for w in report.iter().filter(|w| w.stages > 0 && w.entered > 0) {
         out.push_str(&format!(
             "  funnel of {} (conversion {}):\n",
             w.name,
