@@ -292,3 +292,44 @@ fn workflow_fingerprints_ignore_layout_and_comments() {
     assert_eq!(prints.len(), 14);
     assert!(prints.iter().any(|(n, _)| n == "lead_nurturing"));
 }
+
+/// The calendar syntax and test blocks format to one layout and keep their
+/// meaning.
+#[test]
+fn calendar_syntax_and_tests_format() {
+    let text = r#"timezone   "Europe/Madrid"
+contact { email: string @channel(email)  zone: string? @timezone
+  opted_in: bool = false @consent(email)  due: datetime?  delay: duration = 90m }
+event ping {}
+quiet hours 21:00 to 8:00 for email
+limit email to 2 per 24h
+workflow w { when every monday at 9:05 where contact.opted_in
+  wait until 09:00
+  wait until friday
+  wait until sunday at 18:30
+  wait until contact.due
+  wait contact.delay
+  convert }
+workflow d { when at contact.due - 3d
+  send email "x" }
+test "t" { at @2026-03-02T09:00:00Z
+  contact ana { email: "a@x.com", opted_in: true, delay: 3h }
+  expect ana: send email "x" at @2026-03-02T09:00:00Z
+  expect ana: w converted }
+"#;
+    check_text(text);
+    let once = format_source(text).expect("formats");
+    for line in [
+        "timezone \"Europe/Madrid\"",
+        "  zone: string? @timezone",
+        "quiet hours 21:00 to 08:00 for email",
+        "limit email to 2 per 1d",
+        "  when every monday at 09:05 where contact.opted_in",
+        "  wait until sunday at 18:30",
+        "  wait contact.delay",
+        "  when at contact.due - 3d",
+        "  expect ana: send email \"x\" at @2026-03-02T09:00:00Z",
+    ] {
+        assert!(once.lines().any(|l| l == line), "no `{line}` in:\n{once}");
+    }
+}
