@@ -72,7 +72,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         ":time [DATETIME]",
-        "the virtual clock; with a datetime, set it",
+        "the virtual clock and the contact's local time; with a datetime, set it",
     ),
     (
         ":journeys [ID]",
