@@ -17,6 +17,9 @@ pub struct WorkflowReport {
     pub exited: u64,
     pub failed: u64,
     pub waiting: u64,
+    /// Sends not emitted: for want of consent, and by a frequency cap.
+    pub suppressed_consent: u64,
+    pub suppressed_cap: u64,
     /// The workflow's distinct stages (the funnel's steps between
     /// `entered` and `converted`).
     pub stages: usize,
@@ -138,6 +141,8 @@ pub fn build(prog: &Compiled, stats: &RunStats, sources: &SourceMap) -> Vec<Work
                 exited: s.exited,
                 failed: s.failed,
                 waiting: stats.waiting.get(w).copied().unwrap_or(0),
+                suppressed_consent: s.suppressed.iter().sum(),
+                suppressed_cap: s.capped.iter().sum(),
                 stages: wf.funnel.stages.len(),
                 funnel,
                 conversion_rate,
@@ -245,6 +250,10 @@ pub fn to_json(report: &[WorkflowReport]) -> Json {
                     "exited": w.exited,
                     "failed": w.failed,
                     "waiting": w.waiting,
+                },
+                "suppressed": {
+                    "consent": w.suppressed_consent,
+                    "frequency_cap": w.suppressed_cap,
                 },
                 "funnel": funnel,
                 "conversion_rate": opt(w.conversion_rate),
@@ -389,8 +398,8 @@ pub fn to_html(report: &[WorkflowReport]) -> String {
         ));
         h.push_str(&funnel_svg(n, w));
         h.push_str(&format!(
-            "<table>\n<caption>Outcomes</caption>\n<tr><th scope=\"col\">outcome</th><th scope=\"col\">journeys</th></tr>\n<tr><td>completed</td><td>{}</td></tr>\n<tr><td>converted</td><td>{}</td></tr>\n<tr><td>exited</td><td>{}</td></tr>\n<tr><td>failed</td><td>{}</td></tr>\n<tr><td>waiting</td><td>{}</td></tr>\n</table>\n",
-            w.completed, w.converted, w.exited, w.failed, w.waiting
+            "<table>\n<caption>Outcomes</caption>\n<tr><th scope=\"col\">outcome</th><th scope=\"col\">journeys</th></tr>\n<tr><td>completed</td><td>{}</td></tr>\n<tr><td>converted</td><td>{}</td></tr>\n<tr><td>exited</td><td>{}</td></tr>\n<tr><td>failed</td><td>{}</td></tr>\n<tr><td>waiting</td><td>{}</td></tr>\n</table>\n<table>\n<caption>Sends suppressed</caption>\n<tr><th scope=\"col\">reason</th><th scope=\"col\">sends</th></tr>\n<tr><td>no consent</td><td>{}</td></tr>\n<tr><td>frequency cap</td><td>{}</td></tr>\n</table>\n",
+            w.completed, w.converted, w.exited, w.failed, w.waiting, w.suppressed_consent, w.suppressed_cap
         ));
         for sp in &w.splits {
             h.push_str(&format!(

@@ -330,3 +330,59 @@ fn the_counts_accumulate_with_state() {
     let second = report_of(&events[3..], &["--state", state, "--drain"]);
     assert_eq!(second, whole);
 }
+
+/// The report counts the sends suppressed, for want of consent and by a
+/// frequency cap.
+#[test]
+fn the_report_counts_suppressed_sends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (prog, ev, out) = (
+        dir.path().join("p.flow"),
+        dir.path().join("e.jsonl"),
+        dir.path().join("r.json"),
+    );
+    std::fs::write(
+        &prog,
+        r#"contact {
+  email: string @channel(email)
+  opted_in: bool = false @consent(email)
+}
+
+event go {}
+
+limit email to 1 per 1d
+
+workflow w {  // nurture:allow(no-goal, consent, cap-below-path)
+  when go
+  send email "a"
+  send email "b"
+}
+"#,
+    )
+    .expect("write");
+    let lines = [
+        json!({"at": "2026-01-01T00:00:00Z", "contact": "yes", "type": "contact_created", "attributes": {"email": "y@x.com", "opted_in": true}}),
+        json!({"at": "2026-01-01T00:00:00Z", "contact": "no", "type": "contact_created", "attributes": {"email": "n@x.com"}}),
+        event("yes", "go", "2026-01-01T01:00:00Z"),
+        event("no", "go", "2026-01-01T01:00:00Z"),
+    ];
+    let text: String = lines.iter().map(|e| format!("{e}\n")).collect();
+    std::fs::write(&ev, text).expect("write");
+    let o = bin()
+        .arg("run")
+        .arg(&prog)
+        .arg("--events")
+        .arg(&ev)
+        .arg("--report")
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("json");
+    // "yes": a sent, b capped; "no": both withheld for want of consent.
+    assert_eq!(
+        r["workflows"][0]["suppressed"],
+        json!({"consent": 2, "frequency_cap": 1})
+    );
+}
