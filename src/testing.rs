@@ -123,14 +123,10 @@ pub fn coverage_report(prog: &Compiled, cov: &Coverage) -> Vec<WorkflowCoverage>
                     statement_spans.push((span, ran.get(pc).copied().unwrap_or(false)));
                 }
                 match instr {
-                    Instr::Branch { otherwise, .. } => {
+                    Instr::Branch { chained, .. } => {
                         branch_spans.push((span, is_taken(pc, YES)));
                         // The false way is an arm of its own unless an
-                        // `else if` of the same chain follows.
-                        let o = *otherwise as usize;
-                        let chained = o > 0
-                            && matches!(wf.code.get(o), Some(Instr::Branch { .. }))
-                            && matches!(wf.code.get(o - 1), Some(Instr::Jump(e)) if *e as usize != o);
+                        // `else if` of the same `if` follows.
                         if !chained {
                             branch_spans.push((span, is_taken(pc, NO)));
                         }

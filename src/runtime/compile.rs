@@ -473,10 +473,11 @@ impl<'a> Cx<'a> {
                 otherwise,
             } => {
                 let mut ends = Vec::new();
-                for (cond, body) in branches {
+                for (k, (cond, body)) in branches.iter().enumerate() {
                     let i = Instr::Branch {
                         cond: self.expr(cond),
                         otherwise: 0,
+                        chained: k + 1 < branches.len(),
                     };
                     let at = code.push(i, cond.span);
                     self.block(code, &body.stmts);

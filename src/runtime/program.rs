@@ -102,6 +102,9 @@ pub enum Instr {
     Branch {
         cond: CExpr,
         otherwise: u32,
+        /// An `else if` of the same `if` follows: the false way leads to
+        /// it, and is no arm of its own (for coverage).
+        chained: bool,
     },
     Jump(u32),
     /// `arms`: (cumulative upper bound of the bucket, first instruction).

@@ -611,3 +611,26 @@ fn coverage_in_lcov() {
     }
     assert!(text.contains("BRDA:"), "{text}");
 }
+
+/// An `else` whose block starts with an `if` is an arm of its own, unlike
+/// an `else if`: 4 branches against 3.
+#[test]
+fn an_else_holding_an_if_is_an_arm_of_its_own() {
+    let total = |body: &str| {
+        let src = crate::helpers::sources(&with_schema(body));
+        let a = nurture::pipeline::analyse(&src);
+        let errors: Vec<_> = a.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        let prog = Arc::new(nurture::runtime::compile(&a.program, &a.checked.schema));
+        let cov =
+            nurture::runtime::coverage::Coverage::new(prog.workflows.iter().map(|w| w.code.len()));
+        testing::coverage_report(&prog, &cov)[0].branches.1
+    };
+    let nested = total(
+        "workflow w {\n  when purchase\n  if trigger.amount > 100.0 {\n    tag \"big\"\n  } else {\n    if trigger.amount > 10.0 {\n      tag \"mid\"\n    }\n  }\n}\n",
+    );
+    let chained = total(
+        "workflow w {\n  when purchase\n  if trigger.amount > 100.0 {\n    tag \"big\"\n  } else if trigger.amount > 10.0 {\n    tag \"mid\"\n  }\n}\n",
+    );
+    assert_eq!((nested, chained), (4, 3));
+}

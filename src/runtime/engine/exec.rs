@@ -232,7 +232,9 @@ impl Engine {
                 self.suspend(j, self.now.saturating_add(*within), Some(*event));
                 return Ok(Step::Suspend);
             }
-            Instr::Branch { cond, otherwise } => {
+            Instr::Branch {
+                cond, otherwise, ..
+            } => {
                 if !eval_here(self, cond)?.as_bool() {
                     return Ok(Step::Jump(*otherwise));
                 }
