@@ -5,7 +5,7 @@ use crate::ast::Program;
 use crate::check::Schema;
 use crate::runtime::program::CTrigger;
 use crate::runtime::snapshot::{Migration, Snapshot};
-use crate::runtime::state_db::{self, Batch, Entries, Writer};
+use crate::runtime::state_db::{self, Entries, Writer};
 use crate::source::SourceMap;
 use rusqlite::Connection;
 use serde_json::json;
@@ -550,13 +550,13 @@ impl Checkpoints {
         consumed: Option<u64>,
         files: Lengths,
     ) -> Result<(), String> {
-        let mut batch = Batch::default();
-        let totals = it.take_changes(&mut batch);
-        self.events = totals.events;
+        let mut checkpoint = self.writer.checkpoint();
+        let totals = it.take_changes(&mut checkpoint);
+        let events = totals.events;
+        let sent = checkpoint.commit(totals, Mark { consumed, files });
+        self.events = events;
         self.since = Instant::now();
-        self.writer
-            .send(batch, totals, Mark { consumed, files })
-            .map_err(|e| self.failed(e))
+        sent.map_err(|e| self.failed(e))
     }
 
     /// Waits until every checkpoint is written.

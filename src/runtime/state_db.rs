@@ -19,7 +19,7 @@ use super::snapshot::{
 };
 use super::store::NEVER;
 use super::value::{write_json_str, StrSet, Value};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Statement};
 use serde_json::{json, Value as Json};
 use std::fmt::Write as _;
 use std::sync::mpsc;
@@ -120,7 +120,7 @@ pub fn write(
     tx.commit()
 }
 
-fn write_totals(tx: &Transaction, t: &Totals, extra: &[(&str, String)]) -> rusqlite::Result<()> {
+fn write_totals(tx: &Connection, t: &Totals, extra: &[(&str, String)]) -> rusqlite::Result<()> {
     let meta = [
         ("format", FORMAT.to_string()),
         ("clock", json!(t.clock).to_string()),
@@ -297,6 +297,20 @@ impl Batch {
         self.len() == 0
     }
 
+    /// Empties the batch, keeping its memory for the next unless it grew
+    /// past what a checkpoint of a run needs (the first write of a large
+    /// state); whether it is worth keeping.
+    fn clear(&mut self) -> bool {
+        const KEEP: usize = 16 << 20;
+        self.text.clear();
+        self.contacts.clear();
+        self.journeys.clear();
+        self.moved.clear();
+        self.gone.clear();
+        self.text.capacity() <= KEEP
+            && self.contacts.capacity() * std::mem::size_of::<ContactCols>() <= KEEP
+    }
+
     /// Encodes one column with `f`; where it lies.
     fn column(&mut self, f: impl FnOnce(&mut String)) -> Span {
         let start = self.text.len();
@@ -304,65 +318,124 @@ impl Batch {
         (start, self.text.len())
     }
 
-    fn write(&self, tx: &Transaction) -> rusqlite::Result<()> {
+    fn write(&self, tx: &Connection) -> rusqlite::Result<()> {
         let text = |(a, b): Span| &self.text[a..b];
-        let mut put = tx.prepare_cached(
-            "INSERT OR REPLACE INTO contacts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        rows(
+            tx,
+            "INSERT OR REPLACE INTO contacts VALUES ",
+            12,
+            "",
+            &self.contacts,
+            |put, i, c| {
+                let [id, attrs, history, tallies, last_entry, sends, dates] = c.text.map(text);
+                put.raw_bind_parameter(i + 1, c.n)?;
+                put.raw_bind_parameter(i + 2, id)?;
+                put.raw_bind_parameter(i + 3, attrs)?;
+                put.raw_bind_parameter(i + 4, history)?;
+                put.raw_bind_parameter(i + 5, tallies)?;
+                put.raw_bind_parameter(i + 6, last_entry)?;
+                put.raw_bind_parameter(
+                    i + 7,
+                    (c.last_activity != NEVER).then_some(c.last_activity),
+                )?;
+                put.raw_bind_parameter(i + 8, c.activity_seq as i64)?;
+                put.raw_bind_parameter(i + 9, c.inactive_pending as i64)?;
+                put.raw_bind_parameter(i + 10, c.cond_bits as i64)?;
+                put.raw_bind_parameter(i + 11, sends)?;
+                put.raw_bind_parameter(i + 12, dates)
+            },
         )?;
-        for c in &self.contacts {
-            let [id, attrs, history, tallies, last_entry, sends, dates] = c.text.map(text);
-            put.raw_bind_parameter(1, c.n)?;
-            put.raw_bind_parameter(2, id)?;
-            put.raw_bind_parameter(3, attrs)?;
-            put.raw_bind_parameter(4, history)?;
-            put.raw_bind_parameter(5, tallies)?;
-            put.raw_bind_parameter(6, last_entry)?;
-            put.raw_bind_parameter(7, (c.last_activity != NEVER).then_some(c.last_activity))?;
-            put.raw_bind_parameter(8, c.activity_seq as i64)?;
-            put.raw_bind_parameter(9, c.inactive_pending as i64)?;
-            put.raw_bind_parameter(10, c.cond_bits as i64)?;
-            put.raw_bind_parameter(11, sends)?;
-            put.raw_bind_parameter(12, dates)?;
-            put.raw_execute()?;
-        }
-        let mut put = tx.prepare_cached(
-            "INSERT OR REPLACE INTO journeys VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        let journey = |put: &mut Statement, i: usize, j: &JourneyCols| {
+            put.raw_bind_parameter(i + 1, j.id)?;
+            put.raw_bind_parameter(i + 2, j.workflow)?;
+            put.raw_bind_parameter(i + 3, j.contact)?;
+            put.raw_bind_parameter(i + 4, j.pc)?;
+            put.raw_bind_parameter(i + 5, j.entered_at)?;
+            put.raw_bind_parameter(i + 6, j.generation as i64)?;
+            put.raw_bind_parameter(i + 7, j.waiting_for)?;
+            put.raw_bind_parameter(i + 8, j.wake_at)?;
+            put.raw_bind_parameter(i + 9, j.trigger.map(text))?;
+            put.raw_bind_parameter(i + 10, j.received.map(text))?;
+            put.raw_bind_parameter(i + 11, j.stages as i64)?;
+            put.raw_bind_parameter(i + 12, j.arms as i64)
+        };
+        rows(
+            tx,
+            "INSERT OR REPLACE INTO journeys VALUES ",
+            12,
+            "",
+            &self.journeys,
+            journey,
         )?;
-        for j in &self.journeys {
-            put.raw_bind_parameter(1, j.id)?;
-            put.raw_bind_parameter(2, j.workflow)?;
-            put.raw_bind_parameter(3, j.contact)?;
-            put.raw_bind_parameter(4, j.pc)?;
-            put.raw_bind_parameter(5, j.entered_at)?;
-            put.raw_bind_parameter(6, j.generation as i64)?;
-            put.raw_bind_parameter(7, j.waiting_for)?;
-            put.raw_bind_parameter(8, j.wake_at)?;
-            put.raw_bind_parameter(9, j.trigger.map(text))?;
-            put.raw_bind_parameter(10, j.received.map(text))?;
-            put.raw_bind_parameter(11, j.stages as i64)?;
-            put.raw_bind_parameter(12, j.arms as i64)?;
-            put.raw_execute()?;
-        }
-        let mut put = tx.prepare_cached(
-            "UPDATE journeys SET pc = ?2, generation = ?3, waiting_for = ?4, wake_at = ?5, received_event = ?6, stages = ?7, arms = ?8 WHERE id = ?1",
+        // A journey that moved on keeps its trigger (not in the batch): the
+        // row is there, so only the columns that move are set.
+        rows(
+            tx,
+            "INSERT INTO journeys VALUES ",
+            12,
+            " ON CONFLICT (id) DO UPDATE SET pc = excluded.pc, generation = excluded.generation, \
+             waiting_for = excluded.waiting_for, wake_at = excluded.wake_at, \
+             received_event = excluded.received_event, stages = excluded.stages, arms = excluded.arms",
+            &self.moved,
+            journey,
         )?;
-        for j in &self.moved {
-            put.raw_bind_parameter(1, j.id)?;
-            put.raw_bind_parameter(2, j.pc)?;
-            put.raw_bind_parameter(3, j.generation as i64)?;
-            put.raw_bind_parameter(4, j.waiting_for)?;
-            put.raw_bind_parameter(5, j.wake_at)?;
-            put.raw_bind_parameter(6, j.received.map(text))?;
-            put.raw_bind_parameter(7, j.stages as i64)?;
-            put.raw_bind_parameter(8, j.arms as i64)?;
-            put.raw_execute()?;
-        }
-        let mut gone = tx.prepare_cached("DELETE FROM journeys WHERE id = ?1")?;
-        for id in &self.gone {
-            gone.execute([id])?;
-        }
-        Ok(())
+        rows(
+            tx,
+            "DELETE FROM journeys WHERE id IN ",
+            0,
+            "",
+            &self.gone,
+            |put, i, id| put.raw_bind_parameter(i + 1, id),
+        )
     }
+}
+
+/// Rows a statement writes at once: one statement per row costs SQLite
+/// about as much again as the row itself.
+const ROWS: usize = 32;
+
+/// Runs `head` followed by the rows of `items` (`cols` parameters each, or
+/// one for a `cols` of 0, written `(?, ?, ...)`) then `tail`, [`ROWS`] rows
+/// a statement; `bind` binds an item's parameters after the `i` first.
+fn rows<T>(
+    tx: &Connection,
+    head: &str,
+    cols: usize,
+    tail: &str,
+    items: &[T],
+    bind: impl Fn(&mut Statement, usize, &T) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let sql = |n: usize| {
+        let row = match cols {
+            0 => "?".to_string(),
+            c => format!("({})", vec!["?"; c].join(", ")),
+        };
+        let list = vec![row; n].join(", ");
+        match cols {
+            0 => format!("{head}({list}){tail}"),
+            _ => format!("{head}{list}{tail}"),
+        }
+    };
+    let width = cols.max(1);
+    let mut chunks = items.chunks_exact(ROWS);
+    if chunks.len() > 0 {
+        let mut put = tx.prepare_cached(&sql(ROWS))?;
+        for chunk in chunks.by_ref() {
+            for (k, item) in chunk.iter().enumerate() {
+                bind(&mut put, k * width, item)?;
+            }
+            put.raw_execute()?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut put = tx.prepare(&sql(rest.len()))?;
+        for (k, item) in rest.iter().enumerate() {
+            bind(&mut put, k * width, item)?;
+        }
+        put.raw_execute()?;
+    }
+    Ok(())
 }
 
 /// Reads the state back; `None` when the database holds none yet.
@@ -687,18 +760,35 @@ fn tally_row(j: &Json) -> Result<TallyRow, String> {
 }
 
 /// Writes checkpoints on a thread of its own, so a run goes on while the
-/// last one is written: each [`Writer::send`] is one transaction, written in
-/// the order sent; at most one waits while another is written (a run faster
-/// than its disk waits for it).
+/// last one is written: each checkpoint is one transaction, written in the
+/// order taken. Its rows go to the writer in parts of at most [`PART`] rows
+/// as they are taken ([`Writer::checkpoint`]), so that a checkpoint of many
+/// changes (a day of waits ending at one instant) never lies whole in
+/// memory; at most [`QUEUE`] parts wait while another is written (a run
+/// faster than its disk waits for it).
 pub struct Writer<M: Send + 'static> {
-    queue: Option<mpsc::SyncSender<(Batch, Totals, M)>>,
+    queue: Option<mpsc::SyncSender<Part<M>>>,
+    /// Parts written, emptied, to be filled again: their memory is reused
+    /// rather than freed on the writer's thread and allocated anew on the
+    /// run's.
+    spare: mpsc::Receiver<Batch>,
     thread: Option<JoinHandle<Result<(), String>>>,
 }
 
-/// Checkpoints that may wait while one is written: the rows of a run's
-/// first checkpoints come in a burst (every contact is new), and a queue
-/// lets the run go on meanwhile, for the memory of the batches waiting.
+/// What the writer is handed: rows of the checkpoint under way, and with
+/// its last rows, its totals and mark, which end its transaction.
+enum Part<M> {
+    Rows(Batch),
+    Last(Batch, Totals, M),
+}
+
+/// Parts that may wait while one is written: the rows of a run's first
+/// checkpoints come in a burst (every contact is new), and a queue lets the
+/// run go on meanwhile, for the memory of the parts waiting.
 const QUEUE: usize = 2;
+
+/// Rows in a part: a megabyte or two.
+pub const PART: usize = 5_000;
 
 /// The `meta` entries a checkpoint's mark stands for, made on the writer's
 /// thread just before the checkpoint is committed.
@@ -709,37 +799,75 @@ impl<M: Send + 'static> Writer<M> {
     /// it turns the mark sent with a checkpoint into `meta` entries written
     /// by the same transaction (and may sync files the entries describe).
     pub fn spawn(
-        mut conn: Connection,
+        conn: Connection,
         mut before: impl FnMut(M) -> Result<Entries, String> + Send + 'static,
     ) -> std::io::Result<Writer<M>> {
-        let (queue, checkpoints) = mpsc::sync_channel::<(Batch, Totals, M)>(QUEUE);
+        let (queue, parts) = mpsc::sync_channel::<Part<M>>(QUEUE);
+        let (done, spare) = mpsc::sync_channel::<Batch>(QUEUE);
         let thread = std::thread::Builder::new()
             .name("nurture-state".into())
             .spawn(move || {
-                for (batch, totals, mark) in checkpoints {
-                    let entries = before(mark)?;
-                    write(&mut conn, &batch, &totals, &entries, false)
-                        .map_err(|e| e.to_string())?;
+                let failed = |e: rusqlite::Error| e.to_string();
+                let mut open = false;
+                for part in parts {
+                    let (mut batch, last) = match part {
+                        Part::Rows(batch) => (batch, None),
+                        Part::Last(batch, totals, mark) => (batch, Some((totals, mark))),
+                    };
+                    if !open {
+                        conn.execute_batch("BEGIN")
+                            .and_then(|()| conn.execute_batch(SCHEMA))
+                            .map_err(failed)?;
+                        open = true;
+                    }
+                    batch.write(&conn).map_err(failed)?;
+                    if let Some((totals, mark)) = last {
+                        let entries = before(mark)?;
+                        write_totals(&conn, &totals, &entries)
+                            .and_then(|()| conn.execute_batch("COMMIT"))
+                            .map_err(failed)?;
+                        open = false;
+                    }
+                    if batch.clear() {
+                        // Full when the run has spares enough: dropped.
+                        let _ = done.try_send(batch);
+                    }
+                }
+                // A run that stopped amid a checkpoint leaves it unwritten.
+                if open {
+                    conn.execute_batch("ROLLBACK").map_err(failed)?;
                 }
                 Ok(())
             })?;
         Ok(Writer {
             queue: Some(queue),
+            spare,
             thread: Some(thread),
         })
     }
 
-    /// Hands a checkpoint to the writer; waits while the one before it is
-    /// still queued. An error when an earlier checkpoint could not be written.
-    pub fn send(&mut self, batch: Batch, totals: Totals, mark: M) -> Result<(), String> {
-        let sent = match &self.queue {
-            Some(q) => q.send((batch, totals, mark)).is_ok(),
+    /// Takes a checkpoint: the rows handed to the [`Checkpoint`] go to the
+    /// writer as they come, and [`Checkpoint::commit`] ends it.
+    pub fn checkpoint(&mut self) -> Checkpoint<'_, M> {
+        let batch = self.batch();
+        Checkpoint {
+            writer: self,
+            batch,
+            failed: false,
+        }
+    }
+
+    /// An empty batch to fill: one written before, when there is one.
+    fn batch(&self) -> Batch {
+        self.spare.try_recv().unwrap_or_default()
+    }
+
+    /// Hands a part to the writer; waits while [`QUEUE`] others wait. False
+    /// when the writer stopped (an earlier checkpoint failed).
+    fn send(&mut self, part: Part<M>) -> bool {
+        match &self.queue {
+            Some(q) => q.send(part).is_ok(),
             None => false,
-        };
-        if sent {
-            Ok(())
-        } else {
-            self.finish()
         }
     }
 
@@ -752,5 +880,48 @@ impl<M: Send + 'static> Writer<M> {
                 .unwrap_or_else(|_| Err("the state writer stopped".into())),
             None => Err("the state writer stopped earlier".into()),
         }
+    }
+}
+
+/// The rows of one checkpoint on their way to the [`Writer`], in parts.
+pub struct Checkpoint<'a, M: Send + 'static> {
+    writer: &'a mut Writer<M>,
+    batch: Batch,
+    /// The writer stopped: rows are no longer sent.
+    failed: bool,
+}
+
+impl<M: Send + 'static> Checkpoint<'_, M> {
+    fn row_added(&mut self) {
+        if self.batch.len() >= PART && !self.failed {
+            let full = std::mem::replace(&mut self.batch, self.writer.batch());
+            self.failed = !self.writer.send(Part::Rows(full));
+        }
+    }
+
+    /// Ends the checkpoint with its totals and mark: the writer commits it.
+    /// An error when it or an earlier one could not be written.
+    pub fn commit(self, totals: Totals, mark: M) -> Result<(), String> {
+        if !self.failed && self.writer.send(Part::Last(self.batch, totals, mark)) {
+            Ok(())
+        } else {
+            self.writer.finish()
+        }
+    }
+}
+
+impl<M: Send + 'static> Changes for Checkpoint<'_, M> {
+    fn expect(&mut self, contacts: usize, journeys: usize) {
+        self.batch.expect(contacts.min(PART), journeys.min(PART));
+    }
+
+    fn contact(&mut self, n: u32, row: &ContactRow) {
+        self.batch.contact(n, row);
+        self.row_added();
+    }
+
+    fn journey(&mut self, id: u32, change: JourneyChange<'_>) {
+        self.batch.journey(id, change);
+        self.row_added();
     }
 }

@@ -240,3 +240,69 @@ fn incremental_checkpoints_give_the_whole_state() {
     // rewrite of every contact would be 400 rows).
     assert!((1..=3).contains(&batch.len()), "{} rows", batch.len());
 }
+
+/// A checkpoint of more rows than a part goes to the writer in parts, one
+/// transaction all the same: committed, the database holds the snapshot of
+/// that moment; a run that stops after some parts were written but before
+/// the commit leaves the checkpoint before it.
+#[test]
+fn a_checkpoint_in_parts_is_one_transaction() {
+    use nurture::runtime::state_db::{self, Writer, PART};
+    let prog = program();
+    let mut bytes = Vec::new();
+    // More contacts than a part holds, all created before the first
+    // checkpoint: it is written in several parts.
+    workload::generate(&mut bytes, 2 * PART as u64 + 500, 3 * PART as u64, 9).expect("generated");
+    let text = String::from_utf8(bytes).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, rest) = lines.split_at(2 * PART + 500);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    let open = || {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        state_db::configure(&conn).expect("configured");
+        conn
+    };
+    let mut writer = Writer::spawn(open(), |()| Ok(Vec::new())).expect("writer");
+    let mut it = Interpreter::new(prog.clone(), false);
+    it.track_changes();
+    for line in first {
+        it.feed_line(line).expect("fed");
+    }
+    let mut checkpoint = writer.checkpoint();
+    let totals = it.take_changes(&mut checkpoint);
+    checkpoint.commit(totals, ()).expect("sent");
+    let committed = it.snapshot();
+    assert!(
+        committed.contacts.len() > 2 * PART,
+        "{}",
+        committed.contacts.len()
+    );
+
+    // The next checkpoint changes many rows again, but is never committed.
+    for line in rest {
+        let _ = it.feed_line(line);
+    }
+    it.drain();
+    let mut checkpoint = writer.checkpoint();
+    let _ = it.take_changes(&mut checkpoint);
+    drop(checkpoint);
+    writer.finish().expect("written");
+    let back = state_db::load(&open()).expect("loads").expect("a state");
+    assert!(back == committed, "the uncommitted parts are in the state");
+
+    // Committed this time: the state is the run's.
+    let mut writer = Writer::spawn(open(), |()| Ok(Vec::new())).expect("writer");
+    let mut it2 = Interpreter::restore(prog, false, back).expect("restored");
+    it2.track_changes();
+    for line in rest {
+        let _ = it2.feed_line(line);
+    }
+    it2.drain();
+    let mut checkpoint = writer.checkpoint();
+    let totals = it2.take_changes(&mut checkpoint);
+    checkpoint.commit(totals, ()).expect("sent");
+    writer.finish().expect("written");
+    let back = state_db::load(&open()).expect("loads").expect("a state");
+    assert!(back == it.snapshot(), "the state differs from the run's");
+}
