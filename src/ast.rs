@@ -293,6 +293,8 @@ pub struct MapEntry {
 pub struct SplitArm {
     pub percent: u32,
     pub percent_span: Span,
+    /// `as "label"`: what reports call the arm (default `A`, `B`, ...).
+    pub label: Option<StrLit>,
     pub body: Block,
 }
 
@@ -302,6 +304,8 @@ pub enum StmtKind {
         channel: Ident,
         template: StrLit,
         data: Option<Vec<MapEntry>>,
+        /// Exempt from frequency caps and quiet hours; consent applies.
+        transactional: bool,
     },
     Tag(Expr),
     Untag(Expr),
@@ -334,7 +338,12 @@ pub enum StmtKind {
         branches: Vec<(Expr, Block)>,
         otherwise: Option<Block>,
     },
-    Split(Vec<SplitArm>),
+    /// `split ["name"] { ... }`: the name (unique in the workflow) is what
+    /// reports show.
+    Split {
+        name: Option<StrLit>,
+        arms: Vec<SplitArm>,
+    },
     Stage(StrLit),
     Exit,
     /// Ends the journey now as a conversion, as if its goal were reached.
@@ -400,12 +409,15 @@ pub enum BinaryOp {
     Sub,
     Mul,
     Div,
+    /// `X ?? Y`: X's value when set, else Y.
+    Coalesce,
 }
 
 impl BinaryOp {
     pub fn as_str(self) -> &'static str {
         match self {
             BinaryOp::Or => "or",
+            BinaryOp::Coalesce => "??",
             BinaryOp::And => "and",
             BinaryOp::Eq => "==",
             BinaryOp::Ne => "!=",

@@ -329,11 +329,13 @@ impl<'a> Printer<'a> {
                 channel,
                 template,
                 data,
+                transactional,
             } => Some(format!(
-                "send {} {}{}",
+                "send {} {}{}{}",
                 channel.name,
                 pretty::string(&template.value),
-                with(data)
+                with(data),
+                if *transactional { " transactional" } else { "" }
             )),
             StmtKind::Tag(e) => Some(format!("tag {}", pretty::expr(e))),
             StmtKind::Untag(e) => Some(format!("untag {}", pretty::expr(e))),
@@ -371,7 +373,7 @@ impl<'a> Printer<'a> {
             StmtKind::Exit => Some("exit".to_string()),
             StmtKind::Convert => Some("convert".to_string()),
             // Statements with blocks, laid out below.
-            StmtKind::WaitFor { .. } | StmtKind::If { .. } | StmtKind::Split(_) => None,
+            StmtKind::WaitFor { .. } | StmtKind::If { .. } | StmtKind::Split { .. } => None,
         };
         if let Some(text) = simple {
             self.line(indent, text, at);
@@ -436,12 +438,21 @@ impl<'a> Printer<'a> {
                 }
                 self.close(indent, "}", s.span.end as usize);
             }
-            StmtKind::Split(arms) => {
-                self.line(indent, "split {".into(), at);
+            StmtKind::Split { name, arms } => {
+                let name = name
+                    .as_ref()
+                    .map(|n| format!("{} ", pretty::string(&n.value)))
+                    .unwrap_or_default();
+                self.line(indent, format!("split {name}{{"), at);
                 for arm in arms {
+                    let label = arm
+                        .label
+                        .as_ref()
+                        .map(|l| format!(" as {}", pretty::string(&l.value)))
+                        .unwrap_or_default();
                     self.line(
                         indent + 1,
-                        format!("{}% {{", arm.percent),
+                        format!("{}%{label} {{", arm.percent),
                         arm.percent_span.start as usize,
                     );
                     self.block_body(indent + 1, &arm.body);

@@ -58,8 +58,9 @@ fn precedence(op: BinaryOp) -> u8 {
         | BinaryOp::Gt
         | BinaryOp::Ge
         | BinaryOp::In => 4,
-        BinaryOp::Add | BinaryOp::Sub => 5,
-        BinaryOp::Mul | BinaryOp::Div => 6,
+        BinaryOp::Coalesce => 5,
+        BinaryOp::Add | BinaryOp::Sub => 6,
+        BinaryOp::Mul | BinaryOp::Div => 7,
     }
 }
 
@@ -69,9 +70,15 @@ fn write_expr(out: &mut String, e: &Expr, min: u8) {
         ExprKind::Binary { op, lhs, rhs } => {
             let p = precedence(*op);
             let mut s = String::new();
-            write_expr(&mut s, lhs, p);
+            // `??` groups to the right, every other operator to the left.
+            let (l, r) = if *op == BinaryOp::Coalesce {
+                (p + 1, p)
+            } else {
+                (p, p + 1)
+            };
+            write_expr(&mut s, lhs, l);
             let _ = write!(s, " {} ", op.as_str());
-            write_expr(&mut s, rhs, p + 1);
+            write_expr(&mut s, rhs, r);
             (p, s)
         }
         ExprKind::Unary {
@@ -87,8 +94,8 @@ fn write_expr(out: &mut String, e: &Expr, min: u8) {
             operand,
         } => {
             let mut s = String::from("-");
-            write_expr(&mut s, operand, 7);
-            (7, s)
+            write_expr(&mut s, operand, 8);
+            (8, s)
         }
         ExprKind::IsSet { operand, negated } => {
             let mut s = String::new();
@@ -97,7 +104,7 @@ fn write_expr(out: &mut String, e: &Expr, min: u8) {
             (4, s)
         }
         // Every other kind is an atom; `atom` names each.
-        _ => (8, atom(e)),
+        _ => (9, atom(e)),
     };
     if prec < min {
         let _ = write!(out, "({text})");

@@ -24,9 +24,11 @@ pub struct WorkflowReport {
     /// `entered` and `converted`).
     pub stages: usize,
     pub funnel: Vec<Step>,
-    /// reached(last) / entered; `None` when nobody entered.
+    /// converted / entered; `None` when nobody entered, or when the
+    /// workflow has neither a `goal` nor a `convert`.
     pub conversion_rate: Option<f64>,
-    /// The step with the lowest rate (the earliest on a tie).
+    /// The step with the lowest rate (the earliest on a tie), among the
+    /// steps journeys have had the chance to reach.
     pub bottleneck: Option<String>,
     pub splits: Vec<Split>,
 }
@@ -35,21 +37,48 @@ pub struct WorkflowReport {
 pub struct Step {
     pub step: String,
     pub reached: u64,
-    /// reached / the previous step's reached; `None` for step 0 and when
-    /// the previous step was reached by nobody.
+    /// The step's parent: its index in the funnel (`None` for `entered`).
+    pub parent: Option<usize>,
+    /// reached / the parent's reached; `None` for step 0 and when the
+    /// parent was reached by nobody.
     pub rate: Option<f64>,
+    /// Journeys in flight that reached the parent and not yet this step.
+    pub pending: u64,
+}
+
+impl Step {
+    /// Whether journeys have had the chance to reach the step: some
+    /// journey that reached its parent is no longer on its way to it.
+    pub fn reachable(&self, funnel: &[Step]) -> bool {
+        self.parent
+            .is_some_and(|p| funnel[p].reached > self.pending || self.reached > 0)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Split {
+    /// `split "name"`, or none.
+    pub name: Option<String>,
     /// The `split`'s line in its file.
     pub line: usize,
     pub file: String,
     pub arms: Vec<Arm>,
 }
 
+impl Split {
+    /// What the report calls the split: its name, else `file:line`.
+    pub fn title(&self) -> String {
+        match &self.name {
+            Some(n) => format!("\"{n}\""),
+            None => format!("at {}:{}", self.file, self.line),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Arm {
+    /// `as "label"`, else `A`, `B`, ...
+    pub label: String,
     pub share: u32,
     pub entered: u64,
     pub converted: u64,
@@ -69,33 +98,46 @@ pub fn build(prog: &Compiled, stats: &RunStats, sources: &SourceMap) -> Vec<Work
         .map(|(w, wf)| {
             let s = stats.workflows.get(w).copied().unwrap_or_default();
             let counts = stats.funnel.get(w).cloned().unwrap_or_default();
+            let pending = stats.pending.get(w).cloned().unwrap_or_default();
+            let step_of = |parent: Option<u16>| parent.map_or(0, |p| p as usize + 1);
             let mut funnel = vec![Step {
                 step: "entered".into(),
                 reached: s.entered,
+                parent: None,
                 rate: None,
+                pending: 0,
             }];
             for (i, name) in wf.funnel.stages.iter().enumerate() {
                 funnel.push(Step {
                     step: name.to_string(),
                     reached: counts.stages.get(i).copied().unwrap_or(0),
+                    parent: Some(step_of(wf.funnel.parents.get(i).copied().flatten())),
                     rate: None,
+                    pending: pending.get(i).copied().unwrap_or(0),
                 });
             }
             if wf.funnel.converts {
                 funnel.push(Step {
                     step: "converted".into(),
                     reached: s.converted,
+                    parent: Some(step_of(wf.funnel.converted_parent)),
                     rate: None,
+                    pending: pending.get(wf.funnel.stages.len()).copied().unwrap_or(0),
                 });
             }
             for k in 1..funnel.len() {
-                funnel[k].rate = ratio(funnel[k].reached, funnel[k - 1].reached);
+                let parent = funnel[k].parent.map_or(0, |p| funnel[p].reached);
+                funnel[k].rate = ratio(funnel[k].reached, parent);
             }
-            let last = funnel.last().map_or(0, |s| s.reached);
-            let conversion_rate = ratio(last, s.entered);
+            let conversion_rate = if wf.funnel.converts {
+                ratio(s.converted, s.entered)
+            } else {
+                None
+            };
             let bottleneck = funnel
                 .iter()
-                .filter_map(|s| s.rate.map(|r| (r, &s.step)))
+                .filter(|st| st.reachable(&funnel))
+                .filter_map(|st| st.rate.map(|r| (r, &st.step)))
                 .fold(None::<(f64, &String)>, |best, (r, step)| match best {
                     Some((b, _)) if b <= r => best,
                     _ => Some((r, step)),
@@ -113,6 +155,7 @@ pub fn build(prog: &Compiled, stats: &RunStats, sources: &SourceMap) -> Vec<Work
                         .collect();
                     let first = arms.first().copied().unwrap_or((0, 0));
                     Split {
+                        name: sp.name.as_ref().map(|n| n.to_string()),
                         line: file.line_col(sp.span.start as usize).0,
                         file: file.name.clone(),
                         arms: arms
@@ -120,6 +163,12 @@ pub fn build(prog: &Compiled, stats: &RunStats, sources: &SourceMap) -> Vec<Work
                             .zip(&sp.shares)
                             .enumerate()
                             .map(|(i, (&(entered, converted), &share))| Arm {
+                                label: sp
+                                    .labels
+                                    .get(i)
+                                    .cloned()
+                                    .flatten()
+                                    .map_or_else(|| arm_name(i), |l| l.to_string()),
                                 share,
                                 entered,
                                 converted,
@@ -208,13 +257,14 @@ pub fn to_json(report: &[WorkflowReport]) -> Json {
             let funnel: Vec<Json> = w
                 .funnel
                 .iter()
-                .enumerate()
-                .map(|(k, s)| {
-                    if k == 0 {
-                        json!({ "step": s.step, "reached": s.reached })
-                    } else {
-                        json!({ "step": s.step, "reached": s.reached, "rate": opt(s.rate) })
-                    }
+                .map(|s| match s.parent {
+                    None => json!({ "step": s.step, "reached": s.reached }),
+                    Some(p) => json!({
+                        "step": s.step,
+                        "reached": s.reached,
+                        "parent": w.funnel[p].step,
+                        "rate": opt(s.rate),
+                    }),
                 })
                 .collect();
             let splits: Vec<Json> = w
@@ -227,6 +277,7 @@ pub fn to_json(report: &[WorkflowReport]) -> Json {
                         .enumerate()
                         .map(|(i, a)| {
                             let mut arm = json!({
+                                "label": a.label,
                                 "share": a.share,
                                 "entered": a.entered,
                                 "converted": a.converted,
@@ -238,7 +289,7 @@ pub fn to_json(report: &[WorkflowReport]) -> Json {
                             arm
                         })
                         .collect();
-                    json!({ "line": sp.line, "arms": arms })
+                    json!({ "name": sp.name, "line": sp.line, "arms": arms })
                 })
                 .collect();
             json!({
@@ -271,28 +322,46 @@ pub fn percent(x: Option<f64>) -> String {
 }
 
 /// The funnel of each workflow with stages that journeys entered, for the
-/// end-of-run summary:
-/// reached and rate per step, the bottleneck marked.
+/// end-of-run summary: reached and rate (against the step's parent) per
+/// step, a step under its parent, the bottleneck marked.
 pub fn summary(report: &[WorkflowReport]) -> String {
     let mut out = String::new();
     for w in report.iter().filter(|w| w.stages > 0 && w.entered > 0) {
+        let conversion = match w.conversion_rate {
+            Some(_) => format!("conversion {}", percent(w.conversion_rate)),
+            None => "no goal".into(),
+        };
         out.push_str(&format!(
-            "  funnel of {} (conversion {}):\n",
-            w.name,
-            percent(w.conversion_rate)
+            "  funnel of {} ({conversion}):\n",
+            crate::suggest::echo(&w.name)
         ));
-        let width = w.funnel.iter().map(|s| s.step.len()).max().unwrap_or(8);
-        for s in &w.funnel {
+        let order = tree_order(&w.funnel);
+        let label = |k: usize, depth: usize| {
+            format!(
+                "{}{}",
+                "  ".repeat(depth),
+                crate::suggest::echo(&w.funnel[k].step)
+            )
+        };
+        let width = order
+            .iter()
+            .map(|&(k, d)| label(k, d).chars().count())
+            .max()
+            .unwrap_or(8);
+        for &(k, depth) in &order {
+            let s = &w.funnel[k];
             let mark = if w.bottleneck.as_deref() == Some(s.step.as_str()) {
                 "  <- bottleneck"
             } else {
                 ""
             };
+            let name = label(k, depth);
+            let pad = width - name.chars().count();
             out.push_str(&format!(
-                "    {:width$}  {:>8}  {:>6}{mark}\n",
-                s.step,
+                "    {name}{:pad$}  {:>8}  {:>6}{mark}\n",
+                "",
                 s.reached,
-                if s.step == "entered" && s.rate.is_none() {
+                if s.parent.is_none() {
                     String::new()
                 } else {
                     percent(s.rate)
@@ -303,15 +372,61 @@ pub fn summary(report: &[WorkflowReport]) -> String {
     out
 }
 
-/// Text for HTML.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The funnel's steps in the order of its tree of parents (each step under
+/// its parent, children in funnel order), with each one's depth.
+pub fn tree_order(funnel: &[Step]) -> Vec<(usize, usize)> {
+    fn visit(funnel: &[Step], k: usize, depth: usize, out: &mut Vec<(usize, usize)>) {
+        out.push((k, depth));
+        for c in (0..funnel.len()).filter(|&c| funnel[c].parent == Some(k)) {
+            visit(funnel, c, depth + 1, out);
+        }
+    }
+    let mut out = Vec::new();
+    if !funnel.is_empty() {
+        visit(funnel, 0, 0, &mut out);
+    }
+    out
 }
 
-/// An arm's name: A, B, C, ...
+/// Whether the funnel branches: some step has a parent other than the
+/// step before it.
+pub fn branches(funnel: &[Step]) -> bool {
+    funnel
+        .iter()
+        .enumerate()
+        .skip(1)
+        .any(|(k, s)| s.parent != Some(k - 1))
+}
+
+/// Text for HTML: markup escaped, control characters shown as escapes,
+/// and the text isolated (`<bdi>`) so right-to-left or override characters
+/// cannot reorder the page around it.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 11);
+    out.push_str("<bdi>");
+    out.push_str(&attr(s));
+    out.push_str("</bdi>");
+    out
+}
+
+/// Text for an HTML attribute or a `<title>`/`<desc>`: markup escaped,
+/// control and bidirectional characters shown as escapes.
+fn attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c if c.is_control() || crate::suggest::is_bidi(c) => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An arm's name when it has no label: A, B, C, ...
 fn arm_name(i: usize) -> String {
     if i < 26 {
         ((b'A' + i as u8) as char).to_string()
@@ -321,8 +436,8 @@ fn arm_name(i: usize) -> String {
 }
 
 /// What a split's arm shows against the first, in plain words.
-pub fn verdict(first: &Arm, arm: &Arm, i: usize) -> String {
-    let name = arm_name(i);
+pub fn verdict(first: &Arm, arm: &Arm) -> String {
+    let (name, base) = (&arm.label, &first.label);
     match (first.rate, arm.rate) {
         (Some(a), Some(b)) => {
             let points = (b - a) * 100.0;
@@ -336,15 +451,18 @@ pub fn verdict(first: &Arm, arm: &Arm, i: usize) -> String {
             let test = match arm.p_value {
                 Some(p) if p < 0.05 => format!("p = {}, significant at the 5% level", p_text(p)),
                 Some(p) => format!("p = {}, not significant", p_text(p)),
-                None => "no test: every journey of both arms converted alike".into(),
+                None if first.converted + arm.converted == 0 => {
+                    "no test: no journey of either arm has converted yet".into()
+                }
+                None => "no test: every journey of both arms converted".into(),
             };
             format!(
-                "Arm {name} {how} arm A ({} against {}); {test}.",
+                "Arm {name} {how} arm {base} ({} against {}); {test}.",
                 percent(Some(b)),
                 percent(Some(a))
             )
         }
-        _ => format!("Arm {name} cannot be compared with arm A yet: an arm has no journey."),
+        _ => format!("Arm {name} cannot be compared with arm {base} yet: an arm has no journey."),
     }
 }
 
@@ -367,28 +485,68 @@ th, td { border: 1px solid #767676; padding: .25rem .6rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 caption { text-align: left; font-weight: 600; padding-bottom: .3rem; }
 svg text { font: 13px system-ui, sans-serif; fill: #1a1a1a; }
-.bar { fill: #1f5fa8; } .bottleneck { fill: #a8201a; }
+.bar { fill: #1f5fa8; } .bottleneck { fill: #a8201a; } .branch { stroke: #767676; fill: none; }
 .note { color: #3d3d3d; }
 @media print { body { margin: 0; max-width: none; } section { break-inside: avoid; } .bar { fill: #444; } .bottleneck { fill: #000; } }
 ";
 
-/// The report as one self-contained page: per workflow a funnel chart
-/// (inline SVG with a text alternative), the outcome counts, and per split
-/// a table of arms with rates, 95% intervals and p-values, in plain words.
+/// The experiments of a workflow whose arms differ significantly from the
+/// first (p < 0.05), for the overview.
+fn significant(w: &WorkflowReport) -> Vec<String> {
+    w.splits
+        .iter()
+        .flat_map(|sp| {
+            sp.arms
+                .iter()
+                .skip(1)
+                .filter(|a| a.p_value.is_some_and(|p| p < 0.05))
+                .map(move |a| format!("{}: {}", sp.title(), a.label))
+        })
+        .collect()
+}
+
+/// The report as one self-contained page: an overview table, then per
+/// workflow its funnel (inline SVG with a text alternative; a tree when
+/// the funnel branches), the outcome counts, and per split a table of arms
+/// with rates, 95% intervals and p-values, in plain words.
 pub fn to_html(report: &[WorkflowReport]) -> String {
     let mut h = String::from("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Funnel and experiment report</title>\n<style>");
     h.push_str(STYLE);
-    h.push_str("</style>\n</head>\n<body>\n<main>\n<h1>Funnel and experiment report</h1>\n<p class=\"note\">Every journey counted by the run. The funnel's steps: entered, each stage in order, converted; each rate is the share of the step before that reached the step. The bottleneck is the step with the lowest rate.</p>\n");
+    h.push_str("</style>\n</head>\n<body>\n<main>\n<h1>Funnel and experiment report</h1>\n<p class=\"note\">Every journey counted by the run. The funnel's steps: entered, each stage, converted. Each step's rate is the share of its parent's journeys that reached it; a step's parent is the nearest earlier step every path to it passes through, so a branching workflow's funnel is a tree. The bottleneck is the step with the lowest rate, among those journeys have had the chance to reach.</p>\n");
+    h.push_str("<table class=\"overview\">\n<caption>Overview</caption>\n<tr><th scope=\"col\">workflow</th><th scope=\"col\">entered</th><th scope=\"col\">conversion rate</th><th scope=\"col\">bottleneck</th><th scope=\"col\">significant experiments</th></tr>\n");
+    for (n, w) in report.iter().enumerate() {
+        let sig = significant(w);
+        h.push_str(&format!(
+            "<tr><td><a href=\"#w{n}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            esc(&w.name),
+            w.entered,
+            if w.funnel.iter().any(|s| s.step == "converted") {
+                percent(w.conversion_rate)
+            } else {
+                "no goal".into()
+            },
+            w.bottleneck.as_deref().map_or("-".into(), esc),
+            if sig.is_empty() {
+                "-".into()
+            } else {
+                sig.iter().map(|s| esc(s)).collect::<Vec<_>>().join(", ")
+            }
+        ));
+    }
+    h.push_str("</table>\n");
     for (n, w) in report.iter().enumerate() {
         h.push_str(&format!(
             "<section aria-labelledby=\"w{n}\">\n<h2 id=\"w{n}\">{}</h2>\n",
             esc(&w.name)
         ));
+        let converts = w.funnel.iter().any(|s| s.step == "converted");
         h.push_str(&format!(
             "<p>{} entered; {}{}.</p>\n",
             w.entered,
             match w.conversion_rate {
                 Some(_) => format!("conversion rate {}", percent(w.conversion_rate)),
+                None if !converts =>
+                    "no conversion rate: the workflow has neither a goal nor a convert".into(),
                 None => "no conversion rate yet: nobody entered".into(),
             },
             w.bottleneck
@@ -397,20 +555,33 @@ pub fn to_html(report: &[WorkflowReport]) -> String {
                 .unwrap_or_default()
         ));
         h.push_str(&funnel_svg(n, w));
+        if let Some(c) = w
+            .funnel
+            .iter()
+            .find(|s| s.step == "converted" && s.rate.is_some_and(|r| r > 1.0))
+        {
+            let parent = c.parent.map_or("entered", |p| w.funnel[p].step.as_str());
+            h.push_str(&format!(
+                "<p class=\"note\">More journeys converted than reached {}: the goal was reached by journeys before that stage, so converted's rate exceeds 100%.</p>\n",
+                esc(parent)
+            ));
+        }
         h.push_str(&format!(
             "<table>\n<caption>Outcomes</caption>\n<tr><th scope=\"col\">outcome</th><th scope=\"col\">journeys</th></tr>\n<tr><td>completed</td><td>{}</td></tr>\n<tr><td>converted</td><td>{}</td></tr>\n<tr><td>exited</td><td>{}</td></tr>\n<tr><td>failed</td><td>{}</td></tr>\n<tr><td>waiting</td><td>{}</td></tr>\n</table>\n<table>\n<caption>Sends suppressed</caption>\n<tr><th scope=\"col\">reason</th><th scope=\"col\">sends</th></tr>\n<tr><td>no consent</td><td>{}</td></tr>\n<tr><td>frequency cap</td><td>{}</td></tr>\n</table>\n",
             w.completed, w.converted, w.exited, w.failed, w.waiting, w.suppressed_consent, w.suppressed_cap
         ));
         for sp in &w.splits {
+            let base = sp.arms.first().map_or("A".into(), |a| esc(&a.label));
             h.push_str(&format!(
-                "<table class=\"split\">\n<caption>Split at {}:{}</caption>\n<tr><th scope=\"col\">arm</th><th scope=\"col\">share</th><th scope=\"col\">entered</th><th scope=\"col\">converted</th><th scope=\"col\">rate</th><th scope=\"col\">95% interval</th><th scope=\"col\">p-value against A</th></tr>\n",
+                "<table class=\"split\">\n<caption>Split {} ({}:{})</caption>\n<tr><th scope=\"col\">arm</th><th scope=\"col\">share</th><th scope=\"col\">entered</th><th scope=\"col\">converted</th><th scope=\"col\">rate</th><th scope=\"col\">95% interval</th><th scope=\"col\">p-value against {base}</th></tr>\n",
+                sp.name.as_deref().map_or("(unnamed)".into(), esc),
                 esc(&sp.file),
                 sp.line
             ));
             for (i, a) in sp.arms.iter().enumerate() {
                 h.push_str(&format!(
                     "<tr><td>{}</td><td>{}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                    arm_name(i),
+                    esc(&a.label),
                     a.share,
                     a.entered,
                     a.converted,
@@ -427,8 +598,8 @@ pub fn to_html(report: &[WorkflowReport]) -> String {
             }
             h.push_str("</table>\n");
             if let Some(first) = sp.arms.first() {
-                for (i, a) in sp.arms.iter().enumerate().skip(1) {
-                    h.push_str(&format!("<p>{}</p>\n", esc(&verdict(first, a, i))));
+                for a in sp.arms.iter().skip(1) {
+                    h.push_str(&format!("<p>{}</p>\n", esc(&verdict(first, a))));
                 }
             }
         }
@@ -439,31 +610,42 @@ pub fn to_html(report: &[WorkflowReport]) -> String {
 }
 
 /// A workflow's funnel: a bar per step, as long as its share of `entered`,
-/// labelled with its count and rate; the bottleneck's bar marked in words
-/// and colour. The `desc` says the same for those who cannot see it.
+/// labelled with its count and rate; each step under its parent, indented
+/// and joined to it by a line when the funnel branches; the bottleneck's bar
+/// marked in words and colour. The `desc` says the same for those who
+/// cannot see it.
 fn funnel_svg(n: usize, w: &WorkflowReport) -> String {
-    let (row, left, width) = (34.0, 150.0, 420.0);
-    let height = row * w.funnel.len() as f64 + 10.0;
+    let (row, left, width, indent) = (34.0, 170.0, 400.0, 18.0);
+    let order = tree_order(&w.funnel);
+    let tree = branches(&w.funnel);
+    let height = row * order.len() as f64 + 10.0;
     let base = w.entered.max(1) as f64;
-    let steps: Vec<String> = w
-        .funnel
+    let parent_name = |s: &Step| s.parent.map_or("", |p| w.funnel[p].step.as_str());
+    let steps: Vec<String> = order
         .iter()
-        .map(|s| match s.rate {
-            Some(_) => format!(
-                "{}: {} ({} of the step before)",
-                s.step,
-                s.reached,
-                percent(s.rate)
-            ),
-            None if s.step == "entered" => format!("{}: {}", s.step, s.reached),
-            None => format!(
-                "{}: {} (no rate: nobody reached the step before)",
-                s.step, s.reached
-            ),
+        .map(|&(k, _)| {
+            let s = &w.funnel[k];
+            match (s.parent, s.rate) {
+                (None, _) => format!("{}: {}", s.step, s.reached),
+                (Some(_), Some(_)) => format!(
+                    "{}: {} ({} of {})",
+                    s.step,
+                    s.reached,
+                    percent(s.rate),
+                    parent_name(s)
+                ),
+                (Some(_), None) => format!(
+                    "{}: {} (no rate: nobody reached {})",
+                    s.step,
+                    s.reached,
+                    parent_name(s)
+                ),
+            }
         })
         .collect();
     let desc = format!(
-        "{}.{}",
+        "{}{}.{}",
+        if tree { "A branching funnel. " } else { "" },
         steps.join("; "),
         w.bottleneck
             .as_ref()
@@ -471,34 +653,53 @@ fn funnel_svg(n: usize, w: &WorkflowReport) -> String {
             .unwrap_or_default()
     );
     let mut svg = format!(
-        "<figure>\n<svg role=\"img\" aria-labelledby=\"t{n} d{n}\" viewBox=\"0 0 760 {height}\" width=\"100%\" class=\"funnel\">\n<title id=\"t{n}\">Funnel of {}</title>\n<desc id=\"d{n}\">{}</desc>\n",
-        esc(&w.name),
-        esc(&desc)
+        "<figure>\n<svg role=\"img\" aria-labelledby=\"t{n} d{n}\" viewBox=\"0 0 800 {height}\" width=\"100%\" class=\"funnel\">\n<title id=\"t{n}\">Funnel of {}</title>\n<desc id=\"d{n}\">{}</desc>\n",
+        attr(&w.name),
+        attr(&desc)
     );
-    for (k, s) in w.funnel.iter().enumerate() {
-        let y = k as f64 * row + 5.0;
-        let len = (s.reached as f64 / base * width).max(1.0);
+    let mut row_of = vec![0usize; w.funnel.len()];
+    for (r, &(k, depth)) in order.iter().enumerate() {
+        row_of[k] = r;
+        let s = &w.funnel[k];
+        let y = r as f64 * row + 5.0;
+        let x = left + depth as f64 * indent;
+        let len = (s.reached as f64 / base * (width - depth as f64 * indent)).max(1.0);
         let bottleneck = w.bottleneck.as_deref() == Some(s.step.as_str());
-        let label = match s.rate {
-            Some(_) => format!("{} ({})", s.reached, percent(s.rate)),
-            None => s.reached.to_string(),
+        let label = match (s.parent, s.rate) {
+            (Some(_), Some(_)) if tree => {
+                format!("{} ({} of {})", s.reached, percent(s.rate), parent_name(s))
+            }
+            (_, Some(_)) => format!("{} ({})", s.reached, percent(s.rate)),
+            _ => s.reached.to_string(),
         };
+        if let (true, Some(p)) = (tree, s.parent) {
+            let py = row_of[p] as f64 * row + 5.0 + (row - 10.0);
+            let px = x - indent + 6.0;
+            svg.push_str(&format!(
+                "<path class=\"branch\" d=\"M{px:.1} {py:.1} V{:.1} H{x:.1}\"/>\n",
+                y + (row - 10.0) / 2.0
+            ));
+        }
         svg.push_str(&format!(
-            "<text x=\"{x}\" y=\"{ty}\" text-anchor=\"end\">{}</text>\n<rect class=\"{}\" x=\"{left}\" y=\"{y}\" width=\"{len:.1}\" height=\"{bh}\"/>\n<text x=\"{lx:.1}\" y=\"{ty}\">{}{}</text>\n",
-            esc(&s.step),
+            "<text x=\"{tx}\" y=\"{ty}\" text-anchor=\"end\">{}</text>\n<rect class=\"{}\" x=\"{x:.1}\" y=\"{y}\" width=\"{len:.1}\" height=\"{bh}\"/>\n<text x=\"{lx:.1}\" y=\"{ty}\">{}{}</text>\n",
+            attr(&s.step),
             if bottleneck { "bar bottleneck" } else { "bar" },
-            esc(&label),
+            attr(&label),
             if bottleneck { " - bottleneck" } else { "" },
-            x = left - 8.0,
+            tx = left - 8.0,
             ty = y + 17.0,
             bh = row - 10.0,
-            lx = left + len + 6.0,
+            lx = x + len + 6.0,
         ));
     }
     svg.push_str(&format!(
-        "</svg>\n<figcaption>Funnel of {}: conversion rate {}.</figcaption>\n</figure>\n",
+        "</svg>\n<figcaption>Funnel of {}: {}.</figcaption>\n</figure>\n",
         esc(&w.name),
-        percent(w.conversion_rate)
+        if w.funnel.iter().any(|s| s.step == "converted") {
+            format!("conversion rate {}", percent(w.conversion_rate))
+        } else {
+            "no goal, so no conversion rate".into()
+        }
     ));
     svg
 }

@@ -36,8 +36,14 @@ pub fn help<'a>(
 /// The longest piece of user text a message repeats, in characters.
 pub const ECHO_LIMIT: usize = 80;
 
+/// The characters that reorder text on a terminal or a page (bidirectional
+/// embeddings, overrides, isolates and marks): shown escaped.
+pub fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// User text (a name from input, a value) as a message may repeat it:
-/// control characters escaped (a newline or an ESC in input can neither
+/// control and bidirectional characters escaped (a newline or an ESC in input can neither
 /// forge a log line nor drive the terminal), and cut to [`ECHO_LIMIT`]
 /// characters with the total length said.
 pub fn echo(text: &str) -> String {
@@ -47,7 +53,7 @@ pub fn echo(text: &str) -> String {
             out.push_str(&format!("... ({} characters in all)", text.chars().count()));
             return out;
         }
-        if c.is_control() {
+        if c.is_control() || is_bidi(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);

@@ -71,7 +71,7 @@ impl StmtKind {
             | StmtKind::Stage(_)
             | StmtKind::Exit
             | StmtKind::Convert => true,
-            StmtKind::WaitFor { .. } | StmtKind::If { .. } | StmtKind::Split(_) => false,
+            StmtKind::WaitFor { .. } | StmtKind::If { .. } | StmtKind::Split { .. } => false,
         }
     }
 }
@@ -87,7 +87,7 @@ impl Stmt {
             StmtKind::WaitFor {
                 received, timeout, ..
             } => received.iter().chain(timeout).collect(),
-            StmtKind::Split(arms) => arms.iter().map(|a| &a.body).collect(),
+            StmtKind::Split { arms, .. } => arms.iter().map(|a| &a.body).collect(),
             kind if kind.is_simple() => Vec::new(),
             kind => unreachable!("{kind:?} holds blocks"),
         }
@@ -182,7 +182,7 @@ pub fn paths<'a, D: Domain>(
                 });
                 meet_all(outs)
             }
-            StmtKind::Split(arms) => meet_all(
+            StmtKind::Split { arms, .. } => meet_all(
                 arms.iter()
                     .map(|a| paths(&a.body.stmts, k.clone(), visit))
                     .collect::<Vec<_>>(),

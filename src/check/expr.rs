@@ -524,6 +524,7 @@ impl ExprChecker<'_> {
                 Type::Bool
             }
             BinaryOp::In => self.membership(env, lhs, rhs),
+            BinaryOp::Coalesce => self.coalesce(env, lhs, rhs),
             _ => {
                 let l = self.value(env, lhs);
                 let r = self.value(env, rhs);
@@ -539,6 +540,23 @@ impl ExprChecker<'_> {
     }
 
     /// `x in [..]`, `x in contact.tags`.
+    /// `X ?? Y`: X optional (or narrowed to set), Y of X's type; the
+    /// result is never unset.
+    fn coalesce(&mut self, env: &Env, lhs: &Expr, rhs: &Expr) -> Type {
+        let l = self.expr(env, lhs);
+        let inner = l.unwrap_optional().clone();
+        if inner.is_error() {
+            self.value(env, rhs);
+            return Type::Error;
+        }
+        let r = self.expect(env, rhs, &inner, "the right side of `??`");
+        // An int fallback for a float stays a float.
+        if inner.is_numeric() && r == Type::Float {
+            return Type::Float;
+        }
+        inner
+    }
+
     fn membership(&mut self, env: &Env, lhs: &Expr, rhs: &Expr) -> Type {
         let l = self.value(env, lhs);
         let r = self.value(env, rhs);

@@ -13,6 +13,7 @@ use crate::vocabulary::Channel;
 
 /// Checks one workflow.
 pub fn workflow(cx: &mut ExprChecker, wf: &Workflow) {
+    split_names(cx, &wf.body, &mut Vec::new());
     let mut env = Env::default();
     if let Some(trigger) = &wf.trigger {
         match &trigger.kind {
@@ -297,12 +298,57 @@ fn stmt(cx: &mut ExprChecker, env: &Env, s: &Stmt) -> Option<Facts> {
         }
         // Its conditions are visited one by one, where they are evaluated.
         StmtKind::If { .. } => {}
-        StmtKind::Split(arms) => split(cx, s, arms),
+        StmtKind::Split { arms, .. } => split(cx, s, arms),
     }
     None
 }
 
 /// Checks a split's shares.
+/// A split's name is unique in its workflow (reports tell splits apart by
+/// it), and an arm's label unique in its split.
+fn split_names<'a>(cx: &mut ExprChecker, stmts: &'a [Stmt], seen: &mut Vec<&'a StrLit>) {
+    for s in stmts {
+        if let StmtKind::Split { name, arms } = &s.kind {
+            if let Some(name) = name {
+                if let Some(first) = seen.iter().find(|f| f.value == name.value) {
+                    cx.diags.push(
+                        Diagnostic::error(
+                            Code::DuplicateName,
+                            name.span,
+                            format!("two splits of this workflow are named \"{}\"", name.value),
+                        )
+                        .with_label("named again here")
+                        .with_related(first.span, "first named here")
+                        .with_help("give each split of a workflow its own name: reports tell them apart by it"),
+                    );
+                } else {
+                    seen.push(name);
+                }
+            }
+            let mut labels: Vec<&StrLit> = Vec::new();
+            for l in arms.iter().filter_map(|a| a.label.as_ref()) {
+                if let Some(first) = labels.iter().find(|f| f.value == l.value) {
+                    cx.diags.push(
+                        Diagnostic::error(
+                            Code::DuplicateName,
+                            l.span,
+                            format!("two arms of this split are labelled \"{}\"", l.value),
+                        )
+                        .with_label("labelled again here")
+                        .with_related(first.span, "first labelled here")
+                        .with_help("give each arm its own label"),
+                    );
+                } else {
+                    labels.push(l);
+                }
+            }
+        }
+        for b in s.blocks() {
+            split_names(cx, &b.stmts, seen);
+        }
+    }
+}
+
 fn split(cx: &mut ExprChecker, s: &Stmt, arms: &[SplitArm]) {
     let mut total: u64 = 0;
     for arm in arms {

@@ -48,6 +48,9 @@ pub struct ProgramInfo {
     triggers: Vec<String>,
     /// Per workflow, the `file:line` of each instruction.
     places: Vec<Vec<String>>,
+    /// Per workflow, what its funnel counts, by name: so counts follow
+    /// stages and split arms through any change of the program.
+    funnels: Vec<FunnelRecord>,
     /// Not stored: per field, whether a contact must be given it, and its
     /// default.
     required: Vec<bool>,
@@ -90,6 +93,11 @@ impl ProgramInfo {
                     })
                     .collect()
             },
+            funnels: compiled
+                .workflows
+                .iter()
+                .map(|w| FunnelRecord::of(&w.funnel))
+                .collect(),
             required: schema.fields.iter().map(|f| f.is_required()).collect(),
             defaults: compiled.defaults.clone(),
             places: compiled
@@ -122,8 +130,73 @@ impl ProgramInfo {
             "tallies": self.tallies,
             "triggers": self.triggers,
             "places": self.places,
+            "funnels": self.funnels,
         })
         .to_string()
+    }
+}
+
+/// A workflow's funnel as a state records it: its stages by name, and its
+/// splits by key (`"name"` for a named split, `split N` for the N-th split
+/// otherwise) with their arms' labels (`A`, `B`, ... when unlabelled).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FunnelRecord {
+    stages: Vec<String>,
+    splits: Vec<(String, Vec<String>)>,
+}
+
+impl FunnelRecord {
+    fn of(shape: &crate::runtime::program::FunnelShape) -> FunnelRecord {
+        FunnelRecord {
+            stages: shape.stages.iter().map(|s| s.to_string()).collect(),
+            splits: shape
+                .splits
+                .iter()
+                .enumerate()
+                .map(|(i, sp)| {
+                    let key = match &sp.name {
+                        Some(n) => format!("\"{n}\""),
+                        None => format!("split {i}"),
+                    };
+                    let arms = sp
+                        .labels
+                        .iter()
+                        .enumerate()
+                        .map(|(a, l)| match l {
+                            Some(l) => l.to_string(),
+                            None if a < 26 => ((b'A' + a as u8) as char).to_string(),
+                            None => (a + 1).to_string(),
+                        })
+                        .collect();
+                    (key, arms)
+                })
+                .collect(),
+        }
+    }
+
+    /// Where each of this funnel's counts was in `old`'s: per stage, per
+    /// split arm (in slot order).
+    fn map_from(&self, old: &FunnelRecord) -> crate::runtime::snapshot::FunnelMap {
+        let stages = self
+            .stages
+            .iter()
+            .map(|s| old.stages.iter().position(|o| o == s))
+            .collect();
+        let mut old_slots = std::collections::HashMap::new();
+        let mut slot = 0;
+        for (key, arms) in &old.splits {
+            for arm in arms {
+                old_slots.insert((key.as_str(), arm.as_str()), slot);
+                slot += 1;
+            }
+        }
+        let arms = self
+            .splits
+            .iter()
+            .flat_map(|(key, arms)| arms.iter().map(move |a| (key, a)))
+            .map(|(key, arm)| old_slots.get(&(key.as_str(), arm.as_str())).copied())
+            .collect();
+        crate::runtime::snapshot::FunnelMap { stages, arms }
     }
 }
 
@@ -377,16 +450,38 @@ impl StateFile {
             }
             map
         };
-        let unchanged = now
+        // Funnel counts by stage name and split arm; a state from before
+        // funnels were recorded keeps an unchanged workflow's counts as
+        // they are.
+        let funnels: Option<Vec<FunnelRecord>> = match stored.get("funnels") {
+            None => None,
+            Some(f) => Some(serde_json::from_value(f.clone()).map_err(|e| {
+                refused(format!(
+                    "`{}`: a bad program record (funnels): {e}",
+                    self.path.display()
+                ))
+            })?),
+        };
+        let funnel_maps = now
             .workflows
             .iter()
-            .map(|(w, print)| old_of(w).is_some_and(|o| workflows[o].1 == *print))
+            .enumerate()
+            .map(|(i, (w, print))| {
+                let o = old_of(w)?;
+                match &funnels {
+                    Some(old) => Some(now.funnels[i].map_from(old.get(o)?)),
+                    None if workflows[o].1 == *print => {
+                        Some(now.funnels[i].map_from(&now.funnels[i]))
+                    }
+                    None => None,
+                }
+            })
             .collect();
         Ok(Migration {
             fields: field_map,
             defaults: now.defaults.clone(),
             workflows: workflow_map,
-            unchanged,
+            funnels: funnel_maps,
             events: event_map,
             event_fields: event_field_map,
             tallies: tally_map,
@@ -418,6 +513,7 @@ impl StateFile {
             && stored["event_fields"] == json!(now.event_fields)
             && stored["tallies"] == json!(now.tallies)
             && stored["triggers"] == json!(now.triggers)
+            && stored["funnels"] == json!(now.funnels)
     }
 
     /// Where to read `file` from: past the bytes the last run read when the

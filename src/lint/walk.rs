@@ -443,7 +443,7 @@ pub fn stmt_always_exits(s: &Stmt) -> bool {
             branches,
             otherwise: Some(e),
         } => branches.iter().all(|(_, b)| always_exits(&b.stmts)) && always_exits(&e.stmts),
-        StmtKind::Split(arms) => {
+        StmtKind::Split { arms, .. } => {
             !arms.is_empty() && arms.iter().all(|a| always_exits(&a.body.stmts))
         }
         StmtKind::WaitFor {

@@ -37,6 +37,109 @@ fn tallied(f: &CExpr) -> bool {
     }
 }
 
+/// Each stage's parent in the funnel (LANGUAGE.md section 9): the nearest
+/// earlier stage that every path to every occurrence of it passes through
+/// (`None`: `entered`), and the same for `converted` over every `convert`
+/// and the workflow's end.
+fn funnel_parents(body: &[ast::Stmt], stages: &[Arc<str>]) -> (Vec<Option<u16>>, Option<u16>) {
+    use std::collections::BTreeSet;
+    type Passed = Option<BTreeSet<u16>>;
+    /// What every path of both passed: `None` for a path that ends.
+    fn meet(a: Passed, b: Passed) -> Passed {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.intersection(&b).copied().collect()),
+            (a, None) => a,
+            (None, b) => b,
+        }
+    }
+    struct Walk<'a> {
+        stages: &'a [Arc<str>],
+        /// Per stage, what every path to it passed (`None`: not reached).
+        doms: Vec<Passed>,
+        converted: Passed,
+    }
+    impl Walk<'_> {
+        fn block(&mut self, stmts: &[ast::Stmt], mut now: Passed) -> Passed {
+            for s in stmts {
+                let here = now.clone()?;
+                now = match &s.kind {
+                    StmtKind::Stage(name) => {
+                        let i = self.stages.iter().position(|n| **n == *name.value);
+                        match i {
+                            Some(i) => {
+                                self.doms[i] = meet(self.doms[i].take(), Some(here.clone()));
+                                let mut next = here;
+                                next.insert(i as u16);
+                                Some(next)
+                            }
+                            None => Some(here),
+                        }
+                    }
+                    StmtKind::Exit => None,
+                    StmtKind::Convert => {
+                        self.converted = meet(self.converted.take(), Some(here));
+                        None
+                    }
+                    StmtKind::If {
+                        branches,
+                        otherwise,
+                    } => {
+                        let mut out = None;
+                        for (_, b) in branches {
+                            let end = self.block(&b.stmts, Some(here.clone()));
+                            out = meet(out, end);
+                        }
+                        let last = match otherwise {
+                            Some(b) => self.block(&b.stmts, Some(here)),
+                            None => Some(here),
+                        };
+                        meet(out, last)
+                    }
+                    StmtKind::WaitFor {
+                        received, timeout, ..
+                    } => {
+                        let mut arm = |b: &Option<ast::Block>| match b {
+                            Some(b) => self.block(&b.stmts, Some(here.clone())),
+                            None => Some(here.clone()),
+                        };
+                        let a = arm(received);
+                        let b = arm(timeout);
+                        meet(a, b)
+                    }
+                    StmtKind::Split { arms, .. } => {
+                        let mut out = None;
+                        for a in arms {
+                            let end = self.block(&a.body.stmts, Some(here.clone()));
+                            out = meet(out, end);
+                        }
+                        out
+                    }
+                    _ => Some(here),
+                };
+            }
+            now
+        }
+    }
+    let mut walk = Walk {
+        stages,
+        doms: vec![None; stages.len()],
+        converted: None,
+    };
+    let end = walk.block(body, Some(BTreeSet::new()));
+    let converted = meet(walk.converted.take(), end);
+    let parents = walk
+        .doms
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            d.as_ref()
+                .and_then(|d| d.iter().copied().filter(|&p| (p as usize) < i).max())
+        })
+        .collect();
+    let converted = converted.and_then(|d| d.iter().copied().max());
+    (parents, converted)
+}
+
 /// Compiles a program that checked without errors.
 pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
     let mut cx = Cx::new(schema);
@@ -104,9 +207,15 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
             spans: code.spans,
             keeps_trigger: cx.reads_trigger,
             keeps_received: cx.reads_received,
-            funnel: FunnelShape {
-                converts: cx.funnel.converts || wf.goal.is_some(),
-                ..std::mem::take(&mut cx.funnel)
+            funnel: {
+                let mut shape = FunnelShape {
+                    converts: cx.funnel.converts || wf.goal.is_some(),
+                    ..std::mem::take(&mut cx.funnel)
+                };
+                let (parents, converted) = funnel_parents(&wf.body, &shape.stages);
+                shape.parents = parents;
+                shape.converted_parent = converted;
+                shape
             },
         });
     }
@@ -349,6 +458,7 @@ impl<'a> Cx<'a> {
                 channel,
                 template,
                 data,
+                transactional,
             } => {
                 // INVARIANT: the checker accepts only known channels.
                 let Some(channel_id) = Channel::from_name(&channel.name) else {
@@ -365,6 +475,7 @@ impl<'a> Cx<'a> {
                     template: Arc::from(template.value.as_str()),
                     data: self.data(data),
                     consent,
+                    transactional: *transactional,
                 };
                 code.push(i, span);
             }
@@ -493,7 +604,7 @@ impl<'a> Cx<'a> {
                     code.patch(j, end);
                 }
             }
-            StmtKind::Split(arms) => {
+            StmtKind::Split { name, arms } => {
                 let index = self.splits;
                 self.splits += 1;
                 let at = code.push(
@@ -524,6 +635,11 @@ impl<'a> Cx<'a> {
                     .sum();
                 self.funnel.splits.push(SplitShape {
                     span,
+                    name: name.as_ref().map(|n| Arc::from(n.value.as_str())),
+                    labels: arms
+                        .iter()
+                        .map(|a| a.label.as_ref().map(|l| Arc::from(l.value.as_str())))
+                        .collect(),
                     shares: arms.iter().map(|a| a.percent).collect(),
                     base,
                 });

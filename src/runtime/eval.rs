@@ -52,6 +52,10 @@ pub fn eval(e: &CExpr, cx: &Ctx) -> Result<Value, Fault> {
         },
         CExpr::And(a, b) => Value::Bool(eval(a, cx)?.as_bool() && eval(b, cx)?.as_bool()),
         CExpr::Or(a, b) => Value::Bool(eval(a, cx)?.as_bool() || eval(b, cx)?.as_bool()),
+        CExpr::Bin(BinaryOp::Coalesce, a, b, _) => match eval(a, cx)? {
+            Value::Unset => eval(b, cx)?,
+            v => v,
+        },
         CExpr::Bin(op, a, b, span) => binary(*op, eval(a, cx)?, eval(b, cx)?, *span)?,
         CExpr::IsSet(x, negated) => Value::Bool(eval(x, cx)?.is_set() != *negated),
         CExpr::Call(f, args) => call(*f, args, cx)?,
@@ -198,6 +202,10 @@ fn binary(op: BinaryOp, a: Value, b: Value, span: Span) -> Result<Value, Fault> 
             Value::List(items) => items.iter().any(|i| equal(&a, i)),
             _ => false,
         }),
+        BinaryOp::Coalesce => match a {
+            Value::Unset => b,
+            a => a,
+        },
         _ => arithmetic(op, a, b, span)?,
     })
 }

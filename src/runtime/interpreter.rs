@@ -107,6 +107,9 @@ pub struct RunStats {
     pub actions: [u64; ActionKind::ALL.len()],
     /// Per workflow, the funnel counts of the report.
     pub funnel: Vec<FunnelCounts>,
+    /// Per workflow, per funnel step after `entered`: journeys in flight
+    /// that reached the step's parent and not yet the step.
+    pub pending: Vec<Vec<u64>>,
 }
 
 impl Interpreter {
@@ -453,6 +456,7 @@ impl Interpreter {
             waiting: self.engine.waiting_counts(),
             actions: self.engine.action_counts(),
             funnel: self.engine.funnel_counts().to_vec(),
+            pending: self.engine.pending_counts(),
         }
     }
 }

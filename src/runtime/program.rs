@@ -68,6 +68,9 @@ pub enum Instr {
         /// The slots of the fields marked `@consent(channel)`: the send is
         /// emitted only when every one of them is `true` at that instant.
         consent: Box<[u16]>,
+        /// Exempt from frequency caps and quiet hours, and not counted
+        /// toward a cap.
+        transactional: bool,
     },
     Tag(CExpr),
     Untag(CExpr),
@@ -218,6 +221,11 @@ pub struct FunnelShape {
     /// The workflow has a `goal` or a `convert`: its funnel ends with
     /// `converted`.
     pub converts: bool,
+    /// Per stage, its parent step: the nearest earlier stage that every
+    /// path to it passes through (`None`: `entered`).
+    pub parents: Vec<Option<u16>>,
+    /// `converted`'s parent, likewise.
+    pub converted_parent: Option<u16>,
 }
 
 /// Most distinct stages, and split arms in all, a workflow's funnel
@@ -227,6 +235,10 @@ pub const MAX_FUNNEL_BITS: usize = 64;
 #[derive(Clone, Debug, PartialEq)]
 pub struct SplitShape {
     pub span: Span,
+    /// `split "name"`: what reports call it.
+    pub name: Option<Arc<str>>,
+    /// Each arm's `as "label"` (default `A`, `B`, ...).
+    pub labels: Vec<Option<Arc<str>>>,
     /// Each arm's share, in percent.
     pub shares: Vec<u32>,
     /// The first arm's slot among the workflow's split arms.

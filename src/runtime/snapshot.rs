@@ -109,6 +109,15 @@ pub struct JourneyRow {
     pub arms: u64,
 }
 
+/// Where a workflow's funnel counts were in the old program: per stage, the
+/// old stage of the same name; per split arm slot, the old slot of the same
+/// split and arm.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FunnelMap {
+    pub stages: Vec<Option<usize>>,
+    pub arms: Vec<Option<usize>>,
+}
+
 /// How a state written by one program goes on with a changed one: each
 /// thing the state numbers by its place in the program (contact fields,
 /// workflows, events and their fields, tallied history predicates, the
@@ -123,9 +132,9 @@ pub struct Migration {
     pub defaults: Vec<Value>,
     /// Per new workflow: the old workflow.
     pub workflows: Vec<Option<usize>>,
-    /// Per new workflow: it is unchanged (its funnel counts go on; a
-    /// changed workflow's count from the change on).
-    pub unchanged: Vec<bool>,
+    /// Per new workflow: where its funnel counts were (none: they start
+    /// from zero).
+    pub funnels: Vec<Option<FunnelMap>>,
     /// Per old event type: the new one, or `None` (its events are dropped).
     pub events: Vec<Option<u16>>,
     /// Per new event type: per field, the old field's slot.
@@ -249,11 +258,22 @@ impl Snapshot {
             .collect();
         totals.funnel = (0..m.workflows.len())
             .map(|new| {
-                let kept = m.unchanged.get(new).copied().unwrap_or(false);
-                old_workflow(new)
-                    .filter(|_| kept)
-                    .and_then(|o| totals.funnel.get(o).cloned())
-                    .unwrap_or_default()
+                let old = old_workflow(new).and_then(|o| totals.funnel.get(o));
+                match (old, m.funnels.get(new).and_then(Option::as_ref)) {
+                    (Some(old), Some(map)) => FunnelCounts {
+                        stages: map
+                            .stages
+                            .iter()
+                            .map(|o| o.and_then(|o| old.stages.get(o).copied()).unwrap_or(0))
+                            .collect(),
+                        arms: map
+                            .arms
+                            .iter()
+                            .map(|o| o.and_then(|o| old.arms.get(o).copied()).unwrap_or((0, 0)))
+                            .collect(),
+                    },
+                    _ => FunnelCounts::default(),
+                }
             })
             .collect();
         totals.stats = (0..m.workflows.len())

@@ -391,6 +391,7 @@ fn rule_name(rule: Rule) -> Friendly {
         | Rule::stage_stmt
         | Rule::exit_stmt => Statement,
         Rule::op_or
+        | Rule::op_coalesce
         | Rule::op_and
         | Rule::op_in
         | Rule::op_eq

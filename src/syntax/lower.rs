@@ -29,6 +29,7 @@ fn pratt() -> &'static PrattParser<Rule> {
                 | Op::infix(Rule::op_in, Assoc::Left)
                 | Op::postfix(Rule::op_is_set)
                 | Op::postfix(Rule::op_is_not_set))
+            .op(Op::infix(Rule::op_coalesce, Assoc::Right))
             .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
             .op(Op::infix(Rule::op_mul, Assoc::Left) | Op::infix(Rule::op_div, Assoc::Left))
             .op(Op::prefix(Rule::op_neg))
@@ -401,11 +402,19 @@ impl Lower {
             Rule::send_stmt => {
                 let channel = self.ident(next(&mut inner));
                 let template = self.lower_str(next(&mut inner));
-                let data = inner.next().map(|w| self.lower_with(w));
+                let mut data = None;
+                let mut transactional = false;
+                for p in inner {
+                    match p.as_rule() {
+                        Rule::with_clause => data = Some(self.lower_with(p)),
+                        _ => transactional = true,
+                    }
+                }
                 StmtKind::Send {
                     channel,
                     template,
                     data,
+                    transactional,
                 }
             }
             Rule::tag_stmt => StmtKind::Tag(self.lower_expr(next(&mut inner))),
@@ -470,26 +479,38 @@ impl Lower {
             }
             Rule::wait_for_stmt => self.lower_wait_for(inner),
             Rule::if_stmt => self.lower_if(inner),
-            Rule::split_stmt => StmtKind::Split(
-                inner
-                    .map(|arm| {
-                        let mut a = arm.into_inner();
-                        let pct = next(&mut a);
-                        let percent_span = self.span(&pct);
-                        let percent = pct
-                            .as_str()
-                            .trim_end_matches('%')
-                            .parse()
-                            .unwrap_or(u32::MAX);
-                        let body = self.lower_block(next(&mut a));
-                        SplitArm {
-                            percent,
-                            percent_span,
-                            body,
-                        }
-                    })
-                    .collect(),
-            ),
+            Rule::split_stmt => {
+                let mut name = None;
+                let mut arms = Vec::new();
+                for p in inner {
+                    if p.as_rule() == Rule::string_lit {
+                        name = Some(self.lower_str(p));
+                        continue;
+                    }
+                    let mut a = p.into_inner();
+                    let pct = next(&mut a);
+                    let percent_span = self.span(&pct);
+                    let percent = pct
+                        .as_str()
+                        .trim_end_matches('%')
+                        .parse()
+                        .unwrap_or(u32::MAX);
+                    let mut part = next(&mut a);
+                    let mut label = None;
+                    if part.as_rule() == Rule::arm_label {
+                        label = Some(self.lower_str(last_inner(part)));
+                        part = next(&mut a);
+                    }
+                    let body = self.lower_block(part);
+                    arms.push(SplitArm {
+                        percent,
+                        percent_span,
+                        label,
+                        body,
+                    });
+                }
+                StmtKind::Split { name, arms }
+            }
             Rule::stage_stmt => StmtKind::Stage(self.lower_str(next(&mut inner))),
             Rule::exit_stmt => StmtKind::Exit,
             Rule::convert_stmt => StmtKind::Convert,
@@ -1011,6 +1032,7 @@ const MAX_SECONDS: i64 = 315_569_520_000;
 
 fn binary_op(rule: Rule) -> BinaryOp {
     match rule {
+        Rule::op_coalesce => BinaryOp::Coalesce,
         Rule::op_or => BinaryOp::Or,
         Rule::op_and => BinaryOp::And,
         Rule::op_eq => BinaryOp::Eq,

@@ -8,6 +8,7 @@ mod fmt;
 mod helpers;
 mod interpreter;
 mod lint;
+mod messages;
 mod parse;
 mod props;
 mod regressions;

@@ -97,35 +97,38 @@ fn the_funnel_computed_by_hand() {
         trial["outcomes"],
         json!({"completed": 2, "converted": 3, "exited": 0, "failed": 0, "waiting": 0})
     );
-    // Steps: entered 5; lead 5 (5/5 = 1); qualified 3, once per journey on
-    // either branch (3/5 = 0.6); demo 1 (1/3 = 0.3333); never 2 (2/1 = 2:
-    // the free leads who skipped the demo reach it); after never 2 (2/2 =
-    // 1); converted 3 (3/2 = 1.5).
+    // Steps, each against its parent (the nearest earlier step every path
+    // to it passes through): entered 5; lead 5 (5/5 = 1); qualified 3,
+    // once per journey on either branch, under lead (3/5 = 0.6); demo 1,
+    // under qualified (1/3 = 0.3333); never 2, under lead: the branches
+    // part there (2/5 = 0.4); after never 2 under never (2/2 = 1);
+    // converted 3, under lead, the one stage every convert and the end pass
+    // (3/5 = 0.6). No rate exceeds 100%.
     assert_eq!(
         trial["funnel"],
         json!([
             {"step": "entered", "reached": 5},
-            {"step": "lead", "reached": 5, "rate": 1.0},
-            {"step": "qualified", "reached": 3, "rate": 0.6},
-            {"step": "demo", "reached": 1, "rate": 0.3333},
-            {"step": "never", "reached": 2, "rate": 2.0},
-            {"step": "after never", "reached": 2, "rate": 1.0},
-            {"step": "converted", "reached": 3, "rate": 1.5},
+            {"step": "lead", "reached": 5, "parent": "entered", "rate": 1.0},
+            {"step": "qualified", "reached": 3, "parent": "lead", "rate": 0.6},
+            {"step": "demo", "reached": 1, "parent": "qualified", "rate": 0.3333},
+            {"step": "never", "reached": 2, "parent": "lead", "rate": 0.4},
+            {"step": "after never", "reached": 2, "parent": "never", "rate": 1.0},
+            {"step": "converted", "reached": 3, "parent": "lead", "rate": 0.6},
         ])
     );
-    // CR = converted / entered = 3/5, the product of the rates:
-    // 1 * 0.6 * 1/3 * 2 * 1 * 1.5 = 0.6.
+    // CR = converted / entered = 3/5, the product of the rates along the
+    // chain of parents to converted: entered -> lead -> converted.
     assert_eq!(trial["conversion_rate"], 0.6);
-    let product: f64 = [1.0, 3.0 / 5.0, 1.0 / 3.0, 2.0, 1.0, 1.5].iter().product();
+    let product: f64 = [1.0, 3.0 / 5.0].iter().product();
     assert!((product - 0.6).abs() < 1e-12);
     // The lowest rate is the demo's.
     assert_eq!(trial["bottleneck"], "demo");
     assert_eq!(trial["splits"], json!([]));
-    // A workflow without stages or conversions: the funnel is `entered`,
-    // its conversion rate reached(entered) / entered = 1, no bottleneck.
+    // A workflow without stages, goal or convert: the funnel is `entered`,
+    // there is nothing to convert to (no conversion rate), no bottleneck.
     let plain = &r["workflows"][1];
     assert_eq!(plain["funnel"], json!([{"step": "entered", "reached": 1}]));
-    assert_eq!(plain["conversion_rate"], 1.0);
+    assert_eq!(plain["conversion_rate"], Value::Null);
     assert_eq!(plain["bottleneck"], Value::Null);
 }
 
@@ -134,24 +137,32 @@ fn the_funnel_computed_by_hand() {
 #[test]
 fn null_rates() {
     // Only paid leads: nobody waits for the demo, so `demo` is reached by
-    // none of the 2 qualified (rate 0), and `never` follows a step reached
-    // by nobody (null); `after never` too.
+    // none of the qualified (rate 0, and the qualified journey has ended:
+    // it had its chance); `never` is reached by none of the leads (0) and
+    // `after never` has a parent nobody reached (null).
     let events = vec![
         created("p1", "paid"),
         event("p1", "signup", "2026-01-01T01:00:00Z"),
     ];
     let r = report_of(&events, &[]);
     let f = &r["workflows"][0]["funnel"];
-    assert_eq!(f[3], json!({"step": "demo", "reached": 0, "rate": 0.0}));
-    assert_eq!(f[4], json!({"step": "never", "reached": 0, "rate": null}));
+    assert_eq!(
+        f[3],
+        json!({"step": "demo", "reached": 0, "parent": "qualified", "rate": 0.0})
+    );
+    assert_eq!(
+        f[4],
+        json!({"step": "never", "reached": 0, "parent": "lead", "rate": 0.0})
+    );
     assert_eq!(
         f[5],
-        json!({"step": "after never", "reached": 0, "rate": null})
+        json!({"step": "after never", "reached": 0, "parent": "never", "rate": null})
     );
     assert_eq!(
         f[6],
-        json!({"step": "converted", "reached": 1, "rate": null})
+        json!({"step": "converted", "reached": 1, "parent": "lead", "rate": 1.0})
     );
+    // demo and never tie at 0: the earliest is the bottleneck.
     assert_eq!(r["workflows"][0]["bottleneck"], "demo");
     assert_eq!(r["workflows"][1]["conversion_rate"], Value::Null);
     assert_eq!(r["workflows"][1]["entered"], 0);
@@ -295,12 +306,45 @@ fn the_html_page() {
         .collect();
     assert_eq!(
         desc,
-        "entered: 2; lead: 2 (100.0% of the step before); qualified: 1 (50.0% of the step before); \
-         demo: 0 (0.0% of the step before); never: 1 (no rate: nobody reached the step before); \
-         after never: 1 (100.0% of the step before); converted: 1 (100.0% of the step before). \
+        "A branching funnel. entered: 2; lead: 2 (100.0% of entered); qualified: 1 (50.0% of lead); \
+         demo: 0 (0.0% of qualified); never: 1 (50.0% of lead); \
+         after never: 1 (100.0% of never); converted: 1 (50.0% of lead). \
          The bottleneck is demo."
     );
     assert_eq!(page.select(&sel("rect.bottleneck")).count(), 1);
+    // The branching funnel is drawn as a tree: a line from each step whose
+    // parent is not the step above it (never, converted) and from each of
+    // the others under a parent; the straight one has none.
+    assert_eq!(charts[0].select(&sel("path.branch")).count(), 6);
+    assert_eq!(charts[1].select(&sel("path.branch")).count(), 0);
+    // The page opens with an overview: a row per workflow, linking to its
+    // section, with its conversion rate and bottleneck.
+    let overview = page
+        .select(&sel("table.overview"))
+        .next()
+        .expect("an overview table");
+    let rows: Vec<Vec<String>> = overview
+        .select(&sel("tr"))
+        .skip(1)
+        .map(|r| {
+            r.select(&sel("td"))
+                .map(|c| c.text().collect::<String>())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            vec!["trial", "2", "50.0%", "demo", "-"],
+            vec!["plain", "0", "no goal", "-", "-"],
+        ]
+    );
+    let link = overview
+        .select(&sel("a"))
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .expect("a link");
+    assert_eq!(page.select(&sel(link)).count(), 1, "{link} names a section");
     let title: String = charts[1]
         .select(&sel("title"))
         .next()
@@ -385,4 +429,129 @@ workflow w {  // nurture:allow(no-goal, consent, cap-below-path)
         r["workflows"][0]["suppressed"],
         json!({"consent": 2, "frequency_cap": 1})
     );
+}
+
+/// Section 9's last rule: the counts follow a workflow through a program
+/// change that keeps its name, whatever else changed with it. Here the
+/// workflow gains a stage before its others and its split moves, while a
+/// field and an event are added to the program in the same change: every
+/// stage and every split arm that kept its name keeps its count.
+#[test]
+fn the_counts_follow_a_workflow_through_a_program_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("s.db");
+    let v1 = r#"contact {
+  email: string @channel(email)
+}
+event signup {}
+event bought {}
+
+workflow w {  // nurture:allow(no-goal)
+  when signup
+  goal bought
+  stage "lead"
+  split "subject" {
+    50% as "short" {
+      stage "short seen"
+    }
+    50% as "long" {
+      stage "long seen"
+    }
+  }
+}
+"#;
+    let v2 = r#"contact {
+  email: string @channel(email)
+  first_name: string?
+}
+event signup {}
+event bought {}
+event clicked {}
+
+workflow w {  // nurture:allow(no-goal)
+  when signup
+  goal bought
+  stage "new first stage"
+  send email "hello"
+  stage "lead"
+  split "subject" {
+    50% as "long" {
+      stage "long seen"
+    }
+    50% as "short" {
+      stage "short seen"
+    }
+  }
+}
+"#;
+    let run = |program: &str, events: &[Value], name: &str| -> Value {
+        let (prog, ev, out) = (
+            dir.path().join(format!("{name}.flow")),
+            dir.path().join(format!("{name}.jsonl")),
+            dir.path().join(format!("{name}.json")),
+        );
+        std::fs::write(&prog, program).expect("write");
+        let lines: String = events.iter().map(|e| format!("{e}\n")).collect();
+        std::fs::write(&ev, lines).expect("write");
+        let o = bin()
+            .arg("run")
+            .arg(&prog)
+            .arg("--events")
+            .arg(&ev)
+            .arg("--state")
+            .arg(&db)
+            .arg("--report")
+            .arg(&out)
+            .output()
+            .expect("runs");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("report")).expect("json")
+    };
+    let mut first = Vec::new();
+    for i in 0..10 {
+        let c = format!("c{i}");
+        first.push(json!({"at": "2026-01-01T00:00:00Z", "contact": c, "type": "contact_created", "attributes": {"email": format!("{c}@x.com")}}));
+    }
+    for i in 0..10 {
+        first.push(event(&format!("c{i}"), "signup", "2026-01-01T01:00:00Z"));
+    }
+    let before = run(v1, &first, "one");
+    let reached = |r: &Value, step: &str| -> u64 {
+        r["workflows"][0]["funnel"]
+            .as_array()
+            .and_then(|f| f.iter().find(|s| s["step"] == step))
+            .and_then(|s| s["reached"].as_u64())
+            .unwrap_or(u64::MAX)
+    };
+    let arm = |r: &Value, label: &str| -> u64 {
+        r["workflows"][0]["splits"][0]["arms"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["label"] == label))
+            .and_then(|x| x["entered"].as_u64())
+            .unwrap_or(u64::MAX)
+    };
+    assert_eq!(reached(&before, "lead"), 10);
+    let (short, long) = (arm(&before, "short"), arm(&before, "long"));
+    assert_eq!(short + long, 10);
+    assert_eq!(reached(&before, "short seen"), short);
+
+    // One more signup under the changed program.
+    let after = run(
+        v2,
+        &[
+            json!({"at": "2026-01-02T00:00:00Z", "contact": "d", "type": "contact_created", "attributes": {"email": "d@x.com"}}),
+            event("d", "signup", "2026-01-02T01:00:00Z"),
+        ],
+        "two",
+    );
+    assert_eq!(after["workflows"][0]["entered"], 11);
+    assert_eq!(reached(&after, "new first stage"), 1);
+    assert_eq!(reached(&after, "lead"), 11);
+    assert_eq!(arm(&after, "short") + arm(&after, "long"), 11);
+    assert!(arm(&after, "short") >= short && arm(&after, "long") >= long);
+    assert_eq!(
+        reached(&after, "short seen") + reached(&after, "long seen"),
+        11
+    );
+    assert_eq!(reached(&after, "short seen"), arm(&after, "short"));
 }

@@ -102,7 +102,7 @@ fn before_wait(list: &[Stmt]) -> Sent {
             StmtKind::Wait(_) | StmtKind::WaitFor { .. } | StmtKind::Exit | StmtKind::Convert => {
                 return sent
             }
-            StmtKind::If { .. } | StmtKind::Split(_) => {
+            StmtKind::If { .. } | StmtKind::Split { .. } => {
                 // Without an `else`, one path goes on past the `if`.
                 let mut ends = !matches!(
                     &s.kind,
@@ -177,7 +177,7 @@ fn walk(list: &[Stmt], mut sent: Sent, out: &mut Vec<crate::diagnostic::Diagnost
                 }
                 after
             }
-            StmtKind::Split(arms) => {
+            StmtKind::Split { arms, .. } => {
                 let mut after = Sent::new();
                 for a in arms {
                     after.extend(walk(&a.body.stmts, sent.clone(), out));

@@ -94,7 +94,12 @@ fn walk(
         }
         let rest = &list[i + 1..];
         match &s.kind {
-            StmtKind::Send { channel: c, .. } if c.name == channel => sends.push((time, s.span)),
+            // A transactional send does not count toward a cap.
+            StmtKind::Send {
+                channel: c,
+                transactional: false,
+                ..
+            } if c.name == channel => sends.push((time, s.span)),
             StmtKind::Wait(WaitKind::For(d)) => time = time.map(|t| t + d.seconds),
             StmtKind::Wait(_) => time = None,
             StmtKind::Exit | StmtKind::Convert => break,
@@ -138,7 +143,7 @@ fn walk(
                 }
                 return;
             }
-            StmtKind::Split(arms) => {
+            StmtKind::Split { arms, .. } => {
                 for arm in arms {
                     let mut next = arm.body.stmts.clone();
                     next.extend_from_slice(rest);

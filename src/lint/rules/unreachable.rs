@@ -21,7 +21,7 @@ fn check(ctx: &Ctx) -> Vec<crate::diagnostic::Diagnostic> {
         after_exit(&wf.body, &mut out);
         ended_first(wf, &mut out);
         stmts(&wf.body, &mut |s| {
-            if let StmtKind::Split(arms) = &s.kind {
+            if let StmtKind::Split { arms, .. } = &s.kind {
                 for arm in arms.iter().filter(|a| a.percent == 0) {
                     out.push(
                         RULE.finding(arm.percent_span, "this arm of the split never runs")

@@ -34,7 +34,9 @@ impl Engine {
                 template,
                 data,
                 consent,
+                transactional,
             } => {
+                let transactional = *transactional;
                 let attrs = &self.store.contact(c as u32).attrs;
                 let consented = consent
                     .iter()
@@ -55,7 +57,8 @@ impl Engine {
                 // Then the channel's frequency cap: the sends it emitted to
                 // the contact in [now - D, now], across all workflows.
                 let ch = *channel_id as usize;
-                if let Some((cap, window)) = prog.caps[ch] {
+                let cap = prog.caps[ch].filter(|_| !transactional);
+                if let Some((cap, window)) = cap {
                     let since = self.now.saturating_sub(window);
                     let sent = match &mut self.store.contact_mut(c as u32).sends {
                         Some(sends) => {
@@ -82,7 +85,7 @@ impl Engine {
                 }
                 // Then quiet hours: the send waits for the window's end in
                 // the contact's zone, and is judged again then.
-                if let Some((start, end)) = prog.quiet[ch] {
+                if let Some((start, end)) = prog.quiet[ch].filter(|_| !transactional) {
                     let tz = self.zone_of(j.contact);
                     if let Some(until) =
                         super::super::calendar::quiet_until(self.now, tz, start, end)
@@ -100,7 +103,7 @@ impl Engine {
                         data,
                     },
                 );
-                if prog.caps[ch].is_some() {
+                if cap.is_some() {
                     let now = self.now;
                     self.store
                         .contact_mut(c as u32)

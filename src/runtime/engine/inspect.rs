@@ -100,6 +100,32 @@ impl Engine {
     }
 
     /// Journeys still waiting, per workflow.
+    /// Per workflow, per funnel step after `entered` (each stage, then
+    /// `converted` when the workflow converts): the journeys in flight that
+    /// reached the step's parent and not yet the step, still on their way.
+    pub fn pending_counts(&self) -> Vec<Vec<u64>> {
+        let mut counts: Vec<Vec<u64>> = self
+            .prog
+            .workflows
+            .iter()
+            .map(|w| vec![0; w.funnel.stages.len() + usize::from(w.funnel.converts)])
+            .collect();
+        let reached = |bits: u64, parent: Option<u16>| parent.is_none_or(|p| bits & (1 << p) != 0);
+        for (_, j) in self.store.active_journeys() {
+            let shape = &self.prog.workflows[j.workflow as usize].funnel;
+            let row = &mut counts[j.workflow as usize];
+            for (i, parent) in shape.parents.iter().enumerate() {
+                if reached(j.stages, *parent) && j.stages & (1 << i) == 0 {
+                    row[i] += 1;
+                }
+            }
+            if shape.converts && reached(j.stages, shape.converted_parent) {
+                row[shape.stages.len()] += 1;
+            }
+        }
+        counts
+    }
+
     pub fn waiting_counts(&self) -> Vec<u64> {
         let mut counts = vec![0; self.prog.workflows.len()];
         for (_, j) in self.store.active_journeys() {
