@@ -49,6 +49,7 @@ pub fn run(test: &TestBlock, prog: &Arc<Compiled>, coverage: bool) -> TestRun {
         it.record_coverage();
     }
     let mut now = START;
+    it.start_clock(START);
     let mut claims = Claims::default();
     let failure = test.steps.iter().find_map(|step| {
         let result = Stepper {

@@ -206,7 +206,15 @@ impl Engine {
                 self.date_triggers(c);
                 c
             }
-            None => self.create(id, attrs),
+            None => {
+                let c = self.create(id, attrs);
+                // A contact loaded after the clock started: its inactivity
+                // period starts now, as the others' did at the start.
+                if self.started {
+                    self.touch(c);
+                }
+                c
+            }
         };
         self.eval_conditions(c);
         Ok(())
@@ -251,24 +259,33 @@ impl Engine {
         Ok(found)
     }
 
+    /// Starts the clock at `t` (LANGUAGE.md section 6: at the first input
+    /// event, at `--until` in a run without one, at the tests' start): the
+    /// contacts known are touched (their inactivity periods start), their
+    /// date triggers computed against `t`, and the schedules armed from `t`
+    /// (an occurrence at `t` fires now). Nothing when it has started.
+    pub fn start_clock(&mut self, t: Millis) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.now = t;
+        for c in 0..self.store.contacts().len() as u32 {
+            self.touch(c);
+        }
+        for c in 0..self.store.contacts().len() as u32 {
+            self.date_triggers(c);
+        }
+        self.arm_all(t, false);
+        self.advance_to(t);
+    }
+
     fn handle_resolved(&mut self, ev: Input, found: Option<u32>) {
         self.advance_to(ev.at);
         self.now = ev.at;
-        if !self.started {
-            self.started = true;
-            for c in 0..self.store.contacts().len() as u32 {
-                self.touch(c);
-            }
-            // The schedules start with the clock: an occurrence at this
-            // instant comes before the event. Date triggers are computed
-            // against it: one not after it fires nothing.
-            self.now = ev.at;
-            for c in 0..self.store.contacts().len() as u32 {
-                self.date_triggers(c);
-            }
-            self.arm_all(ev.at, false);
-            self.advance_to(ev.at);
-        }
+        // The schedules start with the clock: an occurrence at this
+        // instant comes before the event.
+        self.start_clock(ev.at);
         // 1. Attributes.
         let c = match found {
             Some(c) => {

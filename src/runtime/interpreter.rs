@@ -309,10 +309,19 @@ impl Interpreter {
         })
     }
 
-    /// Fires every timer due at or before `t`; the clock moves to `t` once
-    /// the first event has set it.
+    /// Fires every timer due at or before `t`, and moves the clock to `t`;
+    /// a clock not yet started starts at `t` (a run without input events
+    /// starts it at its `--until`).
     pub fn advance_to(&mut self, t: Millis) {
+        self.engine.start_clock(t);
         self.engine.advance_to(t);
+    }
+
+    /// Starts the clock at `t` when it has not started (`nurture test`
+    /// starts it at 2026-01-01T00:00:00Z): schedules and date triggers run
+    /// from there for the contacts loaded.
+    pub fn start_clock(&mut self, t: Millis) {
+        self.engine.start_clock(t);
     }
 
     /// Fires every pending timer.

@@ -692,3 +692,106 @@ fn scheduled_occurrences_across_daylight_saving() {
         ]
     );
 }
+
+const DAILY: &str = r#"contact {
+  email: string @channel(email)
+  renews_at: datetime?
+}
+
+workflow daily {  // nurture:allow(no-goal, unfiltered-schedule)
+  when every day at 09:00
+  reenter always
+  send email "digest"
+}
+
+workflow renewal {  // nurture:allow(no-goal)
+  when at contact.renews_at - 1d
+  send email "renewal_reminder"
+}
+"#;
+
+/// In `nurture test` the clock has started at 2026-01-01T00:00:00Z: a
+/// schedule and a date trigger fire for `given` contacts, with no event.
+#[test]
+fn schedules_fire_for_given_contacts_in_tests() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let program = format!(
+        r#"{DAILY}
+test "a preloaded contact gets the digest" {{
+  given ana {{ email: "ana@x.com", renews_at: @2026-01-03T12:00:00Z }}
+  advance 1d
+  expect ana: send email "digest" at @2026-01-01T09:00:00Z
+  expect ana: no send email "renewal_reminder"
+  advance 1d
+  expect ana: send email "digest" at @2026-01-02T09:00:00Z
+  expect ana: send email "renewal_reminder" at @2026-01-02T12:00:00Z
+  expect ana: nothing else
+}}
+"#
+    );
+    std::fs::write(dir.path().join("p.flow"), program).expect("write");
+    let o = crate::helpers::bin()
+        .current_dir(dir.path())
+        .args(["test", "p.flow"])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("1 passed, 0 failed"), "{}", stdout(&o));
+}
+
+/// The cron pattern of a contacts import: `--contacts` with `--state` and
+/// `--until`, no events. The first run starts the clock at its `--until`
+/// (an occurrence at exactly T fires); the next run's `--until` fires the
+/// occurrences after T, each once.
+#[test]
+fn a_run_without_events_starts_the_clock_at_until() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (prog, contacts, db) = (
+        dir.path().join("p.flow"),
+        dir.path().join("c.jsonl"),
+        dir.path().join("s.db"),
+    );
+    std::fs::write(&prog, DAILY).expect("write");
+    std::fs::write(
+        &contacts,
+        "{\"id\":\"ana\",\"email\":\"ana@x.com\"}\n{\"id\":\"bo\",\"email\":\"bo@x.com\",\"renews_at\":\"2026-01-05T10:00:00Z\"}\n",
+    )
+    .expect("write");
+    let run = |until: &str, with_contacts: bool| {
+        let mut cmd = crate::helpers::bin();
+        cmd.arg("run").arg(&prog).arg("--state").arg(&db);
+        if with_contacts {
+            cmd.arg("--contacts").arg(&contacts);
+        }
+        let o = cmd.args(["--until", until]).output().expect("runs");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        sends(&stdout(&o))
+    };
+    let first = run("2026-01-02T09:00:00Z", true);
+    assert_eq!(
+        first,
+        [
+            "2026-01-02T09:00:00Z ana digest",
+            "2026-01-02T09:00:00Z bo digest"
+        ]
+    );
+    let inspect = crate::helpers::bin()
+        .args(["inspect", "--state"])
+        .arg(&db)
+        .args(["--format", "json"])
+        .output()
+        .expect("runs");
+    let state: serde_json::Value = serde_json::from_slice(&inspect.stdout).expect("json");
+    assert_eq!(state["clock"], "2026-01-02T09:00:00Z");
+    let second = run("2026-01-04T10:00:00Z", false);
+    assert_eq!(
+        second,
+        [
+            "2026-01-03T09:00:00Z ana digest",
+            "2026-01-03T09:00:00Z bo digest",
+            "2026-01-04T09:00:00Z ana digest",
+            "2026-01-04T09:00:00Z bo digest",
+            "2026-01-04T10:00:00Z bo renewal_reminder",
+        ]
+    );
+}

@@ -8,6 +8,10 @@ use super::{Engine, Timer, TimerKind, NEVER};
 impl Engine {
     /// Fires every timer due at or before `t`.
     pub fn advance_to(&mut self, t: Millis) {
+        if !self.started {
+            // Nothing is due before the clock starts.
+            return;
+        }
         while let Some(timer) = self.timers.pop_due(t) {
             if self.live(timer) {
                 self.now = self.now.max(timer.due);
