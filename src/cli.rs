@@ -1,5 +1,23 @@
 //! The command line: argument parsing and dispatch, one file per subcommand.
 
+/// `eprintln!` that never panics: when the reader of standard error has
+/// gone away (`nurture run ... 2>&1 | head`), the message is dropped, as
+/// output to a closed standard output is, instead of aborting the run.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that never panics (see `say!`).
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod check;
 mod fmt;
 mod inspect;

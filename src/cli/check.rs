@@ -19,7 +19,7 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     let sources = match load_sources(&args.path) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -29,9 +29,9 @@ pub fn run(args: &CheckArgs) -> ExitCode {
     if args.format == Format::Human {
         let counts = count_summary(&diags);
         if failed {
-            eprintln!("error: `{}` has {counts}", args.path.display());
+            say!("error: `{}` has {counts}", args.path.display());
         } else {
-            eprintln!("checked `{}`: {summary}, {counts}", args.path.display());
+            say!("checked `{}`: {summary}, {counts}", args.path.display());
         }
     }
     if failed {

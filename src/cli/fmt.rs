@@ -18,7 +18,7 @@ pub fn run(args: &FmtArgs) -> ExitCode {
     let sources = match crate::source::load_sources(&args.path) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -30,7 +30,7 @@ pub fn run(args: &FmtArgs) -> ExitCode {
             Ok(out) => {
                 if !args.check {
                     if let Err(e) = std::fs::write(&file.name, &out) {
-                        eprintln!("error: cannot write `{}`: {e}", file.name);
+                        say!("error: cannot write `{}`: {e}", file.name);
                         failed = true;
                         continue;
                     }
@@ -41,7 +41,7 @@ pub fn run(args: &FmtArgs) -> ExitCode {
                 let mut one = SourceMap::default();
                 one.add(file.name.clone(), file.text.clone());
                 emit(&diags, &one, Format::Human);
-                eprintln!(
+                say!(
                     "error: `{}` has syntax errors and was not formatted",
                     file.name
                 );
@@ -54,14 +54,14 @@ pub fn run(args: &FmtArgs) -> ExitCode {
             println!("{f}");
         }
         if !changed.is_empty() {
-            eprintln!(
+            say!(
                 "{} of {} files would be reformatted",
                 changed.len(),
                 sources.files.len()
             );
         }
     } else {
-        eprintln!(
+        say!(
             "formatted {} of {} files",
             changed.len(),
             sources.files.len()

@@ -40,7 +40,7 @@ pub fn run(args: &LintArgs) -> ExitCode {
             }
             None => {
                 let help = crate::suggest::help(name, lint::RULES.iter().map(|r| r.name), "rule");
-                eprintln!("error: unknown rule `{name}`; {help}");
+                say!("error: unknown rule `{name}`; {help}");
                 ExitCode::from(2)
             }
         };
@@ -51,14 +51,14 @@ pub fn run(args: &LintArgs) -> ExitCode {
     let sources = match load_sources(path) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return ExitCode::from(2);
         }
     };
     let config = match config_for(path) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -81,14 +81,14 @@ pub fn run(args: &LintArgs) -> ExitCode {
     if args.format == Format::Human {
         let counts = count_summary(&diags);
         if type_errors {
-            eprintln!(
+            say!(
                 "error: `{}` has {counts}; fix them to run the lint rules",
                 path.display()
             );
         } else if failed {
-            eprintln!("error: `{}` has {counts}", path.display());
+            say!("error: `{}` has {counts}", path.display());
         } else {
-            eprintln!("linted `{}`: {counts}", path.display());
+            say!("linted `{}`: {counts}", path.display());
         }
     }
     if failed {

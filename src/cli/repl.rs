@@ -20,15 +20,15 @@ pub fn run(args: &ReplArgs) -> ExitCode {
     let mut session = match Session::new(args.path.clone(), color) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e}");
+            say!("{e}");
             return ExitCode::FAILURE;
         }
     };
     if let Some(db) = &args.state {
         match session.open_state(&db.to_string_lossy()) {
-            Ok(text) => eprint!("{text}"),
+            Ok(text) => say_raw!("{text}"),
             Err(e) => {
-                eprint!("error: {e}");
+                say_raw!("error: {e}");
                 return ExitCode::from(2);
             }
         }
@@ -46,7 +46,7 @@ pub fn run(args: &ReplArgs) -> ExitCode {
         // A piped session in which an input was refused.
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             ExitCode::from(2)
         }
     }

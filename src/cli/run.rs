@@ -120,7 +120,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let analysis = crate::pipeline::analyse(&sources);
     if analysis.diagnostics.iter().any(|d| d.is_error()) {
         emit(&analysis.diagnostics, &sources, Format::Human);
-        eprintln!(
+        say!(
             "error: `{}` has errors; nothing was run",
             args.path.display()
         );
@@ -165,7 +165,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Some(p) => match super::state::StateFile::open(p, &info) {
             Ok(s) => Some(s),
             Err(r) => {
-                eprintln!("error: {}", r.message);
+                say!("error: {}", r.message);
                 return ExitCode::from(if r.program_changed { 1 } else { 2 });
             }
         },
@@ -175,7 +175,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Some(snap) => match Interpreter::restore(compiled, args.trace, snap) {
             Ok(it) => it,
             Err(e) => {
-                eprintln!("error: the state does not fit the program: {e}");
+                say!("error: the state does not fit the program: {e}");
                 return ExitCode::FAILURE;
             }
         },
@@ -222,7 +222,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             .map_err(|e| format!("cannot read the output files: {e}"))
             .and_then(|files| s.save(&it.snapshot(), &info, files));
         if let Err(e) = saved {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return ExitCode::from(2);
         }
     }
@@ -261,7 +261,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             match s.checkpoints(&info, events, [clone(&out_file), clone(&rejects_file)]) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    say!("error: {e}");
                     return ExitCode::from(2);
                 }
             }
@@ -308,7 +308,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
                     && (pos.is_some() || stdin)
                 {
                     if let Err(e) = sink.last_checkpoint(&mut it, pos) {
-                        eprintln!("error: {e}");
+                        say!("error: {e}");
                     }
                 }
                 return code;
@@ -325,7 +325,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         return sink.write_exit();
     }
     if let Err(e) = sink.last_checkpoint(&mut it, consumed) {
-        eprintln!("error: {e}");
+        say!("error: {e}");
         return ExitCode::from(2);
     }
     let report = crate::report::build(it.program(), &it.stats(), &sink.sources);
@@ -336,12 +336,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
             format!("{}\n", crate::report::to_json(&report))
         };
         if let Err(e) = std::fs::write(path, text) {
-            eprintln!("error: cannot write the report `{}`: {e}", path.display());
+            say!("error: cannot write the report `{}`: {e}", path.display());
             return ExitCode::from(2);
         }
     }
     sink.summary(&it);
-    eprint!("{}", crate::report::summary(&report));
+    say_raw!("{}", crate::report::summary(&report));
     // Nothing reads the state past this point: the process's exit returns
     // its memory at once, where dropping it would free every contact's
     // allocations one by one (a few percent of a large run).
@@ -402,7 +402,7 @@ fn stdout_is_a_file() -> bool {
 }
 
 fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("error: {msg}");
+    say!("error: {msg}");
     ExitCode::from(2)
 }
 
@@ -482,7 +482,7 @@ impl Sink {
             Ok(_) if self.write_failed.is_some() => Err((self.write_exit(), None)),
             Ok(_) if self.state_failed.is_some() => {
                 if let Some(e) = &self.state_failed {
-                    eprintln!("error: {e}");
+                    say!("error: {e}");
                 }
                 Err((ExitCode::from(2), None))
             }
@@ -492,9 +492,9 @@ impl Sink {
                 self.flush(it);
                 match e.line {
                     Some(n) => {
-                        eprintln!("{}:{}: {}", path.display(), n + self.line_base, e.message)
+                        say!("{}:{}: {}", path.display(), n + self.line_base, e.message)
                     }
-                    None => eprintln!("{}: {}", path.display(), e.message),
+                    None => say!("{}: {}", path.display(), e.message),
                 }
                 Err((ExitCode::from(2), None))
             }
@@ -510,9 +510,9 @@ impl Sink {
         raw: Option<&[u8]>,
     ) -> Result<(), ExitCode> {
         self.flush(it);
-        eprintln!("{}:{n}: {reason}", self.path.display());
+        say!("{}:{n}: {reason}", self.path.display());
         if self.on_error == OnError::Abort {
-            eprintln!("error: stopped at the first bad record (use --on-error skip to go on)");
+            say!("error: stopped at the first bad record (use --on-error skip to go on)");
             self.summary(it);
             return Err(ExitCode::from(2));
         }
@@ -566,13 +566,21 @@ impl Sink {
         }
     }
 
-    /// How a run whose output failed ends: quietly when the reader of
-    /// standard output went away (`| head`), else with an error and exit 2.
+    /// How a run whose output failed ends: exit 2, with one line saying the
+    /// run did not finish (when the reader of standard output went away,
+    /// `| head`, no more than that: no summary nobody asked to read, and a
+    /// state is left at its last checkpoint, which the same command resumes).
     fn write_exit(&mut self) -> ExitCode {
         match &self.write_failed {
-            Some((_, e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Some((_, e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                say!(
+                    "nurture run: stopped: the reader of {} went away before the run finished",
+                    self.out_name
+                );
+                ExitCode::from(2)
+            }
             Some((what, e)) => {
-                eprintln!("error: cannot write {what}: {e}; the run stopped there");
+                say!("error: cannot write {what}: {e}; the run stopped there");
                 ExitCode::from(2)
             }
             None => ExitCode::SUCCESS,
@@ -599,7 +607,7 @@ impl Sink {
                 Ok(_) => {}
                 Err(e) => {
                     self.flush(it);
-                    eprintln!("{}:{}: cannot read: {e}", path.display(), n + 1);
+                    say!("{}:{}: cannot read: {e}", path.display(), n + 1);
                     return Err(ExitCode::from(2));
                 }
             }
@@ -657,7 +665,7 @@ impl Sink {
         } else {
             String::new()
         };
-        eprintln!(
+        say!(
             "runtime error{loc}: {} (contact `{}`, workflow `{}`, {}); the journey ended as failed",
             f.fault.message,
             f.contact,
@@ -779,6 +787,6 @@ impl Sink {
                 capped.join(", ")
             ));
         }
-        eprint!("{s}");
+        say_raw!("{s}");
     }
 }

@@ -37,14 +37,14 @@ pub fn run(args: &TestArgs) -> ExitCode {
     let sources = match load_sources(&args.path) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            say!("error: {e}");
             return ExitCode::from(2);
         }
     };
     let analysis = crate::pipeline::analyse(&sources);
     if analysis.diagnostics.iter().any(Diagnostic::is_error) {
         emit(&analysis.diagnostics, &sources, Format::Human);
-        eprintln!(
+        say!(
             "error: `{}` has errors; no test was run",
             args.path.display()
         );
@@ -75,7 +75,7 @@ pub fn run(args: &TestArgs) -> ExitCode {
     });
     if let (Some(path), Some(report)) = (&args.coverage_lcov, &report) {
         if let Err(e) = std::fs::write(path, lcov(report, &sources)) {
-            eprintln!("error: cannot write `{}`: {e}", path.display());
+            say!("error: cannot write `{}`: {e}", path.display());
             return ExitCode::from(2);
         }
     }

@@ -243,7 +243,9 @@ fn many_contacts(n: usize) -> String {
         .collect()
 }
 
-/// A reader that goes away (`| head -1`) ends the run promptly and quietly.
+/// A reader that goes away (`| head -1`) ends the run promptly, with one
+/// line saying it did not finish and a non-zero exit (a scheduler must not
+/// take it for a finished run).
 #[test]
 fn a_closed_pipe_ends_the_run_quietly() {
     use std::io::{BufRead, BufReader};
@@ -267,8 +269,42 @@ fn a_closed_pipe_ends_the_run_quietly() {
     // The reader is dropped here: the pipe closes.
     assert!(first.contains("\"action\""), "{first}");
     let o = child.wait_with_output().expect("ends");
-    assert_eq!(o.status.code(), Some(0));
-    assert_eq!(stderr(&o), "", "quiet: no summary of actions nobody read");
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "nurture run: stopped: the reader of standard output went away before the run finished\n",
+        "no summary of actions nobody read"
+    );
+}
+
+/// A reader of standard error that goes away (`2>&1 | head -1`) is no
+/// error: the run neither panics nor stops for it.
+#[test]
+fn a_closed_stderr_is_no_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = dir.path().join("events.jsonl");
+    // Bad records too, so that the run writes to stderr as it goes.
+    let mut events = many_contacts(2_000);
+    events.push_str("not json\n{\"at\":\"x\"}\n");
+    std::fs::write(&e, events).expect("write");
+    for _ in 0..5 {
+        let mut child = bin()
+            .arg("run")
+            .arg(root().join("examples"))
+            .arg("--events")
+            .arg(&e)
+            .args(["--on-error", "skip", "--rejects"])
+            .arg(dir.path().join("rejects.jsonl"))
+            .arg("--out")
+            .arg(dir.path().join("out.jsonl"))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs");
+        // Closed before the run writes its first message.
+        drop(child.stderr.take());
+        let status = child.wait().expect("ends");
+        assert_eq!(status.code(), Some(0), "no panic (101), no stop");
+    }
 }
 
 /// With `--events -`, an action is written while the input is still open.
