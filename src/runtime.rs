@@ -26,7 +26,7 @@ pub mod value;
 
 pub use compile::compile;
 pub use interpreter::{
-    BadRecord, Driver, Interpreter, Progress, StreamEnd, StreamError, StreamOptions,
+    BadRecord, Driver, Interpreter, LateEvents, Progress, StreamEnd, StreamError, StreamOptions,
 };
 pub use program::Compiled;
 pub use record::Input;

@@ -63,6 +63,19 @@ pub struct RunArgs {
     /// for a FILE ending in `.json`, one self-contained page for `.html`.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// What an event earlier than the clock gets: `refuse` makes it a bad
+    /// record ("time goes backwards"), `stamp` processes it at the clock
+    /// (for a batch that arrives after a `--until` tick moved the clock past
+    /// some of its events).
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = Late::Refuse)]
+    pub late_events: Late,
+}
+
+/// `--late-events`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Late {
+    Refuse,
+    Stamp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -181,6 +194,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         },
         None => Interpreter::new(compiled, args.trace),
     };
+    if args.late_events == Late::Stamp {
+        it.set_late_events(crate::runtime::LateEvents::Stamp);
+    }
     let (out, out_file, out_name): (Box<dyn Write>, Option<File>, String) = match &args.out {
         None => (Box::new(std::io::stdout()), None, "standard output".into()),
         Some(p) => match open_out(p, state.as_ref().and_then(|s| s.out_len)) {

@@ -82,6 +82,28 @@ struct Timer {
     kind: TimerKind,
 }
 
+/// What an event earlier than the clock gets (LANGUAGE.md sections 6 and
+/// 11): refused as a bad record ("time goes backwards"; `nurture run`'s
+/// default), or processed at the clock (`--late-events stamp`, and the live
+/// service's wall clock).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LateEvents {
+    #[default]
+    Refuse,
+    Stamp,
+}
+
+/// What last moved the clock: said when a late event is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MovedBy {
+    /// An input event.
+    Event,
+    /// A move of the clock itself: `--until`, or a test's `at`/`advance`.
+    Advance,
+    /// An earlier run, whose state this one goes on from.
+    State,
+}
+
 /// The engine's state; driven through [`super::Interpreter`].
 pub(crate) struct Engine {
     prog: Arc<Compiled>,
@@ -91,6 +113,10 @@ pub(crate) struct Engine {
     /// The virtual clock.
     now: Millis,
     started: bool,
+    /// What last moved the clock, for the message refusing a late event.
+    moved_by: MovedBy,
+    /// What happens to an event earlier than the clock.
+    late: LateEvents,
     out: Output,
     faults: Vec<RunFault>,
     stats: Vec<WorkflowStats>,
@@ -144,6 +170,8 @@ impl Engine {
             seq: 0,
             now: Millis::MIN,
             started: false,
+            moved_by: MovedBy::Event,
+            late: LateEvents::Refuse,
             out: Output::new(trace),
             faults: Vec::new(),
             inactive,
@@ -244,8 +272,21 @@ impl Engine {
         self.store.prefetch_contact(&ev.contact);
     }
 
+    /// What an event earlier than the clock gets.
+    pub fn set_late_events(&mut self, late: LateEvents) {
+        self.late = late;
+    }
+
+    /// Notes that the clock was moved by other than an event.
+    pub(crate) fn moved_by(&mut self, by: MovedBy) {
+        self.moved_by = by;
+    }
+
     /// Validates and handles an event, looking the contact up once.
-    pub fn accept(&mut self, ev: Input) -> Result<(), String> {
+    pub fn accept(&mut self, mut ev: Input) -> Result<(), String> {
+        if self.late == LateEvents::Stamp && self.started && ev.at < self.now {
+            ev.at = self.now;
+        }
         let c = self.resolve(&ev)?;
         self.handle_resolved(ev, c);
         Ok(())
@@ -254,7 +295,7 @@ impl Engine {
     /// Validates an event; returns the contact's index when it exists.
     fn resolve(&self, ev: &Input) -> Result<Option<u32>, String> {
         let found = self.store.contact_id(&ev.contact);
-        let previous = self.started.then_some(self.now);
+        let previous = self.started.then_some((self.now, self.moved_by));
         admissible(previous, ev, found.is_some())?;
         Ok(found)
     }
@@ -283,6 +324,7 @@ impl Engine {
     fn handle_resolved(&mut self, ev: Input, found: Option<u32>) {
         self.advance_to(ev.at);
         self.now = ev.at;
+        self.moved_by = MovedBy::Event;
         // The schedules start with the clock: an occurrence at this
         // instant comes before the event.
         self.start_clock(ev.at);
@@ -836,14 +878,22 @@ impl Iterator for Ids {
 /// What the state decides about an input event: time must not go backwards
 /// (`previous` is the time of the last event accepted), the contact must exist,
 /// except for `contact_created`, which must name a new one.
-fn admissible(previous: Option<Millis>, ev: &Input, exists: bool) -> Result<(), String> {
-    if let Some(prev) = previous {
+fn admissible(previous: Option<(Millis, MovedBy)>, ev: &Input, exists: bool) -> Result<(), String> {
+    if let Some((prev, by)) = previous {
         if ev.at < prev {
-            return Err(format!(
-                "time goes backwards: {} is before the previous event at {}",
-                super::value::format_datetime(ev.at),
-                super::value::format_datetime(prev)
-            ));
+            let at = super::value::format_datetime(ev.at);
+            let prev = super::value::format_datetime(prev);
+            return Err(match by {
+                MovedBy::Event => {
+                    format!("time goes backwards: {at} is before the previous event at {prev}")
+                }
+                MovedBy::Advance => format!(
+                    "time goes backwards: {at} is before the clock at {prev}, where `--until` moved it (`--late-events stamp` processes such events at the clock)"
+                ),
+                MovedBy::State => format!(
+                    "time goes backwards: {at} is before the clock at {prev}, where the state's last run left it (`--late-events stamp` processes such events at the clock)"
+                ),
+            });
         }
     }
     if ev.ty == CONTACT_CREATED && exists {

@@ -4,8 +4,8 @@
 //! benchmark drive the engine only through [`Interpreter`]; so will every
 //! later driver (state, tests, a server).
 
-pub use super::engine::JourneyView;
 use super::engine::{Engine, RunFault, WorkflowStats};
+pub use super::engine::{JourneyView, LateEvents};
 use super::eval::Fault;
 use super::input::{parse_contact, parse_event, parse_event_kept};
 use super::output::{ActionKind, Emitted, FunnelCounts, JsonWriter};
@@ -313,8 +313,17 @@ impl Interpreter {
     /// a clock not yet started starts at `t` (a run without input events
     /// starts it at its `--until`).
     pub fn advance_to(&mut self, t: Millis) {
+        if self.engine.clock().is_none_or(|now| t > now) {
+            self.engine.moved_by(super::engine::MovedBy::Advance);
+        }
         self.engine.start_clock(t);
         self.engine.advance_to(t);
+    }
+
+    /// What an event earlier than the clock gets: refused as a bad record
+    /// (the default), or processed at the clock.
+    pub fn set_late_events(&mut self, late: LateEvents) {
+        self.engine.set_late_events(late);
     }
 
     /// Starts the clock at `t` when it has not started (`nurture test`

@@ -654,3 +654,86 @@ proptest::proptest! {
         }
     }
 }
+
+/// The cron pattern: a tick with `--until` moves the clock, then a batch
+/// arrives holding an event from before the tick. By default it is a bad
+/// record whose message names what moved the clock; with
+/// `--late-events stamp` it is processed at the clock.
+#[test]
+fn late_events_are_refused_or_stamped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (prog, first, batch, db) = (
+        dir.path().join("p.flow"),
+        dir.path().join("first.jsonl"),
+        dir.path().join("batch.jsonl"),
+        dir.path().join("s.db"),
+    );
+    std::fs::write(
+        &prog,
+        "contact {\n  email: string @channel(email)\n}\n\nevent ping {}\n\nworkflow w {  // nurture:allow(no-goal)\n  when ping\n  reenter always\n  send email \"p\"\n}\n",
+    )
+    .expect("write");
+    write(
+        &first,
+        &[
+            r#"{"at":"2026-01-01T09:00:00Z","contact":"a","type":"contact_created","attributes":{"email":"a@x"}}"#,
+        ],
+    );
+    write(
+        &batch,
+        &[
+            r#"{"at":"2026-01-01T09:30:00Z","contact":"a","type":"ping"}"#,
+            r#"{"at":"2026-01-01T11:00:00Z","contact":"a","type":"ping"}"#,
+        ],
+    );
+    let run = |events: &Path, flags: &[&str]| {
+        bin()
+            .arg("run")
+            .arg(&prog)
+            .arg("--events")
+            .arg(events)
+            .arg("--state")
+            .arg(&db)
+            .args(flags)
+            .output()
+            .expect("runs")
+    };
+    let o = run(&first, &["--until", "2026-01-01T10:00:00Z"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&batch, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(":1: time goes backwards: 2026-01-01T09:30:00Z is before the clock at 2026-01-01T10:00:00Z, where the state's last run left it"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stdout(&o), "");
+    let o = run(&batch, &["--late-events", "stamp"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ats: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json");
+            v["at"].as_str().unwrap_or("").to_string()
+        })
+        .collect();
+    assert_eq!(ats, ["2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z"]);
+}
+
+/// Without a state, the message names the event that moved the clock, or
+/// `--until` (in a run whose events ended before it, the clock is the
+/// until's only for the timers; a late event is then the input's own).
+#[test]
+fn a_late_event_names_the_previous_event() {
+    let o = crate::helpers::run_program(
+        "contact {\n  email: string @channel(email)\n}\n",
+        "{\"at\":\"2026-01-01T09:00:00Z\",\"contact\":\"a\",\"type\":\"contact_created\",\"attributes\":{\"email\":\"a@x\"}}\n{\"at\":\"2026-01-01T08:00:00Z\",\"contact\":\"b\",\"type\":\"contact_created\",\"attributes\":{\"email\":\"b@x\"}}\n",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(":2: time goes backwards: 2026-01-01T08:00:00Z is before the previous event at 2026-01-01T09:00:00Z"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -91,6 +91,8 @@ impl Engine {
             seq: totals.seq,
             now: totals.clock.unwrap_or(Millis::MIN),
             started: totals.clock.is_some(),
+            moved_by: super::MovedBy::State,
+            late: super::LateEvents::Refuse,
             out,
             faults: Vec::new(),
             stats: totals.stats,
