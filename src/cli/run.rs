@@ -69,6 +69,11 @@ pub struct RunArgs {
     /// some of its events).
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = Late::Refuse)]
     pub late_events: Late,
+    /// Accept an input event more than 366 days after the clock (by default
+    /// a bad record: a mistyped year would move the clock, and a state,
+    /// centuries ahead). `--until` and `--drain` are never limited.
+    #[arg(long)]
+    pub allow_clock_jump: bool,
 }
 
 /// `--late-events`.
@@ -196,6 +201,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
     };
     if args.late_events == Late::Stamp {
         it.set_late_events(crate::runtime::LateEvents::Stamp);
+    }
+    if args.allow_clock_jump {
+        it.allow_clock_jump();
     }
     let (out, out_file, out_name): (Box<dyn Write>, Option<File>, String) = match &args.out {
         None => (Box::new(std::io::stdout()), None, "standard output".into()),

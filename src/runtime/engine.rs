@@ -82,6 +82,10 @@ struct Timer {
     kind: TimerKind,
 }
 
+/// The most an input event may move the clock ahead (LANGUAGE.md section
+/// 6): 366 days. `--until` and `--drain` are not limited.
+pub const MAX_JUMP: Millis = 366 * 86_400_000;
+
 /// What an event earlier than the clock gets (LANGUAGE.md sections 6 and
 /// 11): refused as a bad record ("time goes backwards"; `nurture run`'s
 /// default), or processed at the clock (`--late-events stamp`, and the live
@@ -117,6 +121,8 @@ pub(crate) struct Engine {
     moved_by: MovedBy,
     /// What happens to an event earlier than the clock.
     late: LateEvents,
+    /// Whether an event may move the clock more than [`MAX_JUMP`] ahead.
+    allow_jump: bool,
     out: Output,
     faults: Vec<RunFault>,
     stats: Vec<WorkflowStats>,
@@ -172,6 +178,7 @@ impl Engine {
             started: false,
             moved_by: MovedBy::Event,
             late: LateEvents::Refuse,
+            allow_jump: false,
             out: Output::new(trace),
             faults: Vec::new(),
             inactive,
@@ -277,6 +284,11 @@ impl Engine {
         self.late = late;
     }
 
+    /// Lets an event move the clock more than [`MAX_JUMP`] ahead.
+    pub fn allow_clock_jump(&mut self) {
+        self.allow_jump = true;
+    }
+
     /// Notes that the clock was moved by other than an event.
     pub(crate) fn moved_by(&mut self, by: MovedBy) {
         self.moved_by = by;
@@ -297,6 +309,13 @@ impl Engine {
         let found = self.store.contact_id(&ev.contact);
         let previous = self.started.then_some((self.now, self.moved_by));
         admissible(previous, ev, found.is_some())?;
+        if self.started && !self.allow_jump && ev.at.saturating_sub(self.now) > MAX_JUMP {
+            return Err(format!(
+                "the clock would jump from {} to {}, more than 366 days: a mistyped year? (`--allow-clock-jump` accepts it)",
+                super::value::format_datetime(self.now),
+                super::value::format_datetime(ev.at)
+            ));
+        }
         Ok(found)
     }
 

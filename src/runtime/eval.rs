@@ -212,7 +212,7 @@ fn binary(op: BinaryOp, a: Value, b: Value, span: Span) -> Result<Value, Fault> 
 
 /// `+ - * /` on numbers, datetimes, durations and strings.
 /// The datetimes a value may hold: the years `--until` and input accept.
-const DATETIMES: std::ops::RangeInclusive<Millis> = -62_167_219_200_000..=253_402_300_799_999;
+pub const DATETIMES: std::ops::RangeInclusive<Millis> = -62_167_219_200_000..=253_402_300_799_999;
 
 pub fn arithmetic(op: BinaryOp, a: Value, b: Value, span: Span) -> Result<Value, Fault> {
     let v = arithmetic_unchecked(op, a, b, span)?;

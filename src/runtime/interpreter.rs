@@ -320,6 +320,12 @@ impl Interpreter {
         self.engine.advance_to(t);
     }
 
+    /// Lets an input event move the clock more than 366 days ahead (by
+    /// default such an event is a bad record: a mistyped year).
+    pub fn allow_clock_jump(&mut self) {
+        self.engine.allow_clock_jump();
+    }
+
     /// What an event earlier than the clock gets: refused as a bad record
     /// (the default), or processed at the clock.
     pub fn set_late_events(&mut self, late: LateEvents) {

@@ -90,6 +90,7 @@ impl Engine {
                     if let Some(until) =
                         super::super::calendar::quiet_until(self.now, tz, start, end)
                     {
+                        let until = in_range(prog, j, until)?;
                         self.hold(j, until);
                         return Ok(Step::Suspend);
                     }
@@ -195,8 +196,9 @@ impl Engine {
                 );
             }
             Instr::Wait(d) => {
+                let end = in_range(prog, j, self.now.saturating_add(*d))?;
                 j.pc += 1;
-                self.suspend(j, self.now.saturating_add(*d), None);
+                self.suspend(j, end, None);
                 return Ok(Step::Suspend);
             }
             Instr::WaitUntil(until) => {
@@ -221,6 +223,7 @@ impl Engine {
                         *weekday,
                     ),
                 };
+                let end = end.map(|end| in_range(prog, j, end)).transpose()?;
                 j.pc += 1;
                 // A wait whose end is not in the future goes straight on.
                 match end {
@@ -232,7 +235,8 @@ impl Engine {
                 }
             }
             Instr::WaitFor { event, within, .. } => {
-                self.suspend(j, self.now.saturating_add(*within), Some(*event));
+                let end = in_range(prog, j, self.now.saturating_add(*within))?;
+                self.suspend(j, end, Some(*event));
                 return Ok(Step::Suspend);
             }
             Instr::Branch {
@@ -423,4 +427,20 @@ pub fn split_bucket(contact: &str, workflow: &str, index: u32) -> u32 {
         h = h.wrapping_mul(PRIME);
     }
     (h % 100) as u32
+}
+
+/// The end of a wait (or of a quiet-hours hold) of journey `j`, when it is
+/// a time the clock can reach: past the year 9999 the journey faults at its
+/// statement, as an expression out of that range does, instead of moving
+/// the clock where no input, `--until` or RFC 3339 stamp can follow.
+fn in_range(prog: &Compiled, j: &Journey, end: Millis) -> Result<Millis, Fault> {
+    if end <= *super::super::eval::DATETIMES.end() {
+        return Ok(end);
+    }
+    let wf = &prog.workflows[j.workflow as usize];
+    let span = wf.spans[j.pc as usize];
+    Err(Fault {
+        message: "the wait would end past the year 9999".into(),
+        span,
+    })
 }

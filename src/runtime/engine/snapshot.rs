@@ -93,6 +93,7 @@ impl Engine {
             started: totals.clock.is_some(),
             moved_by: super::MovedBy::State,
             late: super::LateEvents::Refuse,
+            allow_jump: false,
             out,
             faults: Vec::new(),
             stats: totals.stats,
