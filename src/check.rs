@@ -78,12 +78,15 @@ pub fn check(program: &Program) -> Checked {
     }
     zones(program, &mut diags);
     sending_rules(program, &mut diags);
+    // The workflows' names, collected once: checking is linear in the
+    // number of tests.
+    let workflows = tests::Workflows::of(program);
     for t in program.tests() {
         let mut cx = expr::ExprChecker {
             schema: &schema,
             diags: &mut diags,
         };
-        tests::test(&mut cx, program, t, &[]);
+        tests::test(&mut cx, &workflows, t, &[]);
     }
     limits(program, &mut diags);
     if contacts.is_empty() {
@@ -256,7 +259,7 @@ pub fn check_steps(
         schema,
         diags: &mut diags,
     };
-    tests::test(&mut cx, program, t, known);
+    tests::test(&mut cx, &tests::Workflows::of(program), t, known);
     diags
 }
 

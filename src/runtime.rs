@@ -30,3 +30,4 @@ pub use interpreter::{
 };
 pub use program::Compiled;
 pub use record::Input;
+pub use stream::MAX_LINE;

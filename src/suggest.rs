@@ -42,6 +42,20 @@ pub fn is_bidi(c: char) -> bool {
     matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// User text written whole to a terminal (a test's name): control and
+/// bidirectional characters escaped, nothing cut.
+pub fn echo_whole(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || is_bidi(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// User text (a name from input, a value) as a message may repeat it:
 /// control and bidirectional characters escaped (a newline or an ESC in input can neither
 /// forge a log line nor drive the terminal), and cut to [`ECHO_LIMIT`]

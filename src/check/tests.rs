@@ -8,12 +8,54 @@ use crate::ast::*;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::source::Span;
 
-/// Checks one test block of `program`; `known`: the contacts that exist
-/// before its first step (none in a test; the session's in the REPL).
-pub fn test(cx: &mut ExprChecker, program: &Program, t: &TestBlock, known: &[String]) {
-    let workflows: Vec<&str> = program.workflows().map(|w| w.name.name.as_str()).collect();
+/// The program's workflow names, for the claims that name one.
+pub struct Workflows<'a> {
+    names: Vec<&'a str>,
+    set: std::collections::HashSet<&'a str>,
+}
+
+impl<'a> Workflows<'a> {
+    pub fn of(program: &'a Program) -> Workflows<'a> {
+        let names: Vec<&str> = program.workflows().map(|w| w.name.name.as_str()).collect();
+        Workflows {
+            set: names.iter().copied().collect(),
+            names,
+        }
+    }
+}
+
+/// The contacts a test's steps created so far, in order (for "did you
+/// mean") and as a set (so a test with many contacts checks in linear
+/// time).
+#[derive(Default)]
+struct Known {
+    names: Vec<String>,
+    set: std::collections::HashSet<String>,
+}
+
+impl Known {
+    fn contains(&self, name: &String) -> bool {
+        self.set.contains(name)
+    }
+
+    fn push(&mut self, name: String) {
+        self.set.insert(name.clone());
+        self.names.push(name);
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.names.iter()
+    }
+}
+
+/// Checks one test block; `known`: the contacts that exist before its
+/// first step (none in a test; the session's in the REPL).
+pub fn test(cx: &mut ExprChecker, workflows: &Workflows, t: &TestBlock, known: &[String]) {
     // The contacts the steps so far created, for claims and events on them.
-    let mut known: Vec<String> = known.to_vec();
+    let mut known = known.iter().cloned().fold(Known::default(), |mut k, name| {
+        k.push(name);
+        k
+    });
     let mut prev_at: Option<(i64, Span)> = None;
     for step in &t.steps {
         match &step.kind {
@@ -52,14 +94,14 @@ pub fn test(cx: &mut ExprChecker, program: &Program, t: &TestBlock, known: &[Str
             }
             StepKind::Expect { id, claim } => {
                 named(cx, id, &known);
-                self::claim(cx, claim, &workflows);
+                self::claim(cx, claim, workflows);
             }
         }
     }
 }
 
 /// A contact named by a step must have been created by an earlier one.
-fn named(cx: &mut ExprChecker, id: &Ident, known: &[String]) {
+fn named(cx: &mut ExprChecker, id: &Ident, known: &Known) {
     if !known.contains(&id.name) {
         cx.diags.push(unknown::at(
             &unknown::CONTACT,
@@ -200,16 +242,16 @@ fn is_literal(e: &Expr) -> bool {
     }
 }
 
-fn claim(cx: &mut ExprChecker, c: &Claim, workflows: &[&str]) {
+fn claim(cx: &mut ExprChecker, c: &Claim, workflows: &Workflows) {
     match c {
         Claim::Action { pattern: p, .. } | Claim::No(p) => self::pattern(cx, p),
         Claim::NothingElse => {}
         Claim::In { workflow, .. } | Claim::Outcome { workflow, .. } => {
-            if !workflows.contains(&workflow.name.as_str()) {
+            if !workflows.set.contains(workflow.name.as_str()) {
                 cx.diags.push(unknown::at(
                     &unknown::WORKFLOW,
                     workflow,
-                    workflows.iter().copied(),
+                    workflows.names.iter().copied(),
                 ));
             }
         }

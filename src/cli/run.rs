@@ -626,8 +626,19 @@ impl Sink {
         let mut n = 0u64;
         loop {
             bytes.clear();
-            match reader.read_until(b'\n', &mut bytes) {
+            let limit = crate::runtime::MAX_LINE as u64 + 1;
+            match std::io::Read::take(&mut reader, limit).read_until(b'\n', &mut bytes) {
                 Ok(0) => return Ok(()),
+                Ok(got) if got as u64 == limit && bytes.last() != Some(&b'\n') => {
+                    self.flush(it);
+                    say!(
+                        "{}:{}: the line is longer than {} MiB (no newline in it): not JSON Lines?",
+                        path.display(),
+                        n + 1,
+                        crate::runtime::MAX_LINE >> 20
+                    );
+                    return Err(ExitCode::from(2));
+                }
                 Ok(_) => {}
                 Err(e) => {
                     self.flush(it);

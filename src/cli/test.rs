@@ -74,6 +74,20 @@ pub fn run(args: &TestArgs) -> ExitCode {
         testing::coverage_report(&prog, &all)
     });
     if let (Some(path), Some(report)) = (&args.coverage_lcov, &report) {
+        // lcov has no escapes: a file name with a line break (or another
+        // control character) would forge records of its own.
+        if let Some(f) = sources
+            .files
+            .iter()
+            .find(|f| f.name.chars().any(char::is_control))
+        {
+            say!(
+                "error: cannot write `{}`: the file name `{}` holds a control character (a line break?), which lcov cannot carry; rename the file",
+                path.display(),
+                crate::suggest::echo(&f.name)
+            );
+            return ExitCode::from(2);
+        }
         if let Err(e) = std::fs::write(path, lcov(report, &sources)) {
             say!("error: cannot write `{}`: {e}", path.display());
             return ExitCode::from(2);
@@ -95,12 +109,18 @@ fn human(runs: &[TestRun], report: Option<&[WorkflowCoverage]>, sources: &Source
     let mut out = String::new();
     for r in runs {
         let verdict = if r.failure.is_some() { "FAILED" } else { "ok" };
-        out.push_str(&format!("test {} ... {verdict}\n", r.name));
+        out.push_str(&format!(
+            "test {} ... {verdict}\n",
+            crate::suggest::echo_whole(&r.name)
+        ));
     }
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
     for r in runs {
         let Some(f) = &r.failure else { continue };
-        out.push_str(&format!("\n---- {} ----\n", r.name));
+        out.push_str(&format!(
+            "\n---- {} ----\n",
+            crate::suggest::echo_whole(&r.name)
+        ));
         let mut d = Diagnostic::error(Code::TestFailed, f.span, f.message.clone())
             .with_label("this failed");
         if let Some(c) = &f.contact {

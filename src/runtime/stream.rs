@@ -191,6 +191,9 @@ struct Source {
     done: bool,
 }
 
+/// The longest input line read, in bytes (64 MiB).
+pub const MAX_LINE: usize = 64 << 20;
+
 /// One block: whole lines (the last may lack its newline at the end of the
 /// input), and the read error that cut it short, if any.
 struct Block {
@@ -210,8 +213,27 @@ impl Source {
             return Block { bytes, error: None };
         }
         let chunk = size.max(1);
+        // Where the line being read starts (the carry holds no newline).
+        let mut line_start = 0;
         loop {
             let len = bytes.len();
+            if len - line_start > MAX_LINE {
+                // No newline in MAX_LINE bytes: not JSON Lines (`/dev/zero`,
+                // a binary file). The lines before it are run, then the
+                // input stops here with a clear error, before memory does.
+                bytes.truncate(line_start);
+                self.done = true;
+                return Block {
+                    bytes,
+                    error: Some(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "the line is longer than {} MiB (no newline in it): not JSON Lines?",
+                            MAX_LINE >> 20
+                        ),
+                    )),
+                };
+            }
             bytes.resize(len + chunk, 0);
             match self.reader.read(&mut bytes[len..]) {
                 Ok(0) => {
@@ -230,7 +252,10 @@ impl Source {
                             return Block { bytes, error: None };
                         }
                     }
-                    // No line ends in what was read yet: read on.
+                    if let Some(nl) = memchr::memrchr(b'\n', &bytes[len..]) {
+                        line_start = len + nl + 1;
+                    }
+                    // Not a whole block of lines yet: read on.
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => bytes.truncate(len),
                 Err(e) => {

@@ -112,3 +112,129 @@ fn f4_a_mistyped_year_does_not_move_the_clock() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// #11: a line without end (`--events /dev/zero`) is an error naming the
+/// line, after the lines before it ran, not an out-of-memory abort; the
+/// same for `--contacts`.
+#[test]
+fn f11_a_line_without_end_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (prog, events) = (dir.path().join("p.flow"), dir.path().join("e.jsonl"));
+    std::fs::write(
+        &prog,
+        "contact {\n  email: string @channel(email)\n}\n\nworkflow w {  // nurture:allow(no-goal, consent)\n  when contact_created\n  send email \"hi\"\n}\n",
+    )
+    .expect("write");
+    let mut text = String::from(
+        "{\"at\":\"2026-01-01T00:00:00Z\",\"contact\":\"a\",\"type\":\"contact_created\",\"attributes\":{\"email\":\"a\"}}\n",
+    );
+    text.push_str(&"a".repeat(nurture::runtime::MAX_LINE + 10));
+    std::fs::write(&events, &text).expect("write");
+    let contacts = dir.path().join("c.jsonl");
+    let mut text = String::from("{\"id\":\"a\",\"email\":\"a\"}\n");
+    text.push_str(&"a".repeat(nurture::runtime::MAX_LINE + 10));
+    std::fs::write(&contacts, &text).expect("write");
+    for flag in ["--events", "--contacts"] {
+        let mut cmd = bin();
+        cmd.arg("run").arg(&prog);
+        if flag == "--contacts" {
+            cmd.arg("--contacts")
+                .arg(&contacts)
+                .args(["--events", "/dev/null"]);
+        } else {
+            cmd.arg("--events").arg(&events);
+        }
+        let o = cmd.output().expect("runs");
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(".jsonl:2:")
+                && stderr(&o).contains("the line is longer than 64 MiB"),
+            "{flag}: {}",
+            stderr(&o)
+        );
+        if flag == "--events" {
+            assert_eq!(stdout(&o).lines().count(), 1, "the line before it ran");
+        }
+    }
+}
+
+/// #13: a file name holding a line break cannot forge lcov records: the
+/// report is refused, naming the file.
+#[test]
+fn f13_lcov_refuses_a_file_name_with_a_line_break() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p");
+    std::fs::create_dir(&p).expect("dir");
+    std::fs::write(
+        p.join("we ird\nSF:x,1:2\nend_of_record .flow"),
+        "contact {\n  email: string @channel(email)\n}\n\nworkflow w {  // nurture:allow(no-goal, consent)\n  when contact_created\n  send email \"hi\"\n}\n\ntest \"t\" {\n  contact a { email: \"a\" }\n  expect a: send email \"hi\"\n}\n",
+    )
+    .expect("write");
+    let lcov = dir.path().join("c.lcov");
+    let o = bin()
+        .arg("test")
+        .arg(&p)
+        .arg("--coverage-lcov")
+        .arg(&lcov)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("holds a control character") && stderr(&o).contains("we ird\\nSF:x"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!lcov.exists(), "no forged report written");
+}
+
+/// #14: control and bidirectional characters in test and stage names are
+/// escaped on the terminal and in the page (where text is isolated in
+/// `<bdi>`).
+#[test]
+fn f14_control_characters_in_names_are_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prog = dir.path().join("p.flow");
+    std::fs::write(
+        &prog,
+        "contact {\n  email: string @channel(email)\n}\n\nworkflow w {  // nurture:allow(no-goal, consent)\n  when contact_created\n  stage \"st\u{1b}[31mage\u{202e}x\"\n  send email \"hi\"\n}\n\ntest \"bell\u{7} and \u{1b}[2J\" {\n  contact a { email: \"a\" }\n  expect a: send email \"hi\"\n}\n",
+    )
+    .expect("write");
+    let o = bin().arg("test").arg(&prog).output().expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    assert!(
+        out.contains("test bell\\u{7} and \\u{1b}[2J ... ok"),
+        "{out}"
+    );
+
+    let events = dir.path().join("e.jsonl");
+    std::fs::write(
+        &events,
+        "{\"at\":\"2026-01-01T00:00:00Z\",\"contact\":\"a\",\"type\":\"contact_created\",\"attributes\":{\"email\":\"a\"}}\n",
+    )
+    .expect("write");
+    let page = dir.path().join("r.html");
+    let o = bin()
+        .arg("run")
+        .arg(&prog)
+        .arg("--events")
+        .arg(&events)
+        .arg("--report")
+        .arg(&page)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        !err.contains('\u{1b}') && !err.contains('\u{202e}'),
+        "{err:?}"
+    );
+    assert!(err.contains("st\\u{1b}[31mage\\u{202e}x"), "{err}");
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert!(!html.contains('\u{1b}') && !html.contains('\u{202e}'));
+    assert!(
+        html.contains("<bdi>st\\u{1b}[31mage\\u{202e}x</bdi>"),
+        "{html}"
+    );
+}
