@@ -598,8 +598,17 @@ pub enum PatternKind {
     AddToList(Option<StrLit>),
     RemoveFromList(Option<StrLit>),
     AddToAudience(Option<StrLit>),
-    Notify(Option<StrLit>),
-    Webhook(Option<StrLit>),
+    /// `notify ["team" ["message"]]`: the message as it was sent
+    /// (interpolated), when given.
+    Notify {
+        to: Option<StrLit>,
+        message: Option<StrLit>,
+    },
+    /// `webhook ["name"] [with { ... }]`: the keys given must be equal.
+    Webhook {
+        name: Option<StrLit>,
+        data: Option<Vec<MapEntry>>,
+    },
 }
 
 // ------------------------------------------------------------------ waits

@@ -611,8 +611,8 @@ pub fn pattern_text(p: &ActionPattern) -> String {
         PatternKind::AddToList(s) => format!("add to list{}", opt(s)),
         PatternKind::RemoveFromList(s) => format!("remove from list{}", opt(s)),
         PatternKind::AddToAudience(s) => format!("add to audience{}", opt(s)),
-        PatternKind::Notify(s) => format!("notify{}", opt(s)),
-        PatternKind::Webhook(s) => format!("webhook{}", opt(s)),
+        PatternKind::Notify { to, message } => format!("notify{}{}", opt(to), opt(message)),
+        PatternKind::Webhook { name, data } => format!("webhook{}{}", opt(name), with(data)),
     }
 }
 

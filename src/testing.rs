@@ -40,6 +40,8 @@ pub struct Failure {
     pub message: String,
     pub contact: Option<String>,
     pub actions: Vec<String>,
+    /// The sends not emitted for the contact: suppressed, or held now.
+    pub withheld: Vec<String>,
 }
 
 /// Runs `test` on its own; with `coverage`, notes what it ran.
@@ -66,6 +68,10 @@ pub fn run(test: &TestBlock, prog: &Arc<Compiled>, coverage: bool) -> TestRun {
             actions: contact
                 .as_deref()
                 .map(|c| claims.actions_of(&it, c))
+                .unwrap_or_default(),
+            withheld: contact
+                .as_deref()
+                .map(|c| claims.withheld_of(&it, c))
                 .unwrap_or_default(),
             contact,
             message,
@@ -168,12 +174,25 @@ struct Seen {
 pub struct Claims {
     actions: Vec<Seen>,
     outcomes: HashMap<(String, u16), Outcome>,
+    /// Sends not emitted: suppressed (consent, a cap), in order.
+    suppressed: Vec<Emitted>,
+    /// Sends held by quiet hours now, per contact and workflow: until when.
+    held: HashMap<(String, u16), Emitted>,
 }
 
 impl Claims {
     /// Notes one emitted record.
     pub fn observe(&mut self, r: &Emitted) {
+        // A held send is no longer held once its journey moves on.
+        if !matches!(r.what, What::Lifecycle(Lifecycle::Held { .. })) && !self.held.is_empty() {
+            self.held.remove(&(r.contact.to_string(), r.workflow));
+        }
         match &r.what {
+            What::Lifecycle(Lifecycle::Suppressed { .. }) => self.suppressed.push(r.clone()),
+            What::Lifecycle(Lifecycle::Held { .. }) => {
+                self.held
+                    .insert((r.contact.to_string(), r.workflow), r.clone());
+            }
             What::Action(_) => self.actions.push(Seen {
                 emitted: r.clone(),
                 matched: false,
@@ -184,6 +203,57 @@ impl Claims {
             }
             What::Lifecycle(_) => {}
         }
+    }
+
+    /// The sends not emitted for `id`: those suppressed (with the reason),
+    /// then those held by quiet hours now (until when), as people read them.
+    pub fn withheld_of(&self, it: &Interpreter, id: &str) -> Vec<String> {
+        let prog = it.program();
+        let workflow = |w: u16| {
+            prog.workflows
+                .get(w as usize)
+                .map_or(String::new(), |w| w.name.to_string())
+        };
+        let mut out: Vec<String> = self
+            .suppressed
+            .iter()
+            .filter(|r| r.contact == id)
+            .filter_map(|r| match &r.what {
+                What::Lifecycle(Lifecycle::Suppressed {
+                    channel,
+                    template,
+                    reason,
+                }) => Some(format!(
+                    "{} send {channel} {} suppressed: {} ({})",
+                    format_datetime(r.at),
+                    crate::pretty::string(template),
+                    match reason {
+                        crate::runtime::output::Suppression::Consent => "no consent",
+                        crate::runtime::output::Suppression::FrequencyCap => "frequency cap",
+                    },
+                    workflow(r.workflow)
+                )),
+                _ => None,
+            })
+            .collect();
+        let mut held: Vec<&Emitted> = self
+            .held
+            .iter()
+            .filter(|((c, _), _)| c == id)
+            .map(|(_, r)| r)
+            .collect();
+        held.sort_by_key(|r| (r.at, r.workflow));
+        for r in held {
+            if let What::Lifecycle(Lifecycle::Held { until }) = &r.what {
+                out.push(format!(
+                    "{} a send held by quiet hours until {} ({})",
+                    format_datetime(r.at),
+                    format_datetime(*until),
+                    workflow(r.workflow)
+                ));
+            }
+        }
+        out
     }
 
     /// Every action emitted for `id`, in order, as people read them.
@@ -494,6 +564,26 @@ impl Stepper<'_> {
             .ok_or_else(|| format!("unknown workflow `{name}`"))
     }
 
+    /// The keys a pattern's `with { }` gives are in the action's data, with
+    /// equal values (keys it leaves off match anything).
+    fn data_matches(
+        &self,
+        want: &Option<Vec<MapEntry>>,
+        got: &crate::runtime::output::DataMap,
+    ) -> bool {
+        want.iter().flatten().all(|e| {
+            let got = got
+                .iter()
+                .flatten()
+                .find(|(k, _)| **k == *e.key.name)
+                .map(|(_, v)| v);
+            match (got, self.value(&e.value)) {
+                (Some(got), Ok(want)) => same(got, &want),
+                _ => false,
+            }
+        })
+    }
+
     fn matches(&self, p: &ActionPattern, r: &Emitted) -> bool {
         let What::Action(a) = &r.what else {
             return false;
@@ -516,18 +606,17 @@ impl Stepper<'_> {
             ) => {
                 channel.as_ref().is_none_or(|w| w.name == **c)
                     && text(template, t)
-                    && data.iter().flatten().all(|e| {
-                        let got = d
-                            .iter()
-                            .flatten()
-                            .find(|(k, _)| **k == *e.key.name)
-                            .map(|(_, v)| v);
-                        match (got, self.value(&e.value)) {
-                            (Some(got), Ok(want)) => same(got, &want),
-                            _ => false,
-                        }
-                    })
+                    && self.data_matches(data, d)
             }
+            (PatternKind::Webhook { name, data }, Action::Webhook { name: n, data: d }) => {
+                text(name, n) && self.data_matches(data, d)
+            }
+            (
+                PatternKind::Notify { to, message },
+                Action::Notify {
+                    to: t, message: m, ..
+                },
+            ) => text(to, t) && text(message, m),
             (PatternKind::Tag(w), Action::Tag(t)) | (PatternKind::Untag(w), Action::Untag(t)) => {
                 text(w, t)
             }
@@ -539,9 +628,7 @@ impl Stepper<'_> {
             }
             (PatternKind::AddToList(w), Action::AddToList(n))
             | (PatternKind::RemoveFromList(w), Action::RemoveFromList(n))
-            | (PatternKind::AddToAudience(w), Action::AddToAudience(n))
-            | (PatternKind::Notify(w), Action::Notify { to: n, .. })
-            | (PatternKind::Webhook(w), Action::Webhook { name: n, .. }) => text(w, n),
+            | (PatternKind::AddToAudience(w), Action::AddToAudience(n)) => text(w, n),
             _ => false,
         }
     }

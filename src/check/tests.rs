@@ -294,6 +294,13 @@ fn out_of_scope(e: &Expr) -> Option<Span> {
 
 fn pattern(cx: &mut ExprChecker, p: &ActionPattern) {
     match &p.kind {
+        PatternKind::Webhook { data, .. } => {
+            for e in data.iter().flatten() {
+                if !is_literal(&e.value) {
+                    literal(cx, &e.value, &Type::Unknown, &format!("`{}`", e.key.name));
+                }
+            }
+        }
         PatternKind::Send { channel, data, .. } => {
             if let Some(c) = channel {
                 if crate::vocabulary::Channel::from_name(&c.name).is_none() {

@@ -124,18 +124,25 @@ fn human(runs: &[TestRun], report: Option<&[WorkflowCoverage]>, sources: &Source
         let mut d = Diagnostic::error(Code::TestFailed, f.span, f.message.clone())
             .with_label("this failed");
         if let Some(c) = &f.contact {
-            d = d.with_help(if f.actions.is_empty() {
+            let list = |items: &[String]| {
+                items
+                    .iter()
+                    .map(|a| format!("  {a}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            let mut help = if f.actions.is_empty() {
                 format!("no action was emitted for `{c}`")
             } else {
-                format!(
-                    "actions emitted for `{c}`:\n{}",
-                    f.actions
-                        .iter()
-                        .map(|a| format!("  {a}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                )
-            });
+                format!("actions emitted for `{c}`:\n{}", list(&f.actions))
+            };
+            if !f.withheld.is_empty() {
+                help.push_str(&format!(
+                    "\nsends not emitted for `{c}`:\n{}",
+                    list(&f.withheld)
+                ));
+            }
+            d = d.with_help(help);
         }
         out.push_str(&d.render(sources, color, 100));
     }

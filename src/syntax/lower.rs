@@ -989,8 +989,19 @@ impl Lower {
                 }
             }
             Rule::pat_remove => PatternKind::RemoveFromList(string(self, Rule::string_lit)),
-            Rule::pat_notify => PatternKind::Notify(string(self, Rule::string_lit)),
-            Rule::pat_webhook => PatternKind::Webhook(string(self, Rule::string_lit)),
+            Rule::pat_notify => {
+                let mut strings = parts.iter().filter(|p| p.as_rule() == Rule::string_lit);
+                let to = strings.next().map(|p| self.lower_str(p.clone()));
+                let message = strings.next().map(|p| self.lower_str(p.clone()));
+                PatternKind::Notify { to, message }
+            }
+            Rule::pat_webhook => PatternKind::Webhook {
+                name: string(self, Rule::string_lit),
+                data: parts
+                    .iter()
+                    .find(|p| p.as_rule() == Rule::with_clause)
+                    .map(|p| self.lower_with(p.clone())),
+            },
             r => unreachable!("an action pattern, not {r:?}"),
         };
         ActionPattern { kind, span }

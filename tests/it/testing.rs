@@ -634,3 +634,82 @@ fn an_else_holding_an_if_is_an_arm_of_its_own() {
     );
     assert_eq!((nested, chained), (4, 3));
 }
+
+/// Claims written like their statements: `webhook "crm" with { ... }`
+/// (the keys given must be equal) and `notify "team" "message"` (the
+/// message as sent). A failing test lists, beside the actions sent, the
+/// sends suppressed (with the reason) and those held by quiet hours now.
+#[test]
+fn webhook_and_notify_claims_and_the_sends_not_emitted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("p.flow"),
+        r#"contact {
+  email: string @channel(email)
+  phone: string = "" @channel(sms)
+  first_name: string?
+  opted_in: bool = true @consent(email)
+  sms_ok: bool = false @consent(sms)
+}
+
+event signup { plan: string }
+
+quiet hours 21:00 to 08:00 for email
+
+workflow w {  // nurture:allow(no-goal, consent)
+  when signup
+  webhook "crm" with { plan: trigger.plan, name: contact.first_name ?? "?" }
+  notify "sales" "{contact.first_name ?? "someone"} chose {trigger.plan}"
+  send sms "hi"
+  send email "welcome"
+}
+
+test "claims like statements" {
+  at @2026-01-01T10:00:00Z
+  contact ana { email: "a@x", phone: "+1", first_name: "Ana" }
+  event ana signup { plan: "pro" }
+  expect ana: webhook "crm" with { plan: "pro" }
+  expect ana: notify "sales" "Ana chose pro"
+  expect ana: no webhook "crm" with { plan: "free" }
+  expect ana: send email "welcome"
+}
+
+test "what was not sent is shown" {
+  at @2026-01-01T22:00:00Z
+  contact bo { email: "b@x", phone: "+1" }
+  event bo signup { plan: "free" }
+  expect bo: send email "welcome"
+}
+"#,
+    )
+    .expect("write");
+    let o = bin()
+        .current_dir(dir.path())
+        .args(["test", "p.flow"])
+        .output()
+        .expect("runs");
+    let out = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("test claims like statements ... ok"), "{out}");
+    assert!(
+        out.contains("test what was not sent is shown ... FAILED"),
+        "{out}"
+    );
+    assert!(out.contains("sends not emitted for `bo`:"), "{out}");
+    assert!(
+        out.contains("2026-01-01T22:00:00Z send sms \"hi\" suppressed: no consent (w)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "2026-01-01T22:00:00Z a send held by quiet hours until 2026-01-02T08:00:00Z (w)"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("1 passed, 1 failed"), "{out}");
+}
