@@ -20,6 +20,8 @@ struct Expected {
     duration: bool,
     close_brace: bool,
     open_brace: bool,
+    /// An operator could have come next: the text so far is an expression.
+    operator: bool,
 }
 
 /// Builds the diagnostic for a failure of parsing `text[offset..]`.
@@ -98,13 +100,50 @@ pub fn syntax_error(
         .with_label("expected `=`")
         .with_help("to assign write `set contact.F = value`; to add or subtract, `+=` or `-=`");
     }
+    // `set score = 5`: a field is written `contact.F`.
+    if prev == "set" && is_word(&found) && !is_keyword(&found) {
+        return Diagnostic::error(
+            Code::BareName,
+            span,
+            format!("`set` needs a contact field, found `{found}`"),
+        )
+        .with_label("a bare name")
+        .with_help(format!(
+            "contact attributes are written `contact.{found}`: `set contact.{found} = ...`"
+        ));
+    }
+    // `if x = 3`, `when e where event.n = 3`: an expression read so far, and
+    // `=` where a comparison would go.
     if found.starts_with('=')
         && !found.starts_with("==")
-        && (expected.expression || expected.open_brace)
+        && (expected.expression || expected.open_brace || expected.operator)
     {
         return Diagnostic::error(Code::AssignInCondition, span, "`=` is not a comparison")
             .with_label("expected a comparison")
             .with_help("to compare values use `==`; `=` only assigns, in `set contact.F = ...`");
+    }
+    // `with { a: 1 b: 2 }`: a key and `:` where `,` or `}` was due.
+    let key_follows = is_word(&found)
+        && text[pos + found.len()..].trim_start().starts_with(':')
+        && !text[pos + found.len()..].trim_start().starts_with("::");
+    if key_follows && expected.close_brace {
+        return Diagnostic::error(
+            Code::UnexpectedToken,
+            span,
+            format!("expected `,` before `{found}:`"),
+        )
+        .with_label("a comma is missing before this entry")
+        .with_help("entries are separated by commas: `with { a: 1, b: 2 }`");
+    }
+    // `send email "x" with a: 1`: the data goes in braces.
+    if prev == "with" && expected.open_brace {
+        return Diagnostic::error(
+            Code::UnexpectedToken,
+            span,
+            format!("expected `{{` after `with`, found {found_desc}"),
+        )
+        .with_label("expected `{` here")
+        .with_help("the data is written in braces: `with { key: value, ... }`");
     }
     if let Some((whole, len)) = bad_duration(text, pos, &found, &prev, expected.duration) {
         let span = Span::new(file, pos, pos + len);
@@ -284,6 +323,7 @@ fn expected(err: &pest::error::Error<Rule>) -> Expected {
         duration,
         close_brace,
         open_brace,
+        operator,
     }
 }
 

@@ -660,6 +660,36 @@ rule_case!(
     .concat()
 );
 
+/// Two conditions that cannot both hold: `a` runs while the plan is free
+/// (it does not change the plan, and does not wait), and `b` needs it paid,
+/// so `a`'s tag cannot start `b`.
+const FREE_VIP: &str = r#"workflow a {
+  when contact.plan == "free" and contact.score > 10
+  tag "vip"
+}
+
+workflow b {
+  when "vip" in contact.tags and contact.plan == "paid"
+  set contact.score += 5
+}
+"#;
+
+rule_case!(
+    no_cycle_when_the_conditions_cannot_both_hold,
+    "trigger-cycle",
+    0,
+    FREE_VIP
+);
+// With a wait in each, the plans can change before the `tag` and the `set`.
+rule_case!(
+    a_cycle_when_waits_let_the_plan_change,
+    "trigger-cycle",
+    1,
+    &FREE_VIP
+        .replace("  tag \"vip\"", "  wait 1d\n  tag \"vip\"")
+        .replace("  set contact.score", "  wait 1d\n  set contact.score")
+);
+
 // dead-end-wait
 rule_case!(
     dead_end_at_the_end,

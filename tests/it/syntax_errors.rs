@@ -398,3 +398,55 @@ fn one_error_for_each_common_mistake() {
         assert_eq!(codes, [code], "{src}\n{rendered}");
     }
 }
+
+syntax_snap!(
+    assign_in_a_trigger_where,
+    "nurture::syntax::assign-in-condition",
+    r#"workflow w {
+  when purchase where event.amount = 3.0
+  tag "x"
+}
+"#
+);
+syntax_snap!(
+    set_without_contact,
+    "nurture::syntax::bare-name",
+    r#"workflow w {
+  when purchase
+  set score = 5
+}
+"#
+);
+syntax_snap!(
+    with_without_braces,
+    "nurture::syntax::unexpected-token",
+    r#"workflow w {
+  when purchase
+  send email "x" with plan: "free"
+}
+"#
+);
+syntax_snap!(
+    with_missing_comma,
+    "nurture::syntax::unexpected-token",
+    r#"workflow w {
+  when purchase
+  webhook "crm" with { plan: "free" amount: 1 }
+}
+"#
+);
+
+/// After a mistake in a `with { }` or a `wait for`, the valid lines that
+/// follow are not reported: one error each.
+#[test]
+fn one_error_per_mistake() {
+    for src in [
+        "workflow w {\n  when purchase\n  send email \"x\" with { a: }\n  send email \"y\"\n  tag \"z\"\n}\n",
+        "workflow w {\n  when purchase\n  wait for email_opened within {\n    tag \"a\"\n  }\n  send email \"y\"\n}\n",
+        "workflow w {\n  when purchase\n  wait for email_opened 2d\n  send email \"y\"\n}\n",
+        "workflow w {\n  when purchase\n  send email \"x\" with a: 1\n  send email \"y\"\n}\n",
+    ] {
+        let (diags, rendered) = diagnostics(src);
+        assert_eq!(diags.len(), 1, "{src}\n{rendered}");
+    }
+}

@@ -34,8 +34,10 @@ fn check(ctx: &Ctx) -> Vec<crate::diagnostic::Diagnostic> {
         .collect();
     let edges: Vec<Vec<(usize, String)>> = wfs
         .iter()
-        .map(|w| {
+        .enumerate()
+        .map(|(a, w)| {
             let writes = writes_with_values(w);
+            let held = still_true(conditions[a], w, &writes);
             (0..wfs.len())
                 // A workflow that re-arms its own trigger is caught by `reenter`
                 // and the cascade bound; a cycle here means two or more.
@@ -44,7 +46,7 @@ fn check(ctx: &Ctx) -> Vec<crate::diagnostic::Diagnostic> {
                     let cond = conditions[b]?;
                     writes
                         .iter()
-                        .find(|(f, v)| reads[b].contains(f) && may_start(f, *v, cond))
+                        .find(|(f, v)| reads[b].contains(f) && may_start(&held, f, *v, cond))
                         .map(|(f, _)| (b, f.to_string()))
                 })
                 .collect()
@@ -123,10 +125,52 @@ fn writes_with_values(wf: &Workflow) -> Vec<(&str, Option<&Expr>)> {
     out
 }
 
-/// Whether setting `contact.field` to `value` (unknown: `None`) can make
-/// `cond` true: not when the value alone decides it false.
-fn may_start(field: &str, value: Option<&Expr>, cond: &Expr) -> bool {
-    let Some(value) = value else { return true };
+/// What is known while a workflow started by the attribute condition `cond`
+/// runs its `set`s: the parts of `cond` (its `and`ed conjuncts) that read
+/// no field the workflow writes, when no wait comes first (attributes can
+/// change while a journey waits).
+fn still_true(cond: Option<&Expr>, wf: &Workflow, writes: &[(&str, Option<&Expr>)]) -> Known {
+    let mut known = Known::default();
+    let Some(cond) = cond else { return known };
+    let mut waits = false;
+    stmts(&wf.body, &mut |s| {
+        if matches!(s.kind, StmtKind::Wait(_) | StmtKind::WaitFor { .. }) {
+            waits = true;
+        }
+    });
+    if waits {
+        return known;
+    }
+    fn conjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+        match &e.kind {
+            ExprKind::Binary {
+                op: BinaryOp::And,
+                lhs,
+                rhs,
+            } => {
+                conjuncts(lhs, out);
+                conjuncts(rhs, out);
+            }
+            _ => out.push(e),
+        }
+    }
+    let mut parts = Vec::new();
+    conjuncts(cond, &mut parts);
+    for part in parts {
+        let reads = contact_reads(part);
+        if !reads.iter().any(|r| writes.iter().any(|(w, _)| w == r)) {
+            known = known.assume(part, true);
+        }
+    }
+    known
+}
+
+/// Whether setting `contact.field` to `value` (unknown: `None`), with what
+/// `held` knows, can make `cond` true: not when they decide it false.
+fn may_start(held: &Known, field: &str, value: Option<&Expr>, cond: &Expr) -> bool {
+    let Some(value) = value else {
+        return held.eval(cond) != Some(false);
+    };
     let path = Expr {
         kind: ExprKind::Path {
             root: PathRoot::Contact,
@@ -145,7 +189,7 @@ fn may_start(field: &str, value: Option<&Expr>, cond: &Expr) -> bool {
         },
         span: value.span,
     };
-    Known::default().assume(&set, true).eval(cond) != Some(false)
+    held.assume(&set, true).eval(cond) != Some(false)
 }
 
 /// A cycle through `start`, as the list of workflows from `start`.
