@@ -2,7 +2,7 @@
 //!
 //! The layout: two-space indents; one item per block separated by a blank
 //! line; one field, header or statement per line; single blank lines between
-//! statements kept where the source had any; expressions printed with the
+//! fields and between statements kept where the source had any; expressions printed with the
 //! fewest parentheses (`pretty.rs`); durations in their shortest form.
 //! Comments on a line of their own stay before the line that followed them;
 //! comments after code stay at the end of that code's line.
@@ -180,8 +180,14 @@ impl<'a> Printer<'a> {
         match item {
             Item::Contact(c) => {
                 self.line(0, "contact {".into(), c.span.start as usize);
+                let mut prev_end: Option<u32> = None;
                 for f in &c.fields {
+                    // Groups of fields stay apart where the source parted them.
+                    if let Some(end) = prev_end {
+                        self.keep_blank(end as usize, f.span.start as usize);
+                    }
                     self.line(1, field(f), f.span.start as usize);
+                    prev_end = Some(f.span.end);
                 }
                 self.close(0, "}", c.span.end as usize);
             }

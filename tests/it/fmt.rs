@@ -333,3 +333,14 @@ test "t" { at @2026-03-02T09:00:00Z
         assert!(once.lines().any(|l| l == line), "no `{line}` in:\n{once}");
     }
 }
+
+/// One blank line is kept where the source had blank lines between fields
+/// or statements (as rustfmt does); more become one; none stays none.
+#[test]
+fn blank_lines_between_fields_and_statements_are_kept_once() {
+    let src = "contact {\n  email: string @channel(email)\n\n\n  score: int = 0\n  opted_in: bool = true @consent(email)\n}\n\nworkflow w {\n  when contact_created\n\n  send email \"a\"\n\n\n  send email \"b\"\n  tag \"c\"\n}\n";
+    let want = "contact {\n  email: string @channel(email)\n\n  score: int = 0\n  opted_in: bool = true @consent(email)\n}\n\nworkflow w {\n  when contact_created\n\n  send email \"a\"\n\n  send email \"b\"\n  tag \"c\"\n}\n";
+    let got = format_source(src).expect("formats");
+    assert_eq!(got, want);
+    assert_eq!(format_source(&got).expect("formats"), got, "idempotent");
+}
