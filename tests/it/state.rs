@@ -387,6 +387,38 @@ fn inspect_shows_the_same_state_for_the_same_input() {
     let (c, _, err) = inspect(&whole_db, &["nobody"]);
     assert_eq!(c, Some(2));
     assert!(err.contains("no contact `nobody`"), "{err}");
+    // For people: aligned, attributes by name, unset values said so.
+    let human = |extra: &[&str]| {
+        let o = bin()
+            .args(["inspect", "--state"])
+            .arg(&whole_db)
+            .args(extra)
+            .output()
+            .expect("runs");
+        stdout(&o)
+    };
+    let text = human(&[]);
+    assert!(
+        text.starts_with("clock     2026-03-09T09:00:00Z\nprogram   "),
+        "{text}"
+    );
+    assert!(text.contains("\ncontacts  4\n"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("nps_omnichannel    1          1 at nps_omnichannel.flow:")),
+        "{text}"
+    );
+    let text = human(&["ana"]);
+    assert!(text.starts_with("contact ana\n\nattributes\n"), "{text}");
+    assert!(
+        text.contains("\n  email           ana@example.com\n"),
+        "{text}"
+    );
+    assert!(text.contains("\n  phone           (unset)\n"), "{text}");
+    assert!(
+        text.contains("\n  tags            [\"nurtured\", \"welcomed\"]\n"),
+        "{text}"
+    );
     let (c, _, err) = inspect(&dir.path().join("missing.db"), &[]);
     assert_eq!(c, Some(2));
     assert!(err.contains("there is no state"), "{err}");
