@@ -240,8 +240,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let live_out = args.out.is_none() && !stdout_is_a_file();
     // A new state is written at once, with the files' lengths: a run killed
     // before its first checkpoint is then cut back to them, never appended
-    // twice.
-    if let Some(s) = state.as_mut().filter(|s| s.fresh) {
+    // twice. A state moved to a changed program's places is written whole
+    // too: no row may keep the old places.
+    if let Some(s) = state.as_mut().filter(|s| s.fresh || s.migrated) {
         let saved = file_lengths(out_file.as_ref(), rejects_file.as_ref())
             .map_err(|e| format!("cannot read the output files: {e}"))
             .and_then(|files| s.save(&it.snapshot(), &info, files));

@@ -225,6 +225,9 @@ pub struct StateFile {
     pub rejects_len: Option<u64>,
     /// The database held no state: this run begins it.
     pub fresh: bool,
+    /// The state was moved to a changed program's places: the run writes
+    /// it whole before its first event, so no row keeps the old places.
+    pub migrated: bool,
 }
 
 /// The lengths of the `--out` and `--rejects` files a state records.
@@ -286,12 +289,14 @@ impl StateFile {
             out_len: None,
             rejects_len: None,
             fresh: false,
+            migrated: false,
         };
         state.fresh = state.snapshot.is_none();
         if state.snapshot.is_some() {
             let migration = state.check_program(program)?;
             if !state.same_places(program) {
                 state.snapshot = state.snapshot.take().map(|s| s.migrate(&migration));
+                state.migrated = true;
             }
             let length = |key: &str| -> Result<Option<u64>, Refused> {
                 Ok(state_db::meta(&state.conn, key)
@@ -590,8 +595,9 @@ impl StateFile {
         })
     }
 
-    /// Writes the state whole, at once: a new state, with the files'
-    /// lengths before the run.
+    /// Writes the state whole, at once: a new state, or one moved to a
+    /// changed program's places, with the files' lengths before the run and
+    /// the input position it recorded.
     pub fn save(
         &mut self,
         snap: &Snapshot,
@@ -599,6 +605,9 @@ impl StateFile {
         files: Lengths,
     ) -> Result<(), String> {
         let mut extra = vec![("program", program.to_json())];
+        if let Some(input) = &self.input {
+            extra.push(("input", input.to_json()));
+        }
         if let Some(n) = files.out {
             extra.push(("out", n.to_string()));
         }

@@ -26,6 +26,9 @@ pub trait Changes {
     /// How many contacts and journeys are about to come (to reserve room).
     fn expect(&mut self, _contacts: usize, _journeys: usize) {}
 
+    /// The contact fields' names by slot, before any contact: the
+    /// attributes are written by name.
+    fn fields(&mut self, _names: &[Arc<str>]) {}
     /// A contact added or changed: its first-seen index and the contact (a
     /// row the caller reuses for the next one).
     fn contact(&mut self, n: u32, row: &ContactRow);
@@ -59,6 +62,8 @@ pub struct Totals {
     /// Per workflow, the funnel counts of the report.
     pub funnel: Vec<FunnelCounts>,
     pub actions: [u64; ActionKind::ALL.len()],
+    /// The contact fields' names, by slot: a state keeps attributes by name.
+    pub fields: Vec<Arc<str>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

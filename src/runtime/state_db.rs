@@ -29,7 +29,12 @@ use std::thread::JoinHandle;
 /// The layout written; a state of another layout is refused. (Format 1,
 /// which kept journeys and timers in tables of their own, was never
 /// released.)
-pub const FORMAT: i64 = 5;
+pub const FORMAT: i64 = 6;
+
+/// The oldest layout read: format 5 kept attributes by position (format 6
+/// keeps them by field name, readable in the `sqlite3` shell); a run
+/// rewrites a format 5 state's rows as it changes them, and its meta as 6.
+pub const OLDEST_READ: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -88,6 +93,7 @@ pub fn save_with(
     extra: &[(&str, String)],
 ) -> rusqlite::Result<()> {
     let mut batch = Batch::default();
+    batch.fields(&snap.totals.fields);
     for (n, c) in snap.contacts.iter().enumerate() {
         batch.contact(n as u32, c);
     }
@@ -128,6 +134,10 @@ fn write_totals(tx: &Connection, t: &Totals, extra: &[(&str, String)]) -> rusqli
         ("events", t.events.to_string()),
         ("free", json!(t.free).to_string()),
         ("actions", json!(t.actions).to_string()),
+        (
+            "fields",
+            json!(t.fields.iter().map(|f| &**f).collect::<Vec<&str>>()).to_string(),
+        ),
     ];
     let mut put = tx.prepare_cached("INSERT OR REPLACE INTO meta VALUES (?1, ?2)")?;
     for (k, v) in meta
@@ -164,6 +174,8 @@ fn write_totals(tx: &Connection, t: &Totals, extra: &[(&str, String)]) -> rusqli
 #[derive(Debug, Default)]
 pub struct Batch {
     text: String,
+    /// The contact fields' names, by slot (attributes are written by name).
+    fields: Vec<Arc<str>>,
     contacts: Vec<ContactCols>,
     /// Journeys started: written whole.
     journeys: Vec<JourneyCols>,
@@ -204,6 +216,12 @@ struct JourneyCols {
 }
 
 impl Changes for Batch {
+    fn fields(&mut self, names: &[Arc<str>]) {
+        if self.fields.len() != names.len() || self.fields.iter().zip(names).any(|(a, b)| a != b) {
+            self.fields = names.to_vec();
+        }
+    }
+
     fn expect(&mut self, contacts: usize, journeys: usize) {
         // About 120 bytes of text a contact, 50 a journey (its trigger).
         self.text.reserve(contacts * 120 + journeys * 50);
@@ -214,7 +232,12 @@ impl Changes for Batch {
     fn contact(&mut self, n: u32, c: &ContactRow) {
         let text = [
             self.column(|t| t.push_str(&c.id)),
-            self.column(|t| write_values(t, &c.attrs)),
+            {
+                let fields = std::mem::take(&mut self.fields);
+                let col = self.column(|t| write_attrs(t, &fields, &c.attrs));
+                self.fields = fields;
+                col
+            },
             self.column(|t| write_list(t, &c.history, |t, e| write_event(t, e))),
             self.column(|t| write_list(t, &c.tallies, write_tally)),
             self.column(|t| write_list(t, &c.last_entry, |t, at| write_time(t, *at))),
@@ -471,9 +494,9 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
             "the state is of format {format}, newer than this nurture reads ({FORMAT})"
         ));
     }
-    if format < FORMAT {
+    if format < OLDEST_READ {
         return Err(format!(
-            "the state is of format {format}, an unreleased layout this nurture does not read (it reads {FORMAT}); start a new state"
+            "the state is of format {format}, an unreleased layout this nurture does not read (it reads {OLDEST_READ} to {FORMAT}); start a new state"
         ));
     }
     let parse = |s: String| serde_json::from_str::<Json>(&s).map_err(|e| e.to_string());
@@ -486,6 +509,16 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
         .map_err(|_| "a bad `events`".to_string())?;
     let free: Vec<u32> = serde_json::from_str(&meta("free")?).map_err(|e| e.to_string())?;
     let actions = serde_json::from_str(&meta("actions")?).map_err(|e| e.to_string())?;
+    // Format 6 names the fields; format 5 kept attributes by slot.
+    let fields: Vec<Arc<str>> = match meta("fields") {
+        Ok(text) => serde_json::from_str::<Vec<String>>(&text)
+            .map_err(|e| format!("a bad `fields`: {e}"))?
+            .into_iter()
+            .map(Arc::from)
+            .collect(),
+        Err(_) if format < 6 => Vec::new(),
+        Err(e) => return Err(e),
+    };
     let err = |e: rusqlite::Error| e.to_string();
     let mut contacts = Vec::new();
     let mut stmt = conn
@@ -497,10 +530,9 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
             |i: usize| -> Result<Json, String> { parse(r.get::<_, String>(i).map_err(err)?) };
         contacts.push(ContactRow {
             id: r.get::<_, String>(0).map_err(err)?.into(),
-            attrs: array(&text(1)?)?
-                .iter()
-                .map(value)
-                .collect::<Result<_, _>>()?,
+            attrs: attrs(&text(1)?, &fields).map_err(|e| {
+                format!("table contacts, row {}, column attrs: {e}", contacts.len())
+            })?,
             history: array(&text(2)?)?
                 .iter()
                 .map(event_row)
@@ -594,6 +626,7 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
             stats,
             funnel,
             actions,
+            fields,
         },
         contacts,
         journeys,
@@ -627,6 +660,29 @@ fn write_list<T>(buf: &mut String, items: &[T], mut each: impl FnMut(&mut String
         each(buf, item);
     }
     buf.push(']');
+}
+
+/// A contact's attributes by field name (unset ones left out), or by slot
+/// when the names are not known.
+fn write_attrs(buf: &mut String, names: &[Arc<str>], vs: &[Value]) {
+    if names.len() != vs.len() {
+        return write_values(buf, vs);
+    }
+    buf.push('{');
+    let mut first = true;
+    for (name, v) in names.iter().zip(vs) {
+        if matches!(v, Value::Unset) {
+            continue;
+        }
+        if !first {
+            buf.push(',');
+        }
+        first = false;
+        write_json_str(buf, name);
+        buf.push(':');
+        write_value(buf, v);
+    }
+    buf.push('}');
 }
 
 fn write_values(buf: &mut String, vs: &[Value]) {
@@ -666,6 +722,28 @@ fn write_value(buf: &mut String, v: &Value) {
             buf.push('}');
         }
         Value::List(items) => write_values(buf, items),
+    }
+}
+
+/// A contact's attributes: by name (an object), or by slot (an array,
+/// format 5).
+fn attrs(j: &Json, fields: &[Arc<str>]) -> Result<Vec<Value>, String> {
+    match j {
+        Json::Object(m) => {
+            let mut out = vec![Value::Unset; fields.len()];
+            for (k, v) in m {
+                let slot = fields.iter().position(|f| **f == **k).ok_or_else(|| {
+                    format!(
+                        "no field `{}` in the state's fields",
+                        crate::suggest::echo(k)
+                    )
+                })?;
+                out[slot] = value(v)?;
+            }
+            Ok(out)
+        }
+        Json::Array(items) => items.iter().map(value).collect(),
+        other => Err(format!("expected the attributes, found {other}")),
     }
 }
 
@@ -894,7 +972,9 @@ pub struct Checkpoint<'a, M: Send + 'static> {
 impl<M: Send + 'static> Checkpoint<'_, M> {
     fn row_added(&mut self) {
         if self.batch.len() >= PART && !self.failed {
-            let full = std::mem::replace(&mut self.batch, self.writer.batch());
+            let mut next = self.writer.batch();
+            next.fields(&self.batch.fields);
+            let full = std::mem::replace(&mut self.batch, next);
             self.failed = !self.writer.send(Part::Rows(full));
         }
     }
@@ -911,6 +991,10 @@ impl<M: Send + 'static> Checkpoint<'_, M> {
 }
 
 impl<M: Send + 'static> Changes for Checkpoint<'_, M> {
+    fn fields(&mut self, names: &[Arc<str>]) {
+        self.batch.fields(names);
+    }
+
     fn expect(&mut self, contacts: usize, journeys: usize) {
         self.batch.expect(contacts.min(PART), journeys.min(PART));
     }

@@ -769,3 +769,137 @@ fn a_late_event_names_the_previous_event() {
         stderr(&o)
     );
 }
+
+/// A program change that moves the state's places (a field and a workflow
+/// added before the others) rewrites every row at the start of the run: a
+/// contact the run does not touch keeps its values and its per-workflow
+/// facts (here `reenter never`), and the rows name attributes by field.
+#[test]
+fn a_moved_program_leaves_no_row_in_the_old_places() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (v1, v2, db) = (
+        dir.path().join("v1.flow"),
+        dir.path().join("v2.flow"),
+        dir.path().join("s.db"),
+    );
+    let workflow = "workflow w1 {  // nurture:allow(no-goal, consent)\n  when ping\n  set contact.score += 1\n}\n";
+    std::fs::write(
+        &v1,
+        format!("contact {{\n  email: string @channel(email)\n  score: int = 0\n}}\n\nevent ping {{}}\n\n{workflow}"),
+    )
+    .expect("write");
+    std::fs::write(
+        &v2,
+        format!("contact {{\n  age: int = 3\n  email: string @channel(email)\n  score: int = 0\n}}\n\nevent ping {{}}\nevent pong {{}}\n\nworkflow w0 {{  // nurture:allow(no-goal, consent)\n  when pong\n  set contact.age = 9\n}}\n\n{workflow}"),
+    )
+    .expect("write");
+    let run = |prog: &Path, lines: &[&str]| {
+        let e = dir.path().join("e.jsonl");
+        write(&e, lines);
+        let o = bin()
+            .arg("run")
+            .arg(prog)
+            .arg("--events")
+            .arg(&e)
+            .arg("--state")
+            .arg(&db)
+            .output()
+            .expect("runs");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
+    };
+    run(
+        &v1,
+        &[
+            r#"{"at":"2026-01-01T00:00:00Z","contact":"a","type":"contact_created","attributes":{"email":"a@x"}}"#,
+            r#"{"at":"2026-01-01T00:00:00Z","contact":"a","type":"ping"}"#,
+        ],
+    );
+    let out = run(
+        &v2,
+        &[
+            r#"{"at":"2026-01-02T00:00:00Z","contact":"b","type":"contact_created","attributes":{"email":"b@x"}}"#,
+            r#"{"at":"2026-01-02T00:00:00Z","contact":"a","type":"ping"}"#,
+        ],
+    );
+    assert_eq!(out, "", "a entered w1 before: reenter never holds");
+    let o = bin()
+        .args(["inspect", "--state"])
+        .arg(&db)
+        .args(["a", "--format", "json"])
+        .output()
+        .expect("runs");
+    let a: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(
+        a["attributes"],
+        serde_json::json!({"age": 3, "email": "a@x", "score": 1})
+    );
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let attrs: String = conn
+        .query_row("SELECT attrs FROM contacts WHERE id = 'a'", [], |r| {
+            r.get(0)
+        })
+        .expect("a row");
+    assert_eq!(attrs, r#"{"age":3,"email":"a@x","score":1}"#);
+}
+
+/// A state of the previous release's format (5: attributes by slot) is
+/// read, and goes on in format 6; an older one is refused naming both.
+#[test]
+fn a_format_5_state_is_read_and_an_older_one_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (prog, db) = (dir.path().join("p.flow"), dir.path().join("s.db"));
+    std::fs::write(
+        &prog,
+        "contact {\n  email: string @channel(email)\n  score: int = 0\n}\n\nevent ping {}\n\nworkflow w1 {  // nurture:allow(no-goal, consent)\n  when ping\n  reenter always\n  set contact.score += 1\n}\n",
+    )
+    .expect("write");
+    let e = dir.path().join("e.jsonl");
+    let run = |lines: &[&str]| {
+        write(&e, lines);
+        bin()
+            .arg("run")
+            .arg(&prog)
+            .arg("--events")
+            .arg(&e)
+            .arg("--state")
+            .arg(&db)
+            .output()
+            .expect("runs")
+    };
+    let o = run(&[
+        r#"{"at":"2026-01-01T00:00:00Z","contact":"a","type":"contact_created","attributes":{"email":"a@x"}}"#,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Make it format 5: attributes by slot, no field names.
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    conn.execute_batch(
+        "UPDATE meta SET value = '5' WHERE key = 'format'; DELETE FROM meta WHERE key = 'fields'; UPDATE contacts SET attrs = '[\"a@x\",7]';",
+    )
+    .expect("made format 5");
+    drop(conn);
+    let o = run(&[r#"{"at":"2026-01-02T00:00:00Z","contact":"a","type":"ping"}"#]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(r#""field":"score","value":8"#),
+        "{}",
+        stdout(&o)
+    );
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    let format: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+            r.get(0)
+        })
+        .expect("format");
+    assert_eq!(format, "6");
+    conn.execute_batch("UPDATE meta SET value = '4' WHERE key = 'format';")
+        .expect("made format 4");
+    drop(conn);
+    let o = run(&[r#"{"at":"2026-01-03T00:00:00Z","contact":"a","type":"ping"}"#]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the state is of format 4") && stderr(&o).contains("it reads 5 to 6"),
+        "{}",
+        stderr(&o)
+    );
+}

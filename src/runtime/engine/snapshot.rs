@@ -28,6 +28,7 @@ impl Engine {
     /// Hands what changed since the last call (or since tracking began) to
     /// `into`; returns the totals, which are written whole.
     pub fn take_changes(&mut self, events: u64, into: &mut dyn Changes) -> Totals {
+        into.fields(&self.field_names());
         self.store.take_changes(into);
         self.totals(events, self.store.free_ids().to_vec())
     }
@@ -41,7 +42,18 @@ impl Engine {
             stats: self.stats.clone(),
             funnel: self.funnel.clone(),
             actions: self.out.counts,
+            fields: self.field_names(),
         }
+    }
+
+    /// The contact fields' names, by slot.
+    fn field_names(&self) -> Vec<Arc<str>> {
+        self.prog
+            .schema
+            .fields
+            .iter()
+            .map(|f| Arc::from(f.name.as_str()))
+            .collect()
     }
 
     /// An engine that goes on from `snap` with `prog` (the program that
