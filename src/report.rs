@@ -323,8 +323,57 @@ pub fn percent(x: Option<f64>) -> String {
 
 /// The funnel of each workflow with stages that journeys entered, for the
 /// end-of-run summary: reached and rate (against the step's parent) per
-/// step, a step under its parent, the bottleneck marked.
+/// step, a step under its parent, the bottleneck marked; then each split
+/// journeys took, by name and arm label.
 pub fn summary(report: &[WorkflowReport]) -> String {
+    let mut out = funnels(report);
+    for w in report {
+        for sp in &w.splits {
+            if sp.arms.iter().all(|a| a.entered == 0) {
+                continue;
+            }
+            let name = match &sp.name {
+                Some(n) => format!("\"{}\"", crate::suggest::echo(n)),
+                None => format!("at line {}", sp.line),
+            };
+            out.push_str(&format!(
+                "  split {name} of {}:\n",
+                crate::suggest::echo(&w.name)
+            ));
+            let rows: Vec<(String, String)> = sp
+                .arms
+                .iter()
+                .map(|a| {
+                    (
+                        crate::suggest::echo(&a.label),
+                        format!(
+                            "{:>8} entered {:>8} converted  {:>6}{}",
+                            a.entered,
+                            a.converted,
+                            percent(a.rate),
+                            a.p_value
+                                .map(|p| format!("  p = {}", p_text(p)))
+                                .unwrap_or_default()
+                        ),
+                    )
+                })
+                .collect();
+            let width = rows
+                .iter()
+                .map(|(l, _)| l.chars().count())
+                .max()
+                .unwrap_or(1);
+            for (label, rest) in rows {
+                let pad = width - label.chars().count();
+                out.push_str(&format!("    {label}{:pad$}  {rest}\n", ""));
+            }
+        }
+    }
+    out
+}
+
+/// The funnels part of [`summary`].
+fn funnels(report: &[WorkflowReport]) -> String {
     let mut out = String::new();
     for w in report.iter().filter(|w| w.stages > 0 && w.entered > 0) {
         let conversion = match w.conversion_rate {

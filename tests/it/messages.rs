@@ -268,3 +268,28 @@ fn fmt_keeps_names_labels_and_transactional() {
         "{text}"
     );
 }
+
+/// The end-of-run summary shows each split journeys took, by its name and
+/// its arms' labels (`A`, `B` for an unnamed one, known by its line).
+#[test]
+fn the_summary_shows_splits_by_name_and_label() {
+    let program = format!("{SCHEMA}{SPLIT}");
+    let mut events = String::new();
+    for i in 0..6 {
+        events.push_str(&format!(
+            "{{\"at\":\"2026-01-01T10:00:00Z\",\"contact\":\"c{i}\",\"type\":\"contact_created\",\"attributes\":{{\"email\":\"c{i}@x\"}}}}\n{{\"at\":\"2026-01-01T10:00:00Z\",\"contact\":\"c{i}\",\"type\":\"signup\"}}\n"
+        ));
+    }
+    let o = crate::helpers::run_program(&program, &events, &["--drain"]);
+    assert_eq!(o.status.code(), Some(0));
+    let err = crate::helpers::stderr(&o);
+    assert!(
+        err.contains("  split \"subject_test\" of subjects:\n    short  "),
+        "{err}"
+    );
+    assert!(err.contains("\n    long   "), "{err}");
+    assert!(
+        err.contains("  split at line 22 of subjects:\n    A  "),
+        "{err}"
+    );
+}

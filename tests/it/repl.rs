@@ -255,3 +255,14 @@ fn time_shows_the_contacts_local_time() {
         "{text}"
     );
 }
+
+/// `??` in the REPL: the fallback's value for an unset field, typed as the
+/// field's type without `?`.
+#[test]
+fn coalesce_in_the_repl() {
+    let out = session(
+        ":contact ana {\"email\": \"ana@example.com\", \"opted_in\": true, \"country\": \"ES\"}\ncontact.phone ?? \"none\"\ncontact.email ?? \"none\"\n",
+    );
+    assert!(out.contains("\"none\" : string\n"), "{out}");
+    assert!(out.contains("\"ana@example.com\" : string\n"), "{out}");
+}
