@@ -154,6 +154,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if args.rejects.is_some() && args.on_error == OnError::Abort {
         return usage_error("--rejects needs --on-error skip");
     }
+    if let Err(e) = distinct_files(args) {
+        return usage_error(&e);
+    }
     let report_kind = match args
         .report
         .as_deref()
@@ -825,4 +828,63 @@ impl Sink {
         }
         say_raw!("{s}");
     }
+}
+
+/// Refuses, before anything is written, two of `--state`, `--events`,
+/// `--contacts`, `--out`, `--rejects` and `--report` that name one file
+/// (the same path, a link to it, or another name of it): each would
+/// overwrite or cut what another reads or keeps.
+fn distinct_files(args: &RunArgs) -> Result<(), String> {
+    let named: Vec<(&str, &Path)> = [
+        ("--state", args.state.as_deref()),
+        (
+            "--events",
+            args.events.as_deref().filter(|p| *p != Path::new("-")),
+        ),
+        ("--contacts", args.contacts.as_deref()),
+        ("--out", args.out.as_deref()),
+        ("--rejects", args.rejects.as_deref()),
+        ("--report", args.report.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, p)| p.map(|p| (flag, p)))
+    .collect();
+    for (i, (a, pa)) in named.iter().enumerate() {
+        for (b, pb) in &named[i + 1..] {
+            if same_file(pa, pb) {
+                return Err(if pa == pb {
+                    format!("{a} and {b} name the same file `{}`", pa.display())
+                } else {
+                    format!(
+                        "{a} `{}` and {b} `{}` are the same file",
+                        pa.display(),
+                        pb.display()
+                    )
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether two paths name one file: the same device and inode when both
+/// exist (a regular file), else the same absolute path (a file not made
+/// yet).
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            // `/dev/null` twice loses nothing.
+            return x.is_file() && x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    let absolute = |p: &Path| -> Option<PathBuf> {
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Some(std::fs::canonicalize(parent).ok()?.join(p.file_name()?))
+    };
+    a == b || matches!((absolute(a), absolute(b)), (Some(x), Some(y)) if x == y)
 }

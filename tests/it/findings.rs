@@ -238,3 +238,74 @@ fn f14_control_characters_in_names_are_escaped() {
         "{html}"
     );
 }
+
+/// #2: two of `--state`, `--events`, `--contacts`, `--out`, `--rejects` and
+/// `--report` naming one file (by path, by another name, or a link) are
+/// refused before anything is written.
+#[test]
+fn f2_one_file_for_two_flags_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prog = dir.path().join("p.flow");
+    std::fs::write(&prog, "contact {\n  email: string @channel(email)\n}\n").expect("write");
+    let events = dir.path().join("e.jsonl");
+    let line = "{\"at\":\"2026-01-01T00:00:00Z\",\"contact\":\"a\",\"type\":\"contact_created\",\"attributes\":{\"email\":\"a\"}}\n";
+    std::fs::write(&events, line).expect("write");
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&events, &link).expect("link");
+    let state = dir.path().join("s.db");
+    let s = |p: &std::path::Path| p.to_str().unwrap_or("").to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--out".into(), s(&events)], "--events"),
+        (vec!["--report".into(), s(&link)], "are the same file"),
+        (
+            vec!["--state".into(), s(&state), "--out".into(), s(&state)],
+            "--state and --out name the same file",
+        ),
+        (
+            vec![
+                "--on-error".into(),
+                "skip".into(),
+                "--out".into(),
+                s(&dir.path().join("x.jsonl")),
+                "--rejects".into(),
+                format!("{}/./x.jsonl", s(dir.path())),
+            ],
+            "--out and --rejects name the same file",
+        ),
+    ];
+    for (flags, says) in cases {
+        let o = bin()
+            .arg("run")
+            .arg(&prog)
+            .arg("--events")
+            .arg(&events)
+            .args(&flags)
+            .output()
+            .expect("runs");
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{flags:?}: {}", stderr(&o));
+        assert_eq!(
+            std::fs::read_to_string(&events).expect("read"),
+            line,
+            "input untouched"
+        );
+        assert!(!state.exists(), "nothing written");
+    }
+    // /dev/null for two outputs loses nothing.
+    let o = bin()
+        .arg("run")
+        .arg(&prog)
+        .arg("--events")
+        .arg(&events)
+        .args([
+            "--on-error",
+            "skip",
+            "--out",
+            "/dev/null",
+            "--rejects",
+            "/dev/null",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
