@@ -445,6 +445,14 @@ impl Driver for Sink {
         ControlFlow::Continue(())
     }
 
+    fn partial_line(&mut self, _it: &mut Interpreter, line: u64, reason: &str) {
+        say!(
+            "{}:{}: the last line has no newline and is not a whole record ({reason}): left unread; a writer may be adding to it, and a run with --state reads it whole next time",
+            self.path.display(),
+            line + self.line_base
+        );
+    }
+
     fn progress(&mut self, it: &mut Interpreter, at: Progress) -> ControlFlow<()> {
         let written = it.write_json(&mut self.stdout).and_then(|()| {
             if self.live {

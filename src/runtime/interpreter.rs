@@ -52,6 +52,11 @@ pub trait Driver {
     /// (the state is then that after the records `at` names). `Break` stops
     /// the stream.
     fn progress(&mut self, it: &mut Interpreter, at: Progress) -> ControlFlow<()>;
+
+    /// The input's last line has no newline and is not a whole record (a
+    /// writer may be adding to it): it was left unread, and the stream
+    /// ends before it.
+    fn partial_line(&mut self, _it: &mut Interpreter, _line: u64, _reason: &str) {}
 }
 
 /// How far a stream was handled when [`Driver::progress`] is called.
@@ -244,12 +249,16 @@ impl Interpreter {
         let (mut batches, parsers) =
             stream::spawn(reader, self.program().clone(), options.keep_raw);
         let mut last = stream::Pos::default();
+        // Where an unterminated, incomplete last line starts: not consumed.
+        let mut partial: Option<u64> = None;
         while let Some(mut batch) = batches.next() {
             stream::prefetch_first(&self.engine, &batch);
             let mut records = batch.drain(..);
             while let Some((pos, record)) = records.next() {
                 stream::prefetch_ahead(&self.engine, records.as_slice());
-                last = pos;
+                if !matches!(record, Record::Partial { .. }) {
+                    last = pos;
+                }
                 let stopped = StreamEnd::Stopped { consumed: pos.end };
                 let (reason, raw) = match record {
                     Record::Event(input, raw) => match self.feed(input) {
@@ -278,6 +287,11 @@ impl Interpreter {
                             message: format!("cannot read: {message}"),
                         })
                     }
+                    Record::Partial { reason } => {
+                        driver.partial_line(self, pos.line, &reason);
+                        partial = Some(pos.start);
+                        continue;
+                    }
                 };
                 let bad = BadRecord {
                     line: pos.line,
@@ -305,7 +319,7 @@ impl Interpreter {
             message,
         })?;
         Ok(StreamEnd::Finished {
-            consumed: batches.bytes(),
+            consumed: partial.unwrap_or(batches.bytes()),
         })
     }
 

@@ -31,6 +31,10 @@ pub enum Record {
     Bad { reason: String, raw: Vec<u8> },
     /// The file could not be read further.
     Unreadable(String),
+    /// The input's last line has no newline and is not a whole record: a
+    /// writer may be in the middle of it. It is left unread (a run with a
+    /// state reads it whole next time).
+    Partial { reason: String },
 }
 
 /// A numbered record (lines counted from 1; blank lines are skipped).
@@ -444,6 +448,9 @@ impl Parser {
                 let reason = format!("the line is not valid UTF-8 (byte {})", e.valid_up_to() + 1);
                 let raw = bytes.to_vec();
                 let pos = self.pos();
+                if !bytes.ends_with(b"\n") {
+                    return self.push((pos, Record::Partial { reason }));
+                }
                 self.push((pos, Record::Bad { reason, raw }))
             }
         }
@@ -485,6 +492,9 @@ impl Parser {
                     *raw = Some(bytes.to_vec());
                 }
             }
+            // The last line, unterminated and not a whole record: being
+            // written.
+            Err(reason) if !bytes.ends_with(b"\n") => *record = Record::Partial { reason },
             Err(reason) => {
                 *record = Record::Bad {
                     reason,
@@ -588,6 +598,7 @@ mod tests {
                     Record::Event(input, _) => (p.line, input.contact.to_string()),
                     Record::Bad { reason, .. } => (p.line, reason),
                     Record::Unreadable(e) => (p.line, format!("unreadable: {e}")),
+                    Record::Partial { reason } => (p.line, format!("partial: {reason}")),
                 }));
             }
             assert_eq!(parsers.join(), Ok(()));
@@ -638,6 +649,7 @@ mod tests {
                 Record::Event(input, _) => (p.line, p.end, input.contact.to_string()),
                 Record::Bad { reason, .. } => (p.line, p.end, reason),
                 Record::Unreadable(e) => (p.line, p.end, e),
+                Record::Partial { reason } => (p.line, p.end, format!("partial: {reason}")),
             }));
         }
         assert_eq!(parsers.join(), Ok(()));

@@ -309,3 +309,57 @@ fn f2_one_file_for_two_flags_is_refused() {
         .expect("runs");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// #5: the unterminated last line of a growing log (its writer mid-line)
+/// is left unread, not rejected: the next run with the state reads it
+/// whole, and the output equals one run over the finished file.
+#[test]
+fn f5_a_half_written_last_line_is_left_for_the_next_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (prog, log, db) = (
+        dir.path().join("p.flow"),
+        dir.path().join("log.jsonl"),
+        dir.path().join("s.db"),
+    );
+    std::fs::write(
+        &prog,
+        "contact {\n  email: string @channel(email)\n}\n\nworkflow w {  // nurture:allow(no-goal, consent)\n  when contact_created\n  send email \"hi\"\n}\n",
+    )
+    .expect("write");
+    let first = "{\"at\":\"2026-01-01T00:00:00Z\",\"contact\":\"a\",\"type\":\"contact_created\",\"attributes\":{\"email\":\"a\"}}\n";
+    let second = "{\"at\":\"2026-01-01T01:00:00Z\",\"contact\":\"b\",\"type\":\"contact_created\",\"attributes\":{\"email\":\"b\"}}\n";
+    let cut = second.len() / 2;
+    std::fs::write(&log, format!("{first}{}", &second[..cut])).expect("write");
+    let run = || {
+        bin()
+            .arg("run")
+            .arg(&prog)
+            .arg("--events")
+            .arg(&log)
+            .arg("--state")
+            .arg(&db)
+            .args(["--on-error", "skip"])
+            .output()
+            .expect("runs")
+    };
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(":2: the last line has no newline and is not a whole record"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("0 rejected"), "{}", stderr(&o));
+    let mut out = stdout(&o);
+    std::fs::write(&log, format!("{first}{second}")).expect("write");
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    out.push_str(&stdout(&o));
+    let whole = crate::helpers::run_program(
+        &std::fs::read_to_string(&prog).expect("read"),
+        &format!("{first}{second}"),
+        &[],
+    );
+    assert_eq!(out, stdout(&whole));
+    assert_eq!(out.lines().count(), 2);
+}
