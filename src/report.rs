@@ -406,8 +406,8 @@ fn funnels(report: &[WorkflowReport]) -> String {
             };
             let name = label(k, depth);
             let pad = width - name.chars().count();
-            out.push_str(&format!(
-                "    {name}{:pad$}  {:>8}  {:>6}{mark}\n",
+            let line = format!(
+                "    {name}{:pad$}  {:>8}  {:>6}{mark}",
                 "",
                 s.reached,
                 if s.parent.is_none() {
@@ -415,7 +415,9 @@ fn funnels(report: &[WorkflowReport]) -> String {
                 } else {
                     percent(s.rate)
                 }
-            ));
+            );
+            out.push_str(line.trim_end());
+            out.push('\n');
         }
     }
     out
