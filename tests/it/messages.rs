@@ -10,6 +10,11 @@ use std::sync::Arc;
 /// Runs `program` in process over `events` (JSON Lines), then drains it;
 /// the lines emitted, and the report's JSON.
 fn run(program: &str, events: &str, trace: bool) -> (Vec<Value>, Value) {
+    run_then(program, events, trace, true)
+}
+
+/// [`run`], draining or not.
+fn run_then(program: &str, events: &str, trace: bool, drain: bool) -> (Vec<Value>, Value) {
     let mut sources = SourceMap::default();
     sources.add("p.flow", program.to_string());
     let a = nurture::pipeline::analyse(&sources);
@@ -25,7 +30,9 @@ fn run(program: &str, events: &str, trace: bool) -> (Vec<Value>, Value) {
     for line in events.lines().filter(|l| !l.trim().is_empty()) {
         it.feed_line(line).expect("a good record");
     }
-    it.drain();
+    if drain {
+        it.drain();
+    }
     let mut out = String::new();
     it.take_json(&mut out);
     let lines = out
@@ -292,4 +299,35 @@ fn the_summary_shows_splits_by_name_and_label() {
         err.contains("  split at line 22 of subjects:\n    A  "),
         "{err}"
     );
+}
+
+/// The bottleneck is never a step nobody has had the chance to reach: with
+/// every journey still waiting before `followed up`, its 0% says nothing
+/// yet, and the bottleneck is the lowest rate among the others.
+#[test]
+fn a_step_nobody_could_reach_yet_is_not_the_bottleneck() {
+    let program = format!(
+        "{SCHEMA}\nworkflow w {{\n  when signup\n  goal bought\n  stage \"signed up\"\n  if contact.score is set {{\n    stage \"scored\"\n  }}\n  wait 3d\n  stage \"followed up\"\n}}\n"
+    );
+    let mut events = String::new();
+    for i in 0..4 {
+        let score = if i == 0 { ",\"score\":1" } else { "" };
+        events.push_str(&format!(
+            "{{\"at\":\"2026-01-01T10:00:00Z\",\"contact\":\"c{i}\",\"type\":\"contact_created\",\"attributes\":{{\"email\":\"c{i}@x\"{score}}}}}\n{{\"at\":\"2026-01-01T10:00:00Z\",\"contact\":\"c{i}\",\"type\":\"signup\"}}\n"
+        ));
+    }
+    // Waiting: followed up (0 of 4) cannot be judged yet; scored (1 of 4) is
+    // the lowest rate journeys have had the chance to reach.
+    let (_, report) = run_then(&program, &events, false, false);
+    let w = &report["workflows"][0];
+    assert_eq!(w["funnel"][3]["step"], "followed up");
+    assert_eq!(w["funnel"][3]["rate"], 0.0);
+    assert_eq!(w["bottleneck"], "scored");
+    // Once one of them converts before the wait ends, converted (1 of 4)
+    // ties with scored; the earliest wins. Drained, followed up is 3 of 4.
+    let bought = "{\"at\":\"2026-01-02T10:00:00Z\",\"contact\":\"c1\",\"type\":\"bought\"}\n";
+    let (_, report) = run_then(&program, &format!("{events}{bought}"), false, true);
+    let w = &report["workflows"][0];
+    assert_eq!(w["funnel"][3]["reached"], 3);
+    assert_eq!(w["bottleneck"], "scored");
 }
