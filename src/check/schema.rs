@@ -149,6 +149,22 @@ impl Schema {
                     diags.push(duplicate("payload field", &f.name, f.name.span));
                     continue;
                 }
+                // An input record's own keys (LANGUAGE.md section 6).
+                if matches!(f.name.name.as_str(), "at" | "contact" | "type" | "id") {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::ReservedField,
+                            f.name.span,
+                            format!(
+                                "`{}` cannot name a payload field: every input record has its own `{}`",
+                                f.name.name, f.name.name
+                            ),
+                        )
+                        .with_label("reserved in input records")
+                        .with_help("`at`, `contact`, `type` and `id` (the client's event id) are the record's keys; rename the field"),
+                    );
+                    continue;
+                }
                 fields.push((f.name.name.clone(), resolve_type(&f.ty, diags)));
             }
             schema.add_event(Event {

@@ -56,6 +56,7 @@ codes! {
     ChannelUnset => "nurture::type::channel-unset",
     DuplicateChannel => "nurture::type::duplicate-channel",
     DuplicateName => "nurture::type::duplicate-name",
+    ReservedField => "nurture::type::reserved-field",
     EnumMember => "nurture::type::enum-member",
     EventOutOfScope => "nurture::type::event-out-of-scope",
     Mismatch => "nurture::type::mismatch",

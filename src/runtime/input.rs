@@ -245,8 +245,12 @@ fn slow_event(line: &str, schema: &Schema, keep: &Projection) -> Result<Input, S
     let mut given = Given::new(event.fields.len());
     let mut payload: Payload = std::iter::repeat_n(Value::Unset, event.fields.len()).collect();
     for (key, value) in raw.rest {
+        // The client's event id (a string, taken above); passed over.
         if key == "id" {
-            continue;
+            return Err(format!(
+                "`id` (the client's event id) must be a string, found {}",
+                echo(value.get())
+            ));
         }
         let Some((slot, fty)) = event.field(&key) else {
             let mut msg = format!("event `{}` has no field `{}`", event.name, echo(&key));

@@ -1159,3 +1159,25 @@ fn bad_input_wrong_typed_contact_or_type_names_the_key() {
         "`type` must be a string, found sequence",
     );
 }
+
+/// An input record may carry the client's event id, `"id"`, a string:
+/// `nurture run` passes it over; another value is a bad record.
+#[test]
+fn a_client_event_id_is_passed_over() {
+    let program = crate::helpers::with_schema(
+        "workflow w {  // nurture:allow(no-goal, consent)\n  when email_opened\n  tag \"opened\"\n}\n",
+    );
+    let events = r#"{"at":"2026-03-01T09:00:00Z","contact":"c1","type":"contact_created","id":"evt-1","attributes":{"email":"a@x.com","opted_in":true,"country":"ES"}}
+{"at":"2026-03-01T10:00:00Z","contact":"c1","type":"email_opened","campaign":"a","id":"evt-2"}
+{"at":"2026-03-01T11:00:00Z","id":7,"contact":"c1","type":"email_opened","campaign":"b"}
+"#;
+    let o = crate::helpers::run_program(&program, events, &["--on-error", "skip"]);
+    assert_eq!(o.status.code(), Some(0), "{}", crate::helpers::stderr(&o));
+    assert_eq!(crate::helpers::stdout(&o).lines().count(), 1);
+    assert!(
+        crate::helpers::stderr(&o)
+            .contains(":3: `id` (the client's event id) must be a string, found 7"),
+        "{}",
+        crate::helpers::stderr(&o)
+    );
+}

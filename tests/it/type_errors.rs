@@ -515,3 +515,20 @@ fn an_event_where_may_read_history_and_time() {
     let (diags, _) = diagnostics(&src);
     assert!(diags.iter().all(|d| !d.is_error()), "{diags:#?}");
 }
+
+/// `at`, `contact`, `type` and `id` are an input record's own keys: no
+/// payload field may take one of those names.
+#[test]
+fn reserved_payload_field_names() {
+    // (`contact` is a keyword: refused as a name already.)
+    for name in ["at", "type", "id"] {
+        let src = with_schema(&format!("event order {{ {name}: string, total: float }}\n"));
+        let (diags, rendered) = diagnostics(&src);
+        let codes: Vec<_> = diags.iter().map(|d| d.code.as_str()).collect();
+        assert_eq!(codes, ["nurture::type::reserved-field"], "{rendered}");
+        assert!(
+            rendered.contains(&format!("`{name}` cannot name a payload field")),
+            "{rendered}"
+        );
+    }
+}

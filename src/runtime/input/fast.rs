@@ -11,7 +11,7 @@ use super::{Projection, Str, Typed};
 use crate::check::Schema;
 use crate::runtime::record::{Input, CONTACT_CREATED, CONTACT_UPDATED};
 use crate::runtime::value::{parse_datetime, Value};
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use std::fmt;
 
 /// Which of `at`, `contact` and `type` a line gave, and which payload fields.
@@ -116,10 +116,11 @@ impl<'de> Visitor<'de> for Fast<'_> {
                         out: &mut out.attrs,
                     })?;
                 }
-                // Events may carry an id of their own; nothing reads it.
+                // Events may carry the client's id (a string); `nurture run`
+                // passes it over. Another value: the slow path words it.
                 "id" => {
                     id = true;
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Str>().map_err(|_| give_up())?;
                 }
                 name => {
                     if !seen.ty {
