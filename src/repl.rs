@@ -365,7 +365,7 @@ impl Session {
             return Err("use `:state DB`, DB a `--state` database\n".into());
         }
         let conn = crate::runtime::state_db::open_to_read(std::path::Path::new(path))
-            .map_err(|e| format!("cannot open the state `{path}`: {e}\n"))?;
+            .map_err(|e| format!("{e}\n"))?;
         let snap = crate::runtime::state_db::load(&conn)
             .map_err(|e| format!("`{path}`: {e}\n"))?
             .ok_or_else(|| format!("`{path}` holds no state yet\n"))?;

@@ -48,8 +48,7 @@ fn inspect(args: &InspectArgs) -> Result<String, String> {
     if !args.state.exists() {
         return Err(format!("there is no state `{shown}`"));
     }
-    let conn = state_db::open_to_read(&args.state)
-        .map_err(|e| format!("cannot open the state `{shown}`: {e}"))?;
+    let conn = state_db::open_to_read(&args.state)?;
     let snap = state_db::load(&conn)
         .map_err(|e| format!("`{shown}`: {e}"))?
         .ok_or_else(|| format!("`{shown}` holds no state yet"))?;

@@ -266,15 +266,22 @@ pub fn run(args: &RunArgs) -> ExitCode {
                 Ok(f) => f,
                 Err(e) => return usage_error(&format!("cannot read `{}`: {e}", path.display())),
             };
-            if let Some(s) = &mut state {
-                match s.resume(&mut file) {
-                    Ok((bytes, lines)) => (skipped, line_base) = (bytes, lines),
-                    Err(e) => {
-                        return usage_error(&format!("cannot read `{}`: {e}", path.display()))
+            let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+            if !regular {
+                // A pipe (`<(zcat log.gz)`, a FIFO) cannot be read again: it
+                // is read as standard input is, never skipped or resumed.
+                input = Some(Input::Pipe(file, path.clone()));
+            } else {
+                if let Some(s) = &mut state {
+                    match s.resume(&mut file) {
+                        Ok((bytes, lines)) => (skipped, line_base) = (bytes, lines),
+                        Err(e) => {
+                            return usage_error(&format!("cannot read `{}`: {e}", path.display()))
+                        }
                     }
                 }
+                input = Some(Input::File(file, path.clone()));
             }
-            input = Some(Input::File(file, path.clone()));
         }
     }
     // From here on the state is written by checkpoints, on their own thread.
@@ -324,7 +331,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
     let mut consumed = None;
     if let Some(input) = input {
-        let stdin = matches!(input, Input::Stdin);
+        let stdin = matches!(input, Input::Stdin | Input::Pipe(..));
         match sink.events(&mut it, input, skipped) {
             Ok(pos) => consumed = pos,
             Err((code, pos)) => {
@@ -381,6 +388,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
 enum Input {
     Stdin,
     File(File, PathBuf),
+    /// A file that is not a regular one (a pipe): read as a stream, never
+    /// skipped or resumed.
+    Pipe(File, PathBuf),
 }
 
 /// The lengths of the `--out` and `--rejects` files, as written so far.
@@ -507,6 +517,10 @@ impl Sink {
             Input::File(file, path) => {
                 self.path = path;
                 self.input_base = Some(skipped);
+                it.feed_stream(file, options, self)
+            }
+            Input::Pipe(file, path) => {
+                self.path = path;
                 it.feed_stream(file, options, self)
             }
         };

@@ -259,9 +259,12 @@ impl StateFile {
         // One thread uses the connection at a time (it moves to the
         // checkpoint writer): SQLite's own locking is not needed.
         use rusqlite::OpenFlags;
+        if let Some(problem) = state_db::path_problem(path, true) {
+            return Err(refused(problem));
+        }
+        // No URI names: `--state` is a file.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(|e| refused(format!("cannot open the state `{shown}`: {e}")))?;

@@ -70,14 +70,126 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// writing where the file allows, with every write refused, so that closing
 /// it leaves no write-ahead log files beside the database; read-only where
 /// it does not.
-pub fn open_to_read(path: &std::path::Path) -> rusqlite::Result<Connection> {
+pub fn open_to_read(path: &std::path::Path) -> Result<Connection, String> {
     use rusqlite::OpenFlags;
-    let writable = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .and_then(|c| c.execute_batch("PRAGMA query_only = ON").map(|()| c));
-    match writable {
-        Ok(c) => Ok(c),
-        Err(_) => Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY),
+    if let Some(problem) = path_problem(path, false) {
+        return Err(problem);
     }
+    let probe = |c: Connection| -> rusqlite::Result<Connection> {
+        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        Ok(c)
+    };
+    let writable = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .and_then(|c| c.execute_batch("PRAGMA query_only = ON").map(|()| c))
+        .and_then(probe);
+    let e = match writable {
+        Ok(c) => return Ok(c),
+        Err(e) => e,
+    };
+    if busy(&e) {
+        return Err(in_use(path));
+    }
+    let read_only =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).and_then(probe);
+    match read_only {
+        Ok(c) => Ok(c),
+        Err(e) if busy(&e) => Err(in_use(path)),
+        // A read-only file or directory (a backup, a read-only mount): the
+        // WAL's shared memory cannot be made beside it. Nothing writes such
+        // a state, so it is read as it is, without locks.
+        Err(_) => {
+            let uri = format!("file:{}?immutable=1", uri_path(path));
+            Connection::open_with_flags(
+                uri,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .and_then(probe)
+            .map_err(|e| format!("cannot read the state `{}`: {e}", path.display()))
+        }
+    }
+}
+
+fn busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn in_use(path: &std::path::Path) -> String {
+    format!(
+        "the state `{}` is in use by a run, which holds it until it ends; inspect it then",
+        path.display()
+    )
+}
+
+/// A path as the path of a `file:` URI: absolute, with `%`, `?` and `#`
+/// escaped.
+fn uri_path(path: &std::path::Path) -> String {
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = String::new();
+    for c in abs.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Why `path` cannot be a state, said before SQLite is asked (which would
+/// say "disk I/O error" or take a name as an in-memory database): an
+/// SQLite special name, a directory, a pipe or device, an empty or too
+/// short file, a file that cannot be read, or (`write`) written.
+pub fn path_problem(path: &std::path::Path, write: bool) -> Option<String> {
+    let shown = path.display();
+    let name = path.to_string_lossy();
+    if name == ":memory:" || name.starts_with("file:") || name.is_empty() {
+        return Some(format!(
+            "`{shown}` is not a file name: a state is a database file on disk (SQLite's `:memory:` and `file:` names are not taken)"
+        ));
+    }
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(format!("cannot use the state `{shown}`: {e}")),
+    };
+    if meta.is_dir() {
+        return Some(format!("`{shown}` is a directory, not a state file"));
+    }
+    if !meta.is_file() {
+        return Some(format!(
+            "`{shown}` is not a regular file (a pipe or a device?): a state is a database file"
+        ));
+    }
+    if meta.len() == 0 {
+        return Some(format!(
+            "`{shown}` is empty (0 bytes): not a state; remove it to begin a new state there"
+        ));
+    }
+    if meta.len() < 100 {
+        return Some(format!(
+            "`{shown}` is not a database ({} bytes, shorter than a database's header)",
+            meta.len()
+        ));
+    }
+    if let Err(e) = std::fs::File::open(path) {
+        return Some(format!("cannot read the state `{shown}`: {e}"));
+    }
+    if write {
+        if let Err(e) = std::fs::OpenOptions::new().append(true).open(path) {
+            return Some(if e.kind() == std::io::ErrorKind::PermissionDenied {
+                format!("the state `{shown}` is read-only: a run writes it (`nurture inspect` reads it)")
+            } else {
+                format!("cannot write the state `{shown}`: {e}")
+            });
+        }
+    }
+    None
 }
 
 /// Writes `snap` as the whole state, in one transaction.

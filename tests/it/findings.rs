@@ -363,3 +363,134 @@ fn f5_a_half_written_last_line_is_left_for_the_next_run() {
     assert_eq!(out, stdout(&whole));
     assert_eq!(out.lines().count(), 2);
 }
+
+const ONE_CONTACT: &str = "{\"at\":\"2026-01-01T00:00:00Z\",\"contact\":\"a\",\"type\":\"contact_created\",\"attributes\":{\"email\":\"a\"}}\n";
+
+/// #15 and #9: a state that is not a file on disk, or not a database, is
+/// refused with words for it (it was taken as a new state, or SQLite said
+/// "disk I/O error"), by `run` and by `inspect`.
+#[test]
+fn f15_f9_bad_state_paths_are_refused_in_words() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prog = dir.path().join("p.flow");
+    std::fs::write(&prog, "contact {\n  email: string @channel(email)\n}\n").expect("write");
+    let events = dir.path().join("e.jsonl");
+    std::fs::write(&events, ONE_CONTACT).expect("write");
+    std::fs::write(dir.path().join("empty.db"), "").expect("write");
+    std::fs::write(dir.path().join("one.db"), "x").expect("write");
+    std::fs::create_dir(dir.path().join("adir")).expect("dir");
+    let cases = [
+        ("empty.db", "is empty (0 bytes): not a state"),
+        ("one.db", "is not a database (1 bytes"),
+        ("adir", "is a directory, not a state file"),
+        (":memory:", "is not a file name"),
+        ("file:x.db?mode=memory", "is not a file name"),
+    ];
+    for (state, says) in cases {
+        let o = bin()
+            .current_dir(dir.path())
+            .arg("run")
+            .arg(&prog)
+            .arg("--events")
+            .arg(&events)
+            .args(["--state", state])
+            .output()
+            .expect("runs");
+        assert_eq!(o.status.code(), Some(2), "{state}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{state}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "", "{state}: nothing ran");
+    }
+    for (state, says) in &cases[..3] {
+        let o = bin()
+            .current_dir(dir.path())
+            .args(["inspect", "--state", state])
+            .output()
+            .expect("runs");
+        assert_eq!(o.status.code(), Some(2), "{state}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{state}: {}", stderr(&o));
+    }
+    assert_eq!(
+        std::fs::metadata(dir.path().join("empty.db"))
+            .map(|m| m.len())
+            .ok(),
+        Some(0)
+    );
+}
+
+/// #9: `inspect` while a run holds the state says so.
+#[test]
+fn f9_inspect_during_a_run_says_the_state_is_in_use() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prog = dir.path().join("p.flow");
+    std::fs::write(&prog, "contact {\n  email: string @channel(email)\n}\n").expect("write");
+    let db = dir.path().join("s.db");
+    let mut child = bin()
+        .arg("run")
+        .arg(&prog)
+        .args(["--events", "-", "--state"])
+        .arg(&db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(ONE_CONTACT.as_bytes()).expect("written");
+    stdin.flush().expect("flushed");
+    // The run holds the state from its start: wait for the file to be there.
+    let mut said = String::new();
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let o = bin()
+            .args(["inspect", "--state"])
+            .arg(&db)
+            .output()
+            .expect("runs");
+        said = stderr(&o);
+        if said.contains("in use by a run") {
+            break;
+        }
+    }
+    drop(stdin);
+    let _ = child.wait();
+    assert!(
+        said.contains("is in use by a run, which holds it until it ends"),
+        "{said}"
+    );
+}
+
+/// #10: `--events` a pipe (`<(zcat ...)`, a FIFO) with `--state` is read as
+/// standard input is (never skipped or resumed), not "Illegal seek".
+#[test]
+fn f10_a_pipe_with_a_state_is_read_as_a_stream() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prog = dir.path().join("p.flow");
+    std::fs::write(
+        &prog,
+        "contact {\n  email: string @channel(email)\n}\n\nworkflow w {  // nurture:allow(no-goal, consent)\n  when contact_created\n  send email \"hi\"\n}\n",
+    )
+    .expect("write");
+    let fifo = dir.path().join("events.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(&fifo, ONE_CONTACT).expect("written"))
+    };
+    let o = bin()
+        .arg("run")
+        .arg(&prog)
+        .arg("--events")
+        .arg(&fifo)
+        .arg("--state")
+        .arg(dir.path().join("s.db"))
+        .output()
+        .expect("runs");
+    writer.join().expect("writer");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 1);
+}
