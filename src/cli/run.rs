@@ -208,9 +208,37 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if args.allow_clock_jump {
         it.allow_clock_jump();
     }
+    // Which file the state's recorded lengths are of: the same file goes on
+    // (cut back to its length), a new or empty one starts a rotation, any
+    // other is refused.
+    let mut out_len = state.as_ref().and_then(|s| s.out_len);
+    let mut rejects_len = state.as_ref().and_then(|s| s.rejects_len);
+    let mut rotated = false;
+    if let Some(s) = &state {
+        for (flag, path, id, len) in [
+            ("--out", args.out.as_deref(), &s.out_file, &mut out_len),
+            (
+                "--rejects",
+                args.rejects.as_deref(),
+                &s.rejects_file,
+                &mut rejects_len,
+            ),
+        ] {
+            if let (Some(path), Some(id)) = (path, id) {
+                match same_or_rotated(flag, path, id, *len) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        *len = None;
+                        rotated = true;
+                    }
+                    Err(e) => return usage_error(&e),
+                }
+            }
+        }
+    }
     let (out, out_file, out_name): (Box<dyn Write>, Option<File>, String) = match &args.out {
         None => (Box::new(std::io::stdout()), None, "standard output".into()),
-        Some(p) => match open_out(p, state.as_ref().and_then(|s| s.out_len)) {
+        Some(p) => match open_out(p, out_len) {
             Ok(f) => match f.try_clone() {
                 Ok(clone) => (Box::new(f), Some(clone), format!("`{}`", p.display())),
                 Err(e) => return usage_error(&format!("cannot write `{}`: {e}", p.display())),
@@ -224,7 +252,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         None => (None, None),
         Some(p) => {
             let opened = match &state {
-                Some(s) => open_out(p, s.rejects_len),
+                Some(_) => open_out(p, rejects_len),
                 None => {
                     File::create(p).map_err(|e| format!("cannot create `{}`: {e}", p.display()))
                 }
@@ -245,7 +273,12 @@ pub fn run(args: &RunArgs) -> ExitCode {
     // before its first checkpoint is then cut back to them, never appended
     // twice. A state moved to a changed program's places is written whole
     // too: no row may keep the old places.
-    if let Some(s) = state.as_mut().filter(|s| s.fresh || s.migrated) {
+    if let Some(s) = state.as_mut() {
+        s.identify_files(args.out.as_deref(), args.rejects.as_deref());
+    }
+    // A rotation to a new output file is recorded at once too: a run killed
+    // before its first checkpoint then goes on with the new file.
+    if let Some(s) = state.as_mut().filter(|s| s.fresh || s.migrated || rotated) {
         let saved = file_lengths(out_file.as_ref(), rejects_file.as_ref())
             .map_err(|e| format!("cannot read the output files: {e}"))
             .and_then(|files| s.save(&it.snapshot(), &info, files));
@@ -909,4 +942,44 @@ fn same_file(a: &Path, b: &Path) -> bool {
         Some(std::fs::canonicalize(parent).ok()?.join(p.file_name()?))
     };
     a == b || matches!((absolute(a), absolute(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Whether `path` is the file `id` a state recorded for `flag` (then its
+/// recorded length applies), or a new or empty file that takes over from it
+/// (a rotation: the old file is first cut back to the recorded length, so
+/// the actions after the last checkpoint are written once, to the new one).
+/// Another file with something in it is refused: cutting it back would
+/// lose what it holds.
+fn same_or_rotated(
+    flag: &str,
+    path: &Path,
+    id: &super::state::FileId,
+    len: Option<u64>,
+) -> Result<bool, String> {
+    if id.is(path) {
+        return Ok(true);
+    }
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size > 0 {
+        return Err(format!(
+            "{flag} `{}` is not the file this state wrote to (`{}`) and is not empty ({size} bytes): name that file to go on with it, or a new (missing or empty) one to start another",
+            path.display(),
+            id.path.display()
+        ));
+    }
+    if let Some(n) = len {
+        if id.is(&id.path) {
+            let old = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&id.path)
+                .map_err(|e| format!("cannot cut `{}` back: {e}", id.path.display()))?;
+            let now = old.metadata().map(|m| m.len()).unwrap_or(0);
+            if now > n {
+                old.set_len(n).map_err(|e| {
+                    format!("cannot cut `{}` back to {n} bytes: {e}", id.path.display())
+                })?;
+            }
+        }
+    }
+    Ok(false)
 }

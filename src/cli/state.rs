@@ -200,6 +200,32 @@ impl FunnelRecord {
     }
 }
 
+/// Which file an output file is: its absolute path, device and inode.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FileId {
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The file at `path` now, if there is one.
+    pub fn of(path: &Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(FileId {
+            path: std::fs::canonicalize(path).ok()?,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// Whether `path` names this file now.
+    pub fn is(&self, path: &Path) -> bool {
+        FileId::of(path).is_some_and(|f| f.dev == self.dev && f.ino == self.ino)
+    }
+}
+
 /// How far the last events file was read: its first `bytes` bytes, holding
 /// `lines` lines, whose BLAKE3 hash is `hash`.
 #[derive(Clone, Debug, PartialEq)]
@@ -228,6 +254,11 @@ pub struct StateFile {
     /// The state was moved to a changed program's places: the run writes
     /// it whole before its first event, so no row keeps the old places.
     pub migrated: bool,
+    /// Which files the last run's `--out` and `--rejects` were.
+    pub out_file: Option<FileId>,
+    pub rejects_file: Option<FileId>,
+    /// This run's, recorded with every checkpoint.
+    files: Vec<(&'static str, String)>,
 }
 
 /// The lengths of the `--out` and `--rejects` files a state records.
@@ -293,6 +324,9 @@ impl StateFile {
             rejects_len: None,
             fresh: false,
             migrated: false,
+            out_file: None,
+            rejects_file: None,
+            files: Vec::new(),
         };
         state.fresh = state.snapshot.is_none();
         if state.snapshot.is_some() {
@@ -308,6 +342,18 @@ impl StateFile {
             };
             state.out_len = length("out")?;
             state.rejects_len = length("rejects")?;
+            let file = |key: &str| -> Result<Option<FileId>, Refused> {
+                match state_db::meta(&state.conn, key)
+                    .map_err(|e| refused(format!("`{shown}`: {e}")))?
+                {
+                    None => Ok(None),
+                    Some(t) => serde_json::from_str(&t)
+                        .map(Some)
+                        .map_err(|e| refused(format!("`{shown}`: a bad `{key}` record: {e}"))),
+                }
+            };
+            state.out_file = file("out_file")?;
+            state.rejects_file = file("rejects_file")?;
             state.input = state_db::meta(&state.conn, "input")
                 .map_err(|e| refused(format!("`{shown}`: {e}")))?
                 .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
@@ -524,6 +570,17 @@ impl StateFile {
             && stored["funnels"] == json!(now.funnels)
     }
 
+    /// Records which files this run writes its actions and rejects to.
+    pub fn identify_files(&mut self, out: Option<&Path>, rejects: Option<&Path>) {
+        self.files.clear();
+        for (key, path) in [("out_file", out), ("rejects_file", rejects)] {
+            if let Some(id) = path.and_then(FileId::of) {
+                self.files
+                    .push((key, serde_json::to_string(&id).unwrap_or_default()));
+            }
+        }
+    }
+
     /// Where to read `file` from: past the bytes the last run read when the
     /// file begins with exactly those (a re-run, or a log that grew), else
     /// from its start. Returns the bytes and lines skipped.
@@ -564,6 +621,7 @@ impl StateFile {
             None => None,
         };
         let mut program = Some(program.to_json());
+        let mut files_meta = Some(self.files.clone());
         let before = move |mark: Mark| -> Result<Entries, String> {
             let failed = |e: std::io::Error| format!("cannot write the state `{shown}`: {e}");
             for f in files.iter().flatten() {
@@ -573,6 +631,7 @@ impl StateFile {
             if let Some(p) = program.take() {
                 entries.push(("program", p));
             }
+            entries.extend(files_meta.take().into_iter().flatten());
             if let Some(n) = mark.files.out {
                 entries.push(("out", n.to_string()));
             }
@@ -608,6 +667,7 @@ impl StateFile {
         files: Lengths,
     ) -> Result<(), String> {
         let mut extra = vec![("program", program.to_json())];
+        extra.extend(self.files.iter().cloned());
         if let Some(input) = &self.input {
             extra.push(("input", input.to_json()));
         }

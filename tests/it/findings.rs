@@ -494,3 +494,80 @@ fn f10_a_pipe_with_a_state_is_read_as_a_stream() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().count(), 1);
 }
+
+/// #1: the state records which `--out` file it wrote. Another file with
+/// something in it is refused, naming both, and left as it was (it was cut
+/// back to the recorded length); a new or empty file is a rotation: the
+/// old file is cut back to what the state recorded, and the new one takes
+/// the actions from there, each once.
+#[test]
+fn f1_the_state_knows_its_out_file_and_rotations_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prog = dir.path().join("p.flow");
+    std::fs::write(
+        &prog,
+        "contact {\n  email: string @channel(email)\n}\n\nworkflow w {  // nurture:allow(no-goal, consent)\n  when contact_created\n  send email \"hi\"\n}\n",
+    )
+    .expect("write");
+    let db = dir.path().join("s.db");
+    let created = |c: &str, h: u32| {
+        format!("{{\"at\":\"2026-01-01T{h:02}:00:00Z\",\"contact\":\"{c}\",\"type\":\"contact_created\",\"attributes\":{{\"email\":\"{c}\"}}}}\n")
+    };
+    let run = |events: &str, out: &std::path::Path| {
+        let e = dir.path().join("e.jsonl");
+        std::fs::write(&e, events).expect("write");
+        bin()
+            .arg("run")
+            .arg(&prog)
+            .arg("--events")
+            .arg(&e)
+            .arg("--state")
+            .arg(&db)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .expect("runs")
+    };
+    let day1 = dir.path().join("day1.jsonl");
+    let o = run(&created("a", 1), &day1);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let day1_text = std::fs::read_to_string(&day1).expect("read");
+    assert_eq!(day1_text.lines().count(), 1);
+
+    // Another file with something in it: refused, untouched.
+    let important = dir.path().join("important.txt");
+    std::fs::write(&important, "1\n2\n3\n".repeat(1000)).expect("write");
+    let o = run(&created("b", 2), &important);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("important.txt` is not the file this state wrote to")
+            && stderr(&o).contains("day1.jsonl"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&important).expect("read").len(),
+        6000
+    );
+
+    // A killed run left an action past the checkpoint in day1; rotating to
+    // day2 cuts it back, and day2 gets b's action once.
+    std::fs::write(&day1, format!("{day1_text}{{\"half\":\"written\"}}\n")).expect("write");
+    let day2 = dir.path().join("day2.jsonl");
+    let o = run(&created("b", 2), &day2);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&day1).expect("read"), day1_text);
+    let day2_text = std::fs::read_to_string(&day2).expect("read");
+    assert_eq!(day2_text.lines().count(), 1);
+    assert!(day2_text.contains("\"contact\":\"b\""));
+    // And the state goes on with day2.
+    let o = run(&created("c", 3), &day2);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(&day2)
+            .expect("read")
+            .lines()
+            .count(),
+        2
+    );
+}
