@@ -196,8 +196,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
         Some(snap) => match Interpreter::restore(compiled, args.trace, snap) {
             Ok(it) => it,
             Err(e) => {
-                say!("error: the state does not fit the program: {e}");
-                return ExitCode::FAILURE;
+                say!(
+                    "error: the state `{}` cannot be run: {e}",
+                    args.state.as_deref().unwrap_or(Path::new("")).display()
+                );
+                return ExitCode::from(2);
             }
         },
         None => Interpreter::new(compiled, args.trace),

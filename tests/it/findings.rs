@@ -571,3 +571,72 @@ fn f1_the_state_knows_its_out_file_and_rotations_work() {
         2
     );
 }
+
+/// #3 and #7: a state is checked against the program and itself before a
+/// run: a bad row is refused with exit 2 naming table, row and column,
+/// never a panic, a huge allocation, or a silent run with wrong values.
+#[test]
+fn f3_f7_bad_rows_are_refused_by_table_row_and_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prog = dir.path().join("p.flow");
+    std::fs::write(
+        &prog,
+        "contact {\n  email: string @channel(email)\n  opted_in: bool = true @consent(email)\n  plan: \"free\" | \"paid\" = \"free\"\n}\n\nevent ping {}\n\nworkflow w {  // nurture:allow(no-goal)\n  when contact_created\n  send email \"hi\"\n  wait for ping within 1d\n  wait 2d\n  send email \"later\"\n}\n",
+    )
+    .expect("write");
+    let base = dir.path().join("base.db");
+    let events = dir.path().join("e.jsonl");
+    let mut lines = String::new();
+    for c in ["a", "b", "c"] {
+        lines.push_str(&format!("{{\"at\":\"2026-01-01T00:00:00Z\",\"contact\":\"{c}\",\"type\":\"contact_created\",\"attributes\":{{\"email\":\"{c}@x\"}}}}\n"));
+    }
+    std::fs::write(&events, lines).expect("write");
+    let o = bin()
+        .arg("run")
+        .arg(&prog)
+        .arg("--events")
+        .arg(&events)
+        .arg("--state")
+        .arg(&base)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let cases = [
+        (
+            "UPDATE contacts SET attrs = json_set(attrs, '$.email', 5) WHERE id = 'a'",
+            "table contacts, row 0 (contact `a`), column attrs: field `email` holds 5, which is not string",
+        ),
+        (
+            "UPDATE contacts SET attrs = json_set(attrs, '$.plan', 'gold') WHERE id = 'b'",
+            "field `plan` holds \"gold\"",
+        ),
+        (
+            "UPDATE contacts SET attrs = json_remove(attrs, '$.email') WHERE id = 'c'",
+            "field `email` holds null, which is not string",
+        ),
+        ("UPDATE meta SET value = '-1' WHERE key = 'clock'", "table meta, row clock: the clock (1969-12-31T23:59:59.999Z) is before"),
+        ("UPDATE journeys SET pc = 99 WHERE id = 0", "table journeys, row 0, column pc: 99 is past the code of `w`"),
+        ("UPDATE journeys SET pc = 0 WHERE id = 0", "table journeys, row 0, column pc: instruction 0 of `w` is not where a journey waits"),
+        ("UPDATE journeys SET id = 4000000000 WHERE id = 1", "table journeys, row 4000000000, column id: 4000000000 is past the journeys' ids"),
+        ("UPDATE meta SET value = '[1]' WHERE key = 'free'", "table meta, row free, element 0: id 1 is in use by a journey or free twice"),
+        ("UPDATE journeys SET contact = 7 WHERE id = 2", "table journeys, row 2, column contact: contact 7 is not in the state"),
+    ];
+    for (edit, says) in cases {
+        let db = dir.path().join("bad.db");
+        std::fs::copy(&base, &db).expect("copy");
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        conn.execute_batch(edit).expect("edited");
+        drop(conn);
+        let o = bin()
+            .arg("run")
+            .arg(&prog)
+            .arg("--state")
+            .arg(&db)
+            .arg("--drain")
+            .output()
+            .expect("runs");
+        assert_eq!(o.status.code(), Some(2), "{edit}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{edit}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "", "{edit}: nothing ran");
+    }
+}

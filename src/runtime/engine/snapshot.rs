@@ -5,8 +5,9 @@ use super::super::program::Compiled;
 use super::super::snapshot::{Changes, Snapshot, Totals};
 use super::super::store::Store;
 use super::{timers::Timers, Engine, Timer, TimerKind};
+use crate::check::Type;
 use crate::runtime::output::Output;
-use crate::runtime::value::Millis;
+use crate::runtime::value::{Millis, Value};
 use std::sync::Arc;
 
 impl Engine {
@@ -84,6 +85,7 @@ impl Engine {
                 c.attrs.len()
             ));
         }
+        validate(&prog, &totals, &contacts, &journeys)?;
         let store = Store::import(workflows, contacts, journeys, totals.free)?;
         let inactive = super::inactive_workflows(&prog);
         let timers = timers_of(&store, &inactive)?;
@@ -176,4 +178,152 @@ fn timers_of(store: &Store, inactive: &[(u16, Millis)]) -> Result<Timers, String
         }
     }
     Ok(timers)
+}
+
+/// Whether `v` is a value of type `ty` (unset only for an optional).
+fn fits(v: &Value, ty: &Type) -> bool {
+    match (v, ty) {
+        (Value::Unset, Type::Optional(_)) => true,
+        (v, Type::Optional(inner)) => fits(v, inner),
+        (Value::Str(s), Type::Enum(members)) => members.iter().any(|m| **m == **s),
+        (Value::Str(_), Type::Str)
+        | (Value::Int(_), Type::Int)
+        | (Value::Float(_), Type::Float)
+        | (Value::Bool(_), Type::Bool)
+        | (Value::Datetime(_), Type::Datetime)
+        | (Value::Duration(_), Type::Duration)
+        | (Value::Set(_), Type::Set(_)) => true,
+        (Value::List(items), Type::List(inner)) => items.iter().all(|x| fits(x, inner)),
+        _ => false,
+    }
+}
+
+/// A state's rows checked against the program and against themselves
+/// before anything runs on them: each attribute against its field's type,
+/// each journey's workflow, contact and place (within the code, at a wait),
+/// the journey ids (dense, none twice, none both free and in use), and the
+/// clock (within the years a datetime holds, not before the rows' times).
+/// A bad row is named by table, row and column.
+fn validate(
+    prog: &Compiled,
+    totals: &crate::runtime::snapshot::Totals,
+    contacts: &[crate::runtime::snapshot::ContactRow],
+    journeys: &[crate::runtime::snapshot::JourneyRow],
+) -> Result<(), String> {
+    use crate::runtime::eval::DATETIMES;
+    use crate::runtime::program::Instr;
+    let fields = &prog.schema.fields;
+    let mut latest = Millis::MIN;
+    for (n, c) in contacts.iter().enumerate() {
+        for (f, v) in fields.iter().zip(&c.attrs) {
+            if !fits(v, &f.ty) {
+                let mut shown = String::new();
+                v.write_json(&mut shown);
+                return Err(format!(
+                    "table contacts, row {n} (contact `{}`), column attrs: field `{}` holds {}, which is not {}",
+                    crate::suggest::echo(&c.id),
+                    f.name,
+                    crate::suggest::echo(&shown),
+                    f.ty
+                ));
+            }
+        }
+        if let Some(e) = c.history.last() {
+            latest = latest.max(e.at);
+        }
+    }
+    let rows = journeys.len() + totals.free.len();
+    let mut used = vec![false; rows];
+    for j in journeys {
+        let at = |col: &str, why: String| {
+            Err(format!("table journeys, row {}, column {col}: {why}", j.id))
+        };
+        let Some(slot) = used.get_mut(j.id as usize) else {
+            return at(
+                "id",
+                format!(
+                    "{} is past the journeys' ids (0 to {})",
+                    j.id,
+                    rows.saturating_sub(1)
+                ),
+            );
+        };
+        if std::mem::replace(slot, true) {
+            return at("id", "the id is given twice".into());
+        }
+        if j.contact as usize >= contacts.len() {
+            return at(
+                "contact",
+                format!(
+                    "contact {} is not in the state ({} contacts)",
+                    j.contact,
+                    contacts.len()
+                ),
+            );
+        }
+        let Some(wf) = prog.workflows.get(j.workflow as usize) else {
+            return at(
+                "workflow",
+                format!("workflow {} is not in the program", j.workflow),
+            );
+        };
+        let pc = j.pc as usize;
+        if pc >= wf.code.len() {
+            return at(
+                "pc",
+                format!(
+                    "{pc} is past the code of `{}` ({} instructions)",
+                    wf.name,
+                    wf.code.len()
+                ),
+            );
+        }
+        // A journey in flight waits: for an event at a `wait for`, held at
+        // a send, or just past a timed wait.
+        let waits = match j.waiting_for {
+            Some(e) => matches!(&wf.code[pc], Instr::WaitFor { event, .. } if *event == e),
+            None => {
+                matches!(wf.code[pc], Instr::Send { .. })
+                    || pc > 0 && matches!(wf.code[pc - 1], Instr::Wait(_) | Instr::WaitUntil(_))
+            }
+        };
+        if !waits {
+            return at(
+                "pc",
+                format!(
+                    "instruction {pc} of `{}` is not where a journey waits",
+                    wf.name
+                ),
+            );
+        }
+        latest = latest.max(j.entered_at);
+    }
+    for (i, id) in totals.free.iter().enumerate() {
+        let Some(slot) = used.get_mut(*id as usize) else {
+            return Err(format!(
+                "table meta, row free, element {i}: id {id} is past the journeys' ids (0 to {})",
+                rows.saturating_sub(1)
+            ));
+        };
+        if std::mem::replace(slot, true) {
+            return Err(format!(
+                "table meta, row free, element {i}: id {id} is in use by a journey or free twice"
+            ));
+        }
+    }
+    if let Some(clock) = totals.clock {
+        if !DATETIMES.contains(&clock) {
+            return Err(format!(
+                "table meta, row clock: {clock} is not a time the clock can hold (years 0000 to 9999)"
+            ));
+        }
+        if clock < latest {
+            return Err(format!(
+                "table meta, row clock: the clock ({}) is before the rows' latest time ({})",
+                crate::runtime::value::format_datetime(clock),
+                crate::runtime::value::format_datetime(latest)
+            ));
+        }
+    }
+    Ok(())
 }
