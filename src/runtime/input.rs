@@ -348,7 +348,18 @@ impl Given {
 /// Parses one line of a contacts file: `{"id": ..., field: value, ...}`.
 pub fn parse_contact(line: &str, schema: &Schema) -> Result<(String, Vec<(u16, Value)>), String> {
     let raw = parse_raw(line)?;
-    let id = raw.id.ok_or("missing field `id` (a string)")?.into_owned();
+    let id = match raw.id {
+        Some(id) => id.into_owned(),
+        None => match raw.rest.iter().find(|(k, _)| k == "id") {
+            Some((_, v)) => {
+                return Err(format!(
+                    "`id` (the contact's id) must be a string, found {}",
+                    echo(v.get())
+                ))
+            }
+            None => return Err("missing field `id` (a string)".into()),
+        },
+    };
     if id.is_empty() {
         return Err("`id` is empty".into());
     }
@@ -562,7 +573,21 @@ impl<'de> Visitor<'de> for Typed<'_> {
 
 /// Converts a JSON value to a value of type `ty`; the error completes "field `x` ...".
 pub fn convert(v: &Json, ty: &Type) -> Result<Value, String> {
-    let wrong = || format!("must be {ty}, found {}", describe(v));
+    let wrong = || match (ty.unwrap_optional(), v) {
+        // A whole number too large for an int, or written as a float.
+        (Type::Int, Json::Number(n)) if n.is_u64() || n.is_i64() => {
+            format!(
+                "is out of range for int (-9223372036854775808 to 9223372036854775807), found {n}"
+            )
+        }
+        (Type::Int, Json::Number(n))
+            if n.as_f64()
+                .is_some_and(|f| f.fract() == 0.0 && f.is_finite()) =>
+        {
+            format!("must be int, found {n} (a number written with a fraction or an exponent; write it as a whole number)")
+        }
+        _ => format!("must be {ty}, found {}", describe(v)),
+    };
     Ok(match (ty, v) {
         (Type::Optional(_), Json::Null) => Value::Unset,
         (Type::Optional(inner), v) => return convert(v, inner),

@@ -612,7 +612,16 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
         ));
     }
     let parse = |s: String| serde_json::from_str::<Json>(&s).map_err(|e| e.to_string());
-    let clock = parse(meta("clock")?)?.as_i64();
+    let clock = match parse(meta("clock")?).map_err(|e| format!("table meta, row clock: {e}"))? {
+        Json::Null => None,
+        Json::Number(n) if n.as_i64().is_some() => n.as_i64(),
+        other => {
+            return Err(format!(
+                "table meta, row clock: expected null (not started) or an integer of milliseconds, found {}",
+                crate::suggest::echo(&other.to_string())
+            ))
+        }
+    };
     let seq = meta("seq")?
         .parse()
         .map_err(|_| "a bad `seq`".to_string())?;
@@ -638,42 +647,55 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
         .map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
     while let Some(r) = rows.next().map_err(err)? {
+        let n = contacts.len();
+        // Every error names the table, the row and the column.
+        let at = |col: &'static str| {
+            move |e: String| format!("table contacts, row {n}, column {col}: {e}")
+        };
         let text =
             |i: usize| -> Result<Json, String> { parse(r.get::<_, String>(i).map_err(err)?) };
+        let list = |i: usize| -> Result<Vec<Json>, String> { array(&text(i)?).cloned() };
+        let int = |i: usize| -> Result<i64, String> { r.get::<_, i64>(i).map_err(err) };
         contacts.push(ContactRow {
-            id: r.get::<_, String>(0).map_err(err)?.into(),
-            attrs: attrs(&text(1)?, &fields).map_err(|e| {
-                format!("table contacts, row {}, column attrs: {e}", contacts.len())
-            })?,
-            history: array(&text(2)?)?
-                .iter()
-                .map(event_row)
-                .collect::<Result<_, _>>()?,
-            tallies: array(&text(3)?)?
-                .iter()
-                .map(tally_row)
-                .collect::<Result<_, _>>()?,
-            last_entry: array(&text(4)?)?
-                .iter()
-                .map(time)
-                .collect::<Result<_, _>>()?,
-            last_activity: r.get::<_, Option<i64>>(5).map_err(err)?.unwrap_or(NEVER),
-            activity_seq: r.get::<_, i64>(6).map_err(err)? as u64,
-            inactive_pending: r.get::<_, i64>(7).map_err(err)? as u64,
-            cond_bits: r.get::<_, i64>(8).map_err(err)? as u64,
-            sends: serde_json::from_value(text(9)?).map_err(|e| e.to_string())?,
-            dates: array(&text(10)?)?
-                .iter()
-                .map(|d| -> Result<(i64, u64), String> {
-                    let pair = array(d)?;
-                    let at = pair.first().map_or(Ok(NEVER), time)?;
-                    let seq = pair
-                        .get(1)
-                        .and_then(Json::as_u64)
-                        .ok_or("a bad date trigger")?;
-                    Ok((at, seq))
+            id: r.get::<_, String>(0).map_err(err).map_err(at("id"))?.into(),
+            attrs: text(1)
+                .and_then(|j| attrs(&j, &fields))
+                .map_err(at("attrs"))?,
+            history: list(2)
+                .and_then(|l| l.iter().map(event_row).collect::<Result<_, _>>())
+                .map_err(at("history"))?,
+            tallies: list(3)
+                .and_then(|l| l.iter().map(tally_row).collect::<Result<_, _>>())
+                .map_err(at("tallies"))?,
+            last_entry: list(4)
+                .and_then(|l| l.iter().map(time).collect::<Result<_, _>>())
+                .map_err(at("last_entry"))?,
+            last_activity: r
+                .get::<_, Option<i64>>(5)
+                .map_err(err)
+                .map_err(at("last_activity"))?
+                .unwrap_or(NEVER),
+            activity_seq: int(6).map_err(at("activity_seq"))? as u64,
+            inactive_pending: int(7).map_err(at("inactive_pending"))? as u64,
+            cond_bits: int(8).map_err(at("cond_bits"))? as u64,
+            sends: text(9)
+                .and_then(|j| serde_json::from_value(j).map_err(|e| e.to_string()))
+                .map_err(at("sends"))?,
+            dates: list(10)
+                .and_then(|l| {
+                    l.iter()
+                        .map(|d| -> Result<(i64, u64), String> {
+                            let pair = array(d)?;
+                            let at = pair.first().map_or(Ok(NEVER), time)?;
+                            let seq = pair
+                                .get(1)
+                                .and_then(Json::as_u64)
+                                .ok_or("a bad date trigger")?;
+                            Ok((at, seq))
+                        })
+                        .collect::<Result<_, _>>()
                 })
-                .collect::<Result<_, _>>()?,
+                .map_err(at("dates"))?,
         });
     }
     let mut journeys = Vec::new();
@@ -681,26 +703,63 @@ pub fn load(conn: &Connection) -> Result<Option<Snapshot>, String> {
         .prepare("SELECT id, workflow, contact, pc, entered_at, generation, waiting_for, wake_at, trigger_event, received_event, stages, arms FROM journeys ORDER BY id")
         .map_err(err)?;
     let mut rows = stmt.query([]).map_err(err)?;
+    const COLUMNS: [&str; 12] = [
+        "id",
+        "workflow",
+        "contact",
+        "pc",
+        "entered_at",
+        "generation",
+        "waiting_for",
+        "wake_at",
+        "trigger_event",
+        "received_event",
+        "stages",
+        "arms",
+    ];
     while let Some(r) = rows.next().map_err(err)? {
+        let row = r
+            .get::<_, i64>(0)
+            .map_or_else(|_| format!("{}", journeys.len()), |id| id.to_string());
+        let at = |i: usize| {
+            let row = row.clone();
+            move |e: String| format!("table journeys, row {row}, column {}: {e}", COLUMNS[i])
+        };
+        // Integers in range for their column ("out of range", not "invalid
+        // type"), by column.
+        let get =
+            |i: usize| -> Result<i64, String> { r.get::<_, i64>(i).map_err(err).map_err(at(i)) };
+        let small = |i: usize, max: i64| -> Result<i64, String> {
+            let v = get(i)?;
+            if v < 0 || v > max {
+                return Err(at(i)(format!("{v} is out of range (0 to {max})")));
+            }
+            Ok(v)
+        };
         let ev = |i: usize| -> Result<Option<Arc<EventRow>>, String> {
-            match r.get::<_, Option<String>>(i).map_err(err)? {
-                Some(s) => Ok(Some(event_row(&parse(s)?)?)),
+            match r.get::<_, Option<String>>(i).map_err(err).map_err(at(i))? {
+                Some(s) => Ok(Some(parse(s).and_then(|j| event_row(&j)).map_err(at(i))?)),
                 None => Ok(None),
             }
         };
+        let waiting_for = match r.get::<_, Option<i64>>(6).map_err(err).map_err(at(6))? {
+            None => None,
+            Some(v) if (0..=u16::MAX as i64).contains(&v) => Some(v as u16),
+            Some(v) => return Err(at(6)(format!("{v} is out of range (0 to {})", u16::MAX))),
+        };
         journeys.push(JourneyRow {
-            id: r.get(0).map_err(err)?,
-            workflow: r.get(1).map_err(err)?,
-            contact: r.get(2).map_err(err)?,
-            pc: r.get(3).map_err(err)?,
-            entered_at: r.get(4).map_err(err)?,
-            generation: r.get::<_, i64>(5).map_err(err)? as u64,
-            waiting_for: r.get(6).map_err(err)?,
-            wake_at: r.get(7).map_err(err)?,
+            id: small(0, u32::MAX as i64)? as u32,
+            workflow: small(1, u16::MAX as i64)? as u16,
+            contact: small(2, u32::MAX as i64)? as u32,
+            pc: small(3, u32::MAX as i64)? as u32,
+            entered_at: get(4)?,
+            generation: get(5)? as u64,
+            waiting_for,
+            wake_at: get(7)?,
             trigger: ev(8)?,
             received: ev(9)?,
-            stages: r.get::<_, i64>(10).map_err(err)? as u64,
-            arms: r.get::<_, i64>(11).map_err(err)? as u64,
+            stages: get(10)? as u64,
+            arms: get(11)? as u64,
         });
     }
     let mut stats = Vec::new();

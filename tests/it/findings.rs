@@ -640,3 +640,92 @@ fn f3_f7_bad_rows_are_refused_by_table_row_and_column() {
         assert_eq!(stdout(&o), "", "{edit}: nothing ran");
     }
 }
+
+/// #16: a state's JSON errors name table, row and column; a clock that is
+/// not a time is refused, not read as "not started"; input numbers out of
+/// range for int say so; a contact id that is not a string says that.
+#[test]
+fn f16_errors_name_where_and_what() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prog = dir.path().join("p.flow");
+    std::fs::write(
+        &prog,
+        "contact {\n  email: string @channel(email)\n}\n\nevent visit { seconds: int }\n",
+    )
+    .expect("write");
+    let events = dir.path().join("e.jsonl");
+    std::fs::write(
+        &events,
+        format!(
+            "{ONE_CONTACT}{{\"at\":\"2026-01-01T00:00:00Z\",\"contact\":\"a\",\"type\":\"visit\",\"seconds\":9223372036854775808}}\n{{\"at\":\"2026-01-01T00:00:00Z\",\"contact\":\"a\",\"type\":\"visit\",\"seconds\":1e3}}\n"
+        ),
+    )
+    .expect("write");
+    let base = dir.path().join("base.db");
+    let o = bin()
+        .arg("run")
+        .arg(&prog)
+        .arg("--events")
+        .arg(&events)
+        .args(["--on-error", "skip", "--state"])
+        .arg(&base)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(":2: field `seconds` of `visit` is out of range for int"),
+        "{err}"
+    );
+    assert!(err.contains(":3: field `seconds` of `visit` must be int, found 1000.0 (a number written with a fraction"), "{err}");
+    for (edit, says) in [
+        (
+            "UPDATE contacts SET history = '[{\"type\":' WHERE id = 'a'",
+            "table contacts, row 0, column history:",
+        ),
+        (
+            "UPDATE meta SET value = '1e300' WHERE key = 'clock'",
+            "table meta, row clock: expected null (not started) or an integer",
+        ),
+        (
+            "UPDATE meta SET value = '\"abc\"' WHERE key = 'clock'",
+            "table meta, row clock: expected null",
+        ),
+    ] {
+        let db = dir.path().join("bad.db");
+        std::fs::copy(&base, &db).expect("copy");
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        conn.execute_batch(edit).expect("edited");
+        drop(conn);
+        for args in [vec!["run", "--drain"], vec!["inspect"]] {
+            let mut cmd = bin();
+            cmd.arg(args[0]);
+            if args[0] == "run" {
+                cmd.arg(&prog);
+            }
+            let o = cmd
+                .arg("--state")
+                .arg(&db)
+                .args(&args[1..])
+                .output()
+                .expect("runs");
+            assert_eq!(o.status.code(), Some(2), "{edit} {args:?}: {}", stderr(&o));
+            assert!(stderr(&o).contains(says), "{edit} {args:?}: {}", stderr(&o));
+        }
+    }
+    let contacts = dir.path().join("c.jsonl");
+    std::fs::write(&contacts, "{\"id\":5,\"email\":\"x\"}\n").expect("write");
+    let o = bin()
+        .arg("run")
+        .arg(&prog)
+        .arg("--contacts")
+        .arg(&contacts)
+        .args(["--events", "/dev/null"])
+        .output()
+        .expect("runs");
+    assert!(
+        stderr(&o).contains(":1: `id` (the contact's id) must be a string, found 5"),
+        "{}",
+        stderr(&o)
+    );
+}
