@@ -386,10 +386,11 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
         }
     }
+    // The records of a long move of the clock are written as they come.
     if args.drain {
-        it.drain();
+        let _ = it.drain_with(&mut sink);
     } else if let Some(t) = until {
-        it.advance_to(t);
+        let _ = it.advance_to_with(t, &mut sink);
     }
     sink.flush(&mut it);
     if sink.write_failed.is_some() {
@@ -486,6 +487,15 @@ impl Driver for Sink {
         if self.reject(it, line, bad.reason, bad.raw).is_err() {
             self.stopped = true;
             self.stopped_at = Some(bad.start);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn output(&mut self, it: &mut Interpreter) -> ControlFlow<()> {
+        if let Err(e) = it.write_json(&mut self.stdout) {
+            let what = format!("the actions to {}", self.out_name);
+            self.failed(&what, e);
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())

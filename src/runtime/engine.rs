@@ -123,6 +123,10 @@ pub(crate) struct Engine {
     late: LateEvents,
     /// Whether an event may move the clock more than [`MAX_JUMP`] ahead.
     allow_jump: bool,
+    /// A drain done in parts: the clock it began at, and the scheduled
+    /// occurrences it put aside.
+    drain_from: Option<Millis>,
+    drain_later: Vec<Timer>,
     out: Output,
     faults: Vec<RunFault>,
     stats: Vec<WorkflowStats>,
@@ -179,6 +183,8 @@ impl Engine {
             moved_by: MovedBy::Event,
             late: LateEvents::Refuse,
             allow_jump: false,
+            drain_from: None,
+            drain_later: Vec::new(),
             out: Output::new(trace),
             faults: Vec::new(),
             inactive,
@@ -305,7 +311,7 @@ impl Engine {
     }
 
     /// Validates an event; returns the contact's index when it exists.
-    fn resolve(&self, ev: &Input) -> Result<Option<u32>, String> {
+    pub(crate) fn resolve(&self, ev: &Input) -> Result<Option<u32>, String> {
         let found = self.store.contact_id(&ev.contact);
         let previous = self.started.then_some((self.now, self.moved_by));
         admissible(previous, ev, found.is_some())?;

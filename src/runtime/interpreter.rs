@@ -57,6 +57,14 @@ pub trait Driver {
     /// writer may be adding to it): it was left unread, and the stream
     /// ends before it.
     fn partial_line(&mut self, _it: &mut Interpreter, _line: u64, _reason: &str) {}
+
+    /// Called while one move of the clock emits many records (more than a
+    /// thousand wait): the moment to take them out, so memory stays
+    /// bounded. No checkpoint may be taken here (the clock is between two
+    /// timers). `Break` stops the stream.
+    fn output(&mut self, _it: &mut Interpreter) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
 }
 
 /// How far a stream was handled when [`Driver::progress`] is called.
@@ -260,6 +268,17 @@ impl Interpreter {
                     last = pos;
                 }
                 let stopped = StreamEnd::Stopped { consumed: pos.end };
+                // The timers due long before an event fire a part at a
+                // time, their records taken out between the parts.
+                if let Record::Event(input, _) = &record {
+                    if self.engine.due_before(input) {
+                        while !self.engine.advance_some(input.at, PENDING_LIMIT) {
+                            if driver.output(self).is_break() {
+                                return Ok(stopped);
+                            }
+                        }
+                    }
+                }
                 let (reason, raw) = match record {
                     Record::Event(input, raw) => match self.feed(input) {
                         Ok(()) => {
@@ -356,6 +375,27 @@ impl Interpreter {
     /// Fires every pending timer.
     pub fn drain(&mut self) {
         self.engine.drain();
+    }
+
+    /// [`Interpreter::advance_to`], handing the records to `driver`
+    /// ([`Driver::output`]) whenever many wait, so memory stays bounded.
+    pub fn advance_to_with(&mut self, t: Millis, driver: &mut dyn Driver) -> ControlFlow<()> {
+        if self.engine.clock().is_none_or(|now| t > now) {
+            self.engine.moved_by(super::engine::MovedBy::Advance);
+        }
+        self.engine.start_clock(t);
+        while !self.engine.advance_some(t, PENDING_LIMIT) {
+            driver.output(self)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// [`Interpreter::drain`], likewise.
+    pub fn drain_with(&mut self, driver: &mut dyn Driver) -> ControlFlow<()> {
+        while !self.engine.drain_some(PENDING_LIMIT) {
+            driver.output(self)?;
+        }
+        ControlFlow::Continue(())
     }
 
     /// The virtual clock: `None` before the first event.

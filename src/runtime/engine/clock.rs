@@ -8,38 +8,69 @@ use super::{Engine, Timer, TimerKind, NEVER};
 impl Engine {
     /// Fires every timer due at or before `t`.
     pub fn advance_to(&mut self, t: Millis) {
+        self.advance_some(t, usize::MAX);
+    }
+
+    /// Fires the timers due at or before `t` until `limit` records wait to
+    /// be taken (so a driver can write them out: one clock advance may emit
+    /// millions); true when every one due has fired and the clock is at `t`.
+    pub fn advance_some(&mut self, t: Millis, limit: usize) -> bool {
         if !self.started {
             // Nothing is due before the clock starts.
-            return;
+            return true;
         }
-        while let Some(timer) = self.timers.pop_due(t) {
+        while self.out.records.len() < limit {
+            let Some(timer) = self.timers.pop_due(t) else {
+                self.now = self.now.max(t);
+                return true;
+            };
             if self.live(timer) {
                 self.now = self.now.max(timer.due);
                 self.fire(timer);
             }
         }
-        if self.started {
-            self.now = self.now.max(t);
-        }
+        false
+    }
+
+    /// Whether `ev` moves the clock far (an hour or more) past timers that
+    /// are due, and would be accepted: then they may be fired first, a part
+    /// at a time ([`Engine::advance_some`]), with the same result. (Small
+    /// moves, the usual case, fire as part of the event.)
+    pub fn due_before(&self, ev: &crate::runtime::record::Input) -> bool {
+        const FAR: Millis = 3_600_000;
+        self.started
+            && ev.at.saturating_sub(self.now) >= FAR
+            && self.timers.peek().is_some_and(|t| t.due <= ev.at)
+            && self.resolve(ev).is_ok()
     }
 
     /// Fires every pending timer; the clock stays at the last one fired
     /// (a run that goes on later starts from there).
     pub fn drain(&mut self) {
+        self.drain_some(usize::MAX);
+    }
+
+    /// [`Engine::drain`] until `limit` records wait to be taken; true when
+    /// it is done.
+    pub fn drain_some(&mut self, limit: usize) -> bool {
         // Scheduled occurrences after the last input are not in flight:
         // they wait for `--until` or the next run.
-        let last = self.now;
-        let mut later = Vec::new();
+        let last = *self.drain_from.get_or_insert(self.now);
         while let Some(timer) = self.timers.pop_due(Millis::MAX) {
             if matches!(timer.kind, TimerKind::Schedule { .. }) && timer.due > last {
-                later.push(timer);
+                self.drain_later.push(timer);
                 continue;
             }
             if self.live(timer) {
                 self.now = self.now.max(timer.due);
                 self.fire(timer);
             }
+            if self.out.records.len() >= limit {
+                return false;
+            }
         }
+        self.drain_from = None;
+        let later = std::mem::take(&mut self.drain_later);
         // They are set again after the clock, as a run going on from a
         // state sets them: the occurrences drained past are not owed.
         if let Some(groups) = self.zones.as_mut() {
@@ -50,6 +81,7 @@ impl Engine {
             }
         }
         self.arm_all(self.now, true);
+        true
     }
 
     /// Whether a timer still stands for what it was set for. A journey's is

@@ -108,6 +108,8 @@ impl Engine {
             moved_by: super::MovedBy::State,
             late: super::LateEvents::Refuse,
             allow_jump: false,
+            drain_from: None,
+            drain_later: Vec::new(),
             out,
             faults: Vec::new(),
             stats: totals.stats,
