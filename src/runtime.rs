@@ -19,6 +19,7 @@ pub mod output;
 pub mod program;
 pub mod record;
 pub mod snapshot;
+pub mod state;
 pub mod state_db;
 pub mod store;
 mod stream;

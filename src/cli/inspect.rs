@@ -75,35 +75,15 @@ fn inspect(args: &InspectArgs) -> Result<String, String> {
 }
 
 fn program(conn: &rusqlite::Connection) -> Result<Program, String> {
-    let text = state_db::meta(conn, "program")?.ok_or("no program record")?;
-    let v: Json = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-    let strings = |j: &Json| -> Vec<String> {
-        j.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let text = state_db::meta(conn, "program")?
+        .ok_or_else(|| crate::runtime::state::StateError::NoProgram.to_string())?;
+    let r = crate::runtime::state::ProgramRecord::parse(&text).map_err(|e| e.to_string())?;
     Ok(Program {
-        workflows: v["workflows"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|w| w[0].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        fields: strings(&v["fields"]),
-        events: strings(&v["events"]),
-        places: v["places"]
-            .as_array()
-            .map(|a| a.iter().map(strings).collect())
-            .unwrap_or_default(),
-        fingerprint: blake3::hash(v["workflows"].to_string().as_bytes())
-            .to_hex()
-            .to_string(),
+        fingerprint: r.fingerprint(),
+        workflows: r.workflows.into_iter().map(|(n, _)| n).collect(),
+        fields: r.fields,
+        events: r.events,
+        places: r.places,
     })
 }
 

@@ -176,14 +176,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         &analysis.program,
         &analysis.checked.schema,
     ));
-    let info = super::state::ProgramInfo::of(
-        &analysis.program,
-        &analysis.checked.schema,
-        &sources,
-        &compiled,
-    );
+    let info = super::state::program_info(&analysis.program, &sources, &compiled);
     let mut state = match &args.state {
-        Some(p) => match super::state::StateFile::open(p, &info) {
+        Some(p) => match super::state::StateFile::open(p, &info, &compiled) {
             Ok(s) => Some(s),
             Err(r) => {
                 say!("error: {}", r.message);

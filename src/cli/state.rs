@@ -2,9 +2,8 @@
 //! the next one (`docs/state.md`).
 
 use crate::ast::Program;
-use crate::check::Schema;
-use crate::runtime::program::CTrigger;
 use crate::runtime::snapshot::{Migration, Snapshot};
+use crate::runtime::state::{ProgramRecord, StateError};
 use crate::runtime::state_db::{self, Entries, Writer};
 use crate::source::SourceMap;
 use rusqlite::Connection;
@@ -30,174 +29,40 @@ fn every_events() -> u64 {
         .map_or(EVERY_EVENTS, |n| n.min(EVERY_EVENTS))
 }
 
-/// What a state records of the program that made it: for the change rule,
-/// and for `nurture inspect`, which reads a state without the program.
-pub struct ProgramInfo {
-    /// Each workflow's name and fingerprint, in declaration order.
-    workflows: Vec<(String, String)>,
-    /// Each contact field, `name: type`, in order.
-    fields: Vec<String>,
-    /// Event type names, by id.
-    events: Vec<String>,
-    /// Per event type, its fields, `name: type`.
-    event_fields: Vec<Vec<String>>,
-    /// The tallied history predicates, in their compiled form.
-    tallies: Vec<String>,
-    /// Per workflow, its trigger's per-contact bit: `condition N`,
-    /// `inactive N`, or empty.
-    triggers: Vec<String>,
-    /// Per workflow, the `file:line` of each instruction.
-    places: Vec<Vec<String>>,
-    /// Per workflow, what its funnel counts, by name: so counts follow
-    /// stages and split arms through any change of the program.
-    funnels: Vec<FunnelRecord>,
-    /// Not stored: per field, whether a contact must be given it, and its
-    /// default.
-    required: Vec<bool>,
-    defaults: Vec<crate::runtime::value::Value>,
-}
+/// What a state records of the program that made it: the runtime's typed
+/// record, with what only the front end knows (each workflow's
+/// fingerprint, each instruction's `file:line`).
+pub type ProgramInfo = ProgramRecord;
 
-impl ProgramInfo {
-    pub fn of(
-        program: &Program,
-        schema: &Schema,
-        sources: &SourceMap,
-        compiled: &crate::runtime::Compiled,
-    ) -> ProgramInfo {
-        ProgramInfo {
-            workflows: crate::fmt::workflow_fingerprints(program, sources),
-            fields: schema
-                .fields
+/// The record of `program` as compiled.
+pub fn program_info(
+    program: &Program,
+    sources: &SourceMap,
+    compiled: &crate::runtime::Compiled,
+) -> ProgramInfo {
+    let places = compiled
+        .workflows
+        .iter()
+        .map(|w| {
+            w.spans
                 .iter()
-                .map(|f| format!("{}: {}", f.name, f.ty))
-                .collect(),
-            events: schema.events.iter().map(|e| e.name.clone()).collect(),
-            event_fields: schema
-                .events
-                .iter()
-                .map(|e| e.fields.iter().map(|(n, t)| format!("{n}: {t}")).collect())
-                .collect(),
-            tallies: compiled.tallies.iter().map(|t| format!("{t:?}")).collect(),
-            triggers: {
-                let mut inactive = 0;
-                compiled
-                    .workflows
-                    .iter()
-                    .map(|w| match &w.trigger {
-                        CTrigger::Condition { bit, .. } => format!("condition {bit}"),
-                        CTrigger::Inactive(_) => {
-                            inactive += 1;
-                            format!("inactive {}", inactive - 1)
-                        }
-                        _ => String::new(),
-                    })
-                    .collect()
-            },
-            funnels: compiled
-                .workflows
-                .iter()
-                .map(|w| FunnelRecord::of(&w.funnel))
-                .collect(),
-            required: schema.fields.iter().map(|f| f.is_required()).collect(),
-            defaults: compiled.defaults.clone(),
-            places: compiled
-                .workflows
-                .iter()
-                .map(|w| {
-                    w.spans
-                        .iter()
-                        .map(|s| {
-                            // The file's own name: a state does not depend on
-                            // where the program was run from.
-                            let f = sources.file(s.file);
-                            let name = Path::new(&f.name)
-                                .file_name()
-                                .map_or(f.name.clone(), |n| n.to_string_lossy().into_owned());
-                            format!("{name}:{}", f.line_col(s.start as usize).0)
-                        })
-                        .collect()
+                .map(|s| {
+                    // The file's own name: a state does not depend on where
+                    // the program was run from.
+                    let f = sources.file(s.file);
+                    let name = Path::new(&f.name)
+                        .file_name()
+                        .map_or(f.name.clone(), |n| n.to_string_lossy().into_owned());
+                    format!("{name}:{}", f.line_col(s.start as usize).0)
                 })
-                .collect(),
-        }
-    }
-
-    fn to_json(&self) -> String {
-        json!({
-            "workflows": self.workflows,
-            "fields": self.fields,
-            "events": self.events,
-            "event_fields": self.event_fields,
-            "tallies": self.tallies,
-            "triggers": self.triggers,
-            "places": self.places,
-            "funnels": self.funnels,
+                .collect()
         })
-        .to_string()
-    }
-}
-
-/// A workflow's funnel as a state records it: its stages by name, and its
-/// splits by key (`"name"` for a named split, `split N` for the N-th split
-/// otherwise) with their arms' labels (`A`, `B`, ... when unlabelled).
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct FunnelRecord {
-    stages: Vec<String>,
-    splits: Vec<(String, Vec<String>)>,
-}
-
-impl FunnelRecord {
-    fn of(shape: &crate::runtime::program::FunnelShape) -> FunnelRecord {
-        FunnelRecord {
-            stages: shape.stages.iter().map(|s| s.to_string()).collect(),
-            splits: shape
-                .splits
-                .iter()
-                .enumerate()
-                .map(|(i, sp)| {
-                    let key = match &sp.name {
-                        Some(n) => format!("\"{n}\""),
-                        None => format!("split {i}"),
-                    };
-                    let arms = sp
-                        .labels
-                        .iter()
-                        .enumerate()
-                        .map(|(a, l)| match l {
-                            Some(l) => l.to_string(),
-                            None if a < 26 => ((b'A' + a as u8) as char).to_string(),
-                            None => (a + 1).to_string(),
-                        })
-                        .collect();
-                    (key, arms)
-                })
-                .collect(),
-        }
-    }
-
-    /// Where each of this funnel's counts was in `old`'s: per stage, per
-    /// split arm (in slot order).
-    fn map_from(&self, old: &FunnelRecord) -> crate::runtime::snapshot::FunnelMap {
-        let stages = self
-            .stages
-            .iter()
-            .map(|s| old.stages.iter().position(|o| o == s))
-            .collect();
-        let mut old_slots = std::collections::HashMap::new();
-        let mut slot = 0;
-        for (key, arms) in &old.splits {
-            for arm in arms {
-                old_slots.insert((key.as_str(), arm.as_str()), slot);
-                slot += 1;
-            }
-        }
-        let arms = self
-            .splits
-            .iter()
-            .flat_map(|(key, arms)| arms.iter().map(move |a| (key, a)))
-            .map(|(key, arm)| old_slots.get(&(key.as_str(), arm.as_str())).copied())
-            .collect();
-        crate::runtime::snapshot::FunnelMap { stages, arms }
-    }
+        .collect();
+    ProgramRecord::new(
+        compiled,
+        crate::fmt::workflow_fingerprints(program, sources),
+        places,
+    )
 }
 
 /// Which file an output file is: its absolute path, device and inode.
@@ -285,7 +150,11 @@ fn refused(message: String) -> Refused {
 impl StateFile {
     /// Opens (or creates) the state at `path` for this run alone, and checks
     /// that `program` may go on from it.
-    pub fn open(path: &Path, program: &ProgramInfo) -> Result<StateFile, Refused> {
+    pub fn open(
+        path: &Path,
+        program: &ProgramInfo,
+        compiled: &crate::runtime::Compiled,
+    ) -> Result<StateFile, Refused> {
         let shown = path.display();
         // One thread uses the connection at a time (it moves to the
         // checkpoint writer): SQLite's own locking is not needed.
@@ -330,7 +199,7 @@ impl StateFile {
         };
         state.fresh = state.snapshot.is_none();
         if state.snapshot.is_some() {
-            let migration = state.check_program(program)?;
+            let migration = state.check_program(program, compiled)?;
             if !state.same_places(program) {
                 state.snapshot = state.snapshot.take().map(|s| s.migrate(&migration));
                 state.migrated = true;
@@ -373,46 +242,12 @@ impl StateFile {
     /// the contact block (a new field optional or defaulted, a field's type
     /// the same; a removed field's values are dropped). Returns how the
     /// state's places map to the program's.
-    fn check_program(&self, now: &ProgramInfo) -> Result<Migration, Refused> {
-        let Some(text) = state_db::meta(&self.conn, "program").map_err(refused)? else {
-            return Err(refused(format!(
-                "`{}` was not written by `nurture run`",
-                self.path.display()
-            )));
-        };
-        let stored: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            refused(format!(
-                "`{}`: a bad program record: {e}",
-                self.path.display()
-            ))
-        })?;
-        let list = |key: &str| -> Vec<String> {
-            serde_json::from_value(stored[key].clone()).unwrap_or_default()
-        };
-        let mut problems = Vec::new();
-
-        // Contact fields, by name.
-        let fields = list("fields");
-        let name = |f: &str| f.split_once(": ").map_or(f, |(n, _)| n).to_string();
-        let mut field_map = Vec::new();
-        for (i, f) in now.fields.iter().enumerate() {
-            let old = fields.iter().position(|o| name(o) == name(f));
-            match old {
-                Some(o) if fields[o] != *f => problems.push(format!(
-                    "field `{}` is now `{f}`; the stored contacts' values do not fit it",
-                    fields[o]
-                )),
-                None if now.required.get(i).copied().unwrap_or(false) => problems.push(format!(
-                    "new field `{f}` is required (neither optional nor defaulted); the stored contacts have no value for it"
-                )),
-                _ => {}
-            }
-            field_map.push(old);
-        }
-
-        // Workflows, by name: those with journeys in flight unchanged.
-        let workflows: Vec<(String, String)> =
-            serde_json::from_value(stored["workflows"].clone()).unwrap_or_default();
+    fn check_program(
+        &self,
+        now: &ProgramInfo,
+        compiled: &crate::runtime::Compiled,
+    ) -> Result<Migration, Refused> {
+        let stored = self.stored_program()?;
         let snap = self.snapshot.as_ref();
         let in_flight = |w: usize| {
             snap.map_or(0, |s| {
@@ -422,152 +257,30 @@ impl StateFile {
                     .count()
             })
         };
-        for (i, (wname, print)) in workflows.iter().enumerate() {
-            let n = in_flight(i);
-            if n == 0 {
-                continue;
-            }
-            match now.workflows.iter().find(|(w, _)| w == wname) {
-                Some((_, p)) if p == print => {}
-                Some(_) => problems.push(format!(
-                    "workflow `{wname}` changed, with {n} journeys in flight"
-                )),
-                None => problems.push(format!(
-                    "workflow `{wname}` was removed or renamed, with {n} journeys in flight"
-                )),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(Refused {
-                message: format!(
-                    "the program cannot go on from `{}`: {}",
-                    self.path.display(),
-                    problems.join("; ")
-                ),
-                program_changed: true,
-            });
-        }
-        let old_of = |w: &str| workflows.iter().position(|(n, _)| n == w);
-        let workflow_map: Vec<Option<usize>> =
-            now.workflows.iter().map(|(w, _)| old_of(w)).collect();
+        crate::runtime::state::plan(&stored, now, compiled, in_flight).map_err(|e| self.refusal(e))
+    }
 
-        // Events and their fields, by name.
-        let events = list("events");
-        let event_fields: Vec<Vec<String>> =
-            serde_json::from_value(stored["event_fields"].clone()).unwrap_or_default();
-        let event_map = events
-            .iter()
-            .map(|e| now.events.iter().position(|n| n == e).map(|n| n as u16))
-            .collect();
-        let event_field_map = now
-            .events
-            .iter()
-            .zip(&now.event_fields)
-            .map(|(e, fs)| {
-                let old = events
-                    .iter()
-                    .position(|o| o == e)
-                    .and_then(|o| event_fields.get(o));
-                fs.iter()
-                    .map(|f| old.and_then(|old| old.iter().position(|o| o == f)))
-                    .collect()
-            })
-            .collect();
+    /// The program record the state keeps, read strictly.
+    fn stored_program(&self) -> Result<ProgramRecord, Refused> {
+        let text = state_db::meta(&self.conn, "program")
+            .map_err(refused)?
+            .ok_or_else(|| self.refusal(StateError::NoProgram))?;
+        ProgramRecord::parse(&text).map_err(|e| self.refusal(e))
+    }
 
-        // Tallies by their compiled form; trigger bits by workflow.
-        let tallies = list("tallies");
-        let tally_map = now
-            .tallies
-            .iter()
-            .map(|t| tallies.iter().position(|o| o == t))
-            .collect();
-        let triggers = list("triggers");
-        let bit_map = |kind: &str| -> Vec<Option<u32>> {
-            let bit = |t: &str| {
-                t.strip_prefix(kind)
-                    .and_then(|b| b.trim().parse::<u32>().ok())
-            };
-            let mut map = Vec::new();
-            for (i, (w, print)) in now.workflows.iter().enumerate() {
-                let Some(new) = now.triggers.get(i).and_then(|t| bit(t)) else {
-                    continue;
-                };
-                // An attribute condition's last value is kept only for an
-                // unchanged workflow; a pending inactivity period for any
-                // workflow of the same name.
-                let old = old_of(w).filter(|&o| kind != "condition" || workflows[o].1 == *print);
-                let old = old.and_then(|o| triggers.get(o)).and_then(|t| bit(t));
-                if map.len() <= new as usize {
-                    map.resize(new as usize + 1, None);
-                }
-                map[new as usize] = old;
-            }
-            map
-        };
-        // Funnel counts by stage name and split arm; a state from before
-        // funnels were recorded keeps an unchanged workflow's counts as
-        // they are.
-        let funnels: Option<Vec<FunnelRecord>> = match stored.get("funnels") {
-            None => None,
-            Some(f) => Some(serde_json::from_value(f.clone()).map_err(|e| {
-                refused(format!(
-                    "`{}`: a bad program record (funnels): {e}",
-                    self.path.display()
-                ))
-            })?),
-        };
-        let funnel_maps = now
-            .workflows
-            .iter()
-            .enumerate()
-            .map(|(i, (w, print))| {
-                let o = old_of(w)?;
-                match &funnels {
-                    Some(old) => Some(now.funnels[i].map_from(old.get(o)?)),
-                    None if workflows[o].1 == *print => {
-                        Some(now.funnels[i].map_from(&now.funnels[i]))
-                    }
-                    None => None,
-                }
-            })
-            .collect();
-        Ok(Migration {
-            fields: field_map,
-            defaults: now.defaults.clone(),
-            workflows: workflow_map,
-            funnels: funnel_maps,
-            events: event_map,
-            event_fields: event_field_map,
-            tallies: tally_map,
-            condition_bits: bit_map("condition"),
-            inactive_bits: bit_map("inactive"),
-        })
+    /// A state error as the run says it: naming the state, and whether the
+    /// program is at fault (exit 1) or the state (exit 2).
+    fn refusal(&self, e: StateError) -> Refused {
+        Refused {
+            message: format!("`{}`: {e}", self.path.display()),
+            program_changed: e.is_program_change(),
+        }
     }
 
     /// Whether the program keeps the state's places: no migration needed.
     fn same_places(&self, now: &ProgramInfo) -> bool {
-        let Ok(Some(text)) = state_db::meta(&self.conn, "program") else {
-            return false;
-        };
-        let Ok(stored) = serde_json::from_str::<serde_json::Value>(&text) else {
-            return false;
-        };
-        let names: Vec<&String> = now.workflows.iter().map(|(n, _)| n).collect();
-        let stored_names: Vec<String> = stored["workflows"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|w| w[0].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        stored_names.iter().collect::<Vec<_>>() == names
-            && stored["fields"] == json!(now.fields)
-            && stored["events"] == json!(now.events)
-            && stored["event_fields"] == json!(now.event_fields)
-            && stored["tallies"] == json!(now.tallies)
-            && stored["triggers"] == json!(now.triggers)
-            && stored["funnels"] == json!(now.funnels)
+        self.stored_program()
+            .is_ok_and(|stored| stored.same_places(now))
     }
 
     /// Records which files this run writes its actions and rejects to.

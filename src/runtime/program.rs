@@ -211,6 +211,12 @@ pub enum Until {
     Instant(CExpr),
 }
 
+/// The instruction set's version: a compiler change that renumbers or
+/// reshapes instructions changes it, and a state whose journeys in flight
+/// were compiled by another is refused (their places would not mean the
+/// same).
+pub const INSTRUCTION_SET: u32 = 1;
+
 /// The steps and experiments of a workflow's report (LANGUAGE.md section 9).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FunnelShape {

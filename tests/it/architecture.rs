@@ -169,3 +169,47 @@ fn the_graph_sees_the_edges_it_should() {
     assert!(has("cli::run", "runtime::interpreter") || has("cli::run", "runtime"));
     assert!(has("check::flow", "ast::walk") || has("check::flow", "ast"));
 }
+
+/// The chain `docs/ARCHITECTURE.md` draws, as layers: a module may use
+/// only modules of earlier layers.
+fn documented_layers() -> Vec<Vec<String>> {
+    let doc = std::fs::read_to_string(root().join("docs/ARCHITECTURE.md")).expect("the map");
+    let line = doc
+        .lines()
+        .find(|l| l.starts_with("source, suggest, vocabulary <- "))
+        .expect("the dependency chain in docs/ARCHITECTURE.md");
+    line.split(" <- ")
+        .map(|layer| {
+            layer
+                .trim_matches(|c| c == '{' || c == '}')
+                .split(',')
+                .map(|m| m.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_modules_follow_the_documented_chain() {
+    let layers = documented_layers();
+    let layer = |m: &str| layers.iter().position(|l| l.iter().any(|x| x == m));
+    let g = graph(1);
+    for (from, tos) in &g {
+        let Some(a) = layer(from) else {
+            // Entry points and the crate root are not in the chain.
+            assert!(
+                ["main", "lib"].contains(&from.as_str()),
+                "`{from}` is not in the documented chain"
+            );
+            continue;
+        };
+        for to in tos {
+            let b = layer(to).unwrap_or_else(|| panic!("`{to}` is not in the documented chain"));
+            assert!(
+                b < a,
+                "`{from}` uses `{to}`, which the documented chain puts at or after it"
+            );
+        }
+    }
+    assert!(layers.len() >= 6, "the chain was read: {layers:?}");
+}

@@ -903,3 +903,98 @@ fn a_format_5_state_is_read_and_an_older_one_refused() {
         stderr(&o)
     );
 }
+
+/// The program record is read strictly: a record missing a part, or of the
+/// wrong shape, is refused (it could once pass the change rule as empty
+/// and make the migration drop every journey); a newer record version, and
+/// journeys in flight compiled by another instruction set, are refused
+/// with what to do. Nothing runs on a refused state.
+#[test]
+fn a_bad_or_foreign_program_record_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prog = dir.path().join("p.flow");
+    std::fs::write(
+        &prog,
+        "contact {\n  email: string @channel(email)\n}\n\nworkflow w {  // nurture:allow(no-goal, consent)\n  when contact_created\n  wait 1d\n  send email \"later\"\n}\n",
+    )
+    .expect("write");
+    let events = dir.path().join("e.jsonl");
+    write(
+        &events,
+        &[
+            r#"{"at":"2026-01-01T00:00:00Z","contact":"a","type":"contact_created","attributes":{"email":"a"}}"#,
+        ],
+    );
+    let base = dir.path().join("base.db");
+    let run = |db: &Path| {
+        bin()
+            .arg("run")
+            .arg(&prog)
+            .arg("--events")
+            .arg(&events)
+            .arg("--state")
+            .arg(db)
+            .arg("--drain")
+            .output()
+            .expect("runs")
+    };
+    let o = bin()
+        .arg("run")
+        .arg(&prog)
+        .arg("--events")
+        .arg(&events)
+        .arg("--state")
+        .arg(&base)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let edit = |sql: &str| {
+        let db = dir.path().join("bad.db");
+        std::fs::copy(&base, &db).expect("copy");
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        conn.execute_batch(sql).expect("edited");
+        db
+    };
+    for (sql, code, says) in [
+        (
+            "UPDATE meta SET value = json_remove(value, '$.workflows') WHERE key = 'program'",
+            2,
+            "a bad program record: missing field `workflows`",
+        ),
+        (
+            "UPDATE meta SET value = json_set(value, '$.workflows', 'none') WHERE key = 'program'",
+            2,
+            "a bad program record: invalid type",
+        ),
+        (
+            "UPDATE meta SET value = json_set(value, '$.triggers', json('[]')) WHERE key = 'program'",
+            2,
+            "a bad program record: 1 workflows, but 0 triggers",
+        ),
+        (
+            "UPDATE meta SET value = json_set(value, '$.version', 9) WHERE key = 'program'",
+            2,
+            "its program record is of version 9, newer than this nurture reads (2)",
+        ),
+        (
+            "UPDATE meta SET value = json_set(value, '$.instruction_set', 7) WHERE key = 'program'",
+            2,
+            "its 1 journeys in flight were compiled by instruction set 7, this nurture runs 1",
+        ),
+        ("DELETE FROM meta WHERE key = 'program'", 2, "it was not written by `nurture run`"),
+    ] {
+        let db = edit(sql);
+        let o = run(&db);
+        assert_eq!(o.status.code(), Some(code), "{sql}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{sql}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "", "{sql}: nothing ran");
+    }
+    // Another instruction set without journeys in flight is no matter.
+    let o = run(&base);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let db = edit(
+        "UPDATE meta SET value = json_set(value, '$.instruction_set', 7) WHERE key = 'program'",
+    );
+    let o = run(&db);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
