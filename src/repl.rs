@@ -448,9 +448,16 @@ impl Session {
                 None,
             )
         })?;
-        self.engine
-            .feed(event)
-            .map_err(|e| self.line_error(input, 0, input.len(), Code::ReplBadInput, &e, None))?;
+        self.engine.feed(event).map_err(|e| {
+            self.line_error(
+                input,
+                0,
+                input.len(),
+                Code::ReplBadInput,
+                &e.to_string(),
+                None,
+            )
+        })?;
         self.log.push(Logged::Event(line));
         Ok(self.drain_output())
     }

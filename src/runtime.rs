@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod compile;
 pub mod coverage;
 pub mod engine;
+pub mod error;
 pub mod eval;
 pub mod input;
 pub mod interpreter;
@@ -26,6 +27,7 @@ mod stream;
 pub mod value;
 
 pub use compile::compile;
+pub use error::{ClockMove, RecordError};
 pub use interpreter::{
     BadRecord, Driver, Interpreter, LateEvents, Progress, StreamEnd, StreamError, StreamOptions,
 };

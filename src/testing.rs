@@ -340,7 +340,7 @@ impl Stepper<'_> {
                 line.push('}');
                 self.it
                     .load_contact_line(&line)
-                    .map_err(|e| (e, Some(id.name.clone())))?;
+                    .map_err(|e| (e.to_string(), Some(id.name.clone())))?;
                 Ok(Effect::Loaded(line))
             }
             StepKind::Expect { id, claim } => self
@@ -386,7 +386,7 @@ impl Stepper<'_> {
         line.push('}');
         self.it
             .feed_line(&line)
-            .map_err(|e| (e, Some(id.to_string())))?;
+            .map_err(|e| (e.to_string(), Some(id.to_string())))?;
         Ok(Effect::Fed(line))
     }
 

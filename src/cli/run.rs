@@ -534,7 +534,9 @@ impl Driver for Sink {
 
 impl Sink {
     fn contacts(&mut self, it: &mut Interpreter, path: &Path) -> Result<(), ExitCode> {
-        self.lines(it, path, |it, line| it.load_contact_line(line))
+        self.lines(it, path, |it, line| {
+            it.load_contact_line(line).map_err(|e| e.to_string())
+        })
     }
 
     /// Runs the events, parsed on other threads while the engine works.

@@ -6,6 +6,7 @@
 //! goal or exit matches end, journeys waiting for the event resume, and
 //! workflows whose trigger matches start, in declaration order.
 
+use super::error::RecordError;
 use super::eval::{eval, Ctx, Fault};
 use super::output::{FunnelCounts, Lifecycle, Output, Skip};
 pub use super::output::{Outcome, WorkflowStats};
@@ -98,15 +99,7 @@ pub enum LateEvents {
 }
 
 /// What last moved the clock: said when a late event is refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum MovedBy {
-    /// An input event.
-    Event,
-    /// A move of the clock itself: `--until`, or a test's `at`/`advance`.
-    Advance,
-    /// An earlier run, whose state this one goes on from.
-    State,
-}
+pub(crate) type MovedBy = super::error::ClockMove;
 
 /// The engine's state; driven through [`super::Interpreter`].
 pub(crate) struct Engine {
@@ -301,7 +294,7 @@ impl Engine {
     }
 
     /// Validates and handles an event, looking the contact up once.
-    pub fn accept(&mut self, mut ev: Input) -> Result<(), String> {
+    pub fn accept(&mut self, mut ev: Input) -> Result<(), RecordError> {
         if self.late == LateEvents::Stamp && self.started && ev.at < self.now {
             ev.at = self.now;
         }
@@ -311,16 +304,15 @@ impl Engine {
     }
 
     /// Validates an event; returns the contact's index when it exists.
-    pub(crate) fn resolve(&self, ev: &Input) -> Result<Option<u32>, String> {
+    pub(crate) fn resolve(&self, ev: &Input) -> Result<Option<u32>, RecordError> {
         let found = self.store.contact_id(&ev.contact);
         let previous = self.started.then_some((self.now, self.moved_by));
         admissible(previous, ev, found.is_some())?;
         if self.started && !self.allow_jump && ev.at.saturating_sub(self.now) > MAX_JUMP {
-            return Err(format!(
-                "the clock would jump from {} to {}, more than 366 days: a mistyped year? (`--allow-clock-jump` accepts it)",
-                super::value::format_datetime(self.now),
-                super::value::format_datetime(ev.at)
-            ));
+            return Err(RecordError::ClockJump {
+                from: self.now,
+                to: ev.at,
+            });
         }
         Ok(found)
     }
@@ -903,35 +895,25 @@ impl Iterator for Ids {
 /// What the state decides about an input event: time must not go backwards
 /// (`previous` is the time of the last event accepted), the contact must exist,
 /// except for `contact_created`, which must name a new one.
-fn admissible(previous: Option<(Millis, MovedBy)>, ev: &Input, exists: bool) -> Result<(), String> {
-    if let Some((prev, by)) = previous {
-        if ev.at < prev {
-            let at = super::value::format_datetime(ev.at);
-            let prev = super::value::format_datetime(prev);
-            return Err(match by {
-                MovedBy::Event => {
-                    format!("time goes backwards: {at} is before the previous event at {prev}")
-                }
-                MovedBy::Advance => format!(
-                    "time goes backwards: {at} is before the clock at {prev}, where `--until` moved it (`--late-events stamp` processes such events at the clock)"
-                ),
-                MovedBy::State => format!(
-                    "time goes backwards: {at} is before the clock at {prev}, where the state's last run left it (`--late-events stamp` processes such events at the clock)"
-                ),
+fn admissible(
+    previous: Option<(Millis, MovedBy)>,
+    ev: &Input,
+    exists: bool,
+) -> Result<(), RecordError> {
+    if let Some((clock, moved_by)) = previous {
+        if ev.at < clock {
+            return Err(RecordError::Late {
+                at: ev.at,
+                clock,
+                moved_by,
             });
         }
     }
     if ev.ty == CONTACT_CREATED && exists {
-        return Err(format!(
-            "contact `{}` already exists",
-            crate::suggest::echo(&ev.contact)
-        ));
+        return Err(RecordError::ContactExists(ev.contact.to_string()));
     }
     if ev.ty != CONTACT_CREATED && !exists {
-        return Err(format!(
-            "unknown contact `{}`: create it with a `contact_created` event or load it with --contacts",
-            crate::suggest::echo(&ev.contact)
-        ));
+        return Err(RecordError::UnknownContact(ev.contact.to_string()));
     }
     Ok(())
 }

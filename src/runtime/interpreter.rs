@@ -6,6 +6,7 @@
 
 use super::engine::{Engine, RunFault, WorkflowStats};
 pub use super::engine::{JourneyView, LateEvents};
+use super::error::RecordError;
 use super::eval::Fault;
 use super::input::{parse_contact, parse_event, parse_event_kept};
 use super::output::{ActionKind, Emitted, FunnelCounts, JsonWriter};
@@ -167,10 +168,11 @@ impl Interpreter {
         prog: Arc<Compiled>,
         trace: bool,
         snap: Snapshot,
-    ) -> Result<Interpreter, String> {
+    ) -> Result<Interpreter, super::state::StateError> {
         let accepted = snap.totals.events;
         Ok(Interpreter {
-            engine: Engine::restore(prog, trace, snap)?,
+            engine: Engine::restore(prog, trace, snap)
+                .map_err(super::state::StateError::BadRows)?,
             json: JsonWriter::default(),
             scratch: String::new(),
             accepted,
@@ -213,33 +215,33 @@ impl Interpreter {
     }
 
     /// Loads a contact as state (no trigger fires).
-    pub fn load_contact(&mut self, id: &str, attrs: Vec<(u16, Value)>) -> Result<(), String> {
-        self.engine.preload(id, attrs)
+    pub fn load_contact(&mut self, id: &str, attrs: Vec<(u16, Value)>) -> Result<(), RecordError> {
+        Ok(self.engine.preload(id, attrs)?)
     }
 
     /// Parses a `--contacts` line (`id` and attributes) and loads it.
-    pub fn load_contact_line(&mut self, line: &str) -> Result<(), String> {
+    pub fn load_contact_line(&mut self, line: &str) -> Result<(), RecordError> {
         let (id, attrs) = parse_contact(line, &self.program().schema)?;
         self.load_contact(&id, attrs)
     }
 
     /// Runs one validated event; an error (time going backwards, an unknown
     /// contact) leaves the state as it was.
-    pub fn feed(&mut self, input: Input) -> Result<(), String> {
+    pub fn feed(&mut self, input: Input) -> Result<(), RecordError> {
         self.engine.accept(input)?;
         self.accepted += 1;
         Ok(())
     }
 
     /// Parses an event line (every payload field kept) and runs it.
-    pub fn feed_line(&mut self, line: &str) -> Result<(), String> {
+    pub fn feed_line(&mut self, line: &str) -> Result<(), RecordError> {
         let input = parse_event(line, &self.program().schema)?;
         self.feed(input)
     }
 
     /// Parses an event line keeping only the payload fields the program
     /// reads, as streams do, and runs it.
-    pub fn feed_line_kept(&mut self, line: &str) -> Result<(), String> {
+    pub fn feed_line_kept(&mut self, line: &str) -> Result<(), RecordError> {
         let prog = self.program();
         let input = parse_event_kept(line, &prog.schema, &prog.projection)?;
         self.feed(input)
@@ -297,7 +299,7 @@ impl Interpreter {
                             }
                             continue;
                         }
-                        Err(reason) => (reason, raw),
+                        Err(reason) => (reason.to_string(), raw),
                     },
                     Record::Bad { reason, raw } => (reason, Some(raw)),
                     Record::Unreadable(message) => {

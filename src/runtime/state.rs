@@ -33,6 +33,10 @@ pub enum StateError {
         current: u32,
         journeys: usize,
     },
+    /// Rows that do not fit the program or one another (named by table,
+    /// row and column).
+    #[error("{0}")]
+    BadRows(String),
     /// The program change rule refuses the change (the program's fault).
     #[error("the program cannot go on from it: {}", .0.join("; "))]
     ProgramRefused(Vec<String>),

@@ -122,7 +122,16 @@ fn a_refused_event_leaves_the_state_as_it_was() {
             r#"{"at":"2026-01-01T08:00:00Z","contact":"ann","type":"email_opened","campaign":"x"}"#,
         )
         .expect_err("time goes backwards");
-    assert!(err.contains("time goes backwards"), "{err}");
+    // The kind, for a caller to act on, and the words, for people.
+    assert_eq!(
+        err,
+        nurture::runtime::RecordError::Late {
+            at: 1_767_254_400_000,
+            clock: 1_767_258_000_000,
+            moved_by: nurture::runtime::ClockMove::Event,
+        }
+    );
+    assert!(err.to_string().contains("time goes backwards"), "{err}");
     assert_eq!(it.stats().events, 1);
     assert_eq!(it.attributes("ann").map(|a| a.len()), Some(10));
 }
@@ -267,5 +276,36 @@ fn a_stopped_stream_says_how_far_it_read() {
             consumed: through_bad
         }
     );
+    assert_eq!(it.stats().events, 1);
+}
+
+/// Each way a record is refused is its own kind of error.
+#[test]
+fn refused_records_are_typed() {
+    use nurture::runtime::RecordError;
+    let mut it = interpreter(false);
+    it.feed_line(CREATED).expect("accepted");
+    let kind = |it: &mut nurture::runtime::Interpreter, line: &str| {
+        it.feed_line(line).expect_err("refused")
+    };
+    assert!(matches!(kind(&mut it, CREATED), RecordError::ContactExists(c) if c == "ann"));
+    assert!(matches!(
+        kind(&mut it, r#"{"at":"2026-01-01T09:00:00Z","contact":"bob","type":"email_opened","campaign":"x"}"#),
+        RecordError::UnknownContact(c) if c == "bob"
+    ));
+    assert!(matches!(
+        kind(
+            &mut it,
+            r#"{"at":"2029-01-01T09:00:00Z","contact":"ann","type":"email_opened","campaign":"x"}"#
+        ),
+        RecordError::ClockJump { .. }
+    ));
+    assert!(matches!(
+        kind(
+            &mut it,
+            r#"{"at":"2026-01-01T09:00:00Z","contact":"ann","type":"nope"}"#
+        ),
+        RecordError::Invalid(_)
+    ));
     assert_eq!(it.stats().events, 1);
 }

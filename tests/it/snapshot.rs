@@ -90,7 +90,7 @@ fn a_snapshot_of_another_program_is_refused() {
     let Err(e) = Interpreter::restore(small, false, snap) else {
         panic!("restored into another program");
     };
-    assert!(e.contains("workflows"), "{e}");
+    assert!(e.to_string().contains("workflows"), "{e}");
 }
 
 #[path = "../../benches/workload.rs"]
