@@ -36,6 +36,8 @@ enum Logged {
     /// A contact loaded as state (a `given` step).
     Contact(String),
     Advance(Millis),
+    /// The session started the interpreter's clock here.
+    Start(Millis),
 }
 
 /// What one input produced.
@@ -65,6 +67,9 @@ pub struct Session {
     claims: crate::testing::Claims,
     current: Option<String>,
     trace: bool,
+    /// Where the interpreter's clock starts: until the session's first
+    /// input, `:time` sets it anywhere. After, the interpreter's clock is
+    /// the only one ([`Session::now`]).
     clock: Millis,
     color: bool,
 }
@@ -112,8 +117,8 @@ impl Session {
     /// The prompt: the virtual clock and the current contact.
     pub fn prompt(&self) -> String {
         match &self.current {
-            Some(c) => format!("[{} {c}]> ", format_datetime(self.clock)),
-            None => format!("[{}]> ", format_datetime(self.clock)),
+            Some(c) => format!("[{} {c}]> ", format_datetime(self.now())),
+            None => format!("[{}]> ", format_datetime(self.now())),
         }
     }
 
@@ -224,14 +229,14 @@ impl Session {
     /// Adds a typed `workflow`/`event` declaration to the program.
     /// The clock, and the current contact's local time in its zone.
     fn time(&self) -> String {
-        let mut out = format_datetime(self.clock);
+        let mut out = format_datetime(self.now());
         let zone = self
             .current
             .as_deref()
             .and_then(|c| self.engine.zone(c).map(|z| (c, z)));
         if let Some((c, zone)) = zone {
             use chrono::TimeZone;
-            if let Some(local) = zone.timestamp_millis_opt(self.clock).single() {
+            if let Some(local) = zone.timestamp_millis_opt(self.now()).single() {
                 out.push_str(&format!(
                     " ({c}: {} {})",
                     local.format("%Y-%m-%d %H:%M %a"),
@@ -266,9 +271,12 @@ impl Session {
         }
         let mut out = String::new();
         for step in &t.steps {
+            if !matches!(step.kind, crate::ast::StepKind::Expect { .. }) {
+                self.ensure_started();
+            }
             let result = Stepper {
                 it: &mut self.engine,
-                now: &mut self.clock,
+                start: self.clock,
                 claims: &mut self.claims,
             }
             .step(&step.kind);
@@ -383,7 +391,7 @@ impl Session {
         Ok(format!(
             "opened `{path}` (read only): {} contacts; now {}\n",
             self.engine.contact_ids().count(),
-            format_datetime(self.clock)
+            format_datetime(self.now())
         ))
     }
 
@@ -413,6 +421,7 @@ impl Session {
                     }
                 }
                 Logged::Advance(t) => self.engine.advance_to(t),
+                Logged::Start(t) => self.engine.start_clock(t),
             }
         }
         // Claims look at the run as replayed.
@@ -421,7 +430,12 @@ impl Session {
             self.claims.observe(&r);
         }
         self.engine.take_faults();
-        match (self.log.len(), dropped) {
+        let inputs = self
+            .log
+            .iter()
+            .filter(|l| !matches!(l, Logged::Start(_)))
+            .count();
+        match (inputs, dropped) {
             (0, _) => String::new(),
             (n, 0) => format!(" (replayed {n} inputs)"),
             (n, d) => {
@@ -431,6 +445,20 @@ impl Session {
     }
 
     /// Runs one event line through the engine and reports what it caused.
+    /// The clock: the interpreter's, or where it will start.
+    fn now(&self) -> Millis {
+        self.engine.now().unwrap_or(self.clock)
+    }
+
+    /// Starts the interpreter's clock where the session's is, before the
+    /// first input changes anything (noted, so a replay starts it alike).
+    fn ensure_started(&mut self) {
+        if self.engine.now().is_none() {
+            self.engine.start_clock(self.clock);
+            self.log.push(Logged::Start(self.clock));
+        }
+    }
+
     fn feed(
         &mut self,
         input: &str,
@@ -569,7 +597,7 @@ impl Session {
         ty: &str,
         rest: serde_json::Map<String, serde_json::Value>,
     ) -> String {
-        let mut line = serde_json::json!({ "at": format_datetime(self.clock) }).to_string();
+        let mut line = serde_json::json!({ "at": format_datetime(self.now()) }).to_string();
         line.pop();
         let _ = write!(
             line,
@@ -654,22 +682,21 @@ impl Session {
                 Some("such as `:time 2026-03-01T09:00:00Z`"),
             ));
         };
-        if self.log.is_empty() {
+        if self.engine.now().is_none() {
             self.clock = t;
             return Ok(format!("now {}\n", format_datetime(t)));
         }
-        if t < self.clock {
+        if t < self.now() {
             return Err(format!(
                 "the clock cannot go back to {}: events have run up to {}; `:reset` starts again\n",
                 format_datetime(t),
-                format_datetime(self.clock)
+                format_datetime(self.now())
             ));
         }
-        self.clock = t;
-        self.engine.advance_to(self.clock);
-        self.log.push(Logged::Advance(self.clock));
+        self.engine.advance_to(t);
+        self.log.push(Logged::Advance(t));
         let out = self.drain_output();
-        Ok(format!("{out}now {}\n", format_datetime(self.clock)))
+        Ok(format!("{out}now {}\n", format_datetime(self.now())))
     }
 
     fn advance(&mut self, input: &str, d: &str) -> Result<String, String> {
@@ -683,11 +710,12 @@ impl Session {
                 Some("such as `:advance 2d` or `:advance 1d 12h`"),
             )
         })?;
-        self.clock += secs * 1000;
-        self.engine.advance_to(self.clock);
-        self.log.push(Logged::Advance(self.clock));
+        self.ensure_started();
+        let t = self.now() + secs * 1000;
+        self.engine.advance_to(t);
+        self.log.push(Logged::Advance(t));
         let out = self.drain_output();
-        Ok(format!("{out}now {}\n", format_datetime(self.clock)))
+        Ok(format!("{out}now {}\n", format_datetime(self.now())))
     }
 
     /// The contact named, or the current one, if it exists.
@@ -746,7 +774,7 @@ impl Session {
             ));
         }
         let compiled = crate::runtime::compile::compile_expr(&expr, &self.prog.schema);
-        match self.engine.eval(contact, &compiled, self.clock) {
+        match self.engine.eval(contact, &compiled, self.now()) {
             Ok(v) => Ok(format!("{} : {ty}\n", show(&v))),
             Err(f) => Err(self.line_error(
                 input,

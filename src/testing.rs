@@ -50,13 +50,12 @@ pub fn run(test: &TestBlock, prog: &Arc<Compiled>, coverage: bool) -> TestRun {
     if coverage {
         it.record_coverage();
     }
-    let mut now = START;
     it.start_clock(START);
     let mut claims = Claims::default();
     let failure = test.steps.iter().find_map(|step| {
         let result = Stepper {
             it: &mut it,
-            now: &mut now,
+            start: START,
             claims: &mut claims,
         }
         .step(&step.kind);
@@ -290,8 +289,9 @@ pub enum Effect {
 /// `claims` after each step.
 pub struct Stepper<'a> {
     pub it: &'a mut Interpreter,
-    /// The clock, which steps move.
-    pub now: &'a mut Millis,
+    /// Where the clock starts when a step finds it not started (the
+    /// interpreter's clock is the only one: the steps move it).
+    pub start: Millis,
     pub claims: &'a mut Claims,
 }
 
@@ -299,19 +299,27 @@ pub struct Stepper<'a> {
 type StepError = (String, Option<String>);
 
 impl Stepper<'_> {
-    /// Runs one step.
+    /// The clock: the interpreter's, or where it will start.
+    pub fn now(&self) -> Millis {
+        self.it.now().unwrap_or(self.start)
+    }
+
+    /// Runs one step; every step but a claim starts the clock first.
     pub fn step(&mut self, step: &StepKind) -> Result<Effect, StepError> {
+        if !matches!(step, StepKind::Expect { .. }) {
+            self.it.start_clock(self.start);
+        }
         match step {
             StepKind::At(e) => {
                 let t = match &e.kind {
                     ExprKind::Datetime(dt) => dt.timestamp_millis(),
                     _ => return Err(("`at` needs a datetime".into(), None)),
                 };
-                if t < *self.now {
+                if t < self.now() {
                     return Err((
                         format!(
                             "`at` would move the clock back, from {} to {}",
-                            format_datetime(*self.now),
+                            format_datetime(self.now()),
                             format_datetime(t)
                         ),
                         None,
@@ -321,7 +329,7 @@ impl Stepper<'_> {
                 Ok(Effect::Moved(t))
             }
             StepKind::Advance(d) => {
-                let t = self.now.saturating_add(d.seconds.saturating_mul(1000));
+                let t = self.now().saturating_add(d.seconds.saturating_mul(1000));
                 self.move_to(t);
                 Ok(Effect::Moved(t))
             }
@@ -353,7 +361,6 @@ impl Stepper<'_> {
     /// Moves the clock to `t`, firing the timers due up to it, included.
     fn move_to(&mut self, t: Millis) {
         self.it.advance_to(t);
-        *self.now = t;
     }
 
     /// Feeds one input record, as `nurture run` reads it, at the clock.
@@ -366,7 +373,7 @@ impl Stepper<'_> {
     ) -> Result<Effect, StepError> {
         let mut line = format!(
             "{{\"at\":\"{}\",\"contact\":{},\"type\":{}",
-            format_datetime(*self.now),
+            format_datetime(self.now()),
             json_str(id),
             json_str(ty)
         );
@@ -393,7 +400,11 @@ impl Stepper<'_> {
     /// A literal's value.
     fn value(&self, e: &Expr) -> Result<Value, StepError> {
         self.it
-            .eval(None, &compile_expr(e, &self.it.program().schema), *self.now)
+            .eval(
+                None,
+                &compile_expr(e, &self.it.program().schema),
+                self.now(),
+            )
             .map_err(|f| (f.message, None))
     }
 
@@ -516,7 +527,7 @@ impl Stepper<'_> {
             }
             Claim::Holds(e) => {
                 let c = compile_expr(e, &self.it.program().schema);
-                match self.it.eval(Some(id), &c, *self.now) {
+                match self.it.eval(Some(id), &c, self.now()) {
                     Ok(Value::Bool(true)) => Ok(()),
                     Ok(_) => Err(format!(
                         "`{}` is false{}",
@@ -541,7 +552,7 @@ impl Stepper<'_> {
                 if let Ok(v) = self.it.eval(
                     Some(id),
                     &compile_expr(x, &self.it.program().schema),
-                    *self.now,
+                    self.now(),
                 ) {
                     parts.push(format!("{text} is {}", show(&v)));
                 }

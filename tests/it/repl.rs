@@ -266,3 +266,19 @@ fn coalesce_in_the_repl() {
     assert!(out.contains("\"none\" : string\n"), "{out}");
     assert!(out.contains("\"ana@example.com\" : string\n"), "{out}");
 }
+
+/// The REPL has one clock, the interpreter's: it starts where the session's
+/// is at the first input, so a `given` contact gets the scheduled
+/// occurrences from there, as in `nurture test`; a reload replays it alike.
+#[test]
+fn schedules_fire_for_given_contacts_in_the_repl() {
+    let (code, out) = session_ending(
+        "given ana { email: \"ana@example.com\", opted_in: true, country: \"ES\" }\n:advance 32d\n:reload\n:time\n",
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let refreshes = |text: &str| text.matches("\"name\":\"crm_refresh\"").count();
+    assert_eq!(refreshes(&out), 2, "January 1st and February 1st: {out}");
+    assert!(out.contains("\"at\":\"2026-01-01T03:00:00Z\""), "{out}");
+    assert!(out.contains("(replayed 2 inputs)"), "{out}");
+    assert!(out.ends_with("2026-02-02T00:00:00Z\n"), "{out}");
+}
