@@ -209,6 +209,12 @@ impl Interpreter {
         true
     }
 
+    /// Whether each action's JSON carries its `"id"` (its 1-based place in
+    /// the emission order, counted across runs of one state).
+    pub fn set_action_ids(&mut self, on: bool) {
+        self.json.ids = on;
+    }
+
     /// Turns lifecycle records on or off from now on.
     pub fn set_trace(&mut self, on: bool) {
         self.engine.set_trace(on);

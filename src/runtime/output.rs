@@ -244,6 +244,10 @@ pub struct Emitted {
     pub contact: SmolStr,
     pub workflow: u16,
     pub what: What,
+    /// An action's id: its 1-based place in the emission order of every
+    /// action the state has emitted (the same input always gives the same
+    /// ids); 0 for a lifecycle record, which has none.
+    pub id: u64,
 }
 
 /// Records not yet taken by the driver, and the action counts of the run.
@@ -271,6 +275,7 @@ impl Output {
             contact: contact.clone(),
             workflow,
             what: What::Action(a),
+            id: self.counts.iter().sum(),
         });
     }
 
@@ -283,6 +288,7 @@ impl Output {
                 contact: contact.clone(),
                 workflow,
                 what: What::Lifecycle(l),
+                id: 0,
             });
         }
     }
@@ -293,12 +299,16 @@ impl Output {
 pub struct JsonWriter {
     /// The last time written, formatted: consecutive records often share it.
     time_cache: (Millis, String),
+    /// Whether an action's JSON carries its `"id"` (the live service's
+    /// output; `nurture run`'s does not).
+    pub ids: bool,
 }
 
 impl Default for JsonWriter {
     fn default() -> JsonWriter {
         JsonWriter {
             time_cache: (Millis::MIN, String::new()),
+            ids: false,
         }
     }
 }
@@ -323,6 +333,10 @@ impl JsonWriter {
                 action_fields(prog, a, buf);
             }
             What::Lifecycle(l) => lifecycle_fields(prog, l, buf),
+        }
+        if self.ids && r.id > 0 {
+            buf.push_str(",\"id\":");
+            buf.push_str(itoa::Buffer::new().format(r.id));
         }
         buf.push_str("}\n");
     }

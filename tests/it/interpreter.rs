@@ -309,3 +309,55 @@ fn refused_records_are_typed() {
     ));
     assert_eq!(it.stats().events, 1);
 }
+
+/// Every action gets an id, its 1-based place in the emission order of all
+/// the actions the state has emitted: shown with `set_action_ids`, never on
+/// a lifecycle record, and going on across a snapshot and a restore.
+#[test]
+fn actions_are_numbered_across_runs() {
+    let mut it = interpreter(true);
+    it.set_action_ids(true);
+    it.feed_line(CREATED).expect("accepted");
+    let mut first = String::new();
+    it.take_json(&mut first);
+    let ids = |text: &str| -> Vec<Option<u64>> {
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("json");
+                v.get("id").and_then(serde_json::Value::as_u64)
+            })
+            .collect()
+    };
+    let got = ids(&first);
+    let actions: Vec<u64> = got.iter().flatten().copied().collect();
+    assert!(!actions.is_empty(), "{first}");
+    assert_eq!(
+        actions,
+        (1..=actions.len() as u64).collect::<Vec<_>>(),
+        "{first}"
+    );
+    assert!(
+        got.iter().any(Option::is_none),
+        "lifecycle records have none: {first}"
+    );
+    // Restored from a snapshot, the numbering goes on.
+    let snap = it.snapshot();
+    let mut again = nurture::runtime::Interpreter::restore(it.program().clone(), false, snap)
+        .expect("restored");
+    again.set_action_ids(true);
+    again.drain();
+    let mut second = String::new();
+    again.take_json(&mut second);
+    let next: Vec<u64> = ids(&second).into_iter().flatten().collect();
+    assert!(!next.is_empty(), "{second}");
+    assert_eq!(next[0], actions.len() as u64 + 1, "{second}");
+    // Without ids the output is `nurture run`'s.
+    assert!(!second.is_empty());
+    let mut plain =
+        nurture::runtime::Interpreter::restore(it.program().clone(), false, it.snapshot())
+            .expect("restored");
+    plain.drain();
+    let mut third = String::new();
+    plain.take_json(&mut third);
+    assert!(!third.contains("\"id\""), "{third}");
+}
