@@ -372,9 +372,12 @@ impl Session {
         if path.is_empty() {
             return Err("use `:state DB`, DB a `--state` database\n".into());
         }
-        let conn = crate::runtime::state_db::open_to_read(std::path::Path::new(path))
-            .map_err(|e| format!("{e}\n"))?;
-        let snap = crate::runtime::state_db::load(&conn)
+        use crate::runtime::state::StateStore;
+        let mut store =
+            crate::runtime::state::SqliteStore::open_to_read(std::path::Path::new(path))
+                .map_err(|e| format!("{e}\n"))?;
+        let snap = store
+            .load()
             .map_err(|e| format!("`{path}`: {e}\n"))?
             .ok_or_else(|| format!("`{path}` holds no state yet\n"))?;
         let it = Interpreter::restore(self.prog.clone(), true, snap.clone())

@@ -2,7 +2,7 @@
 
 use super::Format;
 use crate::runtime::snapshot::{ContactRow, JourneyRow, Snapshot};
-use crate::runtime::state_db;
+use crate::runtime::state::{SqliteStore, StateStore};
 use crate::runtime::value::{format_datetime, Millis, Value};
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
@@ -48,12 +48,15 @@ fn inspect(args: &InspectArgs) -> Result<String, String> {
     if !args.state.exists() {
         return Err(format!("there is no state `{shown}`"));
     }
-    let conn = state_db::open_to_read(&args.state)?;
-    let snap = state_db::load(&conn)
+    let mut store = SqliteStore::open_to_read(&args.state).map_err(|e| e.to_string())?;
+    let snap = store
+        .load()
         .map_err(|e| format!("`{shown}`: {e}"))?
         .ok_or_else(|| format!("`{shown}` holds no state yet"))?;
-    let program = program(&conn).map_err(|e| format!("`{shown}`: {e}"))?;
-    let input: Json = state_db::meta(&conn, "input")?
+    let program = program(&store).map_err(|e| format!("`{shown}`: {e}"))?;
+    let input: Json = store
+        .entry("input")
+        .map_err(|e| e.to_string())?
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Json::Null);
     let v = match &args.contact {
@@ -74,8 +77,10 @@ fn inspect(args: &InspectArgs) -> Result<String, String> {
     })
 }
 
-fn program(conn: &rusqlite::Connection) -> Result<Program, String> {
-    let text = state_db::meta(conn, "program")?
+fn program(store: &SqliteStore) -> Result<Program, String> {
+    let text = store
+        .entry("program")
+        .map_err(|e| e.to_string())?
         .ok_or_else(|| crate::runtime::state::StateError::NoProgram.to_string())?;
     let r = crate::runtime::state::ProgramRecord::parse(&text).map_err(|e| e.to_string())?;
     Ok(Program {

@@ -3,10 +3,9 @@
 
 use crate::ast::Program;
 use crate::runtime::snapshot::{Migration, Snapshot};
-use crate::runtime::state::{ProgramRecord, StateError};
-use crate::runtime::state_db::{self, Entries, Writer};
+use crate::runtime::state::{ProgramRecord, SqliteStore, StateError, StateStore};
+use crate::runtime::state_db::{Entries, Writer};
 use crate::source::SourceMap;
-use rusqlite::Connection;
 use serde_json::json;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -102,7 +101,7 @@ pub struct InputPos {
 
 /// An open state: locked for this run.
 pub struct StateFile {
-    conn: Connection,
+    store: SqliteStore,
     path: PathBuf,
     /// The state to start from (none for a new one).
     pub snapshot: Option<Snapshot>,
@@ -156,35 +155,12 @@ impl StateFile {
         compiled: &crate::runtime::Compiled,
     ) -> Result<StateFile, Refused> {
         let shown = path.display();
-        // One thread uses the connection at a time (it moves to the
-        // checkpoint writer): SQLite's own locking is not needed.
-        use rusqlite::OpenFlags;
-        if let Some(problem) = state_db::path_problem(path, true) {
-            return Err(refused(problem));
-        }
-        // No URI names: `--state` is a file.
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|e| refused(format!("cannot open the state `{shown}`: {e}")))?;
-        let _ = conn.busy_timeout(std::time::Duration::ZERO);
-        conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;")
-            .and_then(|()| state_db::configure(&conn))
-            .map_err(|e| {
-                let busy = matches!(
-                    e.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-                );
-                refused(if busy {
-                    format!("the state `{shown}` is in use by another run")
-                } else {
-                    format!("cannot use the state `{shown}`: {e}")
-                })
-            })?;
-        let snapshot = state_db::load(&conn).map_err(|e| refused(format!("`{shown}`: {e}")))?;
+        let mut store = SqliteStore::open_for_run(path).map_err(|e| refused(e.to_string()))?;
+        let snapshot = store
+            .load()
+            .map_err(|e| refused(format!("`{shown}`: {e}")))?;
         let mut state = StateFile {
-            conn,
+            store,
             path: path.to_path_buf(),
             snapshot,
             input: None,
@@ -205,14 +181,18 @@ impl StateFile {
                 state.migrated = true;
             }
             let length = |key: &str| -> Result<Option<u64>, Refused> {
-                Ok(state_db::meta(&state.conn, key)
+                Ok(state
+                    .store
+                    .entry(key)
                     .map_err(|e| refused(format!("`{shown}`: {e}")))?
                     .and_then(|t| t.parse().ok()))
             };
             state.out_len = length("out")?;
             state.rejects_len = length("rejects")?;
             let file = |key: &str| -> Result<Option<FileId>, Refused> {
-                match state_db::meta(&state.conn, key)
+                match state
+                    .store
+                    .entry(key)
                     .map_err(|e| refused(format!("`{shown}`: {e}")))?
                 {
                     None => Ok(None),
@@ -223,7 +203,9 @@ impl StateFile {
             };
             state.out_file = file("out_file")?;
             state.rejects_file = file("rejects_file")?;
-            state.input = state_db::meta(&state.conn, "input")
+            state.input = state
+                .store
+                .entry("input")
                 .map_err(|e| refused(format!("`{shown}`: {e}")))?
                 .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
                 .and_then(|v| {
@@ -262,8 +244,10 @@ impl StateFile {
 
     /// The program record the state keeps, read strictly.
     fn stored_program(&self) -> Result<ProgramRecord, Refused> {
-        let text = state_db::meta(&self.conn, "program")
-            .map_err(refused)?
+        let text = self
+            .store
+            .entry("program")
+            .map_err(|e| self.refusal(e))?
             .ok_or_else(|| self.refusal(StateError::NoProgram))?;
         ProgramRecord::parse(&text).map_err(|e| self.refusal(e))
     }
@@ -359,7 +343,7 @@ impl StateFile {
             Ok(entries)
         };
         let path = self.path.display().to_string();
-        let writer = Writer::spawn(self.conn, before)
+        let writer = Writer::spawn(self.store.into_connection(), before)
             .map_err(|e| format!("cannot write the state `{path}`: {e}"))?;
         Ok(Checkpoints {
             writer,
@@ -390,8 +374,9 @@ impl StateFile {
         if let Some(n) = files.rejects {
             extra.push(("rejects", n.to_string()));
         }
-        state_db::save_with(&mut self.conn, snap, &extra)
-            .map_err(|e| format!("cannot write the state `{}`: {e}", self.path.display()))
+        self.store
+            .write_whole(snap, &extra)
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -9,13 +9,22 @@
 
 pub mod plan;
 pub mod record;
+pub mod store;
 
 pub use plan::plan;
 pub use record::{FunnelRecord, ProgramRecord, RECORD_VERSION};
+pub use store::{SqliteStore, StateStore};
 
 /// Why a state cannot be used with a program.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
+    /// The store cannot be opened, read or written (said in words: a
+    /// directory, an empty file, no permission, a disk error).
+    #[error("{0}")]
+    Store(String),
+    /// Another run holds the state.
+    #[error("the state `{0}` is in use by another run")]
+    InUse(String),
     /// The database holds rows but no program record.
     #[error("it was not written by `nurture run` (it has no program record)")]
     NoProgram,
