@@ -310,42 +310,54 @@ fn split_names<'a>(cx: &mut ExprChecker, stmts: &'a [Stmt], seen: &mut Vec<&'a S
     for s in stmts {
         if let StmtKind::Split { name, arms } = &s.kind {
             if let Some(name) = name {
-                if let Some(first) = seen.iter().find(|f| f.value == name.value) {
-                    cx.diags.push(
-                        Diagnostic::error(
-                            Code::DuplicateName,
-                            name.span,
-                            format!("two splits of this workflow are named \"{}\"", name.value),
-                        )
-                        .with_label("named again here")
-                        .with_related(first.span, "first named here")
-                        .with_help("give each split of a workflow its own name: reports tell them apart by it"),
-                    );
-                } else {
-                    seen.push(name);
-                }
+                once(
+                    cx,
+                    seen,
+                    name,
+                    "two splits of this workflow are named",
+                    "named",
+                    "give each split of a workflow its own name: reports tell them apart by it",
+                );
             }
             let mut labels: Vec<&StrLit> = Vec::new();
             for l in arms.iter().filter_map(|a| a.label.as_ref()) {
-                if let Some(first) = labels.iter().find(|f| f.value == l.value) {
-                    cx.diags.push(
-                        Diagnostic::error(
-                            Code::DuplicateName,
-                            l.span,
-                            format!("two arms of this split are labelled \"{}\"", l.value),
-                        )
-                        .with_label("labelled again here")
-                        .with_related(first.span, "first labelled here")
-                        .with_help("give each arm its own label"),
-                    );
-                } else {
-                    labels.push(l);
-                }
+                once(
+                    cx,
+                    &mut labels,
+                    l,
+                    "two arms of this split are labelled",
+                    "labelled",
+                    "give each arm its own label",
+                );
             }
         }
         for b in s.blocks() {
             split_names(cx, &b.stmts, seen);
         }
+    }
+}
+
+/// Notes `lit` in `seen`, or reports it as given twice.
+fn once<'a>(
+    cx: &mut ExprChecker,
+    seen: &mut Vec<&'a StrLit>,
+    lit: &'a StrLit,
+    message: &str,
+    verb: &str,
+    help: &str,
+) {
+    match seen.iter().find(|f| f.value == lit.value) {
+        Some(first) => cx.diags.push(
+            Diagnostic::error(
+                Code::DuplicateName,
+                lit.span,
+                format!("{message} \"{}\"", lit.value),
+            )
+            .with_label(format!("{verb} again here"))
+            .with_related(first.span, format!("first {verb} here"))
+            .with_help(help),
+        ),
+        None => seen.push(lit),
     }
 }
 

@@ -532,3 +532,20 @@ fn reserved_payload_field_names() {
         );
     }
 }
+
+/// A split's name is unique in its workflow, an arm's label in its split.
+#[test]
+fn split_names_and_arm_labels_are_unique() {
+    let src = with_schema(
+        "workflow w {\n  when contact_created\n  split \"t\" {\n    50% as \"a\" { tag \"x\" }\n    50% as \"a\" { tag \"y\" }\n  }\n  split \"t\" {\n    100% { tag \"z\" }\n  }\n}\n",
+    );
+    let (diags, rendered) = diagnostics(&src);
+    let codes: Vec<_> = diags.iter().map(|d| d.code.as_str()).collect();
+    assert_eq!(
+        codes,
+        ["nurture::type::duplicate-name", "nurture::type::duplicate-name"],
+        "{rendered}"
+    );
+    assert!(rendered.contains("two splits of this workflow are named \"t\""), "{rendered}");
+    assert!(rendered.contains("two arms of this split are labelled \"a\""), "{rendered}");
+}
