@@ -331,3 +331,39 @@ fn a_step_nobody_could_reach_yet_is_not_the_bottleneck() {
     assert_eq!(w["funnel"][3]["reached"], 3);
     assert_eq!(w["bottleneck"], "scored");
 }
+
+/// A goal reached before converted's parent stage can make converted's
+/// rate exceed 100%: the page says why under the chart.
+#[test]
+fn the_page_explains_a_converted_rate_over_100_percent() {
+    let program = format!(
+        "{SCHEMA}\nworkflow w {{\n  when signup\n  goal bought\n  wait 1d\n  stage \"followed up\"\n  wait 1d\n}}\n"
+    );
+    let mut sources = SourceMap::default();
+    sources.add("p.flow", program);
+    let a = nurture::pipeline::analyse(&sources);
+    let prog = Arc::new(nurture::runtime::compile(&a.program, &a.checked.schema));
+    let mut it = Interpreter::new(prog, false);
+    for c in ["a", "b"] {
+        it.feed_line(&format!("{{\"at\":\"2026-01-01T10:00:00Z\",\"contact\":\"{c}\",\"type\":\"contact_created\",\"attributes\":{{\"email\":\"{c}@x\"}}}}")).expect("fed");
+        it.feed_line(&format!(
+            "{{\"at\":\"2026-01-01T10:00:00Z\",\"contact\":\"{c}\",\"type\":\"signup\"}}"
+        ))
+        .expect("fed");
+    }
+    // b buys before its stage, a after it.
+    it.feed_line(r#"{"at":"2026-01-01T12:00:00Z","contact":"b","type":"bought"}"#)
+        .expect("fed");
+    it.feed_line(r#"{"at":"2026-01-02T12:00:00Z","contact":"a","type":"bought"}"#)
+        .expect("fed");
+    let report = nurture::report::build(it.program(), &it.stats(), &sources);
+    let json = nurture::report::to_json(&report);
+    let converted = &json["workflows"][0]["funnel"][2];
+    assert_eq!(converted["parent"], "followed up");
+    assert_eq!(converted["rate"], 2.0);
+    let html = nurture::report::to_html(&report);
+    assert!(
+        html.contains("More journeys converted than reached <bdi>followed up</bdi>"),
+        "{html}"
+    );
+}

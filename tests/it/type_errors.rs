@@ -543,9 +543,18 @@ fn split_names_and_arm_labels_are_unique() {
     let codes: Vec<_> = diags.iter().map(|d| d.code.as_str()).collect();
     assert_eq!(
         codes,
-        ["nurture::type::duplicate-name", "nurture::type::duplicate-name"],
+        [
+            "nurture::type::duplicate-name",
+            "nurture::type::duplicate-name"
+        ],
         "{rendered}"
     );
-    assert!(rendered.contains("two splits of this workflow are named \"t\""), "{rendered}");
-    assert!(rendered.contains("two arms of this split are labelled \"a\""), "{rendered}");
+    assert!(
+        rendered.contains("two splits of this workflow are named \"t\""),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("two arms of this split are labelled \"a\""),
+        "{rendered}"
+    );
 }
