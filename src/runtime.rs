@@ -27,6 +27,7 @@ mod stream;
 pub mod value;
 
 pub use compile::compile;
+pub use engine::partition_of;
 pub use error::{ClockMove, RecordError};
 pub use interpreter::{
     BadRecord, Driver, Interpreter, LateEvents, Progress, StreamEnd, StreamError, StreamOptions,

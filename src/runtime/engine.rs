@@ -23,7 +23,7 @@ mod inspect;
 mod schedule;
 mod snapshot;
 mod timers;
-pub use exec::split_bucket;
+pub use exec::{fnv1a64, partition_of, split_bucket};
 
 /// How many attribute-triggered journeys may start one another in a row.
 pub const CASCADE_LIMIT: usize = 32;

@@ -361,3 +361,23 @@ fn actions_are_numbered_across_runs() {
     plain.take_json(&mut third);
     assert!(!third.contains("\"id\""), "{third}");
 }
+
+/// A contact's partition (LANGUAGE.md section 12): FNV-1a 64-bit over the
+/// id's UTF-8 bytes, modulo P; checked against the published FNV-1a test
+/// values and a hand computation.
+#[test]
+fn partitions_follow_fnv1a64() {
+    use nurture::runtime::engine::fnv1a64;
+    assert_eq!(fnv1a64(*b""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(fnv1a64(*b"a"), 0xaf63_dc4c_8601_ec8c);
+    assert_eq!(fnv1a64(*b"foobar"), 0x8594_4171_f739_67e8);
+    let p = nurture::runtime::partition_of("foobar", 64);
+    assert_eq!(p, (0x8594_4171_f739_67e8_u64 % 64) as u32);
+    assert_eq!(nurture::runtime::partition_of("ana", 1), 0);
+    // Every partition gets contacts.
+    let mut seen = [false; 16];
+    for i in 0..1000 {
+        seen[nurture::runtime::partition_of(&format!("c{i}"), 16) as usize] = true;
+    }
+    assert!(seen.iter().all(|s| *s));
+}

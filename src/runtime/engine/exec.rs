@@ -413,20 +413,29 @@ fn assign(
 /// 0xff byte, the workflow name, a 0xff byte and the split's position in the
 /// workflow (0-based, 4 bytes little-endian), modulo 100.
 pub fn split_bucket(contact: &str, workflow: &str, index: u32) -> u32 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
     let bytes = contact
         .bytes()
         .chain([0xff])
         .chain(workflow.bytes())
         .chain([0xff])
         .chain(index.to_le_bytes());
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(PRIME);
-    }
-    (h % 100) as u32
+    (fnv1a64(bytes) % 100) as u32
+}
+
+/// FNV-1a, 64-bit, over `bytes`.
+pub fn fnv1a64(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes
+        .into_iter()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+/// The partition a contact belongs to among `partitions` (LANGUAGE.md
+/// section 12): `fnv1a64(id) mod P`, over the id's UTF-8 bytes. Contacts
+/// never affect one another, so each partition can run on its own.
+pub fn partition_of(contact: &str, partitions: u32) -> u32 {
+    (fnv1a64(contact.bytes()) % u64::from(partitions.max(1))) as u32
 }
 
 /// The end of a wait (or of a quiet-hours hold) of journey `j`, when it is
