@@ -267,6 +267,8 @@ pub struct Block {
 pub struct Stmt {
     pub kind: StmtKind,
     pub span: Span,
+    /// A wait's name (`wait 3d as cooling_off`); no other statement has one.
+    pub name: Option<Ident>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -19,6 +19,11 @@ pub fn format_source(text: &str) -> Result<String, Vec<Diagnostic>> {
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
+    Ok(format_items(text, &items))
+}
+
+/// Prints `items`, parsed from `text` (whose comments they keep).
+fn format_items(text: &str, items: &[Item]) -> String {
     let mut p = Printer::new(text);
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -36,7 +41,7 @@ pub fn format_source(text: &str) -> Result<String, Vec<Diagnostic>> {
         p.item(item);
     }
     p.flush_comments_before(text.len(), 0);
-    Ok(p.finish())
+    p.finish()
 }
 
 fn item_span(item: &Item) -> crate::source::Span {
@@ -374,7 +379,7 @@ impl<'a> Printer<'a> {
                 pretty::string(&name.value),
                 with(data)
             )),
-            StmtKind::Wait(w) => Some(format!("wait {}", wait(w))),
+            StmtKind::Wait(w) => Some(format!("wait {}{}", wait(w), wait_name(s))),
             StmtKind::Stage(name) => Some(format!("stage {}", pretty::string(&name.value))),
             StmtKind::Exit => Some("exit".to_string()),
             StmtKind::Convert => Some("convert".to_string()),
@@ -394,9 +399,10 @@ impl<'a> Printer<'a> {
                 timeout,
             } => {
                 let mut head = format!(
-                    "wait for {} within {}",
+                    "wait for {} within {}{}",
                     event.name,
-                    pretty::duration(within.seconds)
+                    pretty::duration(within.seconds),
+                    wait_name(s)
                 );
                 if let Some(f) = filter {
                     head.push_str(&format!(" where {}", pretty::expr(f)));
@@ -469,6 +475,47 @@ impl<'a> Printer<'a> {
             kind => unreachable!("{kind:?} is one line, written above"),
         }
     }
+}
+
+/// Clears every wait's name in `stmts`, nested ones too.
+fn forget_wait_names(stmts: &mut [Stmt]) {
+    for s in stmts {
+        s.name = None;
+        match &mut s.kind {
+            StmtKind::If {
+                branches,
+                otherwise,
+            } => {
+                for (_, b) in branches {
+                    forget_wait_names(&mut b.stmts);
+                }
+                if let Some(b) = otherwise {
+                    forget_wait_names(&mut b.stmts);
+                }
+            }
+            StmtKind::WaitFor {
+                received, timeout, ..
+            } => {
+                for b in [received, timeout].into_iter().flatten() {
+                    forget_wait_names(&mut b.stmts);
+                }
+            }
+            StmtKind::Split { arms, .. } => {
+                for a in arms {
+                    forget_wait_names(&mut a.body.stmts);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// ` as NAME` for a named wait, else nothing.
+fn wait_name(s: &Stmt) -> String {
+    s.name
+        .as_ref()
+        .map(|n| format!(" as {}", n.name))
+        .unwrap_or_default()
 }
 
 fn field(f: &FieldDecl) -> String {
@@ -689,7 +736,19 @@ pub fn fingerprint(text: &str) -> String {
         .filter(|l| !l.trim().is_empty())
         .map(|l| format!("{l}\n"))
         .collect();
-    // A text that does not format (it checked, so it parses) is hashed as is.
-    let canonical = format_source(&stripped).unwrap_or(stripped);
+    // A text that does not parse is hashed as is; one that does, in its
+    // canonical form without wait names (naming a wait changes nothing a
+    // journey does: names can be given while journeys wait).
+    let (mut items, diags) = crate::syntax::parse_file(0, &stripped);
+    let canonical = if diags.iter().any(Diagnostic::is_error) {
+        stripped
+    } else {
+        for item in &mut items {
+            if let Item::Workflow(w) = item {
+                forget_wait_names(&mut w.body);
+            }
+        }
+        format_items(&stripped, &items)
+    };
     blake3::hash(canonical.as_bytes()).to_hex().to_string()
 }

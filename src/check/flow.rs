@@ -14,6 +14,7 @@ use crate::vocabulary::Channel;
 /// Checks one workflow.
 pub fn workflow(cx: &mut ExprChecker, wf: &Workflow) {
     split_names(cx, &wf.body, &mut Vec::new());
+    wait_names(cx, &wf.body, &mut Vec::new());
     let mut env = Env::default();
     if let Some(trigger) = &wf.trigger {
         match &trigger.kind {
@@ -304,6 +305,31 @@ fn stmt(cx: &mut ExprChecker, env: &Env, s: &Stmt) -> Option<Facts> {
 }
 
 /// Checks a split's shares.
+/// A wait's name is unique in its workflow: a later version of it moves
+/// journeys by name (LANGUAGE.md section 13).
+fn wait_names<'a>(cx: &mut ExprChecker, stmts: &'a [Stmt], seen: &mut Vec<&'a Ident>) {
+    for s in stmts {
+        if let Some(name) = &s.name {
+            match seen.iter().find(|f| f.name == name.name) {
+                Some(first) => cx.diags.push(
+                    Diagnostic::error(
+                        Code::DuplicateName,
+                        name.span,
+                        format!("two waits of this workflow are named `{}`", name.name),
+                    )
+                    .with_label("named again here")
+                    .with_related(first.span, "first named here")
+                    .with_help("give each wait of a workflow its own name: a changed workflow moves the journeys waiting there by it"),
+                ),
+                None => seen.push(name),
+            }
+        }
+        for b in s.blocks() {
+            wait_names(cx, &b.stmts, seen);
+        }
+    }
+}
+
 /// A split's name is unique in its workflow (reports tell splits apart by
 /// it), and an arm's label unique in its split.
 fn split_names<'a>(cx: &mut ExprChecker, stmts: &'a [Stmt], seen: &mut Vec<&'a StrLit>) {

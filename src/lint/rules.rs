@@ -9,6 +9,7 @@ mod redundant_condition;
 mod trigger_cycle;
 mod unbounded_history;
 mod unfiltered_schedule;
+mod unnamed_wait;
 mod unreachable;
 mod unused_declarations;
 
@@ -27,4 +28,5 @@ pub static RULES: &[Rule] = &[
     unused_declarations::RULE,
     unfiltered_schedule::RULE,
     cap_below_path::RULE,
+    unnamed_wait::RULE,
 ];

@@ -396,6 +396,11 @@ impl Lower {
     fn lower_stmt(&mut self, pair: Pair<Rule>) -> Stmt {
         let span = self.span(&pair);
         let rule = pair.as_rule();
+        let name = pair
+            .clone()
+            .into_inner()
+            .find(|p| p.as_rule() == Rule::wait_name)
+            .map(|p| self.ident(last_inner(p)));
         let mut inner = pair.into_inner();
         inner.next(); // the statement's keyword
         let kind = match rule {
@@ -516,7 +521,7 @@ impl Lower {
             Rule::convert_stmt => StmtKind::Convert,
             r => unreachable!("{r:?} is not a statement"),
         };
-        Stmt { kind, span }
+        Stmt { kind, span, name }
     }
 
     /// wait_for_stmt = { kw_wait ~ kw_for ~ event_ref ~ within_clause ~ where_clause? ~ block? ~ timeout_clause? }
@@ -532,6 +537,8 @@ impl Lower {
                 Rule::where_clause => filter = Some(self.lower_expr(last_inner(p))),
                 Rule::block => received = Some(self.lower_block(p)),
                 Rule::timeout_clause => timeout = Some(self.lower_block(last_inner(p))),
+                // Taken by `lower_stmt`.
+                Rule::wait_name => {}
                 r => unreachable!("a `wait for` holds no {r:?}"),
             }
         }

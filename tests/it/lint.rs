@@ -1179,3 +1179,46 @@ workflow one_each {
 }
 "#
 );
+
+// unnamed-wait
+rule_case!(
+    unnamed_long_wait,
+    "unnamed-wait",
+    2,
+    r#"workflow w {  // nurture:allow(no-goal)
+  when purchase
+  wait 1h
+  tag "a"
+  wait for email_opened within 2d {
+    tag "b"
+  }
+}
+"#
+);
+rule_case!(
+    named_waits_are_fine,
+    "unnamed-wait",
+    0,
+    r#"workflow w {  // nurture:allow(no-goal)
+  when purchase
+  wait 1h as first
+  tag "a"
+  wait for email_opened within 2d as opened {
+    tag "b"
+  }
+}
+"#
+);
+rule_case!(
+    short_waits_only_need_no_names,
+    "unnamed-wait",
+    0,
+    r#"workflow w {  // nurture:allow(no-goal)
+  when purchase
+  wait 1h
+  tag "a"
+  wait until 09:00
+  tag "b"
+}
+"#
+);

@@ -998,3 +998,57 @@ fn a_bad_or_foreign_program_record_is_refused() {
     let o = run(&db);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// Named waits (LANGUAGE.md section 13): `as NAME` after every wait form,
+/// unique in a workflow, written back by `fmt`; naming a wait changes
+/// nothing a journey does, so a workflow with journeys in flight may be
+/// given names (its fingerprint ignores them), while any other change is
+/// still refused.
+#[test]
+fn waits_can_be_named_while_journeys_wait() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (prog, db) = (dir.path().join("p.flow"), dir.path().join("s.db"));
+    let body = |wait: &str| {
+        format!("contact {{\n  email: string @channel(email)\n  opted_in: bool = true @consent(email)\n  tags: set<string>\n}}\n\nevent opened {{}}\n\nworkflow w {{  // nurture:allow(no-goal)\n  when contact_created\n  {wait}\n  tag \"later\"\n}}\n")
+    };
+    let run = |wait: &str, lines: &[&str]| {
+        std::fs::write(&prog, body(wait)).expect("write");
+        let e = dir.path().join("e.jsonl");
+        write(&e, lines);
+        bin()
+            .arg("run")
+            .arg(&prog)
+            .arg("--events")
+            .arg(&e)
+            .arg("--state")
+            .arg(&db)
+            .output()
+            .expect("runs")
+    };
+    let o = run(
+        "wait for opened within 2d",
+        &[
+            r#"{"at":"2026-01-01T00:00:00Z","contact":"a","type":"contact_created","attributes":{"email":"a"}}"#,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Named: accepted, and the journey goes on.
+    let o = run(
+        "wait for opened within 2d as first_open",
+        &[r#"{"at":"2026-01-01T01:00:00Z","contact":"a","type":"opened"}"#],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\"tag\":\"later\""), "{}", stdout(&o));
+    // fmt keeps the name, every form takes one, names are unique.
+    let text = nurture::fmt::format_source(&body("wait until 09:00 as  morning")).expect("formats");
+    assert!(text.contains("  wait until 09:00 as morning\n"), "{text}");
+    let (diags, rendered) =
+        crate::helpers::diagnostics(&body("wait 1d as n\n  wait contact.email == \"x\" as n"));
+    assert!(!diags.is_empty(), "{rendered}");
+    let (diags, rendered) = crate::helpers::diagnostics(&body("wait 1d as n\n  wait 2d as n"));
+    assert_eq!(diags.len(), 1, "{rendered}");
+    assert!(
+        rendered.contains("two waits of this workflow are named `n`"),
+        "{rendered}"
+    );
+}

@@ -13,7 +13,7 @@ pub const RULE: Rule = Rule {
     summary: "two `send`s on the same channel with no `wait` between them on some path, in one workflow or in two started by the same event",
     why: "Two emails (or SMS) in the same second read as spam, get the second one ignored or the sender flagged, and usually mean a missing `wait` or a branch that falls through into another send.",
     bad: "workflow welcome {\n  when email_opened where contact.opted_in\n  send email \"welcome\"\n  send email \"tips\"\n}\n",
-    good: "workflow welcome {\n  when email_opened where contact.opted_in\n  send email \"welcome\"\n  wait 2d\n  if contact.opted_in {\n    send email \"tips\"\n  }\n}\n",
+    good: "workflow welcome {\n  when email_opened where contact.opted_in\n  send email \"welcome\"\n  wait 2d as w1\n  if contact.opted_in {\n    send email \"tips\"\n  }\n}\n",
     check,
 };
 

@@ -12,8 +12,8 @@ pub const RULE: Rule = Rule {
     default: Level::Warn,
     summary: "a `limit` lower than the sends one path makes within its window",
     why: "A frequency cap suppresses the sends past it. When one journey alone sends more on a channel within the cap's window than the cap allows, its later messages are never sent, for any contact: the workflow or the cap is wrong. Space the sends with waits at least as long as the window, or raise the cap.",
-    bad: "limit email to 1 per 1d\n\nworkflow w {\n  when email_opened where contact.opted_in\n  goal purchase\n  send email \"a\"\n  wait 1h\n  if contact.opted_in {\n    send email \"b\"\n  }\n}\n",
-    good: "limit email to 1 per 1d\n\nworkflow w {\n  when email_opened where contact.opted_in\n  goal purchase\n  send email \"a\"\n  wait 1d\n  if contact.opted_in {\n    send email \"b\"\n  }\n}\n",
+    bad: "limit email to 1 per 1d\n\nworkflow w {\n  when email_opened where contact.opted_in\n  goal purchase\n  send email \"a\"\n  wait 1h as w1\n  if contact.opted_in {\n    send email \"b\"\n  }\n}\n",
+    good: "limit email to 1 per 1d\n\nworkflow w {\n  when email_opened where contact.opted_in\n  goal purchase\n  send email \"a\"\n  wait 1d as w1\n  if contact.opted_in {\n    send email \"b\"\n  }\n}\n",
     check,
 };
 

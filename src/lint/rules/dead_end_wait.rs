@@ -9,8 +9,8 @@ pub const RULE: Rule = Rule {
     default: Level::Warn,
     summary: "a `wait for` with no `timeout` block and nothing after it",
     why: "Contacts who never do the awaited thing simply stop: no follow-up, no fallback channel, and nothing in the reports says so.",
-    bad: "workflow intro {\n  when email_opened where contact.opted_in\n  goal purchase\n  send email \"intro\"\n  wait for email_opened within 7d {\n    tag \"engaged\"\n  }\n}\n",
-    good: "workflow intro {\n  when email_opened where contact.opted_in\n  goal purchase\n  send email \"intro\"\n  wait for email_opened within 7d {\n    tag \"engaged\"\n  } timeout {\n    add to audience \"retarget\"\n  }\n}\n",
+    bad: "workflow intro {\n  when email_opened where contact.opted_in\n  goal purchase\n  send email \"intro\"\n  wait for email_opened within 7d as w1 {\n    tag \"engaged\"\n  }\n}\n",
+    good: "workflow intro {\n  when email_opened where contact.opted_in\n  goal purchase\n  send email \"intro\"\n  wait for email_opened within 7d as w1 {\n    tag \"engaged\"\n  } timeout {\n    add to audience \"retarget\"\n  }\n}\n",
     check,
 };
 

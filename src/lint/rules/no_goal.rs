@@ -8,8 +8,8 @@ pub const RULE: Rule = Rule {
     default: Level::Warn,
     summary: "a workflow without a `goal` or a `convert`",
     why: "Without a goal the run cannot count conversions, so nobody can tell whether the workflow works; a goal also stops the messages once the contact has done what they were for.",
-    bad: "workflow cart {\n  when email_opened where contact.opted_in\n  send email \"reminder\"\n  wait 1d\n  tag \"reminded\"\n}\n",
-    good: "workflow cart {\n  when email_opened where contact.opted_in\n  goal purchase\n  send email \"reminder\"\n  wait 1d\n  tag \"reminded\"\n}\n",
+    bad: "workflow cart {\n  when email_opened where contact.opted_in\n  send email \"reminder\"\n  wait 1d as w1\n  tag \"reminded\"\n}\n",
+    good: "workflow cart {\n  when email_opened where contact.opted_in\n  goal purchase\n  send email \"reminder\"\n  wait 1d as w1\n  tag \"reminded\"\n}\n",
     check,
 };
 

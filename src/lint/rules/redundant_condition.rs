@@ -11,7 +11,7 @@ pub const RULE: Rule = Rule {
     summary: "an `if` condition (or a part of an `and`) that is already known true on that path",
     why: "A condition that cannot fail suggests the author expected something else to be tested: a copy-paste slip, or a check that belongs before a `wait` (where it would matter).",
     bad: "workflow nudge {\n  when email_opened where contact.opted_in\n  if contact.opted_in {\n    send email \"nudge\"\n  }\n}\n",
-    good: "workflow nudge {\n  when email_opened where contact.opted_in\n  wait 1d\n  if contact.opted_in {\n    send email \"nudge\"\n  }\n}\n",
+    good: "workflow nudge {\n  when email_opened where contact.opted_in\n  wait 1d as w1\n  if contact.opted_in {\n    send email \"nudge\"\n  }\n}\n",
     check,
 };
 

@@ -12,7 +12,7 @@ pub const RULE: Rule = Rule {
     summary: "events no workflow uses, and contact fields never read or written",
     why: "Unused declarations are usually a typo'd name elsewhere or a step someone forgot to write; they also make the schema harder to trust.",
     bad: "workflow thanks {\n  when purchase where contact.opted_in\n  goal unsubscribed\n  send email \"thanks\" with { score: contact.score }\n  tag \"buyer\"\n  if contact.phone is set and contact.plan == \"free\" {\n    send sms \"offer\"\n  }\n}\n",
-    good: "workflow thanks {\n  when purchase where contact.opted_in\n  goal unsubscribed\n  send email \"thanks\" with { score: contact.score }\n  tag \"buyer\"\n  if contact.phone is set and contact.plan == \"free\" {\n    send sms \"offer\"\n  }\n  wait for email_opened within 2d\n  tag \"engaged\"\n}\n",
+    good: "workflow thanks {\n  when purchase where contact.opted_in\n  goal unsubscribed\n  send email \"thanks\" with { score: contact.score }\n  tag \"buyer\"\n  if contact.phone is set and contact.plan == \"free\" {\n    send sms \"offer\"\n  }\n  wait for email_opened within 2d as w1\n  tag \"engaged\"\n}\n",
     check,
 };
 
