@@ -280,6 +280,10 @@ pub fn type_of_expr(schema: &Schema, e: &crate::ast::Expr) -> (Type, Vec<Diagnos
 /// workflow for each contact: at most 64 of each.
 const MAX_BIT_TRIGGERS: usize = 64;
 
+/// Most distinct stages, and split arms in all, a workflow's funnel counts
+/// (a journey keeps a bit for each).
+pub const MAX_FUNNEL_BITS: usize = 64;
+
 fn limits(program: &Program, diags: &mut Vec<Diagnostic>) {
     use crate::ast::TriggerKind;
     for (what, pick) in [
@@ -308,6 +312,44 @@ fn limits(program: &Program, diags: &mut Vec<Diagnostic>) {
                     MAX_BIT_TRIGGERS + 1
                 ))
                 .with_help("merge some of these workflows, or trigger them by events"),
+            );
+        }
+    }
+    // The funnel keeps a bit per distinct stage and split arm of a journey.
+    for w in program.workflows() {
+        let mut stages: Vec<&str> = Vec::new();
+        let mut arms = 0;
+        let mut at = None;
+        crate::ast::walk::each_stmt(&w.body, &mut |s| match &s.kind {
+            crate::ast::StmtKind::Stage(name) => {
+                if !stages.contains(&name.value.as_str()) {
+                    stages.push(&name.value);
+                    if stages.len() + arms > MAX_FUNNEL_BITS && at.is_none() {
+                        at = Some(name.span);
+                    }
+                }
+            }
+            crate::ast::StmtKind::Split { arms: a, .. } => {
+                arms += a.len();
+                if stages.len() + arms > MAX_FUNNEL_BITS && at.is_none() {
+                    at = Some(s.span);
+                }
+            }
+            _ => {}
+        });
+        if let Some(span) = at {
+            diags.push(
+                Diagnostic::error(
+                    Code::TooManyStages,
+                    span,
+                    format!(
+                        "workflow `{}` has more than {} distinct stages and split arms",
+                        w.name.name,
+                        MAX_FUNNEL_BITS
+                    ),
+                )
+                .with_label("one too many")
+                .with_help("the report counts at most 64 per workflow: merge stages, or split the workflow"),
             );
         }
     }

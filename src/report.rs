@@ -397,8 +397,18 @@ fn funnels(report: &[WorkflowReport]) -> String {
             .map(|&(k, d)| label(k, d).chars().count())
             .max()
             .unwrap_or(8);
+        let mut above = None;
         for &(k, depth) in &order {
             let s = &w.funnel[k];
+            // A rate is against the parent: named when it is not the row
+            // just above.
+            let of = match s.parent {
+                Some(p) if Some(p) != above => {
+                    format!(" of {}", crate::suggest::echo(&w.funnel[p].step))
+                }
+                _ => String::new(),
+            };
+            above = Some(k);
             let mark = if w.bottleneck.as_deref() == Some(s.step.as_str()) {
                 "  <- bottleneck"
             } else {
@@ -407,7 +417,7 @@ fn funnels(report: &[WorkflowReport]) -> String {
             let name = label(k, depth);
             let pad = width - name.chars().count();
             let line = format!(
-                "    {name}{:pad$}  {:>8}  {:>6}{mark}",
+                "    {name}{:pad$}  {:>8}  {:>6}{of}{mark}",
                 "",
                 s.reached,
                 if s.parent.is_none() {
@@ -424,12 +434,19 @@ fn funnels(report: &[WorkflowReport]) -> String {
 }
 
 /// The funnel's steps in the order of its tree of parents (each step under
-/// its parent, children in funnel order), with each one's depth.
+/// its parent, children in funnel order), with each one's depth: a step is
+/// indented under a parent with several children (where branches part),
+/// and stays level with a parent that has it alone (a straight run of
+/// stages is not a staircase).
 pub fn tree_order(funnel: &[Step]) -> Vec<(usize, usize)> {
     fn visit(funnel: &[Step], k: usize, depth: usize, out: &mut Vec<(usize, usize)>) {
         out.push((k, depth));
-        for c in (0..funnel.len()).filter(|&c| funnel[c].parent == Some(k)) {
-            visit(funnel, c, depth + 1, out);
+        let children: Vec<usize> = (0..funnel.len())
+            .filter(|&c| funnel[c].parent == Some(k))
+            .collect();
+        let step = usize::from(children.len() > 1);
+        for c in children {
+            visit(funnel, c, depth + step, out);
         }
     }
     let mut out = Vec::new();
@@ -709,8 +726,10 @@ fn funnel_svg(n: usize, w: &WorkflowReport) -> String {
         attr(&desc)
     );
     let mut row_of = vec![0usize; w.funnel.len()];
+    let mut depth_of = vec![0usize; w.funnel.len()];
     for (r, &(k, depth)) in order.iter().enumerate() {
         row_of[k] = r;
+        depth_of[k] = depth;
         let s = &w.funnel[k];
         let y = r as f64 * row + 5.0;
         let x = left + depth as f64 * indent;
@@ -723,7 +742,11 @@ fn funnel_svg(n: usize, w: &WorkflowReport) -> String {
             (_, Some(_)) => format!("{} ({})", s.reached, percent(s.rate)),
             _ => s.reached.to_string(),
         };
-        if let (true, Some(p)) = (tree, s.parent) {
+        // A line joins a step to its parent where the branches part.
+        if let (true, Some(p)) = (
+            tree && s.parent.is_some_and(|p| depth_of[p] < depth),
+            s.parent,
+        ) {
             let py = row_of[p] as f64 * row + 5.0 + (row - 10.0);
             let px = x - indent + 6.0;
             svg.push_str(&format!(

@@ -8,21 +8,21 @@
 //! records of `record.rs`, and `output.rs` holds what was emitted and
 //! renders it as JSON.
 
-pub mod calendar;
+pub(crate) mod calendar;
 pub mod compile;
 pub mod coverage;
 pub mod engine;
 pub mod error;
-pub mod eval;
+pub(crate) mod eval;
 pub mod input;
 pub mod interpreter;
 pub mod output;
-pub mod program;
-pub mod record;
+pub(crate) mod program;
+pub(crate) mod record;
 pub mod snapshot;
 pub mod state;
 pub mod state_db;
-pub mod store;
+pub(crate) mod store;
 mod stream;
 pub mod value;
 
@@ -33,5 +33,6 @@ pub use interpreter::{
     BadRecord, Driver, Interpreter, LateEvents, Progress, StreamEnd, StreamError, StreamOptions,
 };
 pub use program::Compiled;
+pub use program::MAX_FUNNEL_BITS;
 pub use record::Input;
 pub use stream::MAX_LINE;

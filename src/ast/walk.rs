@@ -76,6 +76,17 @@ impl StmtKind {
     }
 }
 
+/// Calls `f` on every statement of `list`, nested ones too, in source
+/// order.
+pub fn each_stmt<'a>(list: &'a [Stmt], f: &mut dyn FnMut(&'a Stmt)) {
+    for s in list {
+        f(s);
+        for b in s.blocks() {
+            each_stmt(&b.stmts, f);
+        }
+    }
+}
+
 impl Stmt {
     /// The blocks directly inside this statement.
     pub fn blocks(&self) -> Vec<&Block> {

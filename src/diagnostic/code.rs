@@ -69,6 +69,7 @@ codes! {
     OptionalUnchecked => "nurture::type::optional-unchecked",
     SplitTotal => "nurture::type::split-total",
     TooManyTriggers => "nurture::type::too-many-triggers",
+    TooManyStages => "nurture::type::too-many-stages",
     TriggerOutOfScope => "nurture::type::trigger-out-of-scope",
     TriggerReadsTime => "nurture::type::condition-trigger-reads-time",
     UnknownChannel => "nurture::type::unknown-channel",

@@ -27,12 +27,7 @@ pub fn exprs<'a>(wf: &'a Workflow, f: &mut dyn FnMut(&'a Expr)) {
 
 /// Calls `f` on every statement, nested ones included, in source order.
 pub fn stmts<'a>(list: &'a [Stmt], f: &mut dyn FnMut(&'a Stmt)) {
-    for s in list {
-        f(s);
-        for b in blocks(s) {
-            stmts(&b.stmts, f);
-        }
-    }
+    crate::ast::walk::each_stmt(list, f);
 }
 
 /// The blocks directly inside a statement.

@@ -235,8 +235,8 @@ pub struct FunnelShape {
 }
 
 /// Most distinct stages, and split arms in all, a workflow's funnel
-/// counts (a journey keeps a bit for each).
-pub const MAX_FUNNEL_BITS: usize = 64;
+/// counts (a journey keeps a bit for each); the checker refuses more.
+pub use crate::check::MAX_FUNNEL_BITS;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SplitShape {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 mod index;
 use index::IdIndex;
 
-pub use super::record::{Event, Payload};
+pub use super::record::Event;
 
 fn hash_id(id: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(id)

@@ -312,10 +312,11 @@ fn the_html_page() {
          The bottleneck is demo."
     );
     assert_eq!(page.select(&sel("rect.bottleneck")).count(), 1);
-    // The branching funnel is drawn as a tree: a line from each step whose
-    // parent is not the step above it (never, converted) and from each of
-    // the others under a parent; the straight one has none.
-    assert_eq!(charts[0].select(&sel("path.branch")).count(), 6);
+    // The branching funnel is drawn as a tree: a line joins each step to
+    // its parent where the branches part (lead's three: qualified, never,
+    // converted); a parent's only child stays level, and the straight
+    // funnel has no line.
+    assert_eq!(charts[0].select(&sel("path.branch")).count(), 3);
     assert_eq!(charts[1].select(&sel("path.branch")).count(), 0);
     // The page opens with an overview: a row per workflow, linking to its
     // section, with its conversion rate and bottleneck.
@@ -554,4 +555,57 @@ workflow w {  // nurture:allow(no-goal)
         11
     );
     assert_eq!(reached(&after, "short seen"), arm(&after, "short"));
+}
+
+/// The summary indents a step under its parent only where branches part
+/// (a straight run of stages is not a staircase), and names the parent
+/// when it is not the row above; more than 64 stages is a check error
+/// (the report could not count them).
+#[test]
+fn the_summary_tree_and_the_stage_limit() {
+    let program = |n: usize| {
+        let mut p = String::from("contact {\n  email: string @channel(email)\n}\n\nworkflow w {  // nurture:allow(no-goal, consent)\n  when contact_created\n");
+        for i in 0..n {
+            p.push_str(&format!("  stage \"s{i}\"\n"));
+        }
+        p.push_str("}\n");
+        p
+    };
+    let one = "{\"at\":\"2026-01-01T00:00:00Z\",\"contact\":\"a\",\"type\":\"contact_created\",\"attributes\":{\"email\":\"a\"}}\n";
+    let o = crate::helpers::run_program(&program(64), one, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("\n    s62             1  100.0%\n    s63             1  100.0%\n"),
+        "{err}"
+    );
+    let o = crate::helpers::run_program(&program(65), one, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("workflow `w` has more than 64 distinct stages and split arms"),
+        "{}",
+        stderr(&o)
+    );
+    // The branching example: a step under its parent where branches part,
+    // a rate of a parent other than the row above saying whose it is.
+    let mut events = vec![created("p1", "paid"), created("f1", "free")];
+    events.push(event("p1", "signup", "2026-01-01T01:00:00Z"));
+    events.push(event("f1", "signup", "2026-01-01T01:00:00Z"));
+    let lines: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let o = crate::helpers::run_program(PROGRAM, &lines, &["--drain"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "\n    lead                  2  100.0%\n      qualified           1   50.0%\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n      never               1   50.0% of lead\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n      after never         1  100.0%\n"),
+        "{err}"
+    );
 }
