@@ -321,12 +321,10 @@ fn limits(program: &Program, diags: &mut Vec<Diagnostic>) {
         let mut arms = 0;
         let mut at = None;
         crate::ast::walk::each_stmt(&w.body, &mut |s| match &s.kind {
-            crate::ast::StmtKind::Stage(name) => {
-                if !stages.contains(&name.value.as_str()) {
-                    stages.push(&name.value);
-                    if stages.len() + arms > MAX_FUNNEL_BITS && at.is_none() {
-                        at = Some(name.span);
-                    }
+            crate::ast::StmtKind::Stage(name) if !stages.contains(&name.value.as_str()) => {
+                stages.push(&name.value);
+                if stages.len() + arms > MAX_FUNNEL_BITS && at.is_none() {
+                    at = Some(name.span);
                 }
             }
             crate::ast::StmtKind::Split { arms: a, .. } => {
