@@ -15,11 +15,9 @@ pub use command::{is_complete, parse, Command, COMMANDS};
 use crate::diagnostic::Code;
 use crate::diagnostic::Diagnostic;
 use crate::pipeline::{add_last_file, analyse_cached, Analysis, ParseCache};
-use crate::runtime::input::parse_event;
-use crate::runtime::output::What;
-use crate::runtime::value::{format_datetime, parse_datetime, Millis};
 use crate::runtime::Interpreter;
 use crate::runtime::{compile, Compiled};
+use crate::runtime::{format_datetime, parse_datetime, parse_event, Millis, What};
 use crate::source::{SourceMap, Span};
 use listing::{help, show};
 use std::fmt::Write as _;
@@ -59,7 +57,7 @@ pub struct Session {
     engine: Interpreter,
     log: Vec<Logged>,
     /// The state opened with `:state`, which replays start from.
-    base: Option<crate::runtime::snapshot::Snapshot>,
+    base: Option<crate::runtime::Snapshot>,
     /// The files parsed so far: a declaration parses only itself.
     parse_cache: ParseCache,
     actions: Vec<String>,
@@ -776,7 +774,7 @@ impl Session {
                 Some("create one with `:contact ID {...}` or pick one with `:use ID`"),
             ));
         }
-        let compiled = crate::runtime::compile::compile_expr(&expr, &self.prog.schema);
+        let compiled = crate::runtime::compile_expr(&expr, &self.prog.schema);
         match self.engine.eval(contact, &compiled, self.now()) {
             Ok(v) => Ok(format!("{} : {ty}\n", show(&v))),
             Err(f) => Err(self.line_error(

@@ -2,8 +2,8 @@
 //! computed from the counts the runtime keeps, written as JSON or as one
 //! self-contained HTML page, and summarised on the terminal.
 
-use crate::runtime::interpreter::RunStats;
 use crate::runtime::Compiled;
+use crate::runtime::RunStats;
 use crate::source::SourceMap;
 use serde_json::{json, Value as Json};
 

@@ -26,13 +26,21 @@ pub(crate) mod store;
 mod stream;
 pub mod value;
 
-pub use compile::compile;
-pub use engine::partition_of;
+// The front door: what drivers outside the runtime use, all from here.
+pub use compile::{compile, compile_expr};
+pub use coverage::{Coverage, WorkflowRan};
+pub use engine::{partition_of, RunFault};
 pub use error::{ClockMove, RecordError};
+pub use input::parse_event;
+pub use interpreter::RunStats;
 pub use interpreter::{
     BadRecord, Driver, Interpreter, LateEvents, Progress, StreamEnd, StreamError, StreamOptions,
 };
+pub use output::{Action, ActionKind, DataMap, Emitted, Lifecycle, Outcome, Suppression, What};
 pub use program::Compiled;
 pub use program::MAX_FUNNEL_BITS;
 pub use record::Input;
+pub use snapshot::{ContactRow, JourneyRow, Migration, Snapshot};
+pub use state_db::{Entries, Writer};
 pub use stream::MAX_LINE;
+pub use value::{format_datetime, format_duration, parse_datetime, write_json_str, Millis, Value};

@@ -7,10 +7,8 @@ use crate::ast::{
     ActionPattern, Claim, Expr, ExprKind, MapEntry, PatternKind, StepKind, TestBlock,
 };
 use crate::check::Schema;
-use crate::runtime::compile::compile_expr;
-use crate::runtime::coverage::Coverage;
-use crate::runtime::output::{Action, Emitted, Lifecycle, Outcome, What};
-use crate::runtime::value::{format_datetime, Millis, Value};
+use crate::runtime::{compile_expr, Coverage};
+use crate::runtime::{format_datetime, Action, Emitted, Lifecycle, Millis, Outcome, Value, What};
 use crate::runtime::{Compiled, Interpreter};
 use crate::source::Span;
 use std::collections::HashMap;
@@ -112,50 +110,16 @@ impl WorkflowCoverage {
 
 /// Per workflow, what `cov` (merged over the tests) ran of `prog`.
 pub fn coverage_report(prog: &Compiled, cov: &Coverage) -> Vec<WorkflowCoverage> {
-    use crate::runtime::coverage::{NO, YES};
-    use crate::runtime::program::Instr;
-    prog.workflows
-        .iter()
-        .enumerate()
-        .map(|(w, wf)| {
-            let ran = cov.ran.get(w).map(Vec::as_slice).unwrap_or(&[]);
-            let taken = cov.taken.get(w);
-            let is_taken = |pc: usize, o: u32| taken.is_some_and(|t| t.contains(&(pc as u32, o)));
-            let mut statement_spans = Vec::new();
-            let mut branch_spans = Vec::new();
-            for (pc, instr) in wf.code.iter().enumerate() {
-                let span = wf.spans[pc];
-                if !matches!(instr, Instr::Jump(_) | Instr::End) {
-                    statement_spans.push((span, ran.get(pc).copied().unwrap_or(false)));
-                }
-                match instr {
-                    Instr::Branch { chained, .. } => {
-                        branch_spans.push((span, is_taken(pc, YES)));
-                        // The false way is an arm of its own unless an
-                        // `else if` of the same `if` follows.
-                        if !chained {
-                            branch_spans.push((span, is_taken(pc, NO)));
-                        }
-                    }
-                    Instr::Split { arms, .. } => {
-                        for arm in 0..arms.len() {
-                            branch_spans.push((span, is_taken(pc, arm as u32)));
-                        }
-                    }
-                    Instr::WaitFor { .. } => {
-                        branch_spans.push((span, is_taken(pc, YES)));
-                        branch_spans.push((span, is_taken(pc, NO)));
-                    }
-                    _ => {}
-                }
-            }
+    cov.by_place(prog)
+        .into_iter()
+        .map(|r| {
             let count = |v: &[(Span, bool)]| (v.iter().filter(|(_, b)| *b).count(), v.len());
             WorkflowCoverage {
-                name: wf.name.to_string(),
-                statements: count(&statement_spans),
-                branches: count(&branch_spans),
-                statement_spans,
-                branch_spans,
+                name: r.workflow.to_string(),
+                statements: count(&r.statements),
+                branches: count(&r.branches),
+                statement_spans: r.statements,
+                branch_spans: r.branches,
             }
         })
         .collect()
@@ -227,8 +191,8 @@ impl Claims {
                     format_datetime(r.at),
                     crate::pretty::string(template),
                     match reason {
-                        crate::runtime::output::Suppression::Consent => "no consent",
-                        crate::runtime::output::Suppression::FrequencyCap => "frequency cap",
+                        crate::runtime::Suppression::Consent => "no consent",
+                        crate::runtime::Suppression::FrequencyCap => "frequency cap",
                     },
                     workflow(r.workflow)
                 )),
@@ -577,11 +541,7 @@ impl Stepper<'_> {
 
     /// The keys a pattern's `with { }` gives are in the action's data, with
     /// equal values (keys it leaves off match anything).
-    fn data_matches(
-        &self,
-        want: &Option<Vec<MapEntry>>,
-        got: &crate::runtime::output::DataMap,
-    ) -> bool {
+    fn data_matches(&self, want: &Option<Vec<MapEntry>>, got: &crate::runtime::DataMap) -> bool {
         want.iter().flatten().all(|e| {
             let got = got
                 .iter()
@@ -700,7 +660,7 @@ fn show(v: &Value) -> String {
         Value::Unset => "unset".into(),
         Value::Str(t) => crate::pretty::string(t),
         Value::Datetime(t) => format!("@{}", format_datetime(*t)),
-        Value::Duration(d) => crate::runtime::value::format_duration(*d),
+        Value::Duration(d) => crate::runtime::format_duration(*d),
         _ => {
             let mut out = String::new();
             v.write_text(&mut out);
@@ -719,6 +679,6 @@ fn same(a: &Value, b: &Value) -> bool {
 
 fn json_str(s: &str) -> String {
     let mut out = String::new();
-    crate::runtime::value::write_json_str(&mut out, s);
+    crate::runtime::write_json_str(&mut out, s);
     out
 }

@@ -1,9 +1,9 @@
 //! `nurture inspect --state DB [CONTACT]`: what a state holds.
 
 use super::Format;
-use crate::runtime::snapshot::{ContactRow, JourneyRow, Snapshot};
 use crate::runtime::state::{SqliteStore, StateStore};
-use crate::runtime::value::{format_datetime, Millis, Value};
+use crate::runtime::{format_datetime, Millis, Value};
+use crate::runtime::{ContactRow, JourneyRow, Snapshot};
 use serde_json::{json, Value as Json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

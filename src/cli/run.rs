@@ -1,9 +1,7 @@
 //! `nurture run PATH --events FILE`
 
 use super::{emit, Format};
-use crate::runtime::engine::RunFault;
-use crate::runtime::output::ActionKind;
-use crate::runtime::value::parse_datetime;
+use crate::runtime::{parse_datetime, ActionKind, RunFault};
 use crate::runtime::{BadRecord, Driver, Interpreter, Progress, StreamEnd, StreamOptions};
 use crate::source::{load_sources, SourceMap};
 use crate::vocabulary::Channel;
@@ -172,7 +170,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             ))
         }
     };
-    let compiled = Arc::new(crate::runtime::compile(
+    let compiled = Arc::new(crate::runtime::Compiled::of(
         &analysis.program,
         &analysis.checked.schema,
     ));
@@ -774,7 +772,7 @@ impl Sink {
             f.fault.message,
             f.contact,
             f.workflow,
-            crate::runtime::value::format_datetime(f.at)
+            crate::runtime::format_datetime(f.at)
         );
     }
 

@@ -2,9 +2,9 @@
 //! the next one (`docs/state.md`).
 
 use crate::ast::Program;
-use crate::runtime::snapshot::{Migration, Snapshot};
 use crate::runtime::state::{ProgramRecord, SqliteStore, StateError, StateStore};
-use crate::runtime::state_db::{Entries, Writer};
+use crate::runtime::{Entries, Writer};
+use crate::runtime::{Migration, Snapshot};
 use crate::source::SourceMap;
 use serde_json::json;
 use std::fs::File;

@@ -2,7 +2,7 @@
 
 use super::{emit, Format};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::runtime::coverage::Coverage;
+use crate::runtime::Coverage;
 use crate::source::{load_sources, SourceMap};
 use crate::testing::{self, TestRun, WorkflowCoverage};
 use std::path::PathBuf;
@@ -51,7 +51,7 @@ pub fn run(args: &TestArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let cover = args.coverage || args.coverage_lcov.is_some();
-    let prog = Arc::new(crate::runtime::compile(
+    let prog = Arc::new(crate::runtime::Compiled::of(
         &analysis.program,
         &analysis.checked.schema,
     ));

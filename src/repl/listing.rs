@@ -2,7 +2,7 @@
 //! and history, the help text, and the names completion offers.
 
 use super::{editor, Logged, Session, COMMANDS};
-use crate::runtime::value::{format_datetime, Value};
+use crate::runtime::{format_datetime, Value};
 use std::fmt::Write as _;
 
 impl Session {

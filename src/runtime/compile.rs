@@ -140,6 +140,13 @@ fn funnel_parents(body: &[ast::Stmt], stages: &[Arc<str>]) -> (Vec<Option<u16>>,
     (parents, converted)
 }
 
+impl Compiled {
+    /// The program compiled: [`compile`].
+    pub fn of(program: &ast::Program, schema: &Schema) -> Compiled {
+        compile(program, schema)
+    }
+}
+
 /// Compiles a program that checked without errors.
 pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
     let mut cx = Cx::new(schema);

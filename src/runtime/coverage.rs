@@ -57,3 +57,63 @@ impl Coverage {
         }
     }
 }
+
+/// What one workflow ran, by place: each statement with whether it ran,
+/// each way of each choice with whether it was taken (an `if`/`else if`
+/// arm and the `else`, absent or not; each `split` arm; a `wait for`'s
+/// received and timeout paths).
+pub struct WorkflowRan {
+    pub workflow: std::sync::Arc<str>,
+    pub statements: Vec<(crate::source::Span, bool)>,
+    pub branches: Vec<(crate::source::Span, bool)>,
+}
+
+impl Coverage {
+    /// What ran of each workflow of `prog`, by place.
+    pub fn by_place(&self, prog: &super::program::Compiled) -> Vec<WorkflowRan> {
+        use super::program::Instr;
+        prog.workflows
+            .iter()
+            .enumerate()
+            .map(|(w, wf)| {
+                let ran = self.ran.get(w).map(Vec::as_slice).unwrap_or(&[]);
+                let taken = self.taken.get(w);
+                let is_taken =
+                    |pc: usize, o: u32| taken.is_some_and(|t| t.contains(&(pc as u32, o)));
+                let mut statements = Vec::new();
+                let mut branches = Vec::new();
+                for (pc, instr) in wf.code.iter().enumerate() {
+                    let span = wf.spans[pc];
+                    if !matches!(instr, Instr::Jump(_) | Instr::End) {
+                        statements.push((span, ran.get(pc).copied().unwrap_or(false)));
+                    }
+                    match instr {
+                        Instr::Branch { chained, .. } => {
+                            branches.push((span, is_taken(pc, YES)));
+                            // The false way is an arm of its own unless an
+                            // `else if` of the same `if` follows.
+                            if !chained {
+                                branches.push((span, is_taken(pc, NO)));
+                            }
+                        }
+                        Instr::Split { arms, .. } => {
+                            for arm in 0..arms.len() {
+                                branches.push((span, is_taken(pc, arm as u32)));
+                            }
+                        }
+                        Instr::WaitFor { .. } => {
+                            branches.push((span, is_taken(pc, YES)));
+                            branches.push((span, is_taken(pc, NO)));
+                        }
+                        _ => {}
+                    }
+                }
+                WorkflowRan {
+                    workflow: wf.name.clone(),
+                    statements,
+                    branches,
+                }
+            })
+            .collect()
+    }
+}

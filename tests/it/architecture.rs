@@ -213,3 +213,27 @@ fn the_modules_follow_the_documented_chain() {
     }
     assert!(layers.len() >= 6, "the chain was read: {layers:?}");
 }
+
+/// Outside the runtime, modules use only its front door: what
+/// `src/runtime.rs` exports (the `Interpreter` and the types it hands out)
+/// and the state's policy (`runtime::state`); never the engine, the
+/// compiler's instruction set, the store or SQLite's rows directly.
+#[test]
+fn only_the_front_door_is_used_from_outside_the_runtime() {
+    let g = graph(2);
+    let front = ["runtime", "runtime::state"];
+    let mut reached = 0;
+    for (from, tos) in &g {
+        if from == "runtime" || from.starts_with("runtime::") {
+            continue;
+        }
+        for to in tos.iter().filter(|t| t.starts_with("runtime")) {
+            reached += 1;
+            assert!(
+                front.contains(&to.as_str()),
+                "`{from}` uses `{to}`: use what `src/runtime.rs` exports instead"
+            );
+        }
+    }
+    assert!(reached >= 5, "the drivers were read ({reached} uses)");
+}
