@@ -53,6 +53,8 @@ fn inspect(args: &InspectArgs) -> Result<String, String> {
         .load()
         .map_err(|e| format!("`{shown}`: {e}"))?
         .ok_or_else(|| format!("`{shown}` holds no state yet"))?;
+    // Read without the program: the rows checked against themselves.
+    snap.check_rows().map_err(|e| format!("`{shown}`: {e}"))?;
     let program = program(&store).map_err(|e| format!("`{shown}`: {e}"))?;
     let input: Json = store
         .entry("input")

@@ -85,7 +85,7 @@ impl Engine {
                 c.attrs.len()
             ));
         }
-        validate(&prog, &totals, &contacts, &journeys)?;
+        validate(Some(&prog), &totals, &contacts, &journeys)?;
         let store = Store::import(workflows, contacts, journeys, totals.free)?;
         let inactive = super::inactive_workflows(&prog);
         let timers = timers_of(&store, &inactive)?;
@@ -206,15 +206,26 @@ fn fits(v: &Value, ty: &Type) -> bool {
 /// the journey ids (dense, none twice, none both free and in use), and the
 /// clock (within the years a datetime holds, not before the rows' times).
 /// A bad row is named by table, row and column.
+impl Snapshot {
+    /// The checks a state's rows pass against themselves, without the
+    /// program (what `nurture inspect` can check): journey ids, contacts
+    /// and free ids, and the clock. A bad row is named by table, row and
+    /// column.
+    pub fn check_rows(&self) -> Result<(), String> {
+        validate(None, &self.totals, &self.contacts, &self.journeys)
+    }
+}
+
 fn validate(
-    prog: &Compiled,
+    prog: Option<&Compiled>,
     totals: &crate::runtime::snapshot::Totals,
     contacts: &[crate::runtime::snapshot::ContactRow],
     journeys: &[crate::runtime::snapshot::JourneyRow],
 ) -> Result<(), String> {
     use crate::runtime::eval::DATETIMES;
     use crate::runtime::program::Instr;
-    let fields = &prog.schema.fields;
+    let no_fields = Vec::new();
+    let fields = prog.map_or(&no_fields, |p| &p.schema.fields);
     let mut latest = Millis::MIN;
     for (n, c) in contacts.iter().enumerate() {
         for (f, v) in fields.iter().zip(&c.attrs) {
@@ -263,6 +274,10 @@ fn validate(
                 ),
             );
         }
+        latest = latest.max(j.entered_at);
+        let Some(prog) = prog else {
+            continue;
+        };
         let Some(wf) = prog.workflows.get(j.workflow as usize) else {
             return at(
                 "workflow",
@@ -298,7 +313,6 @@ fn validate(
                 ),
             );
         }
-        latest = latest.max(j.entered_at);
     }
     for (i, id) in totals.free.iter().enumerate() {
         let Some(slot) = used.get_mut(*id as usize) else {
