@@ -53,9 +53,12 @@ fn inspect(args: &InspectArgs) -> Result<String, String> {
         .load()
         .map_err(|e| format!("`{shown}`: {e}"))?
         .ok_or_else(|| format!("`{shown}` holds no state yet"))?;
-    // Read without the program: the rows checked against themselves.
-    snap.check_rows().map_err(|e| format!("`{shown}`: {e}"))?;
+    // Read without the program: the rows checked against themselves and
+    // what the program record says of the code.
     let program = program(&store).map_err(|e| format!("`{shown}`: {e}"))?;
+    let lengths: Vec<usize> = program.places.iter().map(Vec::len).collect();
+    snap.check_rows_against(&lengths)
+        .map_err(|e| format!("`{shown}`: {e}"))?;
     let input: Json = store
         .entry("input")
         .map_err(|e| e.to_string())?

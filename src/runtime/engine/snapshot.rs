@@ -214,6 +214,31 @@ impl Snapshot {
     pub fn check_rows(&self) -> Result<(), String> {
         validate(None, &self.totals, &self.contacts, &self.journeys)
     }
+
+    /// [`Snapshot::check_rows`], and each journey's workflow and place
+    /// against the lengths of the workflows' code (what a state's program
+    /// record says of them: a place per instruction).
+    pub fn check_rows_against(&self, code_lengths: &[usize]) -> Result<(), String> {
+        self.check_rows()?;
+        for j in &self.journeys {
+            let at = |col: &str, why: String| {
+                Err(format!("table journeys, row {}, column {col}: {why}", j.id))
+            };
+            let Some(&len) = code_lengths.get(j.workflow as usize) else {
+                return at(
+                    "workflow",
+                    format!("workflow {} is not in the program", j.workflow),
+                );
+            };
+            if j.pc as usize >= len {
+                return at(
+                    "pc",
+                    format!("{} is past the workflow's code ({len} instructions)", j.pc),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 fn validate(
