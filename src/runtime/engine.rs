@@ -116,6 +116,12 @@ pub(crate) struct Engine {
     late: LateEvents,
     /// Whether an event may move the clock more than [`MAX_JUMP`] ahead.
     allow_jump: bool,
+    /// A scheduled occurrence under way, when a move of the clock in parts
+    /// stopped in the middle of it.
+    occurring: Option<schedule::Occurrence>,
+    /// How many records may wait to be taken before a move of the clock in
+    /// parts stops ([`Engine::advance_some`]); unbounded otherwise.
+    limit: usize,
     /// A drain done in parts: the clock it began at, and the scheduled
     /// occurrences it put aside.
     drain_from: Option<Millis>,
@@ -178,6 +184,8 @@ impl Engine {
             allow_jump: false,
             drain_from: None,
             drain_later: Vec::new(),
+            occurring: None,
+            limit: usize::MAX,
             out: Output::new(trace),
             faults: Vec::new(),
             inactive,

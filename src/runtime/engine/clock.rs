@@ -19,17 +19,29 @@ impl Engine {
             // Nothing is due before the clock starts.
             return true;
         }
-        while self.out.records.len() < limit {
+        self.limit = limit;
+        let done = loop {
+            // An occurrence under way goes on before any later timer.
+            if self.occurring.is_some() {
+                self.go_on_occurring();
+                if self.occurring.is_some() {
+                    break false;
+                }
+            }
+            if self.out.records.len() >= limit {
+                break false;
+            }
             let Some(timer) = self.timers.pop_due(t) else {
                 self.now = self.now.max(t);
-                return true;
+                break true;
             };
             if self.live(timer) {
                 self.now = self.now.max(timer.due);
                 self.fire(timer);
             }
-        }
-        false
+        };
+        self.limit = usize::MAX;
+        done
     }
 
     /// Whether `ev` moves the clock far (an hour or more) past timers that
@@ -56,7 +68,18 @@ impl Engine {
         // Scheduled occurrences after the last input are not in flight:
         // they wait for `--until` or the next run.
         let last = *self.drain_from.get_or_insert(self.now);
-        while let Some(timer) = self.timers.pop_due(Millis::MAX) {
+        self.limit = limit;
+        loop {
+            if self.occurring.is_some() {
+                self.go_on_occurring();
+                if self.occurring.is_some() {
+                    self.limit = usize::MAX;
+                    return false;
+                }
+            }
+            let Some(timer) = self.timers.pop_due(Millis::MAX) else {
+                break;
+            };
             if matches!(timer.kind, TimerKind::Schedule { .. }) && timer.due > last {
                 self.drain_later.push(timer);
                 continue;
@@ -66,9 +89,11 @@ impl Engine {
                 self.fire(timer);
             }
             if self.out.records.len() >= limit {
+                self.limit = usize::MAX;
                 return false;
             }
         }
+        self.limit = usize::MAX;
         self.drain_from = None;
         let later = std::mem::take(&mut self.drain_later);
         // They are set again after the clock, as a run going on from a

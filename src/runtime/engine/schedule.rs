@@ -143,11 +143,35 @@ impl Engine {
             contacts.extend(groups.members[*z as usize].iter().copied());
         }
         contacts.sort_unstable();
+        self.occurring = Some(Occurrence {
+            wf,
+            due,
+            zones: zones.to_vec(),
+            contacts,
+            next: 0,
+        });
+        self.go_on_occurring();
+    }
+
+    /// Goes on with the occurrence under way, contact by contact, until it
+    /// is over or [`Engine::limit`] records wait to be taken (a daily
+    /// schedule over a million contacts in one zone then leaves in parts).
+    pub(super) fn go_on_occurring(&mut self) {
+        let Some(mut o) = self.occurring.take() else {
+            return;
+        };
+        let (wf, due) = (o.wf, o.due);
         let prog = self.prog.clone();
         let CTrigger::Schedule { every, filter, .. } = &prog.workflows[wf as usize].trigger else {
             return;
         };
-        for c in contacts {
+        while o.next < o.contacts.len() {
+            if self.out.records.len() >= self.limit {
+                self.occurring = Some(o);
+                return;
+            }
+            let c = o.contacts[o.next];
+            o.next += 1;
             if let Every::Year(slot) = every {
                 if !self.birthday(c, *slot, due) {
                     continue;
@@ -165,7 +189,7 @@ impl Engine {
             }
             self.try_start(c, wf, None);
         }
-        for z in zones {
+        for z in &o.zones {
             self.arm(wf, *z, due, true);
         }
     }
@@ -309,4 +333,14 @@ impl ZoneGroups {
     pub(super) fn forget(&mut self, workflow: u16, zone: u16) {
         self.armed.remove(&(workflow, zone));
     }
+}
+
+/// A scheduled occurrence under way: the contacts it visits, in order, and
+/// the next one.
+pub(crate) struct Occurrence {
+    wf: u16,
+    due: Millis,
+    zones: Vec<u16>,
+    contacts: Vec<u32>,
+    next: usize,
 }

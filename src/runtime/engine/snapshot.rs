@@ -110,6 +110,8 @@ impl Engine {
             allow_jump: false,
             drain_from: None,
             drain_later: Vec::new(),
+            occurring: None,
+            limit: usize::MAX,
             out,
             faults: Vec::new(),
             stats: totals.stats,
