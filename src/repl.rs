@@ -468,14 +468,11 @@ impl Session {
         line: String,
     ) -> Result<String, String> {
         let event = parse_event(&line, &self.prog.schema).map_err(|e| {
-            self.line_error(
-                input,
-                json_at,
-                json_at + json_len,
-                Code::ReplBadInput,
-                &e,
-                None,
-            )
+            // The key the message names, when it is in the JSON: underlined
+            // alone.
+            let (start, end) =
+                named_key(&e, input, json_at, json_len).unwrap_or((json_at, json_at + json_len));
+            self.line_error(input, start, end, Code::ReplBadInput, &e, None)
         })?;
         self.engine.feed(event).map_err(|e| {
             self.line_error(
@@ -815,4 +812,20 @@ pub fn parse_duration(text: &str) -> Option<i64> {
         any = true;
     }
     any.then_some(total)
+}
+
+/// Where in `input`'s JSON (`json_at`, `json_len` bytes) the key a message
+/// names in backticks is written (`"key"`), if it is.
+fn named_key(
+    message: &str,
+    input: &str,
+    json_at: usize,
+    json_len: usize,
+) -> Option<(usize, usize)> {
+    let json = input.get(json_at..json_at + json_len)?;
+    message.split('`').skip(1).step_by(2).find_map(|name| {
+        let quoted = format!("\"{name}\"");
+        json.find(&quoted)
+            .map(|at| (json_at + at, json_at + at + quoted.len()))
+    })
 }

@@ -282,3 +282,18 @@ fn schedules_fire_for_given_contacts_in_the_repl() {
     assert!(out.contains("(replayed 2 inputs)"), "{out}");
     assert!(out.ends_with("2026-02-02T00:00:00Z\n"), "{out}");
 }
+
+/// A bad field in a `:contact` or `:event` record is underlined alone.
+#[test]
+fn a_bad_field_is_underlined_where_it_is() {
+    let (code, out) = session_ending(
+        ":contact bob {\"email\": \"b@x\", \"opted_in\": \"yes\", \"country\": \"ES\"}\n",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    let piped = piped(
+        &["examples"],
+        ":contact bob {\"email\": \"b@x\", \"opted_in\": \"yes\", \"country\": \"ES\"}\n",
+    );
+    let err = String::from_utf8_lossy(&piped.stderr).into_owned() + &out;
+    assert!(err.contains("<input>:1:31"), "the field's column: {err}");
+}
