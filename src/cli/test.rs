@@ -76,13 +76,15 @@ pub fn run(args: &TestArgs) -> ExitCode {
     if let (Some(path), Some(report)) = (&args.coverage_lcov, &report) {
         // lcov has no escapes: a file name with a line break (or another
         // control character) would forge records of its own.
+        // A name that was not UTF-8 reads with U+FFFD in it: lcov would
+        // name no file.
         if let Some(f) = sources
             .files
             .iter()
-            .find(|f| f.name.chars().any(char::is_control))
+            .find(|f| f.name.chars().any(|c| c.is_control() || c == '\u{fffd}'))
         {
             say!(
-                "error: cannot write `{}`: the file name `{}` holds a control character (a line break?), which lcov cannot carry; rename the file",
+                "error: cannot write `{}`: the file name `{}` holds a control character (a line break?) or bytes that are not UTF-8, which lcov cannot carry; rename the file",
                 path.display(),
                 crate::suggest::echo(&f.name)
             );

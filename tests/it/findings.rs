@@ -837,3 +837,30 @@ fn f4_a_long_clock_move_is_written_as_it_goes() {
     assert_eq!(d.lines.lines().count(), 3 * 3000);
     assert!(d.lines == all, "the same records in the same order");
 }
+
+/// #13, its second half: a file name that is not UTF-8 would name no file
+/// in lcov; the report is refused.
+#[test]
+fn f13_lcov_refuses_a_file_name_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p");
+    std::fs::create_dir(&p).expect("dir");
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.flow");
+    std::fs::write(
+        p.join(name),
+        "contact {\n  email: string @channel(email)\n}\n\nworkflow w {  // nurture:allow(no-goal, consent)\n  when contact_created\n  send email \"hi\"\n}\n\ntest \"t\" {\n  contact a { email: \"a\" }\n  expect a: send email \"hi\"\n}\n",
+    )
+    .expect("write");
+    let lcov = dir.path().join("c.lcov");
+    let o = bin()
+        .arg("test")
+        .arg(&p)
+        .arg("--coverage-lcov")
+        .arg(&lcov)
+        .output()
+        .expect("runs");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not UTF-8"), "{}", stderr(&o));
+    assert!(!lcov.exists());
+}
