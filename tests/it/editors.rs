@@ -85,3 +85,44 @@ fn the_grammar_highlights_every_word_of_the_language() {
         )
         .exists());
 }
+
+/// The tree-sitter grammar knows every keyword of the language, its
+/// highlight queries name them, and its corpus covers the newer forms.
+/// (`tree-sitter generate && tree-sitter test` in the grammar's folder runs
+/// the corpus; docs/editors.md.)
+#[test]
+fn the_tree_sitter_grammar_knows_the_language() {
+    let dir = root().join("editors/tree-sitter-flow");
+    let grammar = std::fs::read_to_string(dir.join("grammar.js")).expect("grammar.js");
+    let highlights =
+        std::fs::read_to_string(dir.join("queries/highlights.scm")).expect("highlights.scm");
+    for w in nurture::vocabulary::KEYWORDS.iter().copied().chain([
+        "as",
+        "transactional",
+        "every",
+        "until",
+        "??",
+    ]) {
+        assert!(
+            grammar.contains(&format!("'{w}'")),
+            "grammar.js lacks `{w}`"
+        );
+    }
+    for w in ["when", "wait", "send", "as", "transactional", "??", "is"] {
+        assert!(
+            highlights.contains(&format!("\"{w}\"")),
+            "highlights.scm lacks `{w}`"
+        );
+    }
+    let corpus =
+        std::fs::read_to_string(dir.join("test/corpus/workflows.txt")).expect("the corpus");
+    for form in [
+        "transactional",
+        " as later",
+        "??",
+        "split \"subject\"",
+        "within 30d",
+    ] {
+        assert!(corpus.contains(form), "the corpus lacks `{form}`");
+    }
+}
