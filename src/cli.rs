@@ -22,6 +22,7 @@ mod check;
 mod fmt;
 mod inspect;
 mod lint;
+mod lsp;
 mod repl;
 mod run;
 mod state;
@@ -83,6 +84,11 @@ enum Command {
     /// Exits 0 when every test passes, 1 when one fails and 2 when the
     /// program does not check.
     Test(test::TestArgs),
+    /// The language server, on standard input and output, for any editor:
+    /// the check and lint diagnostics of the program an open file belongs
+    /// to (its folder's `.flow` files) as you type, formatting as `nurture
+    /// fmt` does, and the workflows and waits of a document.
+    Lsp(lsp::LspArgs),
 }
 
 /// How diagnostics are printed.
@@ -105,6 +111,7 @@ pub fn main() -> ExitCode {
         Command::Fmt(args) => fmt::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Test(args) => test::run(&args),
+        Command::Lsp(args) => lsp::run(&args),
     }
 }
 

@@ -99,7 +99,7 @@ pub fn run(args: &LintArgs) -> ExitCode {
 }
 
 /// The `nurture.toml` beside the program, if any.
-fn config_for(path: &Path) -> Result<Config, String> {
+pub(super) fn config_for(path: &Path) -> Result<Config, String> {
     let dir = if path.is_dir() {
         path
     } else {

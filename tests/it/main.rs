@@ -10,6 +10,7 @@ mod fmt;
 mod helpers;
 mod interpreter;
 mod lint;
+mod lsp;
 mod messages;
 mod parse;
 mod props;

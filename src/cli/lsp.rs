@@ -1,0 +1,432 @@
+//! `nurture lsp`: the language server on standard input and output
+//! (LANGUAGE.md section 14), on `lsp-server` and `lsp-types`, the crates
+//! rust-analyzer is built on: a synchronous loop over a stdio connection,
+//! no async runtime. This first part publishes the check and lint
+//! diagnostics of the whole program an open file belongs to (its folder's
+//! `.flow` files, with the unsaved text of open ones), formats a document as
+//! `nurture fmt` does, and lists a document's workflows and waits.
+
+use crate::ast::{Item, Stmt, StmtKind};
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::source::{FileId, SourceMap};
+use lsp_server::{Connection, Message, Notification, Request, Response};
+use lsp_types::notification::{
+    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
+    PublishDiagnostics,
+};
+use lsp_types::request::{DocumentSymbolRequest, Formatting, Request as _};
+use lsp_types::{
+    DiagnosticSeverity, DocumentSymbol, DocumentSymbolResponse, InitializeParams, NumberOrString,
+    OneOf, Position, PublishDiagnosticsParams, Range, ServerCapabilities, SymbolKind,
+    TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
+};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+pub struct LspArgs {}
+
+pub fn run(_args: &LspArgs) -> ExitCode {
+    let (connection, io) = Connection::stdio();
+    let capabilities = ServerCapabilities {
+        text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
+        document_formatting_provider: Some(OneOf::Left(true)),
+        document_symbol_provider: Some(OneOf::Left(true)),
+        ..ServerCapabilities::default()
+    };
+    let caps = serde_json::to_value(capabilities).unwrap_or_default();
+    let initialized = match connection.initialize(caps) {
+        Ok(params) => serde_json::from_value::<InitializeParams>(params).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = initialized {
+        say!("nurture lsp: the editor did not start the session: {e}");
+        return ExitCode::from(2);
+    }
+    let mut server = Server::default();
+    let code = match server.serve(&connection) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            say!("nurture lsp: {e}");
+            ExitCode::from(2)
+        }
+    };
+    drop(connection);
+    let _ = io.join();
+    code
+}
+
+/// The open documents' unsaved text, by path.
+#[derive(Default)]
+struct Server {
+    open: BTreeMap<PathBuf, String>,
+    /// The files each folder's last diagnostics were published for (so a
+    /// fixed file gets its diagnostics cleared).
+    published: BTreeMap<PathBuf, Vec<PathBuf>>,
+}
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+impl Server {
+    fn serve(&mut self, c: &Connection) -> Result<(), Failure> {
+        for msg in &c.receiver {
+            match msg {
+                Message::Request(req) => {
+                    if c.handle_shutdown(&req)? {
+                        return Ok(());
+                    }
+                    let resp = self.request(req);
+                    c.sender.send(Message::Response(resp))?;
+                }
+                Message::Notification(n) => self.notification(c, n)?,
+                Message::Response(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn request(&mut self, req: Request) -> Response {
+        match req.method.as_str() {
+            Formatting::METHOD => {
+                let params: lsp_types::DocumentFormattingParams =
+                    match serde_json::from_value(req.params) {
+                        Ok(p) => p,
+                        Err(e) => return invalid(req.id, e),
+                    };
+                let edits = self.format(&params.text_document.uri);
+                Response::new_ok(req.id, edits)
+            }
+            DocumentSymbolRequest::METHOD => {
+                let params: lsp_types::DocumentSymbolParams =
+                    match serde_json::from_value(req.params) {
+                        Ok(p) => p,
+                        Err(e) => return invalid(req.id, e),
+                    };
+                let symbols = self.symbols(&params.text_document.uri);
+                Response::new_ok(req.id, DocumentSymbolResponse::Nested(symbols))
+            }
+            _ => Response::new_err(
+                req.id,
+                lsp_server::ErrorCode::MethodNotFound as i32,
+                format!("`{}` is not served", req.method),
+            ),
+        }
+    }
+
+    fn notification(&mut self, c: &Connection, n: Notification) -> Result<(), Failure> {
+        let path = match n.method.as_str() {
+            DidOpenTextDocument::METHOD => {
+                let p: lsp_types::DidOpenTextDocumentParams = serde_json::from_value(n.params)?;
+                let path = path_of(&p.text_document.uri);
+                self.open.insert(path.clone(), p.text_document.text);
+                path
+            }
+            DidChangeTextDocument::METHOD => {
+                let p: lsp_types::DidChangeTextDocumentParams = serde_json::from_value(n.params)?;
+                let path = path_of(&p.text_document.uri);
+                // Full sync: the last change is the whole text.
+                if let Some(change) = p.content_changes.into_iter().last() {
+                    self.open.insert(path.clone(), change.text);
+                }
+                path
+            }
+            DidCloseTextDocument::METHOD => {
+                let p: lsp_types::DidCloseTextDocumentParams = serde_json::from_value(n.params)?;
+                let path = path_of(&p.text_document.uri);
+                self.open.remove(&path);
+                path
+            }
+            _ => return Ok(()),
+        };
+        self.publish(c, &path)
+    }
+
+    /// The program `path` belongs to: every `.flow` file of its folder,
+    /// the open ones as the editor holds them.
+    fn program(&self, path: &Path) -> SourceMap {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "flow"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for p in self.open.keys().filter(|p| p.parent() == Some(dir)) {
+            if !files.contains(p) {
+                files.push(p.clone());
+            }
+        }
+        if !files.contains(&path.to_path_buf()) {
+            files.push(path.to_path_buf());
+        }
+        files.sort();
+        let mut sources = SourceMap::default();
+        for f in files {
+            let text = match self.open.get(&f) {
+                Some(t) => t.clone(),
+                None => std::fs::read_to_string(&f).unwrap_or_default(),
+            };
+            sources.add(f.display().to_string(), text);
+        }
+        sources
+    }
+
+    /// Checks and lints the program `path` belongs to, and publishes each
+    /// of its files' diagnostics.
+    fn publish(&mut self, c: &Connection, path: &Path) -> Result<(), Failure> {
+        let sources = self.program(path);
+        let analysis = crate::pipeline::analyse(&sources);
+        let mut diags = analysis.diagnostics.clone();
+        if !diags.iter().any(Diagnostic::is_error) {
+            let config = super::lint::config_for(path).unwrap_or_default();
+            diags.extend(crate::lint::lint(
+                &analysis.program,
+                &analysis.checked.schema,
+                &sources,
+                &config,
+            ));
+        }
+        let mut by_file: BTreeMap<FileId, Vec<lsp_types::Diagnostic>> = BTreeMap::new();
+        for d in &diags {
+            by_file
+                .entry(d.span.file)
+                .or_default()
+                .push(to_lsp(d, &sources));
+        }
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let mut now = Vec::new();
+        for (id, file) in sources.files.iter().enumerate() {
+            let p = PathBuf::from(&file.name);
+            let list = by_file.remove(&(id as FileId)).unwrap_or_default();
+            now.push(p.clone());
+            send_diagnostics(c, &p, list)?;
+        }
+        // Files gone from the folder since: cleared.
+        for old in self.published.remove(&dir).unwrap_or_default() {
+            if !now.contains(&old) {
+                send_diagnostics(c, &old, Vec::new())?;
+            }
+        }
+        self.published.insert(dir, now);
+        Ok(())
+    }
+
+    /// The document formatted as `nurture fmt` formats it: one edit over
+    /// the whole text (none when it is formatted, or does not parse).
+    fn format(&self, uri: &Uri) -> Vec<TextEdit> {
+        let path = path_of(uri);
+        let Some(text) = self
+            .open
+            .get(&path)
+            .cloned()
+            .or_else(|| std::fs::read_to_string(&path).ok())
+        else {
+            return Vec::new();
+        };
+        match crate::fmt::format_source(&text) {
+            Ok(formatted) if formatted != text => {
+                let mut map = SourceMap::default();
+                map.add("doc", text.clone());
+                let end = position(&map, 0, text.len());
+                vec![TextEdit {
+                    range: Range::new(Position::new(0, 0), end),
+                    new_text: formatted,
+                }]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The document's workflows, each with its waits.
+    fn symbols(&self, uri: &Uri) -> Vec<DocumentSymbol> {
+        let path = path_of(uri);
+        let text = self
+            .open
+            .get(&path)
+            .cloned()
+            .or_else(|| std::fs::read_to_string(&path).ok())
+            .unwrap_or_default();
+        let mut map = SourceMap::default();
+        map.add("doc", text.clone());
+        let (items, _) = crate::syntax::parse_file(0, &text);
+        let range = |s: crate::source::Span| {
+            Range::new(
+                position(&map, 0, s.start as usize),
+                position(&map, 0, s.end as usize),
+            )
+        };
+        items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Workflow(w) => {
+                    let mut waits = Vec::new();
+                    crate::ast::walk::each_stmt(&w.body, &mut |s: &Stmt| {
+                        if matches!(s.kind, StmtKind::Wait(_) | StmtKind::WaitFor { .. }) {
+                            let first_line = map.file(0).text[s.span.range()]
+                                .lines()
+                                .next()
+                                .unwrap_or("wait")
+                                .trim_end_matches('{')
+                                .trim()
+                                .to_string();
+                            let name = s
+                                .name
+                                .as_ref()
+                                .map_or(first_line.clone(), |n| n.name.clone());
+                            waits.push(symbol(
+                                name,
+                                Some(first_line),
+                                SymbolKind::EVENT,
+                                range(s.span),
+                                None,
+                            ));
+                        }
+                    });
+                    Some(symbol(
+                        w.name.name.clone(),
+                        Some("workflow".into()),
+                        SymbolKind::FUNCTION,
+                        range(w.span),
+                        Some(waits),
+                    ))
+                }
+                Item::Event(e) => Some(symbol(
+                    e.name.name.clone(),
+                    Some("event".into()),
+                    SymbolKind::STRUCT,
+                    range(e.span),
+                    None,
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[allow(deprecated)]
+fn symbol(
+    name: String,
+    detail: Option<String>,
+    kind: SymbolKind,
+    range: Range,
+    children: Option<Vec<DocumentSymbol>>,
+) -> DocumentSymbol {
+    DocumentSymbol {
+        name,
+        detail,
+        kind,
+        tags: None,
+        deprecated: None,
+        range,
+        selection_range: range,
+        children,
+    }
+}
+
+fn invalid(id: lsp_server::RequestId, e: serde_json::Error) -> Response {
+    Response::new_err(
+        id,
+        lsp_server::ErrorCode::InvalidParams as i32,
+        e.to_string(),
+    )
+}
+
+fn send_diagnostics(
+    c: &Connection,
+    path: &Path,
+    diagnostics: Vec<lsp_types::Diagnostic>,
+) -> Result<(), Failure> {
+    let params = PublishDiagnosticsParams {
+        uri: uri_of(path),
+        diagnostics,
+        version: None,
+    };
+    c.sender.send(Message::Notification(Notification::new(
+        PublishDiagnostics::METHOD.to_string(),
+        params,
+    )))?;
+    Ok(())
+}
+
+/// A diagnostic as the protocol has it: the range of the offending span,
+/// the help line (a did-you-mean) appended to the message.
+fn to_lsp(d: &Diagnostic, sources: &SourceMap) -> lsp_types::Diagnostic {
+    let file = d.span.file;
+    let range = Range::new(
+        position(sources, file, d.span.start as usize),
+        position(sources, file, d.span.end as usize),
+    );
+    let message = match &d.help {
+        Some(h) => format!("{}\n{h}", d.message),
+        None => d.message.clone(),
+    };
+    lsp_types::Diagnostic {
+        range,
+        severity: Some(match d.severity {
+            Severity::Error => DiagnosticSeverity::ERROR,
+            Severity::Warning => DiagnosticSeverity::WARNING,
+        }),
+        code: Some(NumberOrString::String(d.code.as_str().to_string())),
+        source: Some("nurture".into()),
+        message,
+        ..lsp_types::Diagnostic::default()
+    }
+}
+
+/// A byte offset as the protocol's position: a 0-based line and a column
+/// in UTF-16 code units.
+fn position(sources: &SourceMap, file: FileId, offset: usize) -> Position {
+    let text = &sources.file(file).text;
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count();
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column: usize = text[line_start..offset].chars().map(char::len_utf16).sum();
+    Position::new(line as u32, column as u32)
+}
+
+fn path_of(uri: &Uri) -> PathBuf {
+    let s = uri.as_str();
+    let p = s.strip_prefix("file://").unwrap_or(s);
+    PathBuf::from(percent_decode(p))
+}
+
+fn uri_of(path: &Path) -> Uri {
+    let text = format!("file://{}", percent_encode(&path.display().to_string()));
+    text.parse()
+        .unwrap_or_else(|_| "file:///".parse().expect("a URI"))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
