@@ -14,7 +14,9 @@ use lsp_types::notification::{
     DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
     PublishDiagnostics,
 };
-use lsp_types::request::{DocumentSymbolRequest, Formatting, Request as _};
+use lsp_types::request::{
+    DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, Request as _,
+};
 use lsp_types::{
     DiagnosticSeverity, DocumentSymbol, DocumentSymbolResponse, InitializeParams, NumberOrString,
     OneOf, Position, PublishDiagnosticsParams, Range, ServerCapabilities, SymbolKind,
@@ -33,6 +35,8 @@ pub fn run(_args: &LspArgs) -> ExitCode {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         document_formatting_provider: Some(OneOf::Left(true)),
         document_symbol_provider: Some(OneOf::Left(true)),
+        definition_provider: Some(OneOf::Left(true)),
+        hover_provider: Some(lsp_types::HoverProviderCapability::Simple(true)),
         ..ServerCapabilities::default()
     };
     let caps = serde_json::to_value(capabilities).unwrap_or_default();
@@ -105,6 +109,35 @@ impl Server {
                     };
                 let symbols = self.symbols(&params.text_document.uri);
                 Response::new_ok(req.id, DocumentSymbolResponse::Nested(symbols))
+            }
+            GotoDefinition::METHOD => {
+                let params: lsp_types::GotoDefinitionParams =
+                    match serde_json::from_value(req.params) {
+                        Ok(p) => p,
+                        Err(e) => return invalid(req.id, e),
+                    };
+                let at = params.text_document_position_params;
+                let found = self
+                    .lookup(&at.text_document.uri, at.position)
+                    .map(|(loc, _)| lsp_types::GotoDefinitionResponse::Scalar(loc));
+                Response::new_ok(req.id, found)
+            }
+            HoverRequest::METHOD => {
+                let params: lsp_types::HoverParams = match serde_json::from_value(req.params) {
+                    Ok(p) => p,
+                    Err(e) => return invalid(req.id, e),
+                };
+                let at = params.text_document_position_params;
+                let hover = self
+                    .lookup(&at.text_document.uri, at.position)
+                    .map(|(_, text)| lsp_types::Hover {
+                        contents: lsp_types::HoverContents::Markup(lsp_types::MarkupContent {
+                            kind: lsp_types::MarkupKind::Markdown,
+                            value: format!("```flow\n{text}\n```"),
+                        }),
+                        range: None,
+                    });
+                Response::new_ok(req.id, hover)
             }
             _ => Response::new_err(
                 req.id,
@@ -211,6 +244,74 @@ impl Server {
         }
         self.published.insert(dir, now);
         Ok(())
+    }
+
+    /// The declaration of the name under `pos` in the program of `uri`: a
+    /// contact field (`contact.F`, or a field's own name), an event, a
+    /// workflow. Its place, and its declaration's text for a hover.
+    fn lookup(&self, uri: &Uri, pos: Position) -> Option<(lsp_types::Location, String)> {
+        let path = path_of(uri);
+        let sources = self.program(&path);
+        let file = sources
+            .files
+            .iter()
+            .position(|f| Path::new(&f.name) == path)? as FileId;
+        let text = &sources.file(file).text;
+        let offset = offset_of(text, pos)?;
+        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let start = text[..offset]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| is_word(*c))
+            .last()
+            .map_or(offset, |(i, _)| i);
+        let end = offset
+            + text[offset..]
+                .find(|c: char| !is_word(c))
+                .unwrap_or(text.len() - offset);
+        let word = &text[start..end];
+        if word.is_empty() {
+            return None;
+        }
+        let after_contact = text[..start].ends_with("contact.");
+        let (program, _) = crate::syntax::parse_program(&sources);
+        let place = |span: crate::source::Span| {
+            let file_path = PathBuf::from(&sources.file(span.file).name);
+            lsp_types::Location {
+                uri: uri_of(&file_path),
+                range: Range::new(
+                    position(&sources, span.file, span.start as usize),
+                    position(&sources, span.file, span.end as usize),
+                ),
+            }
+        };
+        let decl_text = |span: crate::source::Span| {
+            sources.file(span.file).text[span.range()]
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        for item in &program.items {
+            match item {
+                Item::Contact(c) => {
+                    for f in c.fields.iter().filter(|f| f.name.name == word) {
+                        if after_contact || f.name.span.start as usize == start {
+                            return Some((place(f.name.span), decl_text(f.span)));
+                        }
+                    }
+                }
+                Item::Event(e) if e.name.name == word && !after_contact => {
+                    return Some((place(e.name.span), decl_text(e.span)));
+                }
+                Item::Workflow(w) if w.name.name == word && !after_contact => {
+                    return Some((place(w.name.span), format!("workflow {}", w.name.name)));
+                }
+                _ => {}
+            }
+        }
+        None
     }
 
     /// The document formatted as `nurture fmt` formats it: one edit over
@@ -385,6 +486,23 @@ fn position(sources: &SourceMap, file: FileId, offset: usize) -> Position {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let column: usize = text[line_start..offset].chars().map(char::len_utf16).sum();
     Position::new(line as u32, column as u32)
+}
+
+/// A protocol position (UTF-16 columns) as a byte offset in `text`.
+fn offset_of(text: &str, pos: Position) -> Option<usize> {
+    let mut line_start = 0;
+    for _ in 0..pos.line {
+        line_start += text[line_start..].find('\n')? + 1;
+    }
+    let line = &text[line_start..];
+    let mut units = 0;
+    for (i, c) in line.char_indices() {
+        if units >= pos.character as usize || c == '\n' {
+            return Some(line_start + i);
+        }
+        units += c.len_utf16();
+    }
+    Some(line_start + line.len())
 }
 
 fn path_of(uri: &Uri) -> PathBuf {

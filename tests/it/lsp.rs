@@ -188,6 +188,43 @@ fn diagnostics_formatting_and_symbols_over_json_rpc() {
     );
     assert_eq!(symbols["result"][0]["name"], "w", "{symbols}");
 
+    // Go to definition and hover on `contact.score`: the field in the
+    // folder's other file; an event name: its declaration.
+    let at = json!({"line": 2, "character": start + 2});
+    let def = s.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": uri}, "position": at}),
+        &mut notes,
+    );
+    let schema_uri = format!("file://{}", dir.join("schema.flow").display());
+    assert_eq!(def["result"]["uri"], schema_uri, "{def}");
+    assert_eq!(
+        def["result"]["range"]["start"],
+        json!({"line": 2, "character": 2})
+    );
+    let hover = s.request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": at}),
+        &mut notes,
+    );
+    assert!(
+        hover["result"]["contents"]["value"]
+            .as_str()
+            .unwrap_or("")
+            .contains("score: int = 0"),
+        "{hover}"
+    );
+    let def = s.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 8}}),
+        &mut notes,
+    );
+    assert_eq!(def["result"]["uri"], schema_uri, "{def}");
+    assert_eq!(
+        def["result"]["range"]["start"],
+        json!({"line": 5, "character": 6})
+    );
+
     let down = s.request("shutdown", Value::Null, &mut notes);
     assert!(down.get("error").is_none(), "{down}");
     s.notify("exit", Value::Null);
