@@ -15,7 +15,7 @@ use lsp_types::notification::{
     PublishDiagnostics,
 };
 use lsp_types::request::{
-    DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, Request as _,
+    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, Request as _,
 };
 use lsp_types::{
     DiagnosticSeverity, DocumentSymbol, DocumentSymbolResponse, InitializeParams, NumberOrString,
@@ -37,6 +37,10 @@ pub fn run(_args: &LspArgs) -> ExitCode {
         document_symbol_provider: Some(OneOf::Left(true)),
         definition_provider: Some(OneOf::Left(true)),
         hover_provider: Some(lsp_types::HoverProviderCapability::Simple(true)),
+        completion_provider: Some(lsp_types::CompletionOptions {
+            trigger_characters: Some(vec![".".into()]),
+            ..lsp_types::CompletionOptions::default()
+        }),
         ..ServerCapabilities::default()
     };
     let caps = serde_json::to_value(capabilities).unwrap_or_default();
@@ -121,6 +125,15 @@ impl Server {
                     .lookup(&at.text_document.uri, at.position)
                     .map(|(loc, _)| lsp_types::GotoDefinitionResponse::Scalar(loc));
                 Response::new_ok(req.id, found)
+            }
+            Completion::METHOD => {
+                let params: lsp_types::CompletionParams = match serde_json::from_value(req.params) {
+                    Ok(p) => p,
+                    Err(e) => return invalid(req.id, e),
+                };
+                let at = params.text_document_position;
+                let items = self.complete(&at.text_document.uri, at.position);
+                Response::new_ok(req.id, lsp_types::CompletionResponse::Array(items))
             }
             HoverRequest::METHOD => {
                 let params: lsp_types::HoverParams = match serde_json::from_value(req.params) {
@@ -312,6 +325,92 @@ impl Server {
             }
         }
         None
+    }
+
+    /// What may be written at `pos`: after `contact.` the contact's fields,
+    /// after `event.` the events' payload fields, elsewhere the keywords,
+    /// channels, built-in functions, events and workflows of the program.
+    fn complete(&self, uri: &Uri, pos: Position) -> Vec<lsp_types::CompletionItem> {
+        use lsp_types::{CompletionItem, CompletionItemKind};
+        let path = path_of(uri);
+        let sources = self.program(&path);
+        let Some(file) = sources
+            .files
+            .iter()
+            .position(|f| Path::new(&f.name) == path)
+        else {
+            return Vec::new();
+        };
+        let text = &sources.file(file as FileId).text;
+        let offset = offset_of(text, pos).unwrap_or(text.len());
+        let before =
+            text[..offset].trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        let analysis = crate::pipeline::analyse(&sources);
+        let schema = &analysis.checked.schema;
+        let item =
+            |label: String, kind: CompletionItemKind, detail: Option<String>| CompletionItem {
+                label,
+                kind: Some(kind),
+                detail,
+                ..CompletionItem::default()
+            };
+        if before.ends_with("contact.") {
+            return schema
+                .fields
+                .iter()
+                .map(|f| {
+                    item(
+                        f.name.clone(),
+                        CompletionItemKind::FIELD,
+                        Some(f.ty.to_string()),
+                    )
+                })
+                .collect();
+        }
+        if before.ends_with("event.") || before.ends_with("trigger.") {
+            let mut out: Vec<CompletionItem> = Vec::new();
+            for e in &schema.events {
+                for (n, t) in &e.fields {
+                    if !out.iter().any(|i| i.label == *n) {
+                        let detail = Some(format!("{t} ({})", e.name));
+                        out.push(item(n.clone(), CompletionItemKind::FIELD, detail));
+                    }
+                }
+            }
+            return out;
+        }
+        let mut out: Vec<CompletionItem> = crate::vocabulary::KEYWORDS
+            .iter()
+            .chain(["as", "transactional", "every", "until", "within"].iter())
+            .map(|k| item(k.to_string(), CompletionItemKind::KEYWORD, None))
+            .collect();
+        out.extend(crate::vocabulary::Channel::names().map(|c| {
+            item(
+                c.to_string(),
+                CompletionItemKind::CONSTANT,
+                Some("channel".into()),
+            )
+        }));
+        out.extend(
+            crate::vocabulary::Builtin::ALL
+                .iter()
+                .map(|b| item(b.name().to_string(), CompletionItemKind::FUNCTION, None)),
+        );
+        out.extend(schema.events.iter().map(|e| {
+            item(
+                e.name.clone(),
+                CompletionItemKind::EVENT,
+                Some("event".into()),
+            )
+        }));
+        out.extend(analysis.program.workflows().map(|w| {
+            item(
+                w.name.name.clone(),
+                CompletionItemKind::FUNCTION,
+                Some("workflow".into()),
+            )
+        }));
+        out
     }
 
     /// The document formatted as `nurture fmt` formats it: one edit over

@@ -225,6 +225,34 @@ fn diagnostics_formatting_and_symbols_over_json_rpc() {
         json!({"line": 5, "character": 6})
     );
 
+    // Completion after `contact.`: the contact's fields; elsewhere the
+    // keywords and the program's events among the rest.
+    let labels = |v: &Value| -> Vec<String> {
+        v["result"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|i| i["label"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let after_dot = s.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 2, "character": start}}),
+        &mut notes,
+    );
+    assert_eq!(labels(&after_dot), ["email", "score"], "{after_dot}");
+    let anywhere = s.request(
+        "textDocument/completion",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 1, "character": 0}}),
+        &mut notes,
+    );
+    let all = labels(&anywhere);
+    for want in ["wait", "transactional", "opened", "email", "w"] {
+        assert!(all.iter().any(|l| l == want), "{want} in {all:?}");
+    }
+
     let down = s.request("shutdown", Value::Null, &mut notes);
     assert!(down.get("error").is_none(), "{down}");
     s.notify("exit", Value::Null);
