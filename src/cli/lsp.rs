@@ -95,65 +95,38 @@ impl Server {
     }
 
     fn request(&mut self, req: Request) -> Response {
+        let id = req.id.clone();
         match req.method.as_str() {
-            Formatting::METHOD => {
-                let params: lsp_types::DocumentFormattingParams =
-                    match serde_json::from_value(req.params) {
-                        Ok(p) => p,
-                        Err(e) => return invalid(req.id, e),
-                    };
-                let edits = self.format(&params.text_document.uri);
-                Response::new_ok(req.id, edits)
-            }
-            DocumentSymbolRequest::METHOD => {
-                let params: lsp_types::DocumentSymbolParams =
-                    match serde_json::from_value(req.params) {
-                        Ok(p) => p,
-                        Err(e) => return invalid(req.id, e),
-                    };
-                let symbols = self.symbols(&params.text_document.uri);
-                Response::new_ok(req.id, DocumentSymbolResponse::Nested(symbols))
-            }
-            GotoDefinition::METHOD => {
-                let params: lsp_types::GotoDefinitionParams =
-                    match serde_json::from_value(req.params) {
-                        Ok(p) => p,
-                        Err(e) => return invalid(req.id, e),
-                    };
-                let at = params.text_document_position_params;
-                let found = self
-                    .lookup(&at.text_document.uri, at.position)
-                    .map(|(loc, _)| lsp_types::GotoDefinitionResponse::Scalar(loc));
-                Response::new_ok(req.id, found)
-            }
-            Completion::METHOD => {
-                let params: lsp_types::CompletionParams = match serde_json::from_value(req.params) {
-                    Ok(p) => p,
-                    Err(e) => return invalid(req.id, e),
-                };
-                let at = params.text_document_position;
-                let items = self.complete(&at.text_document.uri, at.position);
-                Response::new_ok(req.id, lsp_types::CompletionResponse::Array(items))
-            }
-            HoverRequest::METHOD => {
-                let params: lsp_types::HoverParams = match serde_json::from_value(req.params) {
-                    Ok(p) => p,
-                    Err(e) => return invalid(req.id, e),
-                };
-                let at = params.text_document_position_params;
-                let hover = self
-                    .lookup(&at.text_document.uri, at.position)
+            Formatting::METHOD => answer(req, |p: lsp_types::DocumentFormattingParams| {
+                self.format(&p.text_document.uri)
+            }),
+            DocumentSymbolRequest::METHOD => answer(req, |p: lsp_types::DocumentSymbolParams| {
+                DocumentSymbolResponse::Nested(self.symbols(&p.text_document.uri))
+            }),
+            GotoDefinition::METHOD => answer(req, |p: lsp_types::GotoDefinitionParams| {
+                let at = p.text_document_position_params;
+                self.lookup(&at.text_document.uri, at.position)
+                    .map(|(loc, _)| lsp_types::GotoDefinitionResponse::Scalar(loc))
+            }),
+            Completion::METHOD => answer(req, |p: lsp_types::CompletionParams| {
+                let at = p.text_document_position;
+                lsp_types::CompletionResponse::Array(
+                    self.complete(&at.text_document.uri, at.position),
+                )
+            }),
+            HoverRequest::METHOD => answer(req, |p: lsp_types::HoverParams| {
+                let at = p.text_document_position_params;
+                self.lookup(&at.text_document.uri, at.position)
                     .map(|(_, text)| lsp_types::Hover {
                         contents: lsp_types::HoverContents::Markup(lsp_types::MarkupContent {
                             kind: lsp_types::MarkupKind::Markdown,
                             value: format!("```flow\n{text}\n```"),
                         }),
                         range: None,
-                    });
-                Response::new_ok(req.id, hover)
-            }
+                    })
+            }),
             _ => Response::new_err(
-                req.id,
+                id,
                 lsp_server::ErrorCode::MethodNotFound as i32,
                 format!("`{}` is not served", req.method),
             ),
@@ -525,12 +498,20 @@ fn symbol(
     }
 }
 
-fn invalid(id: lsp_server::RequestId, e: serde_json::Error) -> Response {
-    Response::new_err(
-        id,
-        lsp_server::ErrorCode::InvalidParams as i32,
-        e.to_string(),
-    )
+/// The response to `req`: its parameters read as `P` and `f`'s result, or
+/// the protocol's error for parameters that do not read.
+fn answer<P: serde::de::DeserializeOwned, R: serde::Serialize>(
+    req: Request,
+    f: impl FnOnce(P) -> R,
+) -> Response {
+    match serde_json::from_value::<P>(req.params) {
+        Ok(p) => Response::new_ok(req.id, f(p)),
+        Err(e) => Response::new_err(
+            req.id,
+            lsp_server::ErrorCode::InvalidParams as i32,
+            e.to_string(),
+        ),
+    }
 }
 
 fn send_diagnostics(
