@@ -163,12 +163,7 @@ pub fn build(prog: &Compiled, stats: &RunStats, sources: &SourceMap) -> Vec<Work
                             .zip(&sp.shares)
                             .enumerate()
                             .map(|(i, (&(entered, converted), &share))| Arm {
-                                label: sp
-                                    .labels
-                                    .get(i)
-                                    .cloned()
-                                    .flatten()
-                                    .map_or_else(|| arm_name(i), |l| l.to_string()),
+                                label: sp.arm_label(i),
                                 share,
                                 entered,
                                 converted,
@@ -495,14 +490,6 @@ fn attr(s: &str) -> String {
 }
 
 /// An arm's name when it has no label: A, B, C, ...
-fn arm_name(i: usize) -> String {
-    if i < 26 {
-        ((b'A' + i as u8) as char).to_string()
-    } else {
-        format!("{}", i + 1)
-    }
-}
-
 /// What a split's arm shows against the first, in plain words.
 pub fn verdict(first: &Arm, arm: &Arm) -> String {
     let (name, base) = (&arm.label, &first.label);

@@ -251,6 +251,18 @@ pub struct SplitShape {
     pub base: u32,
 }
 
+impl SplitShape {
+    /// What reports and the state call arm `i`: its `as "label"`, else
+    /// `A`, `B`, ... (past `Z`, its number from 1).
+    pub fn arm_label(&self, i: usize) -> String {
+        match self.labels.get(i) {
+            Some(Some(l)) => l.to_string(),
+            _ if i < 26 => ((b'A' + i as u8) as char).to_string(),
+            _ => (i + 1).to_string(),
+        }
+    }
+}
+
 /// How much event history the program needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Retention {

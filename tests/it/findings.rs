@@ -864,3 +864,35 @@ fn f13_lcov_refuses_a_file_name_that_is_not_utf8() {
     assert!(stderr(&o).contains("not UTF-8"), "{}", stderr(&o));
     assert!(!lcov.exists());
 }
+
+/// #12: `nurture check` grows with the number of test blocks as a line
+/// does, not as a square (it once scanned every item per test: 8x the
+/// tests took 64x the time). The bound leaves room for a noisy machine
+/// while a quadratic check would be far past it.
+#[test]
+fn f12_check_time_grows_linearly_with_test_blocks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let timed = |n: usize, run: &str| {
+        let sub = dir.path().join(format!("p{n}{run}"));
+        std::fs::create_dir(&sub).expect("dir");
+        for e in std::fs::read_dir(crate::helpers::root().join("examples")).expect("examples") {
+            let p = e.expect("entry").path();
+            let name = p.file_name().expect("a name").to_string_lossy().to_string();
+            if name.ends_with(".flow") && !name.ends_with(".test.flow") {
+                std::fs::copy(&p, sub.join(&name)).expect("copy");
+            }
+        }
+        let tests: String = (0..n).map(|i| format!("test \"t{i}\" {{}}\n")).collect();
+        std::fs::write(sub.join("zz.test.flow"), tests).expect("write");
+        let start = std::time::Instant::now();
+        let o = bin().arg("check").arg(&sub).output().expect("run");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        start.elapsed().as_secs_f64()
+    };
+    let small = timed(2_000, "a").max(timed(2_000, "b"));
+    let large = timed(16_000, "a");
+    assert!(
+        large < small * 24.0,
+        "16k test blocks took {large:.2}s, 2k took {small:.2}s: worse than linear"
+    );
+}

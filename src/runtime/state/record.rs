@@ -66,16 +66,7 @@ impl FunnelRecord {
                         Some(n) => format!("\"{n}\""),
                         None => format!("split {i}"),
                     };
-                    let arms = sp
-                        .labels
-                        .iter()
-                        .enumerate()
-                        .map(|(a, l)| match l {
-                            Some(l) => l.to_string(),
-                            None if a < 26 => ((b'A' + a as u8) as char).to_string(),
-                            None => (a + 1).to_string(),
-                        })
-                        .collect();
+                    let arms = (0..sp.labels.len()).map(|a| sp.arm_label(a)).collect();
                     (key, arms)
                 })
                 .collect(),
