@@ -476,20 +476,18 @@ fn esc(s: &str) -> String {
 /// control and bidirectional characters shown as escapes.
 fn attr(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for c in crate::suggest::echo_whole(s).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
-            c if c.is_control() || crate::suggest::is_bidi(c) => out.extend(c.escape_default()),
             c => out.push(c),
         }
     }
     out
 }
 
-/// An arm's name when it has no label: A, B, C, ...
 /// What a split's arm shows against the first, in plain words.
 pub fn verdict(first: &Arm, arm: &Arm) -> String {
     let (name, base) = (&arm.label, &first.label);

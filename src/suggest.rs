@@ -61,17 +61,12 @@ pub fn echo_whole(text: &str) -> String {
 /// forge a log line nor drive the terminal), and cut to [`ECHO_LIMIT`]
 /// characters with the total length said.
 pub fn echo(text: &str) -> String {
-    let mut out = String::new();
-    for (shown, c) in text.chars().enumerate() {
-        if shown == ECHO_LIMIT {
-            out.push_str(&format!("... ({} characters in all)", text.chars().count()));
-            return out;
-        }
-        if c.is_control() || is_bidi(c) {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+    match text.char_indices().nth(ECHO_LIMIT) {
+        None => echo_whole(text),
+        Some((cut, _)) => format!(
+            "{}... ({} characters in all)",
+            echo_whole(&text[..cut]),
+            text.chars().count()
+        ),
     }
-    out
 }
