@@ -25,6 +25,7 @@ mod lint;
 mod lsp;
 mod repl;
 mod run;
+mod serve;
 mod state;
 mod test;
 
@@ -89,6 +90,19 @@ enum Command {
     /// to (its folder's `.flow` files) as you type, formatting as `nurture
     /// fmt` does, and the workflows and waits of a document.
     Lsp(lsp::LspArgs),
+    /// The live service: events over HTTP, timers on the wall clock,
+    /// actions delivered by sinks (docs/serve.md).
+    ///
+    /// Every accepted event is journaled in the state before `202`; a
+    /// service killed at any moment and started again with the same command
+    /// loses none and delivers no action twice to a sink that dedupes by
+    /// id. SIGTERM or SIGINT stop it cleanly (exit 0); SIGHUP reloads the
+    /// program.
+    Serve(serve::ServeArgs),
+    /// Write the events a `nurture serve` state has accepted, as stamped,
+    /// as JSON Lines: `nurture run PATH --events -` over them gives the
+    /// service's actions.
+    Journal(serve::JournalArgs),
 }
 
 /// How diagnostics are printed.
@@ -112,6 +126,8 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Test(args) => test::run(&args),
         Command::Lsp(args) => lsp::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Journal(args) => serve::journal(&args),
     }
 }
 

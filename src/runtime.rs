@@ -41,6 +41,9 @@ pub use program::Compiled;
 pub use program::MAX_FUNNEL_BITS;
 pub use record::Input;
 pub use snapshot::{ContactRow, JourneyRow, Migration, Snapshot};
-pub use state_db::{Entries, Writer};
+pub use state_db::{
+    meta as state_meta, open_to_read as open_state_to_read, save_with as save_state,
+    write as write_state, Batch, Entries, Writer,
+};
 pub use stream::MAX_LINE;
 pub use value::{format_datetime, format_duration, parse_datetime, write_json_str, Millis, Value};

@@ -267,6 +267,11 @@ impl StateFile {
             .is_ok_and(|stored| stored.same_places(now))
     }
 
+    /// The database, for a driver that writes it itself (the live service).
+    pub fn into_connection(self) -> rusqlite::Connection {
+        self.store.into_connection()
+    }
+
     /// Records which files this run writes its actions and rejects to.
     pub fn identify_files(&mut self, out: Option<&Path>, rejects: Option<&Path>) {
         self.files.clear();

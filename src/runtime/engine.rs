@@ -311,6 +311,30 @@ impl Engine {
         Ok(())
     }
 
+    /// Validates an event as [`Engine::resolve`] does, with the contact's
+    /// existence given (a service validating a batch whose earlier records
+    /// create contacts).
+    pub(crate) fn admits(&self, ev: &Input, exists: bool) -> Result<(), RecordError> {
+        let previous = self.started.then_some((self.now, self.moved_by));
+        admissible(previous, ev, exists)?;
+        if self.started && !self.allow_jump && ev.at.saturating_sub(self.now) > MAX_JUMP {
+            return Err(RecordError::ClockJump {
+                from: self.now,
+                to: ev.at,
+            });
+        }
+        Ok(())
+    }
+
+    /// When the earliest pending timer is due (it may have been
+    /// cancelled since: firing it then does nothing).
+    pub(crate) fn next_due(&self) -> Option<Millis> {
+        if self.occurring.is_some() {
+            return Some(self.now);
+        }
+        self.timers.peek().map(|t| t.due)
+    }
+
     /// Validates an event; returns the contact's index when it exists.
     pub(crate) fn resolve(&self, ev: &Input) -> Result<Option<u32>, RecordError> {
         let found = self.store.contact_id(&ev.contact);

@@ -406,6 +406,20 @@ impl Interpreter {
         ControlFlow::Continue(())
     }
 
+    /// Whether `input` would be run now, given whether its contact exists
+    /// (a batch validated whole before any of it runs: its earlier records
+    /// may create contacts). Time is checked against the clock.
+    pub fn admits(&self, input: &Input, exists: bool) -> Result<(), RecordError> {
+        self.engine.admits(input, exists)
+    }
+
+    /// When the earliest pending timer is due, if any: a live service
+    /// sleeps until then (the timer may have been cancelled meanwhile;
+    /// moving the clock there then fires nothing).
+    pub fn next_due(&self) -> Option<Millis> {
+        self.engine.next_due()
+    }
+
     /// The virtual clock: `None` before the first event.
     pub fn now(&self) -> Option<Millis> {
         self.engine.clock()
