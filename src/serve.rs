@@ -12,6 +12,8 @@ pub mod journal;
 mod posted;
 mod sinks;
 
+pub use sinks::{dead_letter_path, sign};
+
 use crate::runtime::state::ProgramRecord;
 use crate::runtime::{Compiled, Interpreter, Millis};
 use crate::source::SourceMap;

@@ -18,6 +18,7 @@ mod regressions;
 mod repl;
 mod report;
 mod run;
+mod serve;
 mod snapshot;
 mod state;
 mod syntax_errors;
