@@ -698,7 +698,7 @@ impl Session {
     }
 
     fn advance(&mut self, input: &str, d: &str) -> Result<String, String> {
-        let secs = parse_duration(d).ok_or_else(|| {
+        let secs = crate::runtime::parse_duration(d).ok_or_else(|| {
             self.line_error(
                 input,
                 input.len() - d.len(),
@@ -791,27 +791,6 @@ fn render_diagnostics(diags: &[Diagnostic], sources: &SourceMap, color: bool) ->
         .iter()
         .map(|d| d.render(sources, color, 100))
         .collect()
-}
-
-/// `2d`, `1d 12h`, `90m`: a duration in seconds.
-pub fn parse_duration(text: &str) -> Option<i64> {
-    let mut total: i64 = 0;
-    let mut any = false;
-    for part in text.split_whitespace() {
-        let split = part.find(|c: char| !c.is_ascii_digit())?;
-        let (n, unit) = part.split_at(split);
-        let scale = match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            "w" => 604_800,
-            _ => return None,
-        };
-        total = total.checked_add(n.parse::<i64>().ok()?.checked_mul(scale)?)?;
-        any = true;
-    }
-    any.then_some(total)
 }
 
 /// Where in `input`'s JSON (`json_at`, `json_len` bytes) the key a message

@@ -46,4 +46,6 @@ pub use state_db::{
     write as write_state, Batch, Entries, Writer,
 };
 pub use stream::MAX_LINE;
-pub use value::{format_datetime, format_duration, parse_datetime, write_json_str, Millis, Value};
+pub use value::{
+    format_datetime, format_duration, parse_datetime, parse_duration, write_json_str, Millis, Value,
+};

@@ -171,7 +171,7 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     if let Some(ms) = text.trim().strip_suffix("ms") {
         return ms.trim().parse().ok().map(Duration::from_millis);
     }
-    crate::repl::parse_duration(text)
+    crate::runtime::parse_duration(text)
         .filter(|s| *s >= 0)
         .map(|s| Duration::from_secs(s as u64))
 }

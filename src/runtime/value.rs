@@ -252,6 +252,27 @@ pub fn format_datetime(ms: Millis) -> String {
 /// Parses an RFC 3339 datetime to milliseconds.
 /// Fractional seconds are kept to the millisecond (finer digits are
 /// dropped); a leap second (`23:59:60`) is refused, as the clock has none.
+/// `2d`, `1d 12h`, `90m`: a duration in seconds.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    let mut total: i64 = 0;
+    let mut any = false;
+    for part in text.split_whitespace() {
+        let split = part.find(|c: char| !c.is_ascii_digit())?;
+        let (n, unit) = part.split_at(split);
+        let scale = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            "w" => 604_800,
+            _ => return None,
+        };
+        total = total.checked_add(n.parse::<i64>().ok()?.checked_mul(scale)?)?;
+        any = true;
+    }
+    any.then_some(total)
+}
+
 pub fn parse_datetime(s: &str) -> Option<Millis> {
     if s.get(17..19) == Some("60") {
         return None;

@@ -237,3 +237,31 @@ fn only_the_front_door_is_used_from_outside_the_runtime() {
     }
     assert!(reached >= 5, "the drivers were read ({reached} uses)");
 }
+
+/// The language core and the runtime take no async dependency: tokio,
+/// axum, hyper, tower and reqwest appear only in the service's layer
+/// (`src/serve*`) and the command line.
+#[test]
+fn only_the_service_layer_is_asynchronous() {
+    let mut checked = 0;
+    for (name, code) in modules() {
+        if name == "serve" || name.starts_with("serve::") || name.starts_with("cli") {
+            continue;
+        }
+        checked += 1;
+        for krate in ["tokio", "axum", "hyper", "tower", "reqwest"] {
+            assert!(
+                !code.contains(&format!("{krate}::")) && !code.contains(&format!("use {krate}")),
+                "`{name}` uses `{krate}`: only the service layer is asynchronous"
+            );
+        }
+    }
+    assert!(checked > 20, "the modules were read ({checked})");
+    let serve = modules();
+    assert!(
+        serve
+            .get("serve::http")
+            .is_some_and(|c| c.contains("axum::")),
+        "the check sees the service's own use of axum"
+    );
+}

@@ -979,3 +979,110 @@ fn a_file_sink_written_past_its_recorded_position_is_cut_back() {
     assert_eq!(text.lines().count(), 2, "{text}");
     assert!(text.starts_with(&delivered), "{text}");
 }
+
+/// A dead webhook (nothing listens at its address) holds back only its
+/// own deliveries: events are still accepted, and its backlog shows in
+/// the metrics.
+#[test]
+fn a_dead_webhook_never_blocks_ingest() {
+    let (_dir, flow, state) = program_dir();
+    let s = |p: &Path| p.to_str().expect("utf-8").to_string();
+    let hook = format!("webhook:http://127.0.0.1:{}/gone", free_port());
+    let server = Server::start(&[&s(&flow), "--state", &s(&state), "--sink", &hook]);
+    assert_eq!(
+        server
+            .post_json("/v1/events", &created("a", "2026-03-01T10:00:00Z"))
+            .0,
+        202
+    );
+    for n in 0..50 {
+        let started = Instant::now();
+        let (status, body) = server.post_json(
+            "/v1/events",
+            &format!(r#"{{"contact":"a","type":"email_opened","campaign":"n{n}"}}"#),
+        );
+        assert_eq!(status, 202, "{body}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+    let started = Instant::now();
+    loop {
+        let (_, metrics) = server.get("/metrics");
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with("nurture_sink_retried_total{"))
+            .unwrap_or("")
+            .to_string();
+        let retried: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0);
+        if retried >= 1.0 {
+            assert!(
+                metrics.contains("nurture_sink_backlog{sink=\"webhook:"),
+                "{metrics}"
+            );
+            assert!(
+                metrics.contains("nurture_events_accepted_total 51"),
+                "{metrics}"
+            );
+            assert!(
+                metrics.contains("nurture_journeys_in_flight{workflow=\"engaged\"}"),
+                "{metrics}"
+            );
+            assert!(
+                metrics.contains("nurture_accept_seconds_bucket"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{metrics}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `GET /v1/state` is what `nurture inspect --format json` prints after
+/// shutdown; `GET /v1/report` is the report `nurture run --report` writes
+/// over the same events; the page is the HTML report.
+#[test]
+fn state_and_report_match_inspect_and_run() {
+    let ex = root().join("examples");
+    let events = ex.join("events").join("lead_nurturing.jsonl");
+    let dir = tempfile::tempdir().expect("tmp");
+    let state = dir.path().join("s.db");
+    let s = |p: &Path| p.to_str().expect("utf-8").to_string();
+    let mut server = Server::start(&[&s(&ex), "--state", &s(&state), "--clock", "virtual"]);
+    let text = std::fs::read_to_string(&events).expect("events");
+    assert_eq!(server.post_lines("/v1/events", &text).0, 202);
+    let (status, served_state) = server.get("/v1/state");
+    assert_eq!(status, 200);
+    let (status, report) = server.get("/v1/report");
+    assert_eq!(status, 200);
+    let (status, page) = server.get("/v1/report.html");
+    assert_eq!(status, 200);
+    assert!(
+        page.starts_with("<!DOCTYPE html>") || page.starts_with("<!doctype html>"),
+        "{page}"
+    );
+    assert_eq!(server.terminate(), Some(0), "{}", server.log());
+    let inspect = bin()
+        .args(["inspect", "--state", &s(&state), "--format", "json"])
+        .output()
+        .expect("runs");
+    assert_eq!(inspect.status.code(), Some(0), "{}", stderr(&inspect));
+    let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).expect("JSON");
+    assert_eq!(parse(&served_state), parse(&stdout(&inspect)));
+    let run_report = dir.path().join("r.json");
+    let run = bin()
+        .arg("run")
+        .arg(&ex)
+        .arg("--events")
+        .arg(&events)
+        .arg("--report")
+        .arg(&run_report)
+        .output()
+        .expect("runs");
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let written = std::fs::read_to_string(&run_report).expect("report");
+    assert_eq!(parse(&report), parse(&written));
+}
