@@ -6,6 +6,7 @@
 //! (`http.rs`, axum on tokio) and the sinks (`sinks.rs`) talk to it through
 //! a channel of commands; none of them touches the engine's state.
 
+pub(crate) mod cluster;
 mod engine;
 mod http;
 pub mod journal;
@@ -95,7 +96,11 @@ impl SinkSpec {
 
 /// Everything `nurture serve` was asked for.
 pub struct Config {
+    /// The state file (or, with many machines, the store's URL for
+    /// messages).
     pub state: PathBuf,
+    /// With many machines: how long a silent process keeps its partitions.
+    pub failover: Duration,
     pub listen: SocketAddr,
     /// Bearer tokens; none: loopback only.
     pub tokens: Vec<String>,
@@ -126,6 +131,16 @@ pub struct Start {
     pub write_whole: bool,
 }
 
+/// What a service runs on: one state file, or a cluster's PostgreSQL.
+pub enum Backend {
+    Single(Box<Start>),
+    Cluster {
+        url: String,
+        meta: cluster::Meta,
+        loaded: Box<Loaded>,
+    },
+}
+
 /// What the HTTP side and the sinks share with the engine.
 pub(crate) struct Shared {
     /// Recovery finished: events are accepted.
@@ -137,6 +152,8 @@ pub(crate) struct Shared {
     /// The engine stopped by itself (the state could not be written).
     pub failed: AtomicBool,
     pub failed_notify: tokio::sync::Notify,
+    /// With many machines, the partition count.
+    pub partitions: Option<u32>,
 }
 
 impl Shared {
@@ -194,7 +211,7 @@ pub fn read_secrets(path: &std::path::Path) -> Result<Vec<String>, String> {
 
 /// Runs the service until SIGTERM or SIGINT (exit 0), or until it cannot
 /// go on (exit 2).
-pub fn run(cfg: Config, start: Start) -> ExitCode {
+pub fn run(cfg: Config, backend: Backend) -> ExitCode {
     init_logs(cfg.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -207,7 +224,7 @@ pub fn run(cfg: Config, start: Start) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    runtime.block_on(serve(cfg, start))
+    runtime.block_on(serve(cfg, backend))
 }
 
 fn init_logs(format: LogFormat) {
@@ -221,7 +238,7 @@ fn init_logs(format: LogFormat) {
     };
 }
 
-async fn serve(cfg: Config, start: Start) -> ExitCode {
+async fn serve(cfg: Config, backend: Backend) -> ExitCode {
     let metrics = match http::install_metrics() {
         Ok(h) => h,
         Err(e) => {
@@ -244,9 +261,19 @@ async fn serve(cfg: Config, start: Start) -> ExitCode {
         outbox: outbox_tx,
         failed: AtomicBool::new(false),
         failed_notify: tokio::sync::Notify::new(),
+        partitions: match &backend {
+            Backend::Single(_) => None,
+            Backend::Cluster { meta, .. } => Some(meta.partitions),
+        },
     });
     let cfg = Arc::new(cfg);
-    let (engine, engine_thread) = match engine::spawn(cfg.clone(), start, shared.clone()) {
+    let spawned = match backend {
+        Backend::Single(start) => engine::spawn(cfg.clone(), *start, shared.clone()),
+        Backend::Cluster { url, meta, loaded } => {
+            cluster::spawn(&cfg, url, meta, *loaded, shared.clone())
+        }
+    };
+    let (engine, engine_thread) = match spawned {
         Ok(e) => e,
         Err(e) => {
             tracing::error!("cannot start the engine: {e}");

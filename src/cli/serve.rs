@@ -3,7 +3,7 @@
 //! service itself is `crate::serve`.
 
 use crate::runtime::Interpreter;
-use crate::serve::{ClockKind, Config, Loaded, LogFormat, SinkSpec, Start};
+use crate::serve::{Backend, ClockKind, Config, Loaded, LogFormat, SinkSpec, Start};
 use crate::source::load_sources;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,8 +19,27 @@ pub struct ServeArgs {
     /// The state: an SQLite file (created if missing) holding the contacts
     /// and journeys, the journal of accepted events, the outbox of emitted
     /// actions and each sink's delivered position.
-    #[arg(long, value_name = "DB")]
-    pub state: PathBuf,
+    #[arg(
+        long,
+        value_name = "DB",
+        required_unless_present = "store",
+        conflicts_with = "store"
+    )]
+    pub state: Option<PathBuf>,
+    /// Many machines: the PostgreSQL database the cluster's processes
+    /// share (`postgres://USER@HOST/DB`), instead of --state.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// With --store: create the cluster's schema (once) and exit.
+    #[arg(long, requires = "store")]
+    pub init: bool,
+    /// With --init: the number of partitions, which never changes.
+    #[arg(long, value_name = "P", default_value_t = 64)]
+    pub partitions: u32,
+    /// With --store: how long a process may be silent (dead or paused)
+    /// before the others take its partitions.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub failover: String,
     /// The address to listen on. Without --token-file only loopback
     /// addresses are allowed.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
@@ -80,8 +99,19 @@ pub struct ServeArgs {
 #[derive(clap::Args, Debug)]
 pub struct JournalArgs {
     /// The state a `nurture serve` wrote.
-    #[arg(long, value_name = "DB")]
-    pub state: PathBuf,
+    #[arg(
+        long,
+        value_name = "DB",
+        required_unless_present = "store",
+        conflicts_with = "store"
+    )]
+    pub state: Option<PathBuf>,
+    /// A cluster's PostgreSQL database: its inboxes, merged in time order.
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// With --store: one partition's inbox only.
+    #[arg(long, value_name = "P", requires = "store")]
+    pub partition: Option<u32>,
 }
 
 fn usage(msg: &str) -> ExitCode {
@@ -117,6 +147,33 @@ fn load(path: &Path) -> Result<Loaded, String> {
 }
 
 pub fn run(args: &ServeArgs) -> ExitCode {
+    if let (Some(url), true) = (&args.store, args.init) {
+        if args.partitions == 0 {
+            return usage("--partitions must be at least 1");
+        }
+        return match crate::serve::cluster::init(url, args.partitions) {
+            Ok(true) => {
+                say!(
+                    "created the cluster's schema in {} ({} partitions)",
+                    crate::serve::cluster::shown(url),
+                    args.partitions
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(false) => {
+                say!(
+                    "{} already holds a cluster of {} partitions: nothing to do",
+                    crate::serve::cluster::shown(url),
+                    args.partitions
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                say!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let listen: SocketAddr = match args.listen.parse() {
         Ok(a) => a,
         Err(_) => {
@@ -164,9 +221,10 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             duration("--read-timeout", &args.read_timeout)?,
             duration("--shutdown-grace", &args.shutdown_grace)?,
             duration("--webhook-timeout", &args.webhook_timeout)?,
+            duration("--failover", &args.failover)?,
         ))
     })();
-    let (max_body, read_timeout, shutdown_grace, webhook_timeout) = match parsed {
+    let (max_body, read_timeout, shutdown_grace, webhook_timeout, failover) = match parsed {
         Ok(p) => p,
         Err(e) => return usage(&e),
     };
@@ -201,31 +259,43 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mut state =
-        match super::state::StateFile::open(&args.state, &loaded.record, &loaded.compiled) {
-            Ok(s) => s,
-            Err(r) => {
-                say!("error: {}", r.message);
-                return ExitCode::from(if r.program_changed { 1 } else { 2 });
-            }
-        };
-    let write_whole = state.fresh || state.migrated;
-    let it = match state.snapshot.take() {
-        Some(snap) => match Interpreter::restore(loaded.compiled.clone(), args.trace, snap) {
-            Ok(it) => it,
-            Err(e) => {
-                say!(
-                    "error: the state `{}` cannot be run: {e}",
-                    args.state.display()
+    let backend_state = match (&args.store, &args.state) {
+        (Some(url), _) => {
+            if !sinks.is_empty() {
+                return usage(
+                    "--sink with --store: a cluster's actions are pulled per partition with `GET /v1/actions?partition=P` (docs/scaling.md)",
                 );
-                return ExitCode::from(2);
             }
+            if !contacts.is_empty() {
+                return usage(
+                    "--contacts with --store: load contacts with `contact_created` events",
+                );
+            }
+            match cluster_meta(url, &loaded) {
+                Ok(meta) => Err((url.clone(), meta)),
+                Err((code, e)) => {
+                    say!("error: {e}");
+                    return ExitCode::from(code);
+                }
+            }
+        }
+        (None, Some(state)) => match open_state(state, &loaded, args.trace) {
+            Ok(s) => Ok(s),
+            Err(code) => return code,
         },
-        None => Interpreter::new(loaded.compiled.clone(), args.trace),
+        (None, None) => return usage("give --state DB or --store URL"),
     };
     let path = args.path.clone();
     let cfg = Config {
-        state: args.state.clone(),
+        state: args.state.clone().unwrap_or_else(|| {
+            PathBuf::from(
+                args.store
+                    .as_deref()
+                    .map(crate::serve::cluster::shown)
+                    .unwrap_or_default(),
+            )
+        }),
+        failover,
         listen,
         tokens,
         sinks,
@@ -242,19 +312,77 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         allow_clock_jump: args.allow_clock_jump,
         contacts,
     };
-    let start = Start {
-        it,
-        conn: state.into_connection(),
-        loaded,
-        loader: Box::new(move || load(&path)),
-        write_whole,
+    let backend = match backend_state {
+        Ok((it, conn, write_whole)) => Backend::Single(Box::new(Start {
+            it,
+            conn,
+            loaded,
+            loader: Box::new(move || load(&path)),
+            write_whole,
+        })),
+        Err((url, meta)) => Backend::Cluster {
+            url,
+            meta,
+            loaded: Box::new(loaded),
+        },
     };
-    crate::serve::run(cfg, start)
+    crate::serve::run(cfg, backend)
+}
+
+/// Opens a state file for the service: the program checked against it.
+fn open_state(
+    path: &Path,
+    loaded: &Loaded,
+    trace: bool,
+) -> Result<(Interpreter, rusqlite::Connection, bool), ExitCode> {
+    let mut state = match super::state::StateFile::open(path, &loaded.record, &loaded.compiled) {
+        Ok(s) => s,
+        Err(r) => {
+            say!("error: {}", r.message);
+            return Err(ExitCode::from(if r.program_changed { 1 } else { 2 }));
+        }
+    };
+    let write_whole = state.fresh || state.migrated;
+    let it = match state.snapshot.take() {
+        Some(snap) => match Interpreter::restore(loaded.compiled.clone(), trace, snap) {
+            Ok(it) => it,
+            Err(e) => {
+                say!("error: the state `{}` cannot be run: {e}", path.display());
+                return Err(ExitCode::from(2));
+            }
+        },
+        None => Interpreter::new(loaded.compiled.clone(), trace),
+    };
+    Ok((it, state.into_connection(), write_whole))
+}
+
+/// A cluster's meta rows, the program checked against the cluster's.
+fn cluster_meta(url: &str, loaded: &Loaded) -> Result<crate::serve::cluster::Meta, (u8, String)> {
+    use crate::serve::cluster;
+    let mut c = cluster::connect(url).map_err(|e| (2, e))?;
+    let meta = cluster::read_meta(&mut c)
+        .map_err(|e| (2, e))?
+        .ok_or_else(|| {
+            (
+                2,
+                format!(
+                    "{} holds no cluster: make one first with `nurture serve PATH --store URL --init --partitions P`",
+                    cluster::shown(url)
+                ),
+            )
+        })?;
+    cluster::check_program(&mut c, &loaded.record).map_err(|e| (1, e))?;
+    Ok(meta)
 }
 
 pub fn journal(args: &JournalArgs) -> ExitCode {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match crate::serve::journal::write_out(&args.state, &mut out) {
+    let written = match (&args.store, &args.state) {
+        (Some(url), _) => crate::serve::cluster::write_journal(url, args.partition, &mut out),
+        (None, Some(state)) => crate::serve::journal::write_out(state, &mut out),
+        (None, None) => Err("give --state DB or --store URL".into()),
+    };
+    match written {
         Ok(_) => {
             use std::io::Write;
             if out.flush().is_err() {

@@ -126,6 +126,41 @@ pub struct RunStats {
     pub pending: Vec<Vec<u64>>,
 }
 
+impl RunStats {
+    /// Adds `other`'s counts (another partition's, of the same program):
+    /// the counts of both runs together.
+    pub fn absorb(&mut self, other: &RunStats) {
+        fn add(a: &mut [u64], b: &[u64]) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        self.events += other.events;
+        for (a, b) in self.workflows.iter_mut().zip(&other.workflows) {
+            a.entered += b.entered;
+            a.converted += b.converted;
+            a.exited += b.exited;
+            a.completed += b.completed;
+            a.failed += b.failed;
+            a.skipped += b.skipped;
+            add(&mut a.suppressed, &b.suppressed);
+            add(&mut a.capped, &b.capped);
+        }
+        add(&mut self.waiting, &other.waiting);
+        add(&mut self.actions, &other.actions);
+        for (a, b) in self.funnel.iter_mut().zip(&other.funnel) {
+            add(&mut a.stages, &b.stages);
+            for (x, y) in a.arms.iter_mut().zip(&b.arms) {
+                x.0 += y.0;
+                x.1 += y.1;
+            }
+        }
+        for (a, b) in self.pending.iter_mut().zip(&other.pending) {
+            add(a, b);
+        }
+    }
+}
+
 impl Interpreter {
     /// A fresh state: no contacts, the clock not yet started. With `trace`,
     /// lifecycle records are emitted beside the actions.

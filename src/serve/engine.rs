@@ -51,6 +51,9 @@ pub struct BadRecord {
 /// A batch's answer: the stamps, or every bad record.
 pub type Ingested = Result<Vec<String>, Vec<BadRecord>>;
 
+/// Where a batch's answer goes.
+pub type IngestReply = oneshot::Sender<Result<Ingested, Refusal>>;
+
 /// Why a command could not be done.
 #[derive(Debug)]
 pub enum Refusal {
@@ -84,7 +87,14 @@ pub enum Cmd {
     Outbox {
         after: After,
         limit: usize,
+        /// With many machines, the partition whose outbox is read.
+        partition: Option<u32>,
         reply: oneshot::Sender<Vec<Row>>,
+    },
+    /// The records accepted and then refused by their partition (many
+    /// machines), as JSON Lines.
+    Rejects {
+        reply: oneshot::Sender<String>,
     },
     SinkPosition {
         name: String,
@@ -120,6 +130,10 @@ pub struct Handle {
 }
 
 impl Handle {
+    pub fn new(tx: mpsc::Sender<Cmd>) -> Handle {
+        Handle { tx }
+    }
+
     /// Sends a command and waits for its answer; `None` when the engine
     /// has stopped.
     pub async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Cmd) -> Option<T> {
@@ -398,10 +412,15 @@ impl Engine {
                     format!("{}\n", crate::report::to_json(&report))
                 });
             }
+            Cmd::Rejects { reply } => {
+                // One process refuses a bad record before accepting it.
+                let _ = reply.send(String::new());
+            }
             Cmd::Outbox {
                 after,
                 limit,
                 reply,
+                ..
             } => {
                 self.commit()?;
                 let rows = match after {
@@ -906,7 +925,7 @@ impl Driver for OutDriver<'_> {
 }
 
 /// The field a validation message names, when it names one.
-fn field_of(reason: &str) -> Option<String> {
+pub(crate) fn field_of(reason: &str) -> Option<String> {
     return_field(reason).map(String::from)
 }
 

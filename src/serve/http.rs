@@ -66,6 +66,7 @@ pub fn router(
         .route("/v1/report", get(report_json))
         .route("/v1/report.html", get(report_html))
         .route("/v1/actions", get(actions))
+        .route("/v1/rejects", get(rejects))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -351,6 +352,7 @@ async fn report_html(State(app): State<App>) -> Response {
 
 #[derive(serde::Deserialize)]
 struct ActionsQuery {
+    partition: Option<u32>,
     after: Option<u64>,
     limit: Option<usize>,
     wait: Option<f64>,
@@ -368,6 +370,27 @@ async fn actions(
             "`after` and `limit` are whole numbers, `wait` seconds",
         );
     };
+    let partition = match (app.shared.partitions, q.partition) {
+        (None, None) => None,
+        (Some(n), Some(p)) if p < n => Some(p),
+        (Some(n), _) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "nurture::serve::bad-query",
+                format!(
+                    "`partition` is required, from 0 to {}: each partition numbers its own actions",
+                    n - 1
+                ),
+            )
+        }
+        (None, Some(_)) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "nurture::serve::bad-query",
+                "`partition` is for many machines (--store); this service has one state",
+            )
+        }
+    };
     let after = q.after.unwrap_or(0);
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
     let wait = Duration::from_secs_f64(q.wait.unwrap_or(0.0).clamp(0.0, 30.0));
@@ -380,6 +403,7 @@ async fn actions(
             .ask(|reply| Cmd::Outbox {
                 after: After::Action(after),
                 limit,
+                partition,
                 reply,
             })
             .await;
@@ -401,6 +425,14 @@ async fn actions(
             // Timed out: one last look, then an empty answer.
             continue;
         }
+    }
+}
+
+/// `GET /v1/rejects`: records accepted, then refused by their partition.
+async fn rejects(State(app): State<App>) -> Response {
+    match app.engine.ask(|reply| Cmd::Rejects { reply }).await {
+        None => stopped(),
+        Some(text) => ([(header::CONTENT_TYPE, "application/x-ndjson")], text).into_response(),
     }
 }
 

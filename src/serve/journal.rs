@@ -106,7 +106,7 @@ pub(crate) fn last(conn: &Connection) -> rusqlite::Result<(u64, Option<i64>)> {
 /// One outbox row: its place, the action's id (none for a lifecycle
 /// record), its time and its JSON line (without the newline).
 #[derive(Clone, Debug)]
-pub(crate) struct Row {
+pub struct Row {
     pub seq: u64,
     pub action: Option<u64>,
     pub at: i64,

@@ -111,6 +111,7 @@ impl Task {
                 .ask(|reply| Cmd::Outbox {
                     after: After::Row(pos),
                     limit,
+                    partition: None,
                     reply,
                 })
                 .await
