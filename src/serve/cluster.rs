@@ -82,9 +82,6 @@ fn hostname() -> String {
 /// The schema's version, kept in `nurture_meta`.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The advisory lock space of partitions: `pg_try_advisory_lock(KEY, p)`.
-pub const LOCK_KEY: i32 = 0x6e75_7274; // "nurt"
-
 const SCHEMA: &str = "
 CREATE TABLE nurture_meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE nurture_partitions (
@@ -119,6 +116,10 @@ CREATE TABLE nurture_processes (
 #[derive(Clone, Debug)]
 pub struct Meta {
     pub partitions: u32,
+    /// The cluster's advisory lock space, drawn at `--init`:
+    /// `pg_try_advisory_lock(lock_key, partition)`. Clusters in other
+    /// schemas of one database draw their own.
+    pub lock_key: i32,
     /// The wall clock at `--init`: every partition's clock starts there.
     pub epoch: Millis,
 }
@@ -161,6 +162,7 @@ pub fn init(url: &str, partitions: u32) -> Result<bool, String> {
         ("schema_version", SCHEMA_VERSION.to_string()),
         ("partitions", partitions.to_string()),
         ("epoch", epoch.to_string()),
+        ("lock_key", fastrand::i32(..).to_string()),
     ] {
         tx.execute("INSERT INTO nurture_meta VALUES ($1, $2)", &[&k, &v])
             .map_err(db)?;
@@ -213,6 +215,9 @@ pub fn read_meta(c: &mut Client) -> Result<Option<Meta>, String> {
         epoch: get("epoch")
             .and_then(|v| v.parse().ok())
             .ok_or("the cluster has no epoch")?,
+        lock_key: get("lock_key")
+            .and_then(|v| v.parse().ok())
+            .ok_or("the cluster has no lock key")?,
     }))
 }
 

@@ -4,6 +4,7 @@ mod accept;
 mod architecture;
 mod calendar;
 mod cli;
+mod cluster;
 mod editors;
 mod findings;
 mod fmt;
