@@ -3,7 +3,7 @@
 //! partition's inbox and timers, and commits each partition's progress in
 //! one transaction fenced by the partition's epoch.
 
-use super::{connect, db, InboxRow, Meta, Part, Ran, Runs, Stored, LOCK_KEY};
+use super::{connect, db, InboxRow, Meta, Part, Ran, Runs, Stored};
 use crate::runtime::Millis;
 use crate::serve::{wall_ms, ClockKind, Loaded};
 use postgres::Client;
@@ -82,7 +82,7 @@ impl Owner {
                         owned.remove(&p);
                         let _ = c.execute(
                             "SELECT pg_advisory_unlock($1, $2)",
-                            &[&LOCK_KEY, &(p as i32)],
+                            &[&self.meta.lock_key, &(p as i32)],
                         );
                     }
                     Err(Step::Failed(e)) => return Err(e),
@@ -143,7 +143,7 @@ impl Owner {
                 owned.remove(&q);
                 c.execute(
                     "SELECT pg_advisory_unlock($1, $2)",
-                    &[&LOCK_KEY, &(q as i32)],
+                    &[&self.meta.lock_key, &(q as i32)],
                 )
                 .map_err(db)?;
             }
@@ -164,7 +164,7 @@ impl Owner {
                 let got: bool = c
                     .query_one(
                         "SELECT pg_try_advisory_lock($1, $2)",
-                        &[&LOCK_KEY, &(q as i32)],
+                        &[&self.meta.lock_key, &(q as i32)],
                     )
                     .map_err(db)?
                     .get(0);
