@@ -363,11 +363,18 @@ impl Part {
                 Ran::Clock
             }
             _ => {
-                let input = match crate::runtime::parse_event(&row.line, &self.it.program().schema)
-                {
-                    Ok(i) => i,
-                    Err(e) => return Ran::Rejected(e),
-                };
+                let mut input =
+                    match crate::runtime::parse_event(&row.line, &self.it.program().schema) {
+                        Ok(i) => i,
+                        Err(e) => return Ran::Rejected(e),
+                    };
+                // A row an owner has run carries the time it ran at (later
+                // than its stamp when the partition's clock had passed the
+                // stamp, timers the wall clock fired included): run again,
+                // it runs at that time, not at its stamp.
+                if let Some(ran_at) = row.at {
+                    input.at = input.at.max(ran_at);
+                }
                 let at = self.it.now().map_or(input.at, |now| now.max(input.at));
                 match self.it.feed(input) {
                     Ok(()) => Ran::Event(at),
