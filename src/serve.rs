@@ -99,6 +99,10 @@ pub struct Config {
     /// The state file (or, with many machines, the store's URL for
     /// messages).
     pub state: PathBuf,
+    /// Where webhook batches given up go: the state's path with
+    /// `.dead-letter.jsonl`, or with many machines
+    /// `nurture.dead-letter.jsonl` in the working directory.
+    pub dead_letter: PathBuf,
     /// With many machines: how long a silent process keeps its partitions.
     pub failover: Duration,
     pub listen: SocketAddr,
@@ -268,12 +272,17 @@ async fn serve(cfg: Config, backend: Backend) -> ExitCode {
     });
     let cfg = Arc::new(cfg);
     let spawned = match backend {
-        Backend::Single(start) => engine::spawn(cfg.clone(), *start, shared.clone()),
+        Backend::Single(start) => {
+            engine::spawn(cfg.clone(), *start, shared.clone()).map(|(e, t)| {
+                let s = sinks::start(&cfg, e.clone(), shared.clone());
+                (e, t, s)
+            })
+        }
         Backend::Cluster { url, meta, loaded } => {
             cluster::spawn(&cfg, url, meta, *loaded, shared.clone())
         }
     };
-    let (engine, engine_thread) = match spawned {
+    let (engine, engine_thread, sinks) = match spawned {
         Ok(e) => e,
         Err(e) => {
             tracing::error!("cannot start the engine: {e}");
@@ -288,7 +297,6 @@ async fn serve(cfg: Config, backend: Backend) -> ExitCode {
             cfg.tokens.len()
         );
     }
-    let sinks = sinks::start(&cfg, engine.clone(), shared.clone());
     let app = http::router(cfg.clone(), engine.clone(), shared.clone(), metrics);
     let signal_shared = shared.clone();
     let reload_engine = engine.clone();

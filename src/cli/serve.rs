@@ -261,9 +261,9 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     };
     let backend_state = match (&args.store, &args.state) {
         (Some(url), _) => {
-            if !sinks.is_empty() {
+            if sinks.iter().any(|s| matches!(s, SinkSpec::File(_))) {
                 return usage(
-                    "--sink with --store: a cluster's actions are pulled per partition with `GET /v1/actions?partition=P` (docs/scaling.md)",
+                    "--sink file: with --store: a file is one machine's; use webhook: or stdout, or pull `GET /v1/actions?partition=P` (docs/scaling.md)",
                 );
             }
             if !contacts.is_empty() {
@@ -296,6 +296,10 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             )
         }),
         failover,
+        dead_letter: match &args.state {
+            Some(s) => crate::serve::dead_letter_path(s),
+            None => PathBuf::from("nurture.dead-letter.jsonl"),
+        },
         listen,
         tokens,
         sinks,

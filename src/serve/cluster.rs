@@ -26,14 +26,19 @@ use std::sync::Arc;
 /// Starts a cluster process's front (the HTTP API's commands) and owner
 /// (the partitions it runs); the returned thread ends when both have.
 pub fn spawn(
-    cfg: &super::Config,
+    cfg: &Arc<super::Config>,
     url: String,
     meta: Meta,
     loaded: super::Loaded,
     shared: Arc<super::Shared>,
-) -> std::io::Result<(super::engine::Handle, std::thread::JoinHandle<()>)> {
+) -> std::io::Result<(
+    super::engine::Handle,
+    std::thread::JoinHandle<()>,
+    super::sinks::Sinks,
+)> {
     let loaded = Arc::new(loaded);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let owned = Owned::default();
     let id = format!(
         "{}-{}-{:08x}",
         hostname(),
@@ -41,6 +46,8 @@ pub fn spawn(
         fastrand::u32(..)
     );
     let owner = owner::Owner {
+        owned: owned.clone(),
+        shared: shared.clone(),
         url: url.clone(),
         id: id.clone(),
         meta: meta.clone(),
@@ -56,10 +63,12 @@ pub fn spawn(
         loaded,
         clock: cfg.clock,
         trace: cfg.trace,
-        shared,
+        shared: shared.clone(),
         stop_owner: stop,
     };
     let (tx, rx) = std::sync::mpsc::channel();
+    let handle = super::engine::Handle::new(tx);
+    let sinks = super::sinks::start_cluster(cfg, handle.clone(), shared.clone(), owned.clone());
     let owner_thread = std::thread::Builder::new()
         .name("nurture-owner".into())
         .spawn(move || owner.run())?;
@@ -70,13 +79,46 @@ pub fn spawn(
             let _ = owner_thread.join();
         })?;
     tracing::info!("process {id} joins the cluster");
-    Ok((super::engine::Handle::new(tx), thread))
+    Ok((handle, thread, sinks))
 }
 
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "host".into())
+}
+
+/// The partitions this process owns, with their epochs, and a counter
+/// moved at each change (the sinks follow it).
+#[derive(Clone)]
+pub struct Owned {
+    pub map: Arc<std::sync::Mutex<std::collections::BTreeMap<u32, i64>>>,
+    pub changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Owned {
+    fn default() -> Owned {
+        Owned {
+            map: Arc::default(),
+            changes: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl Owned {
+    /// Records what the owner holds now.
+    pub fn set(&self, now: std::collections::BTreeMap<u32, i64>) {
+        if let Ok(mut m) = self.map.lock() {
+            if *m != now {
+                *m = now;
+                self.changes.send_modify(|n| *n += 1);
+            }
+        }
+    }
+
+    pub fn get(&self) -> std::collections::BTreeMap<u32, i64> {
+        self.map.lock().map(|m| m.clone()).unwrap_or_default()
+    }
 }
 
 /// The schema's version, kept in `nurture_meta`.
@@ -107,6 +149,9 @@ CREATE TABLE nurture_outbox (
 CREATE TABLE nurture_rejects (
   partition int NOT NULL, seq bigint NOT NULL, reason text NOT NULL, line text NOT NULL,
   PRIMARY KEY (partition, seq));
+CREATE TABLE nurture_sinks (
+  partition int NOT NULL, sink text NOT NULL, delivered bigint NOT NULL,
+  PRIMARY KEY (partition, sink));
 CREATE TABLE nurture_processes (
   id text PRIMARY KEY, backend_pid int, heartbeat timestamptz NOT NULL,
   started timestamptz NOT NULL);

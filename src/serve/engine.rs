@@ -98,12 +98,17 @@ pub enum Cmd {
     },
     SinkPosition {
         name: String,
+        /// With many machines, the partition.
+        partition: Option<u32>,
         reply: oneshot::Sender<(u64, Option<u64>)>,
     },
     Delivered {
         name: String,
         seq: u64,
         file_len: Option<u64>,
+        /// With many machines, the partition and the epoch its owner holds
+        /// (the write is fenced by it).
+        partition: Option<(u32, i64)>,
     },
     Reload {
         reply: oneshot::Sender<()>,
@@ -431,7 +436,7 @@ impl Engine {
                 .map_err(|e| self.db(e))?;
                 let _ = reply.send(rows);
             }
-            Cmd::SinkPosition { name, reply } => {
+            Cmd::SinkPosition { name, reply, .. } => {
                 let pos = journal::sink_position(&self.conn, &name).map_err(|e| self.db(e))?;
                 let _ = reply.send(pos);
             }
@@ -439,6 +444,7 @@ impl Engine {
                 name,
                 seq,
                 file_len,
+                ..
             } => {
                 journal::set_sink_position(&self.conn, &name, seq, file_len)
                     .map_err(|e| self.db(e))?;

@@ -24,10 +24,7 @@ pub fn start(cfg: &Arc<Config>, engine: Handle, shared: Arc<Shared>) -> Sinks {
     let mut tasks = Vec::new();
     for spec in &cfg.sinks {
         let name = spec.name();
-        metrics::counter!("nurture_sink_delivered_total", "sink" => name.clone()).increment(0);
-        metrics::counter!("nurture_sink_retried_total", "sink" => name.clone()).increment(0);
-        metrics::counter!("nurture_sink_dead_lettered_total", "sink" => name.clone()).increment(0);
-        metrics::gauge!("nurture_sink_backlog", "sink" => name.clone()).set(0.0);
+        register(&name);
         let task = Task {
             name,
             spec: spec.clone(),
@@ -35,10 +32,92 @@ pub fn start(cfg: &Arc<Config>, engine: Handle, shared: Arc<Shared>) -> Sinks {
             engine: engine.clone(),
             shared: shared.clone(),
             stop: stop.subscribe(),
+            partition: None,
         };
         tasks.push(tokio::spawn(task.run()));
     }
     Sinks { tasks, stop }
+}
+
+/// With many machines: a task per sink and partition this process owns,
+/// started when the owner claims the partition and stopped when it loses
+/// it (delivery is at least once: the next owner goes on from the last
+/// recorded position, a write fenced by the partition's epoch).
+pub fn start_cluster(
+    cfg: &Arc<Config>,
+    engine: Handle,
+    shared: Arc<Shared>,
+    owned: super::cluster::Owned,
+) -> Sinks {
+    let (stop, _) = watch::channel(None);
+    let mut tasks = Vec::new();
+    if !cfg.sinks.is_empty() {
+        for spec in &cfg.sinks {
+            register(&spec.name());
+        }
+        let cfg = cfg.clone();
+        let stop_rx = stop.subscribe();
+        tasks.push(tokio::spawn(async move {
+            let mut changes = owned.changes.subscribe();
+            let mut running: std::collections::BTreeMap<(String, u32), (i64, JoinHandle<()>)> =
+                std::collections::BTreeMap::new();
+            loop {
+                let now = owned.get();
+                running.retain(|(_, p), (epoch, task)| {
+                    let keep = now.get(p) == Some(epoch) && !task.is_finished();
+                    if !keep {
+                        task.abort();
+                    }
+                    keep
+                });
+                for (p, epoch) in &now {
+                    for spec in &cfg.sinks {
+                        let key = (spec.name(), *p);
+                        if running.contains_key(&key) {
+                            continue;
+                        }
+                        let task = Task {
+                            name: spec.name(),
+                            spec: spec.clone(),
+                            cfg: cfg.clone(),
+                            engine: engine.clone(),
+                            shared: shared.clone(),
+                            stop: stop_rx.clone(),
+                            partition: Some((*p, *epoch)),
+                        };
+                        running.insert(key, (*epoch, tokio::spawn(task.run())));
+                    }
+                }
+                let mut stopping = stop_rx.clone();
+                let stopped = async move {
+                    let _ = stopping.wait_for(|s| s.is_some()).await;
+                };
+                tokio::select! {
+                    r = changes.changed() => if r.is_err() { break },
+                    () = stopped => {
+                        // Shutdown: the partitions' tasks deliver what is
+                        // there within the grace period.
+                        let deadline = stop_rx.borrow().map(|(_, t)| t);
+                        for (_, (_, t)) in running {
+                            if let Some(d) = deadline {
+                                let _ = tokio::time::timeout_at(d, t).await;
+                            }
+                        }
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+    Sinks { tasks, stop }
+}
+
+/// Every sink metric is there from the start, at zero.
+fn register(name: &str) {
+    metrics::counter!("nurture_sink_delivered_total", "sink" => name.to_string()).increment(0);
+    metrics::counter!("nurture_sink_retried_total", "sink" => name.to_string()).increment(0);
+    metrics::counter!("nurture_sink_dead_lettered_total", "sink" => name.to_string()).increment(0);
+    metrics::gauge!("nurture_sink_backlog", "sink" => name.to_string()).set(0.0);
 }
 
 impl Sinks {
@@ -64,6 +143,9 @@ struct Task {
     engine: Handle,
     shared: Arc<Shared>,
     stop: watch::Receiver<Option<(u64, tokio::time::Instant)>>,
+    /// With many machines: the partition delivered, and the epoch it is
+    /// owned under.
+    partition: Option<(u32, i64)>,
 }
 
 /// Where a delivery stands.
@@ -80,6 +162,7 @@ impl Task {
             .engine
             .ask(|reply| Cmd::SinkPosition {
                 name: self.name.clone(),
+                partition: self.partition.map(|(p, _)| p),
                 reply,
             })
             .await
@@ -97,7 +180,10 @@ impl Task {
         loop {
             let stop = *self.stop.borrow();
             if let Some((last, deadline)) = stop {
-                if pos >= last || tokio::time::Instant::now() >= deadline {
+                // A partition's outbox has no common last row: it gives
+                // what is there by the deadline.
+                let caught_up = self.partition.is_none() && pos >= last;
+                if caught_up || tokio::time::Instant::now() >= deadline {
                     return;
                 }
             }
@@ -111,17 +197,24 @@ impl Task {
                 .ask(|reply| Cmd::Outbox {
                     after: After::Row(pos),
                     limit,
-                    partition: None,
+                    partition: self.partition.map(|(p, _)| p),
                     reply,
                 })
                 .await
             else {
                 return;
             };
-            let backlog = self.shared.outbox.borrow().saturating_sub(pos);
-            metrics::gauge!("nurture_sink_backlog", "sink" => self.name.clone())
-                .set(backlog as f64);
+            if self.partition.is_none() {
+                let backlog = self.shared.outbox.borrow().saturating_sub(pos);
+                metrics::gauge!("nurture_sink_backlog", "sink" => self.name.clone())
+                    .set(backlog as f64);
+            }
             if rows.is_empty() {
+                if let Some((_, deadline)) = *self.stop.borrow() {
+                    if self.partition.is_some() || tokio::time::Instant::now() >= deadline {
+                        return;
+                    }
+                }
                 tokio::select! {
                     r = changes.changed() => if r.is_err() { return },
                     r = self.stop.changed() => if r.is_err() { return },
@@ -139,6 +232,7 @@ impl Task {
                         name: self.name.clone(),
                         seq: pos,
                         file_len,
+                        partition: self.partition,
                     });
                 }
                 Delivery::Stopped => return,
@@ -219,7 +313,10 @@ impl Task {
             (Some(a), Some(b)) => (*a, *b),
             _ => (rows[0].seq, rows[rows.len() - 1].seq),
         };
-        let key = format!("{first}-{last}");
+        let key = match self.partition {
+            Some((p, _)) => format!("{p}:{first}-{last}"),
+            None => format!("{first}-{last}"),
+        };
         let mut body = String::new();
         for r in rows {
             body.push_str(&r.line);
@@ -262,7 +359,7 @@ impl Task {
                     "sink {}: batch {key} dead-lettered after {attempt} attempts ({why})",
                     self.name
                 );
-                if let Err(e) = dead_letter(&self.cfg.state, status, &response, &key, rows) {
+                if let Err(e) = dead_letter(&self.cfg.dead_letter, status, &response, &key, rows) {
                     tracing::error!("sink {}: cannot write the dead-letter file: {e}", self.name);
                 }
                 metrics::counter!("nurture_sink_dead_lettered_total", "sink" => self.name.clone())
@@ -321,7 +418,7 @@ pub fn dead_letter_path(state: &std::path::Path) -> PathBuf {
 }
 
 fn dead_letter(
-    state: &std::path::Path,
+    path: &std::path::Path,
     status: Option<u16>,
     response: &str,
     key: &str,
@@ -344,7 +441,7 @@ fn dead_letter(
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dead_letter_path(state))?;
+        .open(path)?;
     writeln!(f, "{line}")?;
     f.sync_data()
 }

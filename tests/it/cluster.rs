@@ -494,3 +494,87 @@ fn a_paused_process_cannot_write_to_the_partitions_it_lost() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A webhook sink in a cluster: each partition's owner delivers that
+/// partition's actions, in batches of one partition, keyed `P:FIRST-LAST`;
+/// every action of the outboxes arrives.
+#[test]
+fn a_clusters_webhook_batches_hold_one_partition_each() {
+    let db = database();
+    let dir = tempfile::tempdir().expect("tmp");
+    let flow = dir.path().join("p.flow");
+    std::fs::write(&flow, with_schema(PROGRAM)).expect("write");
+    assert_eq!(init(&db, &flow, 4).status.code(), Some(0));
+    let receiver = crate::serve::Receiver::start(vec![503]);
+    let hook = format!("webhook:http://{}/hook", receiver.addr);
+    let flow_s = flow.to_str().expect("utf-8").to_string();
+    let start = || {
+        Server::start(&[
+            &flow_s,
+            "--store",
+            &db.url,
+            "--sink",
+            &hook,
+            "--clock",
+            "virtual",
+            "--webhook-batch",
+            "3",
+        ])
+    };
+    let a = start();
+    let _b = start();
+    let mut body = String::new();
+    for k in 0..20 {
+        body.push_str(&format!(
+            "{{\"at\":\"2026-03-01T10:00:00Z\",\"contact\":\"c{k}\",\"type\":\"contact_created\",\"attributes\":{{\"email\":\"c{k}@x.io\",\"country\":\"IT\",\"opted_in\":true}}}}\n"
+        ));
+    }
+    for k in 0..20 {
+        body.push_str(&format!(
+            "{{\"at\":\"2026-03-01T10:00:01Z\",\"contact\":\"c{k}\",\"type\":\"email_opened\",\"campaign\":\"x\"}}\n"
+        ));
+    }
+    assert_eq!(a.post_lines("/v1/events", &body).0, 202);
+    let (status, text) = a.post_json("/v1/clock", r#"{"drain":true}"#);
+    assert_eq!(status, 200, "{text}");
+    // Every action of the outboxes arrives (at least once).
+    let started = Instant::now();
+    let mut by_partition: BTreeMap<u64, std::collections::BTreeSet<u64>> = BTreeMap::new();
+    loop {
+        by_partition.clear();
+        for (key, _, body) in receiver.got.lock().expect("got").iter() {
+            let (p, range) = key.split_once(':').expect("P:FIRST-LAST");
+            let p: u64 = p.parse().expect("a partition");
+            let (first, last) = range.split_once('-').expect("FIRST-LAST");
+            let ids: Vec<u64> = body
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+                    assert_eq!(v["partition"], p, "one partition a batch: {body}");
+                    v["id"].as_u64().expect("id")
+                })
+                .collect();
+            assert!(ids.len() <= 3, "{body}");
+            assert_eq!(ids.first().map(u64::to_string).as_deref(), Some(first));
+            assert_eq!(ids.last().map(u64::to_string).as_deref(), Some(last));
+            by_partition.entry(p).or_default().extend(ids);
+        }
+        let total: usize = by_partition.values().map(|s| s.len()).sum();
+        if total == 40 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{total} of 40 actions delivered: {by_partition:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Each partition's ids are 1..n, as its outbox numbers them.
+    for ids in by_partition.values() {
+        assert_eq!(
+            ids.iter().copied().collect::<Vec<_>>(),
+            (1..=ids.len() as u64).collect::<Vec<_>>()
+        );
+    }
+    assert!(by_partition.len() > 1, "{by_partition:?}");
+}

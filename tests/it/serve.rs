@@ -572,20 +572,21 @@ fn a_body_over_the_limit_gets_413() {
 
 /// A receiver of webhooks: answers each request with the next status of
 /// `statuses` (200 once they run out) and keeps what it was sent.
-struct Receiver {
-    addr: String,
-    got: Arc<Mutex<Vec<(String, String, String)>>>,
+pub struct Receiver {
+    pub addr: String,
+    /// Per request: its `Idempotency-Key`, its signature, its body.
+    pub got: Arc<Mutex<Vec<(String, String, String)>>>,
 }
 
 impl Receiver {
-    fn start(statuses: Vec<u16>) -> Receiver {
+    pub fn start(statuses: Vec<u16>) -> Receiver {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         let got = Arc::new(Mutex::new(Vec::new()));
         let kept = got.clone();
         std::thread::spawn(move || {
             let mut statuses = statuses.into_iter();
-            for stream in listener.incoming().take(200) {
+            for stream in listener.incoming().take(2000) {
                 let Ok(mut stream) = stream else { continue };
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
                 let mut reader = BufReader::new(stream.try_clone().expect("clone"));

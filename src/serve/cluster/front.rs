@@ -221,8 +221,35 @@ impl Front {
                 }
                 let _ = reply.send(text);
             }
-            Cmd::SinkPosition { reply, .. } => {
-                let _ = reply.send((0, None));
+            Cmd::SinkPosition {
+                name,
+                partition,
+                reply,
+            } => {
+                let p = partition.unwrap_or(0) as i32;
+                let row = c
+                    .query_opt(
+                        "SELECT delivered FROM nurture_sinks WHERE partition = $1 AND sink = $2",
+                        &[&p, &name],
+                    )
+                    .map_err(db)?;
+                let _ = reply.send((row.map_or(0, |r| r.get::<_, i64>(0) as u64), None));
+            }
+            Cmd::Delivered {
+                name,
+                seq,
+                partition: Some((p, epoch)),
+                ..
+            } => {
+                // Fenced: only while the partition's epoch is the one its
+                // owner delivered under.
+                c.execute(
+                    "INSERT INTO nurture_sinks SELECT $1, $2, $3 WHERE EXISTS
+                       (SELECT 1 FROM nurture_partitions WHERE partition = $1 AND epoch = $4)
+                     ON CONFLICT (partition, sink) DO UPDATE SET delivered = excluded.delivered",
+                    &[&(p as i32), &name, &(seq as i64), &epoch],
+                )
+                .map_err(db)?;
             }
             Cmd::Delivered { .. } => {}
             Cmd::Reload { reply } => {

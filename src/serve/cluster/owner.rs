@@ -18,6 +18,9 @@ const POLL: Duration = Duration::from_millis(10);
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
 
 pub struct Owner {
+    /// What this process owns, for its sinks.
+    pub owned: super::Owned,
+    pub shared: Arc<crate::serve::Shared>,
     pub url: String,
     pub id: String,
     pub meta: Meta,
@@ -39,7 +42,9 @@ impl Owner {
     /// goes away.
     pub fn run(self) {
         while !self.stop.load(Ordering::Acquire) {
-            match self.session() {
+            let ended = self.session();
+            self.owned.set(BTreeMap::new());
+            match ended {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!("owner: {e}; every partition given up, connecting again in 1 s");
@@ -67,6 +72,8 @@ impl Owner {
                 last_beat = Instant::now();
                 self.membership(&mut c, &mut owned, offset)?;
             }
+            self.owned
+                .set(owned.iter().map(|(p, o)| (*p, o.epoch)).collect());
             let mut worked = false;
             let heads = heads(&mut c, &owned)?;
             let ids: Vec<u32> = owned.keys().copied().collect();
@@ -276,6 +283,10 @@ impl Owner {
             None
         };
         commit(c, o, &out, &moved, &rejects, snapshot)?;
+        if !out.is_empty() {
+            // The sinks look again.
+            self.shared.outbox.send_modify(|n| *n += 1);
+        }
         metrics::counter!("nurture_actions_emitted_total")
             .increment(out.iter().filter(|r| r.1.is_some()).count() as u64);
         Ok(true)
