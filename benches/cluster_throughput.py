@@ -8,7 +8,7 @@ For each process count: a fresh schema on the PostgreSQL server of
 NURTURE_TEST_POSTGRES (default the local one), `--init --partitions 64`,
 that many release-built processes on loopback, and the benchmark workload
 (`nurture-gen`, the lead-nurturing example) posted by 8 client threads in
-batches of 500, each thread the events of its own contacts, in order, to
+batches of 500 (BATCH in the environment), each thread the events of its own contacts, in order, to
 the processes in turn. Timed from the first post until every partition has
 run its whole inbox. Prints events/s and PostgreSQL commits per event
 (pg_stat_database's xact_commit over the run).
@@ -25,6 +25,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = os.environ.get("NURTURE_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test")
 BIN = os.path.join(ROOT, "target", "release", "nurture")
+# Events per request (`BATCH=20 python3 ...` for small requests).
+BATCH = int(os.environ.get("BATCH", "500"))
 
 
 def psql(sql):
@@ -74,7 +76,7 @@ def main():
     for l in lines:
         c = json.loads(l)["contact"]
         streams[fnv(c) % workers].append(l)
-    print(f"workload: {len(lines)} events, {contacts} contacts; "
+    print(f"workload: {len(lines)} events, {contacts} contacts, {BATCH} a request; "
           f"{os.cpu_count()} cores; PostgreSQL {psql('SHOW server_version')}")
     for n in counts:
         name = f"nurture_bench_{os.getpid()}_{n}"
@@ -102,8 +104,8 @@ def main():
         def post(i):
             conns = [http.client.HTTPConnection("127.0.0.1", p, timeout=60) for p in ports]
             s = streams[i]
-            for k, start in enumerate(range(0, len(s), 500)):
-                body = "\n".join(s[start:start + 500]) + "\n"
+            for k, start in enumerate(range(0, len(s), BATCH)):
+                body = "\n".join(s[start:start + BATCH]) + "\n"
                 c = conns[(i + k) % len(conns)]
                 c.request("POST", "/v1/events", body, {"Content-Type": "application/x-ndjson"})
                 r = c.getresponse()
