@@ -2,7 +2,8 @@
 """Events per second through a cluster of `nurture serve --store` processes.
 
     python3 benches/cluster_throughput.py [EVENTS] [CONTACTS] [PROCESSES...]
-    (defaults: 100000 10000 1 2 4)
+    (defaults: 100000 10000 1 2 4; a process count of 0 runs one
+    `nurture serve --state` on an SQLite file instead, for comparison)
 
 For each process count: a fresh schema on the PostgreSQL server of
 NURTURE_TEST_POSTGRES (default the local one), `--init --partitions 64`,
@@ -79,6 +80,9 @@ def main():
     print(f"workload: {len(lines)} events, {contacts} contacts, {BATCH} a request; "
           f"{os.cpu_count()} cores; PostgreSQL {psql('SHOW server_version')}")
     for n in counts:
+        if n == 0:
+            single(prog, streams, workers, len(lines))
+            continue
         name = f"nurture_bench_{os.getpid()}_{n}"
         psql(f"DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}")
         url = f"{BASE}{'&' if '?' in BASE else '?'}options=-c%20search_path%3D{name}"
@@ -131,6 +135,44 @@ def main():
         print(f"{n} processes: {len(lines) / done:8.0f} events/s run "
               f"({len(lines) / accepted:8.0f} events/s accepted), "
               f"{commits / len(lines):.3f} commits/event, {rejects} rejects, {done:.1f} s")
+
+
+def single(prog, streams, workers, total):
+    """One `nurture serve --state` (SQLite): events are run before `202`."""
+    work = tempfile.mkdtemp()
+    port = free_port()
+    proc = subprocess.Popen([BIN, "serve", prog, "--state", os.path.join(work, "s.db"),
+                             "--listen", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            c.request("GET", "/readyz")
+            if c.getresponse().status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.05)
+    t0 = time.time()
+
+    def post(i):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        s = streams[i]
+        for start in range(0, len(s), BATCH):
+            body = "\n".join(s[start:start + BATCH]) + "\n"
+            c.request("POST", "/v1/events", body, {"Content-Type": "application/x-ndjson"})
+            r = c.getresponse()
+            r.read()
+            assert r.status == 202, r.status
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = time.time() - t0
+    proc.terminate()
+    proc.wait()
+    print(f"one process, --state (SQLite): {total / done:8.0f} events/s run and accepted, {done:.1f} s")
 
 
 if __name__ == "__main__":
