@@ -71,6 +71,7 @@ impl Owner {
             if last_beat.elapsed() >= beat_every {
                 last_beat = Instant::now();
                 self.membership(&mut c, &mut owned, offset)?;
+                self.gauges(&owned);
             }
             self.owned
                 .set(owned.iter().map(|(p, o)| (*p, o.epoch)).collect());
@@ -196,6 +197,22 @@ impl Owner {
             trace: self.trace,
             wall: self.clock == ClockKind::Wall,
             epoch: self.meta.epoch,
+        }
+    }
+
+    /// Journeys in flight per workflow over the partitions this process
+    /// owns (summed over the processes, the cluster's).
+    fn gauges(&self, owned: &BTreeMap<u32, Owned>) {
+        let workflows = &self.loaded.compiled.workflows;
+        let mut waiting = vec![0u64; workflows.len()];
+        for o in owned.values() {
+            for (w, n) in waiting.iter_mut().zip(o.part.it.stats().waiting) {
+                *w += n;
+            }
+        }
+        for (w, n) in workflows.iter().zip(waiting) {
+            metrics::gauge!("nurture_journeys_in_flight", "workflow" => w.name.to_string())
+                .set(n as f64);
         }
     }
 
