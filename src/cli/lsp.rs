@@ -6,6 +6,8 @@
 //! `.flow` files, with the unsaved text of open ones), formats a document as
 //! `nurture fmt` does, and lists a document's workflows and waits.
 
+mod names;
+
 use crate::ast::{Item, Stmt, StmtKind};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::source::{FileId, SourceMap};
@@ -15,7 +17,8 @@ use lsp_types::notification::{
     PublishDiagnostics,
 };
 use lsp_types::request::{
-    Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest, Request as _,
+    CodeActionRequest, Completion, DocumentSymbolRequest, Formatting, GotoDefinition, HoverRequest,
+    References, Rename, Request as _, SemanticTokensFullRequest,
 };
 use lsp_types::{
     DiagnosticSeverity, DocumentSymbol, DocumentSymbolResponse, InitializeParams, NumberOrString,
@@ -37,6 +40,21 @@ pub fn run(_args: &LspArgs) -> ExitCode {
         document_symbol_provider: Some(OneOf::Left(true)),
         definition_provider: Some(OneOf::Left(true)),
         hover_provider: Some(lsp_types::HoverProviderCapability::Simple(true)),
+        references_provider: Some(OneOf::Left(true)),
+        rename_provider: Some(OneOf::Left(true)),
+        code_action_provider: Some(lsp_types::CodeActionProviderCapability::Simple(true)),
+        semantic_tokens_provider: Some(
+            lsp_types::SemanticTokensServerCapabilities::SemanticTokensOptions(
+                lsp_types::SemanticTokensOptions {
+                    legend: lsp_types::SemanticTokensLegend {
+                        token_types: TOKEN_TYPES.to_vec(),
+                        token_modifiers: vec![lsp_types::SemanticTokenModifier::DECLARATION],
+                    },
+                    full: Some(lsp_types::SemanticTokensFullOptions::Bool(true)),
+                    ..lsp_types::SemanticTokensOptions::default()
+                },
+            ),
+        ),
         completion_provider: Some(lsp_types::CompletionOptions {
             trigger_characters: Some(vec![".".into()]),
             ..lsp_types::CompletionOptions::default()
@@ -125,6 +143,42 @@ impl Server {
                         range: None,
                     })
             }),
+            References::METHOD => answer(req, |p: lsp_types::ReferenceParams| {
+                let at = p.text_document_position;
+                self.references(
+                    &at.text_document.uri,
+                    at.position,
+                    p.context.include_declaration,
+                )
+            }),
+            Rename::METHOD => {
+                let params: Result<lsp_types::RenameParams, _> =
+                    serde_json::from_value(req.params.clone());
+                match params.map(|p| {
+                    let at = p.text_document_position;
+                    self.rename(&at.text_document.uri, at.position, &p.new_name)
+                }) {
+                    Ok(Ok(edit)) => Response::new_ok(id, edit),
+                    Ok(Err(why)) => {
+                        Response::new_err(id, lsp_server::ErrorCode::InvalidParams as i32, why)
+                    }
+                    Err(e) => Response::new_err(
+                        id,
+                        lsp_server::ErrorCode::InvalidParams as i32,
+                        e.to_string(),
+                    ),
+                }
+            }
+            CodeActionRequest::METHOD => answer(req, |p: lsp_types::CodeActionParams| {
+                self.code_actions(&p.text_document.uri, p.range)
+            }),
+            SemanticTokensFullRequest::METHOD => {
+                answer(req, |p: lsp_types::SemanticTokensParams| {
+                    lsp_types::SemanticTokensResult::Tokens(
+                        self.semantic_tokens(&p.text_document.uri),
+                    )
+                })
+            }
             _ => Response::new_err(
                 id,
                 lsp_server::ErrorCode::MethodNotFound as i32,
@@ -194,7 +248,8 @@ impl Server {
 
     /// Checks and lints the program `path` belongs to, and publishes each
     /// of its files' diagnostics.
-    fn publish(&mut self, c: &Connection, path: &Path) -> Result<(), Failure> {
+    /// The program `path` belongs to, with its check and lint findings.
+    fn diagnose(&self, path: &Path) -> (SourceMap, Vec<Diagnostic>) {
         let sources = self.program(path);
         let analysis = crate::pipeline::analyse(&sources);
         let mut diags = analysis.diagnostics.clone();
@@ -207,6 +262,11 @@ impl Server {
                 &config,
             ));
         }
+        (sources, diags)
+    }
+
+    fn publish(&mut self, c: &Connection, path: &Path) -> Result<(), Failure> {
+        let (sources, diags) = self.diagnose(path);
         let mut by_file: BTreeMap<FileId, Vec<lsp_types::Diagnostic>> = BTreeMap::new();
         for d in &diags {
             by_file
@@ -230,6 +290,253 @@ impl Server {
         }
         self.published.insert(dir, now);
         Ok(())
+    }
+
+    /// The program of `uri`, its index of names, the file and the byte
+    /// offset of `pos`.
+    fn names_at(
+        &self,
+        uri: &Uri,
+        pos: Position,
+    ) -> Option<(SourceMap, Vec<names::Occ>, FileId, usize)> {
+        let path = path_of(uri);
+        let sources = self.program(&path);
+        let file = sources
+            .files
+            .iter()
+            .position(|f| Path::new(&f.name) == path)? as FileId;
+        let offset = offset_of(&sources.file(file).text, pos)?;
+        let (program, _) = crate::syntax::parse_program(&sources);
+        let occs = names::index(&sources, &program);
+        Some((sources, occs, file, offset))
+    }
+
+    /// Every place the name under `pos` stands: its declaration (when
+    /// asked) and its uses, across the program's files.
+    fn references(&self, uri: &Uri, pos: Position, declaration: bool) -> Vec<lsp_types::Location> {
+        let Some((sources, occs, file, offset)) = self.names_at(uri, pos) else {
+            return Vec::new();
+        };
+        let Some(here) = names::at(&occs, file, offset).cloned() else {
+            return Vec::new();
+        };
+        occs.iter()
+            .filter(|o| o.kind == here.kind && o.name == here.name && (declaration || !o.decl))
+            .map(|o| location(&sources, o.file, o.start, o.end))
+            .collect()
+    }
+
+    /// Renames the field, event, workflow, template or named wait under
+    /// `pos` everywhere it stands.
+    // lsp-types' `WorkspaceEdit` keys its changes by `Uri`, whose parsed
+    // parts are cached inside: the map is the protocol's, not ours.
+    #[allow(clippy::mutable_key_type)]
+    fn rename(
+        &self,
+        uri: &Uri,
+        pos: Position,
+        new_name: &str,
+    ) -> Result<lsp_types::WorkspaceEdit, String> {
+        let (sources, occs, file, offset) =
+            self.names_at(uri, pos).ok_or("nothing to rename here")?;
+        let here = names::at(&occs, file, offset)
+            .cloned()
+            .ok_or("no field, event, workflow, template or named wait here")?;
+        let valid = match here.kind {
+            names::Kind::Template => !new_name.is_empty() && !new_name.contains(['"', '\\', '{']),
+            _ => {
+                let mut chars = new_name.chars();
+                chars
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !crate::vocabulary::KEYWORDS.contains(&new_name)
+            }
+        };
+        if !valid {
+            return Err(format!("`{new_name}` cannot be such a name"));
+        }
+        let mut changes: std::collections::HashMap<Uri, Vec<TextEdit>> =
+            std::collections::HashMap::new();
+        for o in occs
+            .iter()
+            .filter(|o| o.kind == here.kind && o.name == here.name)
+        {
+            let loc = location(&sources, o.file, o.start, o.end);
+            changes
+                .entry(loc.uri)
+                .or_default()
+                .push(TextEdit::new(loc.range, new_name.to_string()));
+        }
+        Ok(lsp_types::WorkspaceEdit {
+            changes: Some(changes),
+            ..lsp_types::WorkspaceEdit::default()
+        })
+    }
+
+    /// Quick fixes for the findings in `range`: the did-you-mean, a lint
+    /// suppression, a consent check before a send.
+    #[allow(clippy::mutable_key_type)]
+    fn code_actions(&self, uri: &Uri, range: Range) -> Vec<lsp_types::CodeActionOrCommand> {
+        let path = path_of(uri);
+        let (sources, diags) = self.diagnose(&path);
+        let Some(file) = sources
+            .files
+            .iter()
+            .position(|f| Path::new(&f.name) == path)
+            .map(|f| f as FileId)
+        else {
+            return Vec::new();
+        };
+        let text = &sources.file(file).text;
+        let (program, _) = crate::syntax::parse_program(&sources);
+        let mut actions = Vec::new();
+        for d in diags.iter().filter(|d| d.span.file == file) {
+            let lsp = to_lsp(d, &sources);
+            if lsp.range.end < range.start || range.end < lsp.range.start {
+                continue;
+            }
+            let edit = |title: String, edits: Vec<TextEdit>, preferred: bool| {
+                let mut changes = std::collections::HashMap::new();
+                changes.insert(uri.clone(), edits);
+                lsp_types::CodeActionOrCommand::CodeAction(lsp_types::CodeAction {
+                    title,
+                    kind: Some(lsp_types::CodeActionKind::QUICKFIX),
+                    diagnostics: Some(vec![lsp.clone()]),
+                    edit: Some(lsp_types::WorkspaceEdit {
+                        changes: Some(changes),
+                        ..lsp_types::WorkspaceEdit::default()
+                    }),
+                    is_preferred: Some(preferred),
+                    ..lsp_types::CodeAction::default()
+                })
+            };
+            // The did-you-mean: the word in backticks of the help line.
+            let suggestion = d
+                .help
+                .as_deref()
+                .filter(|h| h.contains("did you mean"))
+                .or(Some(d.message.as_str()).filter(|m| m.contains("did you mean")))
+                .and_then(|h| h.split('`').nth(1));
+            if let Some(s) = suggestion {
+                let span_text = &text[d.span.range()];
+                // The span may hold more than the name (`contact.scor`).
+                let (start, end) = match span_text.rfind('.') {
+                    Some(dot) if !s.contains('.') => {
+                        (d.span.start as usize + dot + 1, d.span.end as usize)
+                    }
+                    _ => (d.span.start as usize, d.span.end as usize),
+                };
+                actions.push(edit(
+                    format!("Change to `{s}`"),
+                    vec![TextEdit::new(
+                        Range::new(
+                            position(&sources, file, start),
+                            position(&sources, file, end),
+                        ),
+                        s.to_string(),
+                    )],
+                    true,
+                ));
+            }
+            let code = d.code.as_str();
+            if let Some(rule) = code.strip_prefix("nurture::lint::") {
+                let line_start = text[..d.span.start as usize]
+                    .rfind('\n')
+                    .map_or(0, |i| i + 1);
+                let indent: String = text[line_start..]
+                    .chars()
+                    .take_while(|c| *c == ' ' || *c == '\t')
+                    .collect();
+                let at = position(&sources, file, line_start);
+                actions.push(edit(
+                    format!("Allow `{rule}` here (// nurture:allow)"),
+                    vec![TextEdit::new(
+                        Range::new(at, at),
+                        format!("{indent}// nurture:allow({rule})\n"),
+                    )],
+                    false,
+                ));
+                if rule == "consent" {
+                    if let Some(field) = consent_field(&program, text, d) {
+                        actions.push(edit(
+                            format!("Check consent first (exit unless `contact.{field}`)"),
+                            vec![TextEdit::new(
+                                Range::new(at, at),
+                                format!("{indent}if not contact.{field} {{\n{indent}  exit\n{indent}}}\n"),
+                            )],
+                            true,
+                        ));
+                    }
+                }
+            }
+        }
+        actions
+    }
+
+    /// The semantic tokens of a document: keywords, comments, strings,
+    /// numbers and times, and the program's names by what they name.
+    fn semantic_tokens(&self, uri: &Uri) -> lsp_types::SemanticTokens {
+        let path = path_of(uri);
+        let sources = self.program(&path);
+        let Some(file) = sources
+            .files
+            .iter()
+            .position(|f| Path::new(&f.name) == path)
+            .map(|f| f as FileId)
+        else {
+            return lsp_types::SemanticTokens::default();
+        };
+        let (program, _) = crate::syntax::parse_program(&sources);
+        let mut data = Vec::new();
+        let (mut line, mut col) = (0u32, 0u32);
+        for t in names::tokens(&sources, &program, file) {
+            let ty = match t.role {
+                names::Role::Keyword => 0,
+                names::Role::Comment => 1,
+                names::Role::Str => 2,
+                names::Role::Number => 3,
+                names::Role::Name(names::Kind::Field) => 4,
+                names::Role::Name(names::Kind::Event) => 5,
+                names::Role::Name(names::Kind::Workflow) => 6,
+                names::Role::Name(names::Kind::Template) => 2,
+                names::Role::Name(names::Kind::Wait(_)) => 7,
+                names::Role::Plain => 8,
+            };
+            // A token never spans lines in the protocol: a comment or a
+            // string ends at its line's end.
+            let start = position(&sources, file, t.start);
+            let text = &sources.file(file).text;
+            let line_end = text[t.start..t.end]
+                .find('\n')
+                .map_or(t.end, |n| t.start + n);
+            let length: u32 = text[t.start..line_end]
+                .chars()
+                .map(|c| c.len_utf16() as u32)
+                .sum();
+            if length == 0 {
+                continue;
+            }
+            let delta_line = start.line - line;
+            let delta_start = if delta_line == 0 {
+                start.character - col
+            } else {
+                start.character
+            };
+            data.push(lsp_types::SemanticToken {
+                delta_line,
+                delta_start,
+                length,
+                token_type: ty,
+                token_modifiers_bitset: 0,
+            });
+            line = start.line;
+            col = start.character;
+        }
+        lsp_types::SemanticTokens {
+            result_id: None,
+            data,
+        }
     }
 
     /// The declaration of the name under `pos` in the program of `uri`: a
@@ -512,6 +819,51 @@ fn answer<P: serde::de::DeserializeOwned, R: serde::Serialize>(
             e.to_string(),
         ),
     }
+}
+
+/// The semantic token types, in the legend's order.
+const TOKEN_TYPES: &[lsp_types::SemanticTokenType] = &[
+    lsp_types::SemanticTokenType::KEYWORD,
+    lsp_types::SemanticTokenType::COMMENT,
+    lsp_types::SemanticTokenType::STRING,
+    lsp_types::SemanticTokenType::NUMBER,
+    lsp_types::SemanticTokenType::PROPERTY,
+    lsp_types::SemanticTokenType::EVENT,
+    lsp_types::SemanticTokenType::FUNCTION,
+    lsp_types::SemanticTokenType::new("label"),
+    lsp_types::SemanticTokenType::VARIABLE,
+];
+
+/// A span as a protocol location.
+fn location(sources: &SourceMap, file: FileId, start: usize, end: usize) -> lsp_types::Location {
+    lsp_types::Location {
+        uri: uri_of(Path::new(&sources.file(file).name)),
+        range: Range::new(position(sources, file, start), position(sources, file, end)),
+    }
+}
+
+/// The contact field that holds consent for the channel of the `send` a
+/// consent finding points at.
+fn consent_field(program: &crate::ast::Program, text: &str, d: &Diagnostic) -> Option<String> {
+    let line_start = text[..d.span.start as usize]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = &text[line_start..];
+    let channel = line
+        .trim_start()
+        .strip_prefix("send ")?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    program.items.iter().find_map(|item| match item {
+        Item::Contact(c) => c.fields.iter().find_map(|f| {
+            f.annotations
+                .iter()
+                .any(|a| a.name.name == "consent" && a.args.iter().any(|x| x.name == channel))
+                .then(|| f.name.name.clone())
+        }),
+        _ => None,
+    })
 }
 
 fn send_diagnostics(
