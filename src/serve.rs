@@ -145,6 +145,39 @@ pub enum Backend {
     },
 }
 
+/// The partitions this process owns, with their epochs, and a counter
+/// moved at each change (the sinks follow it).
+#[derive(Clone)]
+pub struct Owned {
+    pub map: Arc<std::sync::Mutex<std::collections::BTreeMap<u32, i64>>>,
+    pub changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Owned {
+    fn default() -> Owned {
+        Owned {
+            map: Arc::default(),
+            changes: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl Owned {
+    /// Records what the owner holds now.
+    pub fn set(&self, now: std::collections::BTreeMap<u32, i64>) {
+        if let Ok(mut m) = self.map.lock() {
+            if *m != now {
+                *m = now;
+                self.changes.send_modify(|n| *n += 1);
+            }
+        }
+    }
+
+    pub fn get(&self) -> std::collections::BTreeMap<u32, i64> {
+        self.map.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
 /// What the HTTP side and the sinks share with the engine.
 pub(crate) struct Shared {
     /// Recovery finished: events are accepted.

@@ -38,7 +38,7 @@ pub fn spawn(
 )> {
     let loaded = Arc::new(loaded);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let owned = Owned::default();
+    let owned = super::Owned::default();
     let id = format!(
         "{}-{}-{:08x}",
         hostname(),
@@ -86,39 +86,6 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "host".into())
-}
-
-/// The partitions this process owns, with their epochs, and a counter
-/// moved at each change (the sinks follow it).
-#[derive(Clone)]
-pub struct Owned {
-    pub map: Arc<std::sync::Mutex<std::collections::BTreeMap<u32, i64>>>,
-    pub changes: tokio::sync::watch::Sender<u64>,
-}
-
-impl Default for Owned {
-    fn default() -> Owned {
-        Owned {
-            map: Arc::default(),
-            changes: tokio::sync::watch::channel(0).0,
-        }
-    }
-}
-
-impl Owned {
-    /// Records what the owner holds now.
-    pub fn set(&self, now: std::collections::BTreeMap<u32, i64>) {
-        if let Ok(mut m) = self.map.lock() {
-            if *m != now {
-                *m = now;
-                self.changes.send_modify(|n| *n += 1);
-            }
-        }
-    }
-
-    pub fn get(&self) -> std::collections::BTreeMap<u32, i64> {
-        self.map.lock().map(|m| m.clone()).unwrap_or_default()
-    }
 }
 
 /// The schema's version, kept in `nurture_meta`.

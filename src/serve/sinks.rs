@@ -47,7 +47,7 @@ pub fn start_cluster(
     cfg: &Arc<Config>,
     engine: Handle,
     shared: Arc<Shared>,
-    owned: super::cluster::Owned,
+    owned: super::Owned,
 ) -> Sinks {
     let (stop, _) = watch::channel(None);
     let mut tasks = Vec::new();

@@ -653,11 +653,14 @@ fn a_webhook_sink_retries_signs_and_dead_letters() {
         "--webhook-batch",
         "2",
     ]);
+    // Four actions (two contacts, a tag now and one later each): at least
+    // two batches of two.
     let batch = format!(
-        "{}\n{}\n{}\n",
+        "{}\n{}\n{}\n{}\n",
         created("a", "2026-03-01T10:00:00Z"),
+        created("b", "2026-03-01T10:00:00Z"),
         opened("a", "2026-03-01T10:00:00Z"),
-        opened("a", "2026-03-01T10:00:01Z"),
+        opened("b", "2026-03-01T10:00:01Z"),
     );
     assert_eq!(server.post_lines("/v1/events", &batch).0, 202);
     assert_eq!(server.post_json("/v1/clock", r#"{"drain":true}"#).0, 200);

@@ -19,7 +19,7 @@ const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
 
 pub struct Owner {
     /// What this process owns, for its sinks.
-    pub owned: super::Owned,
+    pub owned: crate::serve::Owned,
     pub shared: Arc<crate::serve::Shared>,
     pub url: String,
     pub id: String,
