@@ -21,6 +21,17 @@ pub struct Analysis {
 #[derive(Default)]
 pub struct ParseCache(std::collections::HashMap<(FileId, Arc<str>), Parsed>);
 
+impl ParseCache {
+    /// The parses kept.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// One file's items and syntax diagnostics.
 type Parsed = (Vec<Item>, Vec<Diagnostic>);
 

@@ -90,6 +90,9 @@ struct Server {
     /// The files each folder's last diagnostics were published for (so a
     /// fixed file gets its diagnostics cleared).
     published: BTreeMap<PathBuf, Vec<PathBuf>>,
+    /// Each file's parse, by its text: an edit re-parses the edited file
+    /// only; the program is checked whole again.
+    parsed: std::cell::RefCell<crate::pipeline::ParseCache>,
 }
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
@@ -251,7 +254,14 @@ impl Server {
     /// The program `path` belongs to, with its check and lint findings.
     fn diagnose(&self, path: &Path) -> (SourceMap, Vec<Diagnostic>) {
         let sources = self.program(path);
-        let analysis = crate::pipeline::analyse(&sources);
+        let analysis = {
+            let mut cache = self.parsed.borrow_mut();
+            // Parses of texts edited away are dropped now and then.
+            if cache.len() > 4 * sources.files.len() + 16 {
+                *cache = crate::pipeline::ParseCache::default();
+            }
+            crate::pipeline::analyse_cached(&sources, &mut cache)
+        };
         let mut diags = analysis.diagnostics.clone();
         if !diags.iter().any(Diagnostic::is_error) {
             let config = super::lint::config_for(path).unwrap_or_default();
