@@ -17,6 +17,9 @@
 
 (workflow name: (identifier) @function)
 (event_declaration name: (identifier) @type)
+(trigger event: (identifier) @type)
+(wait_for event: (identifier) @type)
+(call event: (identifier) @type)
 (field_declaration name: (identifier) @property)
 (payload_field name: (identifier) @property)
 (path field: (identifier) @property)
