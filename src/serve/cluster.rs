@@ -17,7 +17,7 @@ pub mod front;
 pub mod owner;
 
 use super::posted::Posted;
-use crate::runtime::state::ProgramRecord;
+use crate::runtime::state::{ProgramRecord, StateError};
 use crate::runtime::{format_datetime, Compiled, Interpreter, Millis};
 use postgres::{Client, NoTls};
 use std::io::Write;
@@ -319,7 +319,7 @@ pub struct Runs {
 
 /// A partition's last snapshot, and the inbox and outbox rows it reflects.
 pub struct Stored {
-    pub snapshot: Option<Vec<u8>>,
+    pub snapshot: Option<crate::runtime::Snapshot>,
     pub inbox: i64,
     pub outbox: i64,
 }
@@ -329,12 +329,9 @@ impl Part {
     pub fn from_snapshot(partition: u32, runs: &Runs, stored: &Stored) -> Result<Part, String> {
         let (compiled, trace, wall, epoch) = (&runs.compiled, runs.trace, runs.wall, runs.epoch);
         let (snap_inbox, snap_outbox) = (stored.inbox, stored.outbox);
-        let mut it = match stored.snapshot.as_deref() {
-            Some(bytes) => {
-                let snap = snapshot_from_bytes(bytes)?;
-                Interpreter::restore(compiled.clone(), trace, snap)
-                    .map_err(|e| format!("partition {partition}: {e}"))?
-            }
+        let mut it = match stored.snapshot.clone() {
+            Some(snap) => Interpreter::restore(compiled.clone(), trace, snap)
+                .map_err(|e| format!("partition {partition}: {e}"))?,
             None => {
                 let mut it = Interpreter::new(compiled.clone(), trace);
                 if wall {
@@ -424,11 +421,88 @@ impl Part {
 
 /// A snapshot as bytes: an SQLite state file, as `--state` writes one.
 pub fn snapshot_bytes(it: &Interpreter, record: &ProgramRecord) -> Result<Vec<u8>, String> {
+    snapshot_file_bytes(&it.snapshot(), &[("program", record.to_json())])
+}
+
+/// A partition's state in the cluster's database, behind the runtime's
+/// storage trait: the partition's snapshot (an SQLite state file's bytes
+/// in `nurture_partitions.snapshot`) and the cluster's `nurture_meta`
+/// entries. Owners and readers load a partition through it; an owner's
+/// snapshots are written by its fenced commit, in the same transaction as
+/// the inbox position they reflect.
+pub struct PartitionStore<'a> {
+    client: std::cell::RefCell<&'a mut Client>,
+    partition: u32,
+}
+
+impl<'a> PartitionStore<'a> {
+    pub fn new(client: &'a mut Client, partition: u32) -> PartitionStore<'a> {
+        PartitionStore {
+            client: std::cell::RefCell::new(client),
+            partition,
+        }
+    }
+}
+
+impl crate::runtime::state::StateStore for PartitionStore<'_> {
+    fn name(&self) -> String {
+        format!("partition {}", self.partition)
+    }
+
+    fn load(&mut self) -> Result<Option<crate::runtime::Snapshot>, StateError> {
+        let p = self.partition as i32;
+        let row = self
+            .client
+            .get_mut()
+            .query_one(
+                "SELECT snapshot FROM nurture_partitions WHERE partition = $1",
+                &[&p],
+            )
+            .map_err(|e| StateError::Store(db(e)))?;
+        let bytes: Option<Vec<u8>> = row.get(0);
+        bytes
+            .map(|b| snapshot_from_bytes(&b))
+            .transpose()
+            .map_err(StateError::BadRows)
+    }
+
+    fn entry(&self, key: &str) -> Result<Option<String>, StateError> {
+        let row = self
+            .client
+            .borrow_mut()
+            .query_opt("SELECT value FROM nurture_meta WHERE key = $1", &[&key])
+            .map_err(|e| StateError::Store(db(e)))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn write_whole(
+        &mut self,
+        snap: &crate::runtime::Snapshot,
+        entries: &[(&str, String)],
+    ) -> Result<(), StateError> {
+        let bytes = snapshot_file_bytes(snap, entries).map_err(StateError::Store)?;
+        let p = self.partition as i32;
+        self.client
+            .get_mut()
+            .execute(
+                "UPDATE nurture_partitions SET snapshot = $2 WHERE partition = $1",
+                &[&p, &bytes],
+            )
+            .map_err(|e| StateError::Store(db(e)))?;
+        Ok(())
+    }
+}
+
+/// A state as an SQLite file's bytes.
+fn snapshot_file_bytes(
+    snap: &crate::runtime::Snapshot,
+    entries: &[(&str, String)],
+) -> Result<Vec<u8>, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("cannot make a snapshot: {e}"))?;
     let path = dir.path().join("snapshot.db");
     let mut conn =
         rusqlite::Connection::open(&path).map_err(|e| format!("cannot make a snapshot: {e}"))?;
-    crate::runtime::save_state(&mut conn, &it.snapshot(), &[("program", record.to_json())])
+    crate::runtime::save_state(&mut conn, snap, entries)
         .map_err(|e| format!("cannot make a snapshot: {e}"))?;
     drop(conn);
     std::fs::read(&path).map_err(|e| format!("cannot make a snapshot: {e}"))

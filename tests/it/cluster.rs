@@ -357,6 +357,16 @@ fn the_correctness_criterion_holds_through_a_kill_and_a_stop() {
         .expect("query")
         .get(0);
     assert_eq!(inbox, 20_000, "every accepted event once in the inboxes");
+    // New owners started from snapshots (taken every 300 ms here).
+    let snapshots: i64 = db
+        .client()
+        .query_one(
+            "SELECT count(*) FROM nurture_partitions WHERE snapshot IS NOT NULL AND snap_inbox > 0",
+            &[],
+        )
+        .expect("query")
+        .get(0);
+    assert!(snapshots > 0, "no partition took a snapshot");
     let got = outbox_by_contact(&db);
     let want = run_by_contact(&db, &flow, dir.path());
     assert_eq!(got.len(), 2000);

@@ -37,6 +37,8 @@ impl Server {
     pub fn start(args: &[&str]) -> Server {
         let mut cmd = bin();
         cmd.arg("serve").args(args);
+        // A cluster's partitions snapshot often: new owners start from them.
+        cmd.env("NURTURE_SNAPSHOT_MS", "300");
         if !args.contains(&"--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }

@@ -281,17 +281,29 @@ impl Front {
             match st.replicas.get_mut(&p) {
                 Some(part) => catch_up(c, part, to, clock)?,
                 None => {
+                    // The snapshot and the positions it reflects, read in
+                    // one snapshot of the database (an owner may commit a
+                    // newer one meanwhile).
+                    c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                        .map_err(db)?;
                     let s = c
                         .query_one(
-                            "SELECT snapshot, snap_inbox, snap_outbox FROM nurture_partitions WHERE partition = $1",
+                            "SELECT snap_inbox, snap_outbox FROM nurture_partitions WHERE partition = $1",
                             &[&(p as i32)],
                         )
                         .map_err(db)?;
-                    let stored = Stored {
-                        snapshot: s.get(0),
-                        inbox: s.get(1),
-                        outbox: s.get(2),
+                    let snapshot = {
+                        use crate::runtime::state::StateStore;
+                        super::PartitionStore::new(c, p)
+                            .load()
+                            .map_err(|e| format!("partition {p}: {e}"))?
                     };
+                    let stored = Stored {
+                        snapshot,
+                        inbox: s.get(0),
+                        outbox: s.get(1),
+                    };
+                    c.batch_execute("COMMIT").map_err(db)?;
                     let runs = Runs {
                         compiled: self.loaded.compiled.clone(),
                         trace: self.trace,

@@ -14,8 +14,17 @@ use std::time::{Duration, Instant};
 
 /// How often owned partitions are polled for new inbox rows.
 const POLL: Duration = Duration::from_millis(10);
-/// A snapshot of a partition is taken at least this often while it runs.
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
+/// A snapshot of a partition is taken at least this often while it runs
+/// (`NURTURE_SNAPSHOT_MS` may ask for more often: the tests of a new
+/// owner starting from a snapshot).
+fn snapshot_every() -> Duration {
+    std::env::var("NURTURE_SNAPSHOT_MS")
+        .ok()
+        .and_then(|n| n.parse::<u64>().ok())
+        .map_or(Duration::from_secs(10), |ms| {
+            Duration::from_millis(ms).min(Duration::from_secs(10))
+        })
+}
 
 pub struct Owner {
     /// What this process owns, for its sinks.
@@ -222,18 +231,24 @@ impl Owner {
         let row = c
             .query_one(
                 "UPDATE nurture_partitions SET epoch = epoch + 1, owner = $2 WHERE partition = $1
-                 RETURNING epoch, snapshot, snap_inbox, snap_outbox, inbox_pos, outbox_pos, clock",
+                 RETURNING epoch, snap_inbox, snap_outbox, inbox_pos, outbox_pos, clock",
                 &[&(p as i32), &self.id],
             )
             .map_err(db)?;
         let epoch: i64 = row.get(0);
-        let stored = Stored {
-            snapshot: row.get(1),
-            inbox: row.get(2),
-            outbox: row.get(3),
+        let snapshot = {
+            use crate::runtime::state::StateStore;
+            super::PartitionStore::new(c, p)
+                .load()
+                .map_err(|e| format!("partition {p}: {e}"))?
         };
-        let part = rebuild(c, p, &self.runs(), &stored, row.get(4), row.get(6))?;
-        let committed: i64 = row.get(5);
+        let stored = Stored {
+            snapshot,
+            inbox: row.get(1),
+            outbox: row.get(2),
+        };
+        let part = rebuild(c, p, &self.runs(), &stored, row.get(3), row.get(5))?;
+        let committed: i64 = row.get(4);
         if part.out_seq != committed {
             tracing::warn!(
                 "partition {p}: its inbox ran again to {} outbox rows, {committed} were committed",
@@ -293,7 +308,7 @@ impl Owner {
         if out.is_empty() && !o.part.dirty() {
             return Ok(false);
         }
-        let snapshot = if o.last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+        let snapshot = if o.last_snapshot.elapsed() >= snapshot_every() {
             o.last_snapshot = Instant::now();
             Some(super::snapshot_bytes(&o.part.it, &self.loaded.record).map_err(Step::Failed)?)
         } else {
