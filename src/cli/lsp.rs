@@ -138,7 +138,9 @@ impl Server {
             HoverRequest::METHOD => answer(req, |p: lsp_types::HoverParams| {
                 let at = p.text_document_position_params;
                 self.lookup(&at.text_document.uri, at.position)
-                    .map(|(_, text)| lsp_types::Hover {
+                    .map(|(_, text)| text)
+                    .or_else(|| self.builtin_doc(&at.text_document.uri, at.position))
+                    .map(|text| lsp_types::Hover {
                         contents: lsp_types::HoverContents::Markup(lsp_types::MarkupContent {
                             kind: lsp_types::MarkupKind::Markdown,
                             value: format!("```flow\n{text}\n```"),
@@ -300,6 +302,40 @@ impl Server {
         }
         self.published.insert(dir, now);
         Ok(())
+    }
+
+    /// What a built-in word under `pos` is: a function's signature, a
+    /// history predicate's form, a channel.
+    fn builtin_doc(&self, uri: &Uri, pos: Position) -> Option<String> {
+        let path = path_of(uri);
+        let text = match self.open.get(&path) {
+            Some(t) => t.clone(),
+            None => std::fs::read_to_string(&path).ok()?,
+        };
+        let offset = offset_of(&text, pos)?;
+        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let start = text[..offset]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| is_word(*c))
+            .last()
+            .map_or(offset, |(i, _)| i);
+        let end = offset
+            + text[offset..]
+                .find(|c: char| !is_word(c))
+                .unwrap_or(text.len() - offset);
+        let word = &text[start..end];
+        if let Some(b) = crate::vocabulary::Builtin::from_name(word) {
+            return Some(b.signature().to_string());
+        }
+        match word {
+            "seen" => Some("seen(EVENT [where COND] [within DURATION]) -> bool".into()),
+            "count" => Some("count(EVENT [where COND] [within DURATION]) -> int".into()),
+            _ => crate::vocabulary::Channel::ALL
+                .iter()
+                .find(|c| c.name() == word)
+                .map(|c| format!("channel {}: `send {} \"TEMPLATE\"`", c.name(), c.name())),
+        }
     }
 
     /// The program of `uri`, its index of names, the file and the byte

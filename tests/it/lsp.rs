@@ -531,3 +531,39 @@ fn code_actions_fix_a_typo_silence_a_rule_and_check_consent() {
     let o = bin().arg("check").arg(&dir).output().expect("runs");
     assert_eq!(o.status.code(), Some(0));
 }
+
+#[test]
+fn hover_shows_built_in_functions_and_channels() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path().canonicalize().expect("canonical");
+    std::fs::write(dir.join("schema.flow"), SCHEMA_FILE).expect("write");
+    let text = "workflow w {\n  when opened where len(contact.email) > 3 and count(opened within 7d) > 1\n  send email \"hello\"\n}\n";
+    let path = dir.join("w.flow");
+    std::fs::write(&path, text).expect("write");
+    let uri = format!("file://{}", path.display());
+    let mut s = Session::start();
+    let mut notes = Vec::new();
+    s.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+        &mut notes,
+    );
+    s.notify("initialized", json!({}));
+    for (needle, shows) in [
+        ("len", "len(string | set | list) -> int"),
+        (
+            "count",
+            "count(EVENT [where COND] [within DURATION]) -> int",
+        ),
+        ("email \"", "channel email"),
+        ("opened where", "event opened"),
+    ] {
+        let r = s.request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": uri}, "position": position_of(text, needle, 0)}),
+            &mut notes,
+        );
+        let value = r["result"]["contents"]["value"].as_str().unwrap_or("");
+        assert!(value.contains(shows), "{needle}: {r}");
+    }
+}
