@@ -313,17 +313,7 @@ impl Server {
             None => std::fs::read_to_string(&path).ok()?,
         };
         let offset = offset_of(&text, pos)?;
-        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-        let start = text[..offset]
-            .char_indices()
-            .rev()
-            .take_while(|(_, c)| is_word(*c))
-            .last()
-            .map_or(offset, |(i, _)| i);
-        let end = offset
-            + text[offset..]
-                .find(|c: char| !is_word(c))
-                .unwrap_or(text.len() - offset);
+        let (start, end) = word_at(&text, offset);
         let word = &text[start..end];
         if let Some(b) = crate::vocabulary::Builtin::from_name(word) {
             return Some(b.signature().to_string());
@@ -597,17 +587,7 @@ impl Server {
             .position(|f| Path::new(&f.name) == path)? as FileId;
         let text = &sources.file(file).text;
         let offset = offset_of(text, pos)?;
-        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-        let start = text[..offset]
-            .char_indices()
-            .rev()
-            .take_while(|(_, c)| is_word(*c))
-            .last()
-            .map_or(offset, |(i, _)| i);
-        let end = offset
-            + text[offset..]
-                .find(|c: char| !is_word(c))
-                .unwrap_or(text.len() - offset);
+        let (start, end) = word_at(text, offset);
         let word = &text[start..end];
         if word.is_empty() {
             return None;
@@ -879,6 +859,22 @@ const TOKEN_TYPES: &[lsp_types::SemanticTokenType] = &[
     lsp_types::SemanticTokenType::new("label"),
     lsp_types::SemanticTokenType::VARIABLE,
 ];
+
+/// The word (letters, digits, `_`) around byte `offset`: its start and end.
+fn word_at(text: &str, offset: usize) -> (usize, usize) {
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let start = text[..offset]
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| is_word(*c))
+        .last()
+        .map_or(offset, |(i, _)| i);
+    let end = offset
+        + text[offset..]
+            .find(|c: char| !is_word(c))
+            .unwrap_or(text.len() - offset);
+    (start, end)
+}
 
 /// A span as a protocol location.
 fn location(sources: &SourceMap, file: FileId, start: usize, end: usize) -> lsp_types::Location {

@@ -324,6 +324,34 @@ pub struct Stored {
     pub outbox: i64,
 }
 
+impl Runs {
+    pub fn of(loaded: &super::Loaded, trace: bool, clock: super::ClockKind, meta: &Meta) -> Runs {
+        Runs {
+            compiled: loaded.compiled.clone(),
+            trace,
+            wall: clock == super::ClockKind::Wall,
+            epoch: meta.epoch,
+        }
+    }
+}
+
+impl Stored {
+    /// A partition's last snapshot, through the storage trait, with the
+    /// inbox and outbox rows it reflects (`inbox`, `outbox`, read by the
+    /// caller in the same transaction or under the partition's epoch).
+    pub fn load(c: &mut Client, p: u32, inbox: i64, outbox: i64) -> Result<Stored, String> {
+        use crate::runtime::state::StateStore;
+        let snapshot = PartitionStore::new(c, p)
+            .load()
+            .map_err(|e| format!("partition {p}: {e}"))?;
+        Ok(Stored {
+            snapshot,
+            inbox,
+            outbox,
+        })
+    }
+}
+
 impl Part {
     /// A partition's engine at its last snapshot.
     pub fn from_snapshot(partition: u32, runs: &Runs, stored: &Stored) -> Result<Part, String> {

@@ -15,8 +15,8 @@ use super::posted::Posted;
 use super::{wall_ms, ClockKind, Config, Loaded, Loader, Shared, Start};
 use crate::runtime::state::plan;
 use crate::runtime::{
-    format_datetime, parse_datetime, parse_event, write_state, Batch, Driver, Interpreter, Millis,
-    RecordError, What,
+    format_datetime, parse_event, write_state, Batch, Driver, Interpreter, Millis, RecordError,
+    What,
 };
 use rusqlite::Connection;
 use serde_json::{json, Value as Json};
@@ -32,8 +32,6 @@ use tokio::sync::oneshot;
 const EVERY: Duration = Duration::from_secs(1);
 /// ... and after this many events.
 const EVERY_EVENTS: u64 = 10_000;
-/// A posted `at` further ahead of the wall clock is refused.
-const AHEAD: Millis = 5 * 60 * 1000;
 /// Commands taken in one group, at most.
 const GROUP: usize = 512;
 /// Records handled before the outbox is written out during one long move
@@ -504,56 +502,13 @@ impl Engine {
                     continue;
                 }
             }
-            let given = match p.at() {
-                None => None,
-                Some(Ok(text)) => match parse_datetime(&text) {
-                    Some(t) => Some(t),
-                    None => {
-                        fail(
-                            Some("at"),
-                            format!(
-                                "`at` is not an RFC 3339 datetime: `{}`",
-                                crate::suggest::echo(&text)
-                            ),
-                        );
-                        continue;
-                    }
-                },
-                Some(Err(())) => {
-                    fail(Some("at"), "`at` must be a string".into());
+            let floor_if_virtual = virtual_clock.then_some(Some(floor));
+            let stamp = match p.stamp(wall, floor, floor_if_virtual) {
+                Ok(t) => t,
+                Err(reason) => {
+                    fail(Some("at"), reason);
                     continue;
                 }
-            };
-            let stamp = if virtual_clock {
-                let Some(t) = given else {
-                    fail(Some("at"), "`at` is required with --clock virtual".into());
-                    continue;
-                };
-                if t < floor {
-                    fail(
-                        Some("at"),
-                        format!(
-                            "time goes backwards: {} is before the clock at {}",
-                            format_datetime(t),
-                            format_datetime(floor)
-                        ),
-                    );
-                    continue;
-                }
-                t
-            } else {
-                if let Some(t) = given.filter(|t| *t > wall + AHEAD) {
-                    fail(
-                        Some("at"),
-                        format!(
-                            "{} is more than 5 minutes ahead of the server's clock ({})",
-                            format_datetime(t),
-                            format_datetime(wall)
-                        ),
-                    );
-                    continue;
-                }
-                wall.max(floor)
             };
             let stamp_text = format_datetime(stamp);
             let line = p.line_with_at(&stamp_text);
@@ -571,7 +526,7 @@ impl Engine {
                     RecordError::UnknownContact(_) | RecordError::ContactExists(_) => {
                         Some("contact")
                     }
-                    RecordError::Invalid(m) => return_field(m),
+                    RecordError::Invalid(_) => None,
                 };
                 fail(field, e.to_string());
                 continue;
@@ -932,27 +887,19 @@ impl Driver for OutDriver<'_> {
 
 /// The field a validation message names, when it names one.
 pub(crate) fn field_of(reason: &str) -> Option<String> {
-    return_field(reason).map(String::from)
-}
-
-fn return_field(reason: &str) -> Option<&str> {
-    let named = |prefix: &str| -> Option<&str> {
-        let rest = &reason[reason.find(prefix)? + prefix.len()..];
-        rest.split('`').next()
-    };
     if reason.starts_with("unknown event type") {
-        return Some("type");
+        return Some("type".into());
     }
-    for prefix in [
+    [
         "has no field `",
         "missing field `",
         "field `",
         "attribute `",
         "`",
-    ] {
-        if let Some(f) = named(prefix) {
-            return Some(f);
-        }
-    }
-    None
+    ]
+    .iter()
+    .find_map(|prefix| {
+        let rest = &reason[reason.find(prefix)? + prefix.len()..];
+        rest.split('`').next().map(String::from)
+    })
 }

@@ -1,10 +1,13 @@
 //! A posted event record: a JSON object whose keys keep their order, so
 //! the journal line is the record as posted but for `at`.
 
-use crate::runtime::write_json_str;
+use crate::runtime::{format_datetime, parse_datetime, write_json_str, Millis};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::fmt;
+
+/// A posted `at` further ahead of the wall clock is refused.
+const AHEAD: Millis = 5 * 60 * 1000;
 
 /// One record of a request body, keys in the order posted.
 #[derive(Debug)]
@@ -54,6 +57,50 @@ impl Posted {
     pub fn at(&self) -> Option<Result<String, ()>> {
         self.get("at")
             .map(|raw| serde_json::from_str::<String>(raw).map_err(|_| ()))
+    }
+
+    /// The time the record is run at (LANGUAGE.md section 11). With the
+    /// wall clock (`virtual_floor` none): the server's clock `wall`, never
+    /// before `last`; a given `at` only refuses a client clock more than
+    /// five minutes ahead. With a virtual clock: the given `at`, required,
+    /// not before the floor given. A refusal names the field `at`.
+    pub fn stamp(
+        &self,
+        wall: Millis,
+        last: Millis,
+        virtual_floor: Option<Option<Millis>>,
+    ) -> Result<Millis, String> {
+        let given = match self.at() {
+            None => None,
+            Some(Ok(text)) => Some(parse_datetime(&text).ok_or_else(|| {
+                format!(
+                    "`at` is not an RFC 3339 datetime: `{}`",
+                    crate::suggest::echo(&text)
+                )
+            })?),
+            Some(Err(())) => return Err("`at` must be a string".into()),
+        };
+        match virtual_floor {
+            Some(floor) => {
+                let t = given.ok_or("`at` is required with --clock virtual")?;
+                match floor.filter(|f| t < *f) {
+                    Some(f) => Err(format!(
+                        "time goes backwards: {} is before the clock at {}",
+                        format_datetime(t),
+                        format_datetime(f)
+                    )),
+                    None => Ok(t),
+                }
+            }
+            None => match given.filter(|t| *t > wall + AHEAD) {
+                Some(t) => Err(format!(
+                    "{} is more than 5 minutes ahead of the server's clock ({})",
+                    format_datetime(t),
+                    format_datetime(wall)
+                )),
+                None => Ok(wall.max(last)),
+            },
+        }
     }
 
     /// The record as a line with `at` set to `stamp` (in its place, or

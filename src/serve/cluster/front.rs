@@ -6,7 +6,7 @@
 
 use super::owner::{catch_up, rebuild};
 use super::{connect, db, Meta, Part, Runs, Stored};
-use crate::runtime::{format_datetime, parse_datetime, parse_event, partition_of, Millis};
+use crate::runtime::{format_datetime, parse_event, partition_of, Millis};
 use crate::serve::engine::{After, BadRecord, Cmd, IngestReply, Refusal};
 use crate::serve::journal::Row;
 use crate::serve::posted::Posted;
@@ -19,8 +19,6 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
-
-const AHEAD: Millis = 5 * 60 * 1000;
 
 pub struct Front {
     pub url: String,
@@ -292,24 +290,9 @@ impl Front {
                             &[&(p as i32)],
                         )
                         .map_err(db)?;
-                    let snapshot = {
-                        use crate::runtime::state::StateStore;
-                        super::PartitionStore::new(c, p)
-                            .load()
-                            .map_err(|e| format!("partition {p}: {e}"))?
-                    };
-                    let stored = Stored {
-                        snapshot,
-                        inbox: s.get(0),
-                        outbox: s.get(1),
-                    };
+                    let stored = Stored::load(c, p, s.get(0), s.get(1))?;
                     c.batch_execute("COMMIT").map_err(db)?;
-                    let runs = Runs {
-                        compiled: self.loaded.compiled.clone(),
-                        trace: self.trace,
-                        wall: self.clock == ClockKind::Wall,
-                        epoch: self.meta.epoch,
-                    };
+                    let runs = Runs::of(&self.loaded, self.trace, self.clock, &self.meta);
                     let part = rebuild(c, p, &runs, &stored, to, clock)?;
                     st.replicas.insert(p, part);
                 }
@@ -397,38 +380,12 @@ impl Front {
         wall: Millis,
         last: Millis,
     ) -> Result<Ready, (Option<String>, String)> {
-        let bad = |f: &str, m: String| (Some(f.to_string()), m);
-        let given = match p.at() {
-            None => None,
-            Some(Ok(text)) => Some(parse_datetime(&text).ok_or_else(|| {
-                bad(
-                    "at",
-                    format!(
-                        "`at` is not an RFC 3339 datetime: `{}`",
-                        crate::suggest::echo(&text)
-                    ),
-                )
-            })?),
-            Some(Err(())) => return Err(bad("at", "`at` must be a string".into())),
-        };
-        let at = match self.clock {
-            ClockKind::Virtual => {
-                given.ok_or_else(|| bad("at", "`at` is required with --clock virtual".into()))?
-            }
-            ClockKind::Wall => {
-                if let Some(t) = given.filter(|t| *t > wall + AHEAD) {
-                    return Err(bad(
-                        "at",
-                        format!(
-                            "{} is more than 5 minutes ahead of the server's clock ({})",
-                            format_datetime(t),
-                            format_datetime(wall)
-                        ),
-                    ));
-                }
-                wall.max(last)
-            }
-        };
+        // A virtual clock's floor is each partition's, which its owner
+        // keeps: a late event runs at the partition's clock.
+        let floor = (self.clock == ClockKind::Virtual).then_some(None);
+        let at = p
+            .stamp(wall, last, floor)
+            .map_err(|reason| (Some("at".to_string()), reason))?;
         let line = p.line_with_at(&format_datetime(at));
         let input = parse_event(&line, &self.loaded.compiled.schema).map_err(|reason| {
             let field = crate::serve::engine::field_of(&reason);

@@ -201,12 +201,7 @@ impl Owner {
     }
 
     fn runs(&self) -> Runs {
-        Runs {
-            compiled: self.loaded.compiled.clone(),
-            trace: self.trace,
-            wall: self.clock == ClockKind::Wall,
-            epoch: self.meta.epoch,
-        }
+        Runs::of(&self.loaded, self.trace, self.clock, &self.meta)
     }
 
     /// Journeys in flight per workflow over the partitions this process
@@ -236,17 +231,7 @@ impl Owner {
             )
             .map_err(db)?;
         let epoch: i64 = row.get(0);
-        let snapshot = {
-            use crate::runtime::state::StateStore;
-            super::PartitionStore::new(c, p)
-                .load()
-                .map_err(|e| format!("partition {p}: {e}"))?
-        };
-        let stored = Stored {
-            snapshot,
-            inbox: row.get(1),
-            outbox: row.get(2),
-        };
+        let stored = Stored::load(c, p, row.get(1), row.get(2))?;
         let part = rebuild(c, p, &self.runs(), &stored, row.get(3), row.get(5))?;
         let committed: i64 = row.get(4);
         if part.out_seq != committed {
