@@ -262,20 +262,7 @@ fn the_correctness_criterion_holds_through_a_kill_and_a_stop() {
         let accepted = accepted.clone();
         clients.push(std::thread::spawn(move || {
             let mut rng = fastrand::Rng::with_seed(client);
-            let mut records = Vec::new();
-            for k in 0..500 {
-                records.push((
-                    format!("e{client}-c{k}"),
-                    format!(r#""contact":"c{client}-{k}","type":"contact_created","attributes":{{"email":"c{client}-{k}@example.com","country":"IT","opted_in":true}}"#),
-                ));
-            }
-            for n in 0..4500 {
-                let k = rng.usize(0..500);
-                records.push((
-                    format!("e{client}-{n}"),
-                    format!(r#""contact":"c{client}-{k}","type":"email_opened","campaign":"n{n}""#),
-                ));
-            }
+            let records = crate::serve::client_records(client, 500, 4500, &mut rng);
             let mut i = 0;
             while i < records.len() {
                 let n = rng.usize(10..=60).min(records.len() - i);
@@ -296,7 +283,10 @@ fn the_correctness_criterion_holds_through_a_kill_and_a_stop() {
                         break;
                     }
                     assert!(status == 0 || status == 503, "status {status}: {text}");
-                    assert!(started.elapsed() < Duration::from_secs(60), "never accepted");
+                    assert!(
+                        started.elapsed() < Duration::from_secs(60),
+                        "never accepted"
+                    );
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 accepted.fetch_add(n as u32, Ordering::Relaxed);
