@@ -1109,3 +1109,28 @@ fn state_and_report_match_inspect_and_run() {
     let written = std::fs::read_to_string(&run_report).expect("report");
     assert_eq!(parse(&report), parse(&written));
 }
+
+/// A body that arrives slower than `--read-timeout` is cut with 408.
+#[test]
+fn a_slow_body_is_cut_after_the_read_timeout() {
+    let (_dir, flow, state) = program_dir();
+    let s = |p: &Path| p.to_str().expect("utf-8").to_string();
+    let server = Server::start(&[&s(&flow), "--state", &s(&state), "--read-timeout", "1s"]);
+    let mut stream = std::net::TcpStream::connect(&server.addr).expect("connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("a timeout");
+    let started = Instant::now();
+    write!(
+        stream,
+        "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"contact\":"
+    )
+    .expect("sent");
+    stream.flush().expect("flushed");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("nurture::serve::read-timeout"), "{answer}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
