@@ -177,6 +177,8 @@ pub struct Workflow {
     pub goal: Option<Criterion>,
     pub exit_when: Option<Criterion>,
     pub reenter: Option<Reenter>,
+    /// `on change exit|finish` (LANGUAGE.md section 13).
+    pub on_change: Option<OnChange>,
     pub body: Vec<Stmt>,
     pub span: Span,
 }
@@ -248,6 +250,31 @@ pub enum CriterionKind {
 pub struct Reenter {
     pub kind: ReenterKind,
     pub span: Span,
+}
+
+/// `on change exit|finish`: what a program change does to a journey at a
+/// wait it cannot move (unnamed, or whose name is gone).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnChange {
+    pub kind: OnChangeKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnChangeKind {
+    /// The journey ends (outcome `exited`, reason `program_change`).
+    Exit,
+    /// The journey finishes in the version it began in.
+    Finish,
+}
+
+impl OnChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnChangeKind::Exit => "exit",
+            OnChangeKind::Finish => "finish",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -311,6 +311,11 @@ impl<'a> Printer<'a> {
             self.line(1, text, r.span.start as usize);
             last_header_end = Some(r.span.end);
         }
+        if let Some(c) = &w.on_change {
+            let text = format!("on change {}", c.kind.as_str());
+            self.line(1, text, c.span.start as usize);
+            last_header_end = Some(c.span.end);
+        }
         if last_header_end.is_some() && !w.body.is_empty() {
             self.blank();
         }
@@ -379,7 +384,7 @@ impl<'a> Printer<'a> {
                 pretty::string(&name.value),
                 with(data)
             )),
-            StmtKind::Wait(w) => Some(format!("wait {}{}", wait(w), wait_name(s))),
+            StmtKind::Wait(_) => wait_head(s),
             StmtKind::Stage(name) => Some(format!("stage {}", pretty::string(&name.value))),
             StmtKind::Exit => Some("exit".to_string()),
             StmtKind::Convert => Some("convert".to_string()),
@@ -392,21 +397,9 @@ impl<'a> Printer<'a> {
         }
         match &s.kind {
             StmtKind::WaitFor {
-                event,
-                within,
-                filter,
-                received,
-                timeout,
+                received, timeout, ..
             } => {
-                let mut head = format!(
-                    "wait for {} within {}{}",
-                    event.name,
-                    pretty::duration(within.seconds),
-                    wait_name(s)
-                );
-                if let Some(f) = filter {
-                    head.push_str(&format!(" where {}", pretty::expr(f)));
-                }
+                let head = wait_head(s).unwrap_or_default();
                 match (received, timeout) {
                     (None, None) => self.line(indent, head, at),
                     (Some(r), None) => {
@@ -478,6 +471,33 @@ impl<'a> Printer<'a> {
 }
 
 /// Clears every wait's name in `stmts`, nested ones too.
+/// A wait statement as one line, without its blocks, as the formatter
+/// writes it: `wait 2d as cool`, `wait for opened within 2d as intro where
+/// COND`; `None` for any other statement.
+pub fn wait_head(s: &Stmt) -> Option<String> {
+    match &s.kind {
+        StmtKind::Wait(w) => Some(format!("wait {}{}", wait(w), wait_name(s))),
+        StmtKind::WaitFor {
+            event,
+            within,
+            filter,
+            ..
+        } => {
+            let mut head = format!(
+                "wait for {} within {}{}",
+                event.name,
+                pretty::duration(within.seconds),
+                wait_name(s)
+            );
+            if let Some(f) = filter {
+                head.push_str(&format!(" where {}", pretty::expr(f)));
+            }
+            Some(head)
+        }
+        _ => None,
+    }
+}
+
 fn forget_wait_names(stmts: &mut [Stmt]) {
     for s in stmts {
         s.name = None;
@@ -738,7 +758,8 @@ pub fn fingerprint(text: &str) -> String {
         .collect();
     // A text that does not parse is hashed as is; one that does, in its
     // canonical form without wait names (naming a wait changes nothing a
-    // journey does: names can be given while journeys wait).
+    // journey does: names can be given while journeys wait) and without
+    // its `on change` line.
     let (mut items, diags) = crate::syntax::parse_file(0, &stripped);
     let canonical = if diags.iter().any(Diagnostic::is_error) {
         stripped
@@ -746,6 +767,9 @@ pub fn fingerprint(text: &str) -> String {
         for item in &mut items {
             if let Item::Workflow(w) = item {
                 forget_wait_names(&mut w.body);
+                // What a change does to journeys it cannot move is no change
+                // to what a journey does.
+                w.on_change = None;
             }
         }
         format_items(&stripped, &items)

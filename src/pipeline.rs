@@ -123,3 +123,69 @@ pub fn check_sources(sources: &SourceMap) -> (Vec<Diagnostic>, String) {
     );
     (a.diagnostics, summary)
 }
+
+/// What a state records of `program` as compiled: the runtime's typed
+/// record, with what only the front end knows (each workflow's fingerprint,
+/// each instruction's and each wait's `file:line`, each wait's text).
+pub fn program_record(
+    program: &Program,
+    sources: &SourceMap,
+    compiled: &crate::runtime::Compiled,
+) -> crate::runtime::state::ProgramRecord {
+    // The file's own name: a state does not depend on where the program
+    // was run from.
+    let place = |s: &crate::source::Span| {
+        let f = sources.file(s.file);
+        let name = std::path::Path::new(&f.name)
+            .file_name()
+            .map_or(f.name.clone(), |n| n.to_string_lossy().into_owned());
+        format!("{name}:{}", f.line_col(s.start as usize).0)
+    };
+    let places = compiled
+        .workflows
+        .iter()
+        .map(|w| w.spans.iter().map(place).collect())
+        .collect();
+    // Each wait statement's text, by its span.
+    let mut texts = std::collections::HashMap::new();
+    for w in program.workflows() {
+        crate::ast::walk::each_stmt(&w.body, &mut |s| {
+            if let Some(text) = crate::fmt::wait_head(s) {
+                let unnamed = crate::fmt::wait_head(&crate::ast::Stmt {
+                    name: None,
+                    ..s.clone()
+                })
+                .unwrap_or_default();
+                texts.insert((s.span.file, s.span.start), (text, unnamed));
+            }
+        });
+    }
+    let waits = compiled
+        .workflows
+        .iter()
+        .map(|w| {
+            w.waits
+                .iter()
+                .map(|wait| {
+                    let (text, unnamed) = texts
+                        .get(&(wait.span.file, wait.span.start))
+                        .cloned()
+                        .unwrap_or_default();
+                    crate::runtime::state::WaitRecord {
+                        name: wait.name.as_ref().map(|n| n.to_string()),
+                        stands: wait.stands,
+                        place: place(&wait.span),
+                        text,
+                        unnamed,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    crate::runtime::state::ProgramRecord::new(
+        compiled,
+        crate::fmt::workflow_fingerprints(program, sources),
+        places,
+        waits,
+    )
+}

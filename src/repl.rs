@@ -57,7 +57,10 @@ pub struct Session {
     engine: Interpreter,
     log: Vec<Logged>,
     /// The state opened with `:state`, which replays start from.
-    base: Option<crate::runtime::Snapshot>,
+    base: Option<(
+        crate::runtime::state::ProgramRecord,
+        crate::runtime::Snapshot,
+    )>,
     /// The files parsed so far: a declaration parses only itself.
     parse_cache: ParseCache,
     actions: Vec<String>,
@@ -214,6 +217,13 @@ impl Session {
         if analysis.diagnostics.iter().any(Diagnostic::is_error) {
             return Err(self.render(&analysis.diagnostics, &sources));
         }
+        if let Some(base) = &self.base {
+            let prog = Arc::new(compile(&analysis.program, &analysis.checked.schema));
+            let now = crate::pipeline::program_record(&analysis.program, &sources, &prog);
+            if let Err(e) = crate::runtime::state::take_up(&base.0, &now, &prog, base.1.clone()) {
+                return Err(format!("the opened state cannot go on with it: {e}\n"));
+            }
+        }
         self.path = Some(p.clone());
         let warnings = self.render(&analysis.diagnostics, &sources);
         let replayed = self.install(sources, analysis);
@@ -351,6 +361,15 @@ impl Session {
             self.prog = prog;
             return Ok(format!("{warnings}added {what}\n"));
         }
+        if let Some(base) = &self.base {
+            if let Err(e) = self.taken_up(base, &prog) {
+                // The program stays as it was.
+                self.sources.files.pop();
+                self.typed.pop();
+                self.analysis = analyse_cached(&self.sources, &mut self.parse_cache);
+                return Err(format!("the opened state cannot go on with it: {e}\n"));
+            }
+        }
         let replayed = self.replay(prog);
         Ok(format!("{warnings}added {what}{replayed}\n"))
     }
@@ -378,9 +397,24 @@ impl Session {
             .load()
             .map_err(|e| format!("`{path}`: {e}\n"))?
             .ok_or_else(|| format!("`{path}` holds no state yet\n"))?;
-        let it = Interpreter::restore(self.prog.clone(), true, snap.clone())
+        let record = store
+            .entry("program")
+            .map_err(|e| format!("`{path}`: {e}\n"))?
+            .ok_or_else(|| {
+                format!(
+                    "`{path}`: {}\n",
+                    crate::runtime::state::StateError::NoProgram
+                )
+            })
+            .and_then(|t| {
+                crate::runtime::state::ProgramRecord::parse(&t)
+                    .map_err(|e| format!("`{path}`: {e}\n"))
+            })?;
+        let base = (record, snap);
+        let it = self
+            .taken_up(&base, &self.prog)
             .map_err(|e| format!("the state does not fit the program: {e}\n"))?;
-        self.base = Some(snap);
+        self.base = Some(base);
         self.engine = it;
         self.log.clear();
         self.actions.clear();
@@ -399,9 +433,30 @@ impl Session {
     /// A fresh state of the program: the opened state's, or an empty one.
     fn fresh(&self) -> Interpreter {
         self.base
-            .clone()
-            .and_then(|snap| Interpreter::restore(self.prog.clone(), true, snap).ok())
+            .as_ref()
+            .and_then(|base| self.taken_up(base, &self.prog).ok())
             .unwrap_or_else(|| Interpreter::new(self.prog.clone(), true))
+    }
+
+    /// The opened state taken up by `prog` (the session's program as
+    /// analysed now) under the program change rule (LANGUAGE.md sections 7
+    /// and 13): journeys moved to named waits, ended by `on change exit`,
+    /// or the change refused with the waits named.
+    fn taken_up(
+        &self,
+        (record, snap): &(
+            crate::runtime::state::ProgramRecord,
+            crate::runtime::Snapshot,
+        ),
+        prog: &Arc<Compiled>,
+    ) -> Result<Interpreter, String> {
+        let now = crate::pipeline::program_record(&self.analysis.program, &self.sources, prog);
+        let taken = crate::runtime::state::take_up(record, &now, prog, snap.clone())
+            .map_err(|e| e.to_string())?;
+        let mut it =
+            Interpreter::restore(prog.clone(), true, taken.snapshot).map_err(|e| e.to_string())?;
+        it.program_change_exits(&taken.exits);
+        Ok(it)
     }
 
     /// Replays the session's inputs into a fresh state of `prog`.

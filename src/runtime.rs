@@ -40,7 +40,7 @@ pub use output::{Action, ActionKind, DataMap, Emitted, Lifecycle, Outcome, Suppr
 pub use program::Compiled;
 pub use program::MAX_FUNNEL_BITS;
 pub use record::Input;
-pub use snapshot::{ContactRow, JourneyRow, Migration, Snapshot};
+pub use snapshot::{ChangeExit, ContactRow, JourneyMove, JourneyRow, Migration, Snapshot};
 pub use state_db::{
     meta as state_meta, open_to_read as open_state_to_read, save_with as save_state,
     write as write_state, Batch, Entries, Writer,

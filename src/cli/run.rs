@@ -174,7 +174,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         &analysis.program,
         &analysis.checked.schema,
     ));
-    let info = super::state::program_info(&analysis.program, &sources, &compiled);
+    let info = crate::pipeline::program_record(&analysis.program, &sources, &compiled);
     let mut state = match &args.state {
         Some(p) => match super::state::StateFile::open(p, &info, &compiled) {
             Ok(s) => Some(s),
@@ -198,6 +198,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         },
         None => Interpreter::new(compiled, args.trace),
     };
+    if let Some(s) = state.as_mut() {
+        it.program_change_exits(&std::mem::take(&mut s.change_exits));
+    }
     if args.late_events == Late::Stamp {
         it.set_late_events(crate::runtime::LateEvents::Stamp);
     }

@@ -138,7 +138,7 @@ fn load(path: &Path) -> Result<Loaded, String> {
         &analysis.program,
         &analysis.checked.schema,
     ));
-    let record = super::state::program_info(&analysis.program, &sources, &compiled);
+    let record = crate::pipeline::program_record(&analysis.program, &sources, &compiled);
     Ok(Loaded {
         compiled,
         record,

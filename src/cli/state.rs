@@ -1,11 +1,9 @@
 //! `nurture run --state DB`: the state a run starts from and leaves for
 //! the next one (`docs/state.md`).
 
-use crate::ast::Program;
 use crate::runtime::state::{ProgramRecord, SqliteStore, StateError, StateStore};
+use crate::runtime::Snapshot;
 use crate::runtime::{Entries, Writer};
-use crate::runtime::{Migration, Snapshot};
-use crate::source::SourceMap;
 use serde_json::json;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -32,37 +30,6 @@ fn every_events() -> u64 {
 /// record, with what only the front end knows (each workflow's
 /// fingerprint, each instruction's `file:line`).
 pub type ProgramInfo = ProgramRecord;
-
-/// The record of `program` as compiled.
-pub fn program_info(
-    program: &Program,
-    sources: &SourceMap,
-    compiled: &crate::runtime::Compiled,
-) -> ProgramInfo {
-    let places = compiled
-        .workflows
-        .iter()
-        .map(|w| {
-            w.spans
-                .iter()
-                .map(|s| {
-                    // The file's own name: a state does not depend on where
-                    // the program was run from.
-                    let f = sources.file(s.file);
-                    let name = Path::new(&f.name)
-                        .file_name()
-                        .map_or(f.name.clone(), |n| n.to_string_lossy().into_owned());
-                    format!("{name}:{}", f.line_col(s.start as usize).0)
-                })
-                .collect()
-        })
-        .collect();
-    ProgramRecord::new(
-        compiled,
-        crate::fmt::workflow_fingerprints(program, sources),
-        places,
-    )
-}
 
 /// Which file an output file is: its absolute path, device and inode.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -118,6 +85,9 @@ pub struct StateFile {
     /// The state was moved to a changed program's places: the run writes
     /// it whole before its first event, so no row keeps the old places.
     pub migrated: bool,
+    /// The journeys the program change ends, for the run to record before
+    /// anything else runs.
+    pub change_exits: Vec<crate::runtime::ChangeExit>,
     /// Which files the last run's `--out` and `--rejects` were.
     pub out_file: Option<FileId>,
     pub rejects_file: Option<FileId>,
@@ -169,17 +139,19 @@ impl StateFile {
             rejects_len: None,
             fresh: false,
             migrated: false,
+            change_exits: Vec::new(),
             out_file: None,
             rejects_file: None,
             files: Vec::new(),
         };
         state.fresh = state.snapshot.is_none();
-        if state.snapshot.is_some() {
-            let migration = state.check_program(program, compiled)?;
-            if !state.same_places(program) {
-                state.snapshot = state.snapshot.take().map(|s| s.migrate(&migration));
-                state.migrated = true;
-            }
+        if let Some(snap) = state.snapshot.take() {
+            let stored = state.stored_program()?;
+            let taken = crate::runtime::state::take_up(&stored, program, compiled, snap)
+                .map_err(|e| state.refusal(e))?;
+            state.snapshot = Some(taken.snapshot);
+            state.migrated = taken.rewritten;
+            state.change_exits = taken.exits;
             let length = |key: &str| -> Result<Option<u64>, Refused> {
                 Ok(state
                     .store
@@ -219,29 +191,6 @@ impl StateFile {
         Ok(state)
     }
 
-    /// The program change rule: every workflow with journeys in flight is
-    /// unchanged but for comments and layout, and every stored contact fits
-    /// the contact block (a new field optional or defaulted, a field's type
-    /// the same; a removed field's values are dropped). Returns how the
-    /// state's places map to the program's.
-    fn check_program(
-        &self,
-        now: &ProgramInfo,
-        compiled: &crate::runtime::Compiled,
-    ) -> Result<Migration, Refused> {
-        let stored = self.stored_program()?;
-        let snap = self.snapshot.as_ref();
-        let in_flight = |w: usize| {
-            snap.map_or(0, |s| {
-                s.journeys
-                    .iter()
-                    .filter(|j| j.workflow as usize == w)
-                    .count()
-            })
-        };
-        crate::runtime::state::plan(&stored, now, compiled, in_flight).map_err(|e| self.refusal(e))
-    }
-
     /// The program record the state keeps, read strictly.
     fn stored_program(&self) -> Result<ProgramRecord, Refused> {
         let text = self
@@ -259,12 +208,6 @@ impl StateFile {
             message: format!("`{}`: {e}", self.path.display()),
             program_changed: e.is_program_change(),
         }
-    }
-
-    /// Whether the program keeps the state's places: no migration needed.
-    fn same_places(&self, now: &ProgramInfo) -> bool {
-        self.stored_program()
-            .is_ok_and(|stored| stored.same_places(now))
     }
 
     /// The database, for a driver that writes it itself (the live service).

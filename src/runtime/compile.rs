@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::program::{
     Builtin, CExpr, CTrigger, Compiled, Criterion, Data, Every, FunnelShape, Instr, Part, Reenter,
-    Retention, SplitShape, TallySpec, Until, Workflow,
+    Retention, SplitShape, TallySpec, Until, WaitPlace, Workflow,
 };
 
 /// Whether a history filter can be judged once, as its event arrives: it
@@ -212,6 +212,8 @@ pub fn compile(program: &ast::Program, schema: &Schema) -> Compiled {
             reenter,
             code: code.instrs,
             spans: code.spans,
+            waits: code.waits,
+            on_change: wf.on_change.as_ref().map(|c| c.kind),
             keeps_trigger: cx.reads_trigger,
             keeps_received: cx.reads_received,
             funnel: {
@@ -368,6 +370,7 @@ fn constant(e: &ast::Expr) -> Option<Value> {
 struct Code {
     instrs: Vec<Instr>,
     spans: Vec<Span>,
+    waits: Vec<WaitPlace>,
 }
 
 impl Code {
@@ -551,7 +554,13 @@ impl<'a> Cx<'a> {
                     }),
                     ast::WaitKind::Until(e) => Instr::WaitUntil(Until::Instant(self.expr(e))),
                 };
-                code.push(instr, span);
+                let at = code.push(instr, span);
+                code.waits.push(WaitPlace {
+                    name: s.name.as_ref().map(|n| Arc::from(n.name.as_str())),
+                    stands: at as u32 + 1,
+                    event: None,
+                    span,
+                });
             }
             StmtKind::WaitFor {
                 event,
@@ -568,6 +577,12 @@ impl<'a> Cx<'a> {
                     timeout: 0,
                 };
                 let at = code.push(i, span);
+                code.waits.push(WaitPlace {
+                    name: s.name.as_ref().map(|n| Arc::from(n.name.as_str())),
+                    stands: at as u32,
+                    event: Some(ev as u16),
+                    span,
+                });
                 if let Some(b) = received {
                     self.event_scope = Some(ev);
                     let outer = std::mem::replace(&mut self.in_received, true);

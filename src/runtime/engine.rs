@@ -717,6 +717,20 @@ impl Engine {
         self.out.lifecycle(self.now, id, wf, what);
     }
 
+    /// Journeys a program change ended (LANGUAGE.md section 13), already
+    /// taken out of the state: counted as exited, and with `--trace` an
+    /// `end` record with reason `program_change` each, at the clock.
+    pub fn program_change_exits(&mut self, exits: &[super::snapshot::ChangeExit]) {
+        for e in exits {
+            if let Some(s) = e.new_workflow.and_then(|w| self.stats.get_mut(w as usize)) {
+                s.exited += 1;
+            }
+            let workflow = e.new_workflow.unwrap_or(u16::MAX);
+            let what = Lifecycle::ChangeExit(e.workflow.clone());
+            self.out.lifecycle(self.now, &e.contact, workflow, what);
+        }
+    }
+
     fn end(&mut self, id: u32, j: &Journey, outcome: Outcome) {
         let s = &mut self.stats[j.workflow as usize];
         match outcome {

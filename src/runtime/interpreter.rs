@@ -214,6 +214,13 @@ impl Interpreter {
         })
     }
 
+    /// Ends the journeys a program change exits ([`Snapshot::migrate`]'s
+    /// list), before anything else runs: counted as exited, and with
+    /// `--trace` an `end` record each with reason `program_change`.
+    pub fn program_change_exits(&mut self, exits: &[super::snapshot::ChangeExit]) {
+        self.engine.program_change_exits(exits);
+    }
+
     /// Runs on with `prog` in place of the program, keeping the state, when
     /// `prog` only adds event types (same contact fields, same workflows,
     /// the old events first with the same ids); `false`, and nothing

@@ -179,6 +179,10 @@ pub enum Lifecycle {
         timeout: bool,
     },
     End(Outcome),
+    /// Ended by a program change (`on change exit`): outcome `exited`,
+    /// reason `program_change`. Carries the workflow's name, which a
+    /// removed workflow has in no other place.
+    ChangeExit(Arc<str>),
     /// A `send` that was not emitted; the journey went on.
     Suppressed {
         channel: Arc<str>,
@@ -324,7 +328,12 @@ impl JsonWriter {
         buf.push_str("\",\"contact\":");
         write_json_str(buf, &r.contact);
         buf.push_str(",\"workflow\":");
-        write_json_str(buf, &prog.workflows[r.workflow as usize].name);
+        let workflow = match (&r.what, prog.workflows.get(r.workflow as usize)) {
+            (What::Lifecycle(Lifecycle::ChangeExit(name)), _) => name,
+            (_, Some(w)) => &w.name,
+            (_, None) => "",
+        };
+        write_json_str(buf, workflow);
         buf.push_str(",\"action\":\"");
         match &r.what {
             What::Action(a) => {
@@ -401,6 +410,11 @@ fn lifecycle_fields(prog: &Compiled, l: &Lifecycle, buf: &mut String) {
         Lifecycle::End(outcome) => {
             buf.push_str("end\"");
             field_str(buf, "outcome", outcome.as_str());
+        }
+        Lifecycle::ChangeExit(_) => {
+            buf.push_str("end\"");
+            field_str(buf, "outcome", Outcome::Exited.as_str());
+            field_str(buf, "reason", "program_change");
         }
         Lifecycle::Suppressed {
             channel,

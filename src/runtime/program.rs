@@ -180,6 +180,22 @@ pub struct Workflow {
     pub keeps_received: bool,
     /// What the funnel report counts.
     pub funnel: FunnelShape,
+    /// Its waits, in source order: where a journey stands at each.
+    pub waits: Vec<WaitPlace>,
+    /// Its `on change` line.
+    pub on_change: Option<crate::ast::OnChangeKind>,
+}
+
+/// A wait of a workflow, as a program change sees it (LANGUAGE.md section
+/// 13): its name, and the place (`pc`) a journey has while it stands there
+/// (just past a timed wait; at a `wait for`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WaitPlace {
+    pub name: Option<Arc<str>>,
+    pub stands: u32,
+    /// The event a `wait for` waits for; none for a timed wait.
+    pub event: Option<u16>,
+    pub span: Span,
 }
 
 /// When a scheduled trigger occurs, in each contact's zone.

@@ -131,6 +131,10 @@ pub struct FunnelMap {
 /// fields, workflows and events by name, predicates by their compiled form).
 #[derive(Clone, Debug, Default)]
 pub struct Migration {
+    /// Journeys in flight of a changed workflow, by (old workflow, place):
+    /// where they go (LANGUAGE.md section 13). Those of an unchanged
+    /// workflow are not here: they stay where they are.
+    pub journeys: std::collections::BTreeMap<(u16, u32), JourneyMove>,
     /// Per new field: the old field, or `None` (then `defaults`).
     pub fields: Vec<Option<usize>>,
     /// Per new field, its default (`Unset` for an optional field).
@@ -152,11 +156,45 @@ pub struct Migration {
     pub inactive_bits: Vec<Option<u32>>,
 }
 
+/// What a program change does to a journey in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JourneyMove {
+    /// To the new version's wait standing at `pc` (waiting for
+    /// `waiting_for`, or a timed wait), keeping its deadline and its
+    /// timer's place among ties.
+    To { pc: u32, waiting_for: Option<u16> },
+    /// It ends, outcome `exited`, reason `program_change`.
+    Exit,
+}
+
+/// A journey a program change ended: what its `end` record and the
+/// report need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChangeExit {
+    pub contact: SmolStr,
+    /// The workflow's name, and its index in the new program (none when
+    /// the change removed it).
+    pub workflow: Arc<str>,
+    pub new_workflow: Option<u16>,
+    pub entered_at: Millis,
+}
+
+impl Migration {
+    /// Whether journeys in flight move or end (the state's journey rows
+    /// change even when no place does).
+    pub fn moves_journeys(&self) -> bool {
+        !self.journeys.is_empty()
+    }
+}
+
 impl Snapshot {
     /// The state in the new program's places (see [`Migration`]). Journeys
     /// of workflows the new program lacks, and events of types it lacks,
     /// are dropped: the caller refuses a change that would drop a journey.
-    pub fn migrate(self, m: &Migration) -> Snapshot {
+    /// Journeys a change ends are taken out (their ids freed) and returned
+    /// in the order they entered; `names` are the old program's workflow
+    /// names.
+    pub fn migrate(self, m: &Migration, names: &[String]) -> (Snapshot, Vec<ChangeExit>) {
         let Snapshot {
             mut totals,
             contacts,
@@ -198,7 +236,7 @@ impl Snapshot {
                 _ => acc,
             })
         };
-        let contacts = contacts
+        let contacts: Vec<ContactRow> = contacts
             .into_iter()
             .map(|c| ContactRow {
                 id: c.id,
@@ -245,13 +283,62 @@ impl Snapshot {
                     .collect(),
             })
             .collect();
+        // A funnel's stage bits and split arm slots, from the old
+        // workflow's numbering to the new one's.
+        let remap = |bits: u64, map: &[Option<usize>]| -> u64 {
+            map.iter().enumerate().fold(0, |acc, (new, old)| match old {
+                Some(o) if *o < 64 && bits & (1 << o) != 0 => acc | 1 << new,
+                _ => acc,
+            })
+        };
+        let mut exits = Vec::new();
+        let mut ended = Vec::new();
         let journeys = journeys
             .into_iter()
             .filter_map(|j| {
-                let workflow = new_workflow.get(j.workflow as usize).copied().flatten()?;
+                let change = m.journeys.get(&(j.workflow, j.pc)).copied();
+                let target = new_workflow.get(j.workflow as usize).copied().flatten();
+                let j = match change {
+                    None => j,
+                    Some(JourneyMove::Exit) => {
+                        exits.push((
+                            j.entered_at,
+                            j.contact,
+                            j.workflow,
+                            ChangeExit {
+                                contact: contacts
+                                    .get(j.contact as usize)
+                                    .map(|c| c.id.clone())
+                                    .unwrap_or_default(),
+                                workflow: Arc::from(
+                                    names.get(j.workflow as usize).map_or("", |n| n.as_str()),
+                                ),
+                                new_workflow: target,
+                                entered_at: j.entered_at,
+                            },
+                        ));
+                        ended.push(j.id);
+                        return None;
+                    }
+                    Some(JourneyMove::To { pc, waiting_for }) => {
+                        let funnel = target.and_then(|t| m.funnels.get(t as usize)?.as_ref());
+                        JourneyRow {
+                            pc,
+                            waiting_for,
+                            stages: funnel.map_or(0, |f| remap(j.stages, &f.stages)),
+                            arms: funnel.map_or(0, |f| remap(j.arms, &f.arms)),
+                            // Moved in the new program's event numbering
+                            // already.
+                            ..j
+                        }
+                    }
+                };
+                let moved = matches!(change, Some(JourneyMove::To { .. }));
+                let workflow = target?;
                 Some(JourneyRow {
                     workflow,
                     waiting_for: match j.waiting_for {
+                        Some(e) if moved => Some(e),
                         Some(e) => Some(m.events.get(e as usize).copied().flatten()?),
                         None => None,
                     },
@@ -288,10 +375,15 @@ impl Snapshot {
                     .unwrap_or_default()
             })
             .collect();
-        Snapshot {
-            totals,
-            contacts,
-            journeys,
-        }
+        totals.free.extend(ended);
+        exits.sort_by_key(|(at, contact, workflow, _)| (*at, *contact, *workflow));
+        (
+            Snapshot {
+                totals,
+                contacts,
+                journeys,
+            },
+            exits.into_iter().map(|(.., e)| e).collect(),
+        )
     }
 }

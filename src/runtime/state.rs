@@ -11,8 +11,8 @@ pub mod plan;
 pub mod record;
 pub mod store;
 
-pub use plan::plan;
-pub use record::{FunnelRecord, ProgramRecord, RECORD_VERSION};
+pub use plan::{fates, plan, standing, take_up, Fate, Standing, TakenUp, WaitFate};
+pub use record::{FunnelRecord, ProgramRecord, WaitRecord, RECORD_VERSION};
 pub use store::{SqliteStore, StateStore};
 
 /// Why a state cannot be used with a program.

@@ -13,7 +13,7 @@
 use super::journal::{self, Entry, Row};
 use super::posted::Posted;
 use super::{wall_ms, ClockKind, Config, Loaded, Loader, Shared, Start};
-use crate::runtime::state::plan;
+use crate::runtime::state::take_up;
 use crate::runtime::{
     format_datetime, parse_event, write_state, Batch, Driver, Interpreter, Millis, RecordError,
     What,
@@ -757,31 +757,23 @@ impl Engine {
             }
         };
         let snap = self.it.snapshot();
-        let in_flight = |w: usize| {
-            snap.journeys
-                .iter()
-                .filter(|j| j.workflow as usize == w)
-                .count()
-        };
-        let migration = match plan(&self.loaded.record, &new.record, &new.compiled, in_flight) {
-            Ok(m) => m,
+        let taken = match take_up(&self.loaded.record, &new.record, &new.compiled, snap) {
+            Ok(t) => t,
             Err(e) => {
                 tracing::warn!("reload refused, the running program stays: {e}");
                 return Ok(());
             }
         };
-        let snap = if self.loaded.record.same_places(&new.record) {
-            snap
-        } else {
-            snap.migrate(&migration)
-        };
-        let it = match Interpreter::restore(new.compiled.clone(), self.cfg.trace, snap) {
-            Ok(it) => it,
-            Err(e) => {
-                tracing::warn!("reload refused, the running program stays: {e}");
-                return Ok(());
-            }
-        };
+        let exits = taken.exits.len();
+        let mut it =
+            match Interpreter::restore(new.compiled.clone(), self.cfg.trace, taken.snapshot) {
+                Ok(it) => it,
+                Err(e) => {
+                    tracing::warn!("reload refused, the running program stays: {e}");
+                    return Ok(());
+                }
+            };
+        it.program_change_exits(&taken.exits);
         let before = self.loaded.record.fingerprint();
         self.it = it;
         self.it.set_action_ids(true);
@@ -792,7 +784,7 @@ impl Engine {
         self.save_whole()?;
         self.it.track_changes();
         tracing::info!(
-            "reloaded: program {} (was {})",
+            "reloaded: program {} (was {}); {exits} journeys ended by the change",
             self.loaded.record.fingerprint(),
             before
         );

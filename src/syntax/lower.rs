@@ -242,6 +242,7 @@ impl Lower {
             goal: None,
             exit_when: None,
             reenter: None,
+            on_change: None,
             body: Vec::new(),
             span,
         };
@@ -252,6 +253,7 @@ impl Lower {
                 Rule::goal => Some(("goal", "goal")),
                 Rule::exit_when => Some(("exit criterion", "exit when")),
                 Rule::reenter => Some(("reenter policy", "reenter")),
+                Rule::on_change => Some(("`on change` line", "on change")),
                 // Statements.
                 _ => None,
             };
@@ -264,7 +266,7 @@ impl Lower {
                             format!("`{kw}` must come before the workflow's first statement"),
                         )
                         .with_label(format!("{what} here"))
-                        .with_help("move `when`, `goal`, `exit when` and `reenter` to the top of the workflow"),
+                        .with_help("move `when`, `goal`, `exit when`, `reenter` and `on change` to the top of the workflow"),
                     );
                 }
                 let already = match p.as_rule() {
@@ -272,6 +274,7 @@ impl Lower {
                     Rule::goal => wf.goal.is_some(),
                     Rule::exit_when => wf.exit_when.is_some(),
                     Rule::reenter => wf.reenter.is_some(),
+                    Rule::on_change => wf.on_change.is_some(),
                     r => unreachable!("{r:?} is not a header"),
                 };
                 if already {
@@ -292,6 +295,13 @@ impl Lower {
                 Rule::goal => wf.goal = Some(self.lower_criterion(p, pspan)),
                 Rule::exit_when => wf.exit_when = Some(self.lower_criterion(p, pspan)),
                 Rule::reenter => wf.reenter = Some(self.lower_reenter(p)),
+                Rule::on_change => {
+                    let kind = match p.clone().into_inner().last().map(|k| k.as_rule()) {
+                        Some(Rule::kw_finish) => OnChangeKind::Finish,
+                        _ => OnChangeKind::Exit,
+                    };
+                    wf.on_change = Some(OnChange { kind, span: pspan });
+                }
                 _ => wf.body.push(self.lower_stmt(p)),
             }
         }

@@ -164,7 +164,7 @@ fn program_changes_are_checked_against_the_state() {
     let (c, err) = run(&[]);
     assert_eq!(c, Some(1), "{err}");
     assert!(
-        err.contains("workflow `waiting` changed, with 1 journeys in flight"),
+        err.contains("workflow `waiting` changed and has no `on change` line: 1 journey at `wait 1d` (p.flow:11) cannot move"),
         "{err}"
     );
     // A workflow with no journey in flight may change.
@@ -974,7 +974,7 @@ fn a_bad_or_foreign_program_record_is_refused() {
         (
             "UPDATE meta SET value = json_set(value, '$.version', 9) WHERE key = 'program'",
             2,
-            "its program record is of version 9, newer than this nurture reads (2)",
+            "its program record is of version 9, newer than this nurture reads (3)",
         ),
         (
             "UPDATE meta SET value = json_set(value, '$.instruction_set', 7) WHERE key = 'program'",

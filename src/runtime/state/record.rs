@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 /// The layout of the record this release writes. 1: the layout before it
 /// was versioned (no `version` key); 2: `version`, `instruction_set` and
-/// `funnels`.
-pub const RECORD_VERSION: u32 = 2;
+/// `funnels`; 3: `waits` and `on_change`.
+pub const RECORD_VERSION: u32 = 3;
 
 fn first() -> u32 {
     1
@@ -42,6 +42,30 @@ pub struct ProgramRecord {
     /// version 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub funnels: Option<Vec<FunnelRecord>>,
+    /// Per workflow, its waits in source order (absent before version 3:
+    /// every journey then counts as standing at an unnamed wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits: Option<Vec<Vec<WaitRecord>>>,
+    /// Per workflow, its `on change` line: `exit`, `finish` or none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_change: Option<Vec<Option<String>>>,
+}
+
+/// A wait as a state records it, for moving journeys to a changed
+/// program (LANGUAGE.md section 13).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WaitRecord {
+    /// `as NAME`.
+    pub name: Option<String>,
+    /// The place (`pc`) of a journey standing at it.
+    pub stands: u32,
+    /// `file:line`.
+    pub place: String,
+    /// The statement as the formatter writes its first line (`wait 2d as
+    /// cool`).
+    pub text: String,
+    /// The same without its name: what tells an unnamed wait given a name.
+    pub unnamed: String,
 }
 
 /// A workflow's funnel as a state records it: its stages by name, and its
@@ -106,6 +130,7 @@ impl ProgramRecord {
         compiled: &Compiled,
         workflows: Vec<(String, String)>,
         places: Vec<Vec<String>>,
+        waits: Vec<Vec<WaitRecord>>,
     ) -> ProgramRecord {
         let schema = &compiled.schema;
         let mut inactive = 0;
@@ -145,6 +170,14 @@ impl ProgramRecord {
                     .map(|w| FunnelRecord::of(&w.funnel))
                     .collect(),
             ),
+            waits: Some(waits),
+            on_change: Some(
+                compiled
+                    .workflows
+                    .iter()
+                    .map(|w| w.on_change.map(|c| c.as_str().to_string()))
+                    .collect(),
+            ),
         }
     }
 
@@ -172,6 +205,21 @@ impl ProgramRecord {
         if let Some(f) = &r.funnels {
             if f.len() != n {
                 return bad(format!("{n} workflows, but {} funnels", f.len()));
+            }
+        }
+        if let Some(w) = &r.waits {
+            if w.len() != n {
+                return bad(format!("{n} workflows, but {} lists of waits", w.len()));
+            }
+        }
+        if let Some(c) = &r.on_change {
+            if c.len() != n {
+                return bad(format!("{n} workflows, but {} `on change` lines", c.len()));
+            }
+            if let Some(bad_line) = c.iter().flatten().find(|c| *c != "exit" && *c != "finish") {
+                return bad(format!(
+                    "`on change {bad_line}` is neither `exit` nor `finish`"
+                ));
             }
         }
         if r.event_fields.len() != r.events.len() {
@@ -205,6 +253,22 @@ impl ProgramRecord {
             && self.tallies == now.tallies
             && self.triggers == now.triggers
             && self.funnels == now.funnels
+    }
+
+    /// The waits of workflow `w` (none recorded before version 3).
+    pub fn waits_of(&self, w: usize) -> &[WaitRecord] {
+        self.waits
+            .as_ref()
+            .and_then(|ws| ws.get(w))
+            .map_or(&[], |v| v.as_slice())
+    }
+
+    /// Workflow `w`'s `on change` line.
+    pub fn on_change_of(&self, w: usize) -> Option<&str> {
+        self.on_change
+            .as_ref()
+            .and_then(|c| c.get(w))
+            .and_then(|c| c.as_deref())
     }
 
     /// A fingerprint of the whole program: the hash of its workflows'.
