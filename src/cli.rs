@@ -19,6 +19,7 @@ macro_rules! say_raw {
 }
 
 mod check;
+mod diff;
 mod fmt;
 mod inspect;
 mod lint;
@@ -103,6 +104,18 @@ enum Command {
     /// as JSON Lines: `nurture run PATH --events -` over them gives the
     /// service's actions.
     Journal(serve::JournalArgs),
+    /// What a program change changes, and what it does to the journeys in
+    /// flight (LANGUAGE.md section 13).
+    ///
+    /// OLD and NEW are `.flow` files, directories, or `git:REV:PATH`. Per
+    /// workflow: the triggers, waits, conditions and actions added, removed
+    /// or changed, in the language's words with `file:line` on both sides
+    /// (comments and layout are no change). With --state, how many journeys
+    /// stand at each wait and whether they move to a wait of the same
+    /// name, exit (`on change exit`), finish in the old version (`on change
+    /// finish`) or refuse the change. Exits 0 when the change would be
+    /// accepted, 1 when refused, 2 on an error.
+    Diff(diff::DiffArgs),
 }
 
 /// How diagnostics are printed.
@@ -128,6 +141,7 @@ pub fn main() -> ExitCode {
         Command::Lsp(args) => lsp::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Journal(args) => serve::journal(&args),
+        Command::Diff(args) => diff::run(&args),
     }
 }
 

@@ -266,55 +266,9 @@ impl<'a> Printer<'a> {
             w.span.start as usize,
         );
         let mut last_header_end = None;
-        if let Some(t) = &w.trigger {
-            let text = match &t.kind {
-                TriggerKind::Event(m) => format!("when {}", event_match(m)),
-                TriggerKind::Inactive(d) => {
-                    format!("when inactive for {}", pretty::duration(d.seconds))
-                }
-                TriggerKind::Condition(c) => format!("when {}", pretty::expr(c)),
-                TriggerKind::At(e) => format!("when at {}", pretty::expr(e)),
-                TriggerKind::Every(s) => {
-                    let every = match &s.every {
-                        Every::Day => "day".to_string(),
-                        Every::Weekday(d) => d.name().to_string(),
-                        Every::Month { day, .. } => format!("month on {day}"),
-                        Every::Year(f) => format!("year on contact.{}", f.name),
-                    };
-                    let mut text =
-                        format!("when every {every} at {:02}:{:02}", s.at.hour, s.at.minute);
-                    if let Some(f) = &s.filter {
-                        text.push_str(&format!(" where {}", pretty::expr(f)));
-                    }
-                    text
-                }
-            };
-            self.line(1, text, t.span.start as usize);
-            last_header_end = Some(t.span.end);
-        }
-        for (kw, c) in [("goal", &w.goal), ("exit when", &w.exit_when)] {
-            if let Some(c) = c {
-                let text = match &c.kind {
-                    CriterionKind::Event(m) => format!("{kw} {}", event_match(m)),
-                    CriterionKind::Condition(e) => format!("{kw} {}", pretty::expr(e)),
-                };
-                self.line(1, text, c.span.start as usize);
-                last_header_end = Some(c.span.end);
-            }
-        }
-        if let Some(r) = &w.reenter {
-            let text = match &r.kind {
-                ReenterKind::Never => "reenter never".to_string(),
-                ReenterKind::Always => "reenter always".to_string(),
-                ReenterKind::After(d) => format!("reenter after {}", pretty::duration(d.seconds)),
-            };
-            self.line(1, text, r.span.start as usize);
-            last_header_end = Some(r.span.end);
-        }
-        if let Some(c) = &w.on_change {
-            let text = format!("on change {}", c.kind.as_str());
-            self.line(1, text, c.span.start as usize);
-            last_header_end = Some(c.span.end);
+        for (_, text, span) in headers(w) {
+            self.line(1, text, span.start as usize);
+            last_header_end = Some(span.end);
         }
         if last_header_end.is_some() && !w.body.is_empty() {
             self.blank();
@@ -340,57 +294,7 @@ impl<'a> Printer<'a> {
 
     fn stmt(&mut self, indent: usize, s: &Stmt) {
         let at = s.span.start as usize;
-        let simple = match &s.kind {
-            StmtKind::Send {
-                channel,
-                template,
-                data,
-                transactional,
-            } => Some(format!(
-                "send {} {}{}{}",
-                channel.name,
-                pretty::string(&template.value),
-                with(data),
-                if *transactional { " transactional" } else { "" }
-            )),
-            StmtKind::Tag(e) => Some(format!("tag {}", pretty::expr(e))),
-            StmtKind::Untag(e) => Some(format!("untag {}", pretty::expr(e))),
-            StmtKind::Set { field, op, value } => {
-                let op = match op {
-                    AssignOp::Assign => "=",
-                    AssignOp::Add => "+=",
-                    AssignOp::Sub => "-=",
-                };
-                Some(format!(
-                    "set contact.{} {op} {}",
-                    field.name,
-                    pretty::expr(value)
-                ))
-            }
-            StmtKind::List { op, name } => Some(match op {
-                ListOp::AddToList => format!("add to list {}", pretty::string(&name.value)),
-                ListOp::RemoveFromList => {
-                    format!("remove from list {}", pretty::string(&name.value))
-                }
-                ListOp::AddToAudience => format!("add to audience {}", pretty::string(&name.value)),
-            }),
-            StmtKind::Notify { to, message } => Some(format!(
-                "notify {} {}",
-                pretty::string(&to.value),
-                template(message)
-            )),
-            StmtKind::Webhook { name, data } => Some(format!(
-                "webhook {}{}",
-                pretty::string(&name.value),
-                with(data)
-            )),
-            StmtKind::Wait(_) => wait_head(s),
-            StmtKind::Stage(name) => Some(format!("stage {}", pretty::string(&name.value))),
-            StmtKind::Exit => Some("exit".to_string()),
-            StmtKind::Convert => Some("convert".to_string()),
-            // Statements with blocks, laid out below.
-            StmtKind::WaitFor { .. } | StmtKind::If { .. } | StmtKind::Split { .. } => None,
-        };
+        let simple = one_line(s);
         if let Some(text) = simple {
             self.line(indent, text, at);
             return;
@@ -471,6 +375,138 @@ impl<'a> Printer<'a> {
 }
 
 /// Clears every wait's name in `stmts`, nested ones too.
+/// A workflow's header lines as the formatter writes them, in order, each
+/// with its kind (`trigger`, `goal`, `exit when`, `reenter`, `on change`)
+/// and span.
+pub fn headers(w: &Workflow) -> Vec<(&'static str, String, crate::source::Span)> {
+    let mut out = Vec::new();
+    if let Some(t) = &w.trigger {
+        let text = match &t.kind {
+            TriggerKind::Event(m) => format!("when {}", event_match(m)),
+            TriggerKind::Inactive(d) => {
+                format!("when inactive for {}", pretty::duration(d.seconds))
+            }
+            TriggerKind::Condition(c) => format!("when {}", pretty::expr(c)),
+            TriggerKind::At(e) => format!("when at {}", pretty::expr(e)),
+            TriggerKind::Every(s) => {
+                let every = match &s.every {
+                    Every::Day => "day".to_string(),
+                    Every::Weekday(d) => d.name().to_string(),
+                    Every::Month { day, .. } => format!("month on {day}"),
+                    Every::Year(f) => format!("year on contact.{}", f.name),
+                };
+                let mut text = format!("when every {every} at {:02}:{:02}", s.at.hour, s.at.minute);
+                if let Some(f) = &s.filter {
+                    text.push_str(&format!(" where {}", pretty::expr(f)));
+                }
+                text
+            }
+        };
+        out.push(("trigger", text, t.span));
+    }
+    for (kw, c) in [("goal", &w.goal), ("exit when", &w.exit_when)] {
+        if let Some(c) = c {
+            let text = match &c.kind {
+                CriterionKind::Event(m) => format!("{kw} {}", event_match(m)),
+                CriterionKind::Condition(e) => format!("{kw} {}", pretty::expr(e)),
+            };
+            out.push((kw, text, c.span));
+        }
+    }
+    if let Some(r) = &w.reenter {
+        let text = match &r.kind {
+            ReenterKind::Never => "reenter never".to_string(),
+            ReenterKind::Always => "reenter always".to_string(),
+            ReenterKind::After(d) => format!("reenter after {}", pretty::duration(d.seconds)),
+        };
+        out.push(("reenter", text, r.span));
+    }
+    if let Some(c) = &w.on_change {
+        out.push((
+            "on change",
+            format!("on change {}", c.kind.as_str()),
+            c.span,
+        ));
+    }
+    out
+}
+
+/// A statement without a block, as the formatter writes it (`send email
+/// "hi"`, `wait 2d as cool`); `None` for a statement with blocks.
+pub fn one_line(s: &Stmt) -> Option<String> {
+    match &s.kind {
+        StmtKind::Send {
+            channel,
+            template,
+            data,
+            transactional,
+        } => Some(format!(
+            "send {} {}{}{}",
+            channel.name,
+            pretty::string(&template.value),
+            with(data),
+            if *transactional { " transactional" } else { "" }
+        )),
+        StmtKind::Tag(e) => Some(format!("tag {}", pretty::expr(e))),
+        StmtKind::Untag(e) => Some(format!("untag {}", pretty::expr(e))),
+        StmtKind::Set { field, op, value } => {
+            let op = match op {
+                AssignOp::Assign => "=",
+                AssignOp::Add => "+=",
+                AssignOp::Sub => "-=",
+            };
+            Some(format!(
+                "set contact.{} {op} {}",
+                field.name,
+                pretty::expr(value)
+            ))
+        }
+        StmtKind::List { op, name } => Some(match op {
+            ListOp::AddToList => format!("add to list {}", pretty::string(&name.value)),
+            ListOp::RemoveFromList => {
+                format!("remove from list {}", pretty::string(&name.value))
+            }
+            ListOp::AddToAudience => format!("add to audience {}", pretty::string(&name.value)),
+        }),
+        StmtKind::Notify { to, message } => Some(format!(
+            "notify {} {}",
+            pretty::string(&to.value),
+            template(message)
+        )),
+        StmtKind::Webhook { name, data } => Some(format!(
+            "webhook {}{}",
+            pretty::string(&name.value),
+            with(data)
+        )),
+        StmtKind::Wait(_) => wait_head(s),
+        StmtKind::Stage(name) => Some(format!("stage {}", pretty::string(&name.value))),
+        StmtKind::Exit => Some("exit".to_string()),
+        StmtKind::Convert => Some("convert".to_string()),
+        // Statements with blocks, laid out below.
+        StmtKind::WaitFor { .. } | StmtKind::If { .. } | StmtKind::Split { .. } => None,
+    }
+}
+
+/// A statement's first line as the formatter writes it, without its
+/// blocks: [`one_line`], a `wait for`'s head, `if COND`, `split "name"`.
+pub fn stmt_head(s: &Stmt) -> String {
+    if let Some(line) = one_line(s) {
+        return line;
+    }
+    match &s.kind {
+        StmtKind::WaitFor { .. } => wait_head(s).unwrap_or_default(),
+        StmtKind::If { branches, .. } => branches
+            .first()
+            .map(|(c, _)| format!("if {}", pretty::expr(c)))
+            .unwrap_or_default(),
+        StmtKind::Split { name, .. } => match name {
+            Some(n) => format!("split {}", pretty::string(&n.value)),
+            None => "split".to_string(),
+        },
+        _ => String::new(),
+    }
+}
+
 /// A wait statement as one line, without its blocks, as the formatter
 /// writes it: `wait 2d as cool`, `wait for opened within 2d as intro where
 /// COND`; `None` for any other statement.

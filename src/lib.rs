@@ -8,6 +8,7 @@ pub mod ast;
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
+pub mod diff;
 pub mod fmt;
 pub mod inspect;
 pub mod lint;

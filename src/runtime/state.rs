@@ -11,7 +11,7 @@ pub mod plan;
 pub mod record;
 pub mod store;
 
-pub use plan::{fates, plan, standing, take_up, Fate, Standing, TakenUp, WaitFate};
+pub use plan::{fates, plan, refusals, standing, take_up, Fate, Standing, TakenUp, WaitFate};
 pub use record::{FunnelRecord, ProgramRecord, WaitRecord, RECORD_VERSION};
 pub use store::{SqliteStore, StateStore};
 
