@@ -96,6 +96,8 @@ pub struct InFlight {
     pub line: u32,
     pub journeys: usize,
     pub fate: Fate,
+    /// Whether the workflow is gone from the new program.
+    pub removed: bool,
     /// The wait they move to: its name, text and new `file:line`.
     pub to: Option<(Option<String>, String, String)>,
 }
@@ -229,6 +231,7 @@ pub fn diff(old: &Side, new: &Side, state: Option<&Standing>) -> Diff {
             line,
             journeys: f.journeys,
             fate: f.fate.clone(),
+            removed: f.new_workflow.is_none(),
             to,
         });
     }
@@ -559,9 +562,11 @@ impl Diff {
                     (Fate::Finish, _) => {
                         "finish in the old version (`on change finish`)".to_string()
                     }
-                    (Fate::Refused, _) => {
-                        "cannot move: the wait is unnamed or its name is gone, and there is no `on change` line".to_string()
-                    }
+                    (Fate::Refused, _) => match &f.wait {
+                        _ if f.removed => "cannot go on: the workflow is removed and its old version has no `on change` line".to_string(),
+                        Some(name) => format!("cannot move: no wait is named `{name}` in the new version, and there is no `on change` line"),
+                        None => "cannot move: the wait has no name, and there is no `on change` line".to_string(),
+                    },
                 };
                 s.push_str(&format!("    {who} `{}` ({}): {fate}\n", f.text, f.place));
             }

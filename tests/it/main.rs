@@ -14,6 +14,7 @@ mod lint;
 mod lsp;
 mod messages;
 mod parse;
+mod program_change;
 mod props;
 mod regressions;
 mod repl;

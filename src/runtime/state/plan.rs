@@ -176,10 +176,16 @@ pub fn refusals(fates: &[WaitFate]) -> Vec<String> {
     by_workflow
         .into_iter()
         .map(|((_, name), waits)| {
-            let how = if waits[0].new_workflow.is_some() {
-                "changed"
+            let (how, fix) = if waits[0].new_workflow.is_some() {
+                (
+                    "changed",
+                    "name each such wait with `as NAME` in both versions, or add `on change exit` or `on change finish`",
+                )
             } else {
-                "was removed or renamed"
+                (
+                    "was removed or renamed",
+                    "the running version's `on change` line decides: give it `on change exit` first, or keep the workflow until its journeys end",
+                )
             };
             let list: Vec<String> = waits
                 .iter()
@@ -193,7 +199,7 @@ pub fn refusals(fates: &[WaitFate]) -> Vec<String> {
                 })
                 .collect();
             format!(
-                "workflow `{name}` {how} and has no `on change` line: {} cannot move (name each such wait with `as NAME` in both versions, or add `on change exit` or `on change finish`)",
+                "workflow `{name}` {how} and has no `on change` line: {} cannot move ({fix})",
                 list.join(", ")
             )
         })
