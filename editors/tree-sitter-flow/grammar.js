@@ -82,7 +82,7 @@ module.exports = grammar({
     workflow: $ => seq('workflow', field('name', $.identifier), '{',
       repeat(choice($._header, $._statement)), '}'),
 
-    _header: $ => choice($.trigger, $.goal, $.exit_when, $.reenter),
+    _header: $ => choice($.trigger, $.goal, $.exit_when, $.reenter, $.on_change),
 
     trigger: $ => seq('when', choice(
       seq('inactive', 'for', $.duration),
@@ -102,6 +102,7 @@ module.exports = grammar({
       prec(1, seq($.identifier, optional($.where_clause))), $._expression)),
 
     reenter: $ => seq('reenter', choice('never', 'always', seq('after', $.duration))),
+    on_change: $ => seq('on', 'change', choice('exit', 'finish')),
 
     block: $ => seq('{', repeat($._statement), '}'),
 

@@ -687,7 +687,19 @@ impl Server {
         }
         let mut out: Vec<CompletionItem> = crate::vocabulary::KEYWORDS
             .iter()
-            .chain(["as", "transactional", "every", "until", "within"].iter())
+            .chain(
+                [
+                    "as",
+                    "transactional",
+                    "every",
+                    "until",
+                    "within",
+                    "on",
+                    "change",
+                    "finish",
+                ]
+                .iter(),
+            )
             .map(|k| item(k.to_string(), CompletionItemKind::KEYWORD, None))
             .collect();
         out.extend(crate::vocabulary::Channel::names().map(|c| {

@@ -235,7 +235,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             }
         }
     }
-    let (out, out_file, out_name): (Box<dyn Write>, Option<File>, String) = match &args.out {
+    let (mut out, out_file, out_name): (Box<dyn Write>, Option<File>, String) = match &args.out {
         None => (Box::new(std::io::stdout()), None, "standard output".into()),
         Some(p) => match open_out(p, out_len) {
             Ok(f) => match f.try_clone() {
@@ -278,12 +278,29 @@ pub fn run(args: &RunArgs) -> ExitCode {
     // A rotation to a new output file is recorded at once too: a run killed
     // before its first checkpoint then goes on with the new file.
     if let Some(s) = state.as_mut().filter(|s| s.fresh || s.migrated || rotated) {
+        // What taking up a changed program emitted (the `end` records of
+        // journeys it exited) is written before the state that no longer
+        // holds those journeys, and counted in the recorded length: a run
+        // killed in between is cut back and takes the change up again.
+        let written = it
+            .write_json(&mut out)
+            .and_then(|()| out.flush())
+            .and_then(|()| out_file.as_ref().map_or(Ok(()), |f| f.sync_data()));
+        if let Err(e) = written {
+            say!("error: cannot write {out_name}: {e}");
+            return ExitCode::from(2);
+        }
         let saved = file_lengths(out_file.as_ref(), rejects_file.as_ref())
             .map_err(|e| format!("cannot read the output files: {e}"))
             .and_then(|files| s.save(&it.snapshot(), &info, files));
         if let Err(e) = saved {
             say!("error: {e}");
             return ExitCode::from(2);
+        }
+        // The crash tests' fixed moment: dead just after a changed program
+        // was taken up and recorded.
+        if s.migrated && std::env::var_os("NURTURE_ABORT_AFTER_TAKE_UP").is_some() {
+            std::process::abort();
         }
     }
     // Where the events are read from: with a state, a file that begins with

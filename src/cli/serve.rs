@@ -349,7 +349,10 @@ fn open_state(
     let write_whole = state.fresh || state.migrated;
     let it = match state.snapshot.take() {
         Some(snap) => match Interpreter::restore(loaded.compiled.clone(), trace, snap) {
-            Ok(it) => it,
+            Ok(mut it) => {
+                it.program_change_exits(&std::mem::take(&mut state.change_exits));
+                it
+            }
             Err(e) => {
                 say!("error: the state `{}` cannot be run: {e}", path.display());
                 return Err(ExitCode::from(2));

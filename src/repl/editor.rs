@@ -122,6 +122,24 @@ pub fn complete(names: &Names, line: &str, pos: usize) -> (usize, Vec<String>) {
         }
         _ => {}
     }
+    // A workflow's `on change exit|finish` line.
+    let previous: Vec<&str> = head[..arg_index.min(head.len())]
+        .iter()
+        .rev()
+        .take(2)
+        .copied()
+        .collect();
+    match previous.as_slice() {
+        ["on", "month" | "year"] => {}
+        ["on", ..] => return (start, pick(&mut std::iter::once("change".to_string()))),
+        ["change", "on", ..] => {
+            return (
+                start,
+                pick(&mut ["exit", "finish"].iter().map(|s| s.to_string())),
+            )
+        }
+        _ => {}
+    }
     let calls = Builtin::ALL
         .iter()
         .map(|b| b.name())
@@ -304,6 +322,15 @@ mod tests {
             workflows: vec!["welcome".into()],
             contacts: vec!["ana".into(), "ben".into()],
         }
+    }
+
+    #[test]
+    fn completes_an_on_change_line() {
+        let names = Names::default();
+        let line = "workflow w { when signup on ";
+        assert_eq!(complete(&names, line, line.len()).1, ["change"]);
+        let line = "workflow w { when signup on change f";
+        assert_eq!(complete(&names, line, line.len()).1, ["finish"]);
     }
 
     #[test]

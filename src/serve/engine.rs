@@ -265,12 +265,23 @@ impl Engine {
             .execute_batch(journal::SCHEMA)
             .and_then(|()| self.conn.execute_batch("PRAGMA synchronous = FULL"))
             .map_err(|e| self.db(e))?;
-        if self.write_whole {
-            self.save_whole()?;
-        }
-        let pos = crate::runtime::state_meta(&self.conn, "serve")
-            .map_err(|e| format!("`{}`: {e}", self.cfg.state.display()))?
-            .and_then(|t| serde_json::from_str::<Json>(&t).ok());
+        // A new state has no rows yet (written whole below).
+        let has_meta = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| self.db(e))?
+            > 0;
+        let meta = |key: &str| match has_meta {
+            false => Ok(None),
+            true => crate::runtime::state_meta(&self.conn, key)
+                .map_err(|e| format!("`{}`: {e}", self.cfg.state.display())),
+        };
+        let pos = meta("serve")?.and_then(|t| serde_json::from_str::<Json>(&t).ok());
+        let stored = meta("program")?;
         let (journal_at, outbox_at) = match &pos {
             Some(p) => (
                 p["journal"].as_u64().unwrap_or(0),
@@ -280,6 +291,30 @@ impl Engine {
         };
         self.journal_seq = journal_at;
         self.out.seq = outbox_at;
+        if self.write_whole {
+            // A program changed while the service was down: the events
+            // journaled after the last checkpoint were run by the program
+            // that accepted them, which is not here to run them again.
+            let changed = stored.is_some_and(|t| {
+                crate::runtime::state::ProgramRecord::parse(&t).map_or(true, |r| {
+                    r.fingerprint() != self.loaded.record.fingerprint()
+                })
+            });
+            let pending = journal::after(&self.conn, journal_at)
+                .map_err(|e| self.db(e))?
+                .len();
+            if changed && pending > 0 {
+                return Err(format!(
+                    "`{}` has {pending} journaled events after its last checkpoint, accepted by the program it was written by: start once with that program (it checkpoints when stopped), then change the program (or send SIGHUP)",
+                    self.cfg.state.display()
+                ));
+            }
+            // The `end` records of journeys the change ended, in the outbox
+            // before the state that no longer holds them.
+            self.take_output();
+            self.commit()?;
+            self.save_whole()?;
+        }
         for line in &self.cfg.contacts {
             self.it
                 .load_contact_line(line)
@@ -781,6 +816,10 @@ impl Engine {
             self.it.allow_clock_jump();
         }
         self.loaded = new;
+        // The `end` records of journeys the change ended, in the outbox
+        // before the state that no longer holds them.
+        self.take_output();
+        self.commit()?;
         self.save_whole()?;
         self.it.track_changes();
         tracing::info!(

@@ -555,3 +555,148 @@ fn diff_with_a_state_counts_the_journeys() {
         "{err}"
     );
 }
+
+/// The crash test with a program change between its parts: the examples
+/// run over the first half of a generated workload, then a changed program
+/// (a named wait lengthened, a workflow whose renamed wait's journeys
+/// `on change exit` ends) over all of it to the end; killed with SIGKILL at
+/// random moments in both parts and started again with the same command
+/// until each exits 0, it leaves the output (with `--trace`, so the
+/// `end` records of the change count) and the state of the uninterrupted
+/// runs.
+#[test]
+fn a_program_change_survives_kills() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (v1, v2) = (dir.path().join("v1"), dir.path().join("v2"));
+    for d in [&v1, &v2] {
+        std::fs::create_dir(d).expect("dir");
+        for e in std::fs::read_dir(root().join("examples")).expect("examples") {
+            let p = e.expect("entry").path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.ends_with(".flow") && !name.ends_with(".test.flow") {
+                std::fs::copy(&p, d.join(name)).expect("copy");
+            }
+        }
+    }
+    let edit = |f: &str, from: &str, to: &str| {
+        let p = v2.join(f);
+        let text = std::fs::read_to_string(&p).expect("read");
+        assert!(text.contains(from), "{f} holds `{from}`");
+        std::fs::write(&p, text.replacen(from, to, 1)).expect("write");
+    };
+    edit(
+        "welcome.flow",
+        "wait 2d as before_tips",
+        "wait 3d as before_tips",
+    );
+    edit(
+        "cart_abandonment.flow",
+        "wait 1d as before_discount",
+        "wait 2d as before_the_discount",
+    );
+    edit(
+        "cart_abandonment.flow",
+        "  when cart_abandoned",
+        "  on change exit\n  when cart_abandoned",
+    );
+
+    let mut bytes = Vec::new();
+    crate::snapshot::workload::generate(&mut bytes, 3_000, 30_000, 11).expect("generated");
+    let text = String::from_utf8(bytes).expect("utf-8");
+    let half: String = text
+        .lines()
+        .take(15_000)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (first, all) = (dir.path().join("first.jsonl"), dir.path().join("all.jsonl"));
+    std::fs::write(&first, half).expect("write");
+    std::fs::write(&all, &text).expect("write");
+
+    let command = |program: &Path, events: &Path, db: &Path, out: &Path, drain: bool| {
+        let mut c = bin();
+        c.arg("run")
+            .arg(program)
+            .arg("--events")
+            .arg(events)
+            .arg("--state")
+            .arg(db)
+            .arg("--out")
+            .arg(out)
+            .arg("--trace")
+            .env("NURTURE_CHECKPOINT_EVENTS", "2000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if drain {
+            c.arg("--drain");
+        }
+        c
+    };
+    let parts = [(&v1, &first, false), (&v2, &all, true)];
+    let (ref_db, ref_out) = (dir.path().join("ref.db"), dir.path().join("ref.out"));
+    for (program, events, drain) in parts {
+        let status = command(program, events, &ref_db, &ref_out, drain)
+            .status()
+            .expect("runs");
+        assert_eq!(status.code(), Some(0));
+    }
+    let reference = std::fs::read(&ref_out).expect("read");
+    let ended = String::from_utf8_lossy(&reference)
+        .matches("\"reason\":\"program_change\"")
+        .count();
+    assert!(ended > 0, "the change ended some journeys");
+
+    let (db, out) = (dir.path().join("crash.db"), dir.path().join("crash.out"));
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut kills = [0; 2];
+    for (i, (program, events, drain)) in parts.into_iter().enumerate() {
+        if i == 1 {
+            // Dead at the worst moment: the change taken up and recorded,
+            // nothing run yet.
+            let status = command(program, events, &db, &out, drain)
+                .env("NURTURE_ABORT_AFTER_TAKE_UP", "1")
+                .status()
+                .expect("runs");
+            assert_ne!(status.code(), Some(0), "it died");
+        }
+        loop {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            // Early kills are likelier: the change is taken up at the start.
+            let ms = match kills[i] {
+                0..=2 => (seed >> 33) % 60,
+                _ => (seed >> 33) % 900,
+            };
+            let mut child = command(program, events, &db, &out, drain)
+                .spawn()
+                .expect("spawns");
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            if child.try_wait().expect("status").is_some() || kills[i] >= 6 {
+                let status = child.wait().expect("reaped");
+                assert_eq!(status.code(), Some(0), "part {i} ends well");
+                break;
+            }
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+            kills[i] += 1;
+        }
+    }
+    assert!(
+        kills[1] >= 3,
+        "kills landed in the changed program's run: {kills:?}"
+    );
+    let got = std::fs::read(&out).expect("read");
+    assert!(
+        got == reference,
+        "the outputs differ ({} and {} bytes)",
+        reference.len(),
+        got.len()
+    );
+    let inspect = |db: &Path| {
+        let o = bin()
+            .args(["inspect", "--format", "json", "--state"])
+            .arg(db)
+            .output()
+            .expect("runs");
+        stdout(&o)
+    };
+    assert_eq!(inspect(&ref_db), inspect(&db));
+}

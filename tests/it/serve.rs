@@ -783,6 +783,64 @@ fn sighup_reloads_a_program_the_rule_accepts_and_keeps_the_old_one_otherwise() {
     assert!(server.actions().contains("two seconds later"));
 }
 
+/// SIGHUP takes up a change by section 13's rule: a journey at a named
+/// wait moves keeping its deadline; `on change exit` ends the others at
+/// the reload, their `end` records in the outbox (with `--trace`); the
+/// state survives a restart with the new program.
+#[test]
+fn sighup_moves_named_waits_and_exits_the_rest() {
+    let (_dir, flow, state) = program_dir();
+    let v1 = "workflow engaged {\n  when email_opened\n  wait 2s as pause\n  tag \"v1\"\n}\n\nworkflow other {\n  when email_opened\n  wait 5s\n  tag \"other\"\n}\n";
+    std::fs::write(&flow, with_schema(v1)).expect("write");
+    let s = |p: &Path| p.to_str().expect("utf-8").to_string();
+    let args = [
+        &s(&flow),
+        "--state",
+        &s(&state),
+        "--clock",
+        "virtual",
+        "--trace",
+    ];
+    let mut server = Server::start(&args);
+    let batch = format!(
+        "{}\n{}\n",
+        created("a", "2026-03-01T10:00:00Z"),
+        opened("a", "2026-03-01T10:00:00Z")
+    );
+    assert_eq!(server.post_lines("/v1/events", &batch).0, 202);
+    let v2 = "workflow engaged {\n  when email_opened\n  wait 9s as pause\n  tag \"v2\"\n}\n\nworkflow other {\n  when email_opened\n  on change exit\n  wait 6s\n  tag \"other\"\n}\n";
+    std::fs::write(&flow, with_schema(v2)).expect("write");
+    server.signal("HUP");
+    wait_for_log(&server, "reloaded");
+    assert!(
+        server.log().contains("1 journeys ended by the change"),
+        "{}",
+        server.log()
+    );
+    let actions = server.actions();
+    assert!(
+        actions.contains(
+            r#""workflow":"other","action":"end","outcome":"exited","reason":"program_change""#
+        ),
+        "{actions}"
+    );
+    // Stopped and started again with the new program: nothing to take up.
+    assert_eq!(server.terminate(), Some(0), "{}", server.log());
+    server = Server::start(&args);
+    assert_eq!(server.post_json("/v1/clock", r#"{"drain":true}"#).0, 200);
+    let actions = server.actions();
+    assert!(
+        actions.contains(r#"{"at":"2026-03-01T10:00:02Z","contact":"a","workflow":"engaged","action":"tag","tag":"v2""#),
+        "moved with its 2-second deadline: {actions}"
+    );
+    assert!(!actions.contains(r#""tag":"other""#), "{actions}");
+    assert_eq!(
+        actions.matches("program_change").count(),
+        1,
+        "the end record is written once: {actions}"
+    );
+}
+
 fn wait_for_log(server: &Server, text: &str) {
     let started = Instant::now();
     while !server.log().contains(text) {

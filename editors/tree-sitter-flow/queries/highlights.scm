@@ -30,7 +30,7 @@
 (send channel: (identifier) @constant)
 
 [
-  "when" "where" "goal" "exit" "reenter" "never" "always" "after" "inactive"
+  "when" "where" "goal" "exit" "reenter" "never" "always" "after" "inactive" "change" "finish"
   "every" "day" "month" "year" "on" "at" "until" "wait" "for" "within"
   "timeout" "if" "else" "split" "as" "stage"
 ] @keyword
